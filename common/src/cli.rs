@@ -1,0 +1,87 @@
+//! Flags every exporter shares (Prometheus exporter conventions) and logging set-up.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+#[derive(Debug, Clone, Args)]
+pub struct Flags {
+    /// Path to the YAML config file (without it the exporter runs on its cloud's defaults).
+    #[arg(long = "config.file", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+    /// Address to listen on for the web interface and telemetry (":PORT" is every interface).
+    #[arg(long = "web.listen-address", value_name = "ADDR")]
+    pub listen_address: Option<String>,
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: String,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+    /// Serve synthetic data from a built-in demo source: no cloud calls, no credentials.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+impl Flags {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.telemetry_path.starts_with('/')
+            || ["/", "/-/healthy", "/-/ready"].contains(&self.telemetry_path.as_str())
+        {
+            return Err(format!(
+                "--web.telemetry-path {:?} must start with / and not be /, /-/healthy or /-/ready",
+                self.telemetry_path
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Logs to stderr in logfmt or JSON.
+pub fn init_logging(level: LogLevel, format: LogFormat) {
+    let filter = match level {
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Error => LevelFilter::ERROR,
+    };
+    let layer = match format {
+        LogFormat::Logfmt => tracing_logfmt::builder()
+            .layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
+}

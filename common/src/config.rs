@@ -1,0 +1,401 @@
+//! The YAML config shared by every exporter (DESIGN.md, "Command line and config").
+//!
+//! Every exporter reads the same file: the common keys here, plus its own section (`aws`,
+//! `azure`, `gcp`), which is kept as raw YAML and parsed by the exporter with [`section`].
+//! Errors name the field by its path, e.g. `tenants[0].match.model`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// A config error that names the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: field `{field}`: {message}")]
+    Field {
+        path: String,
+        field: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn field(path: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Field {
+            path: path.to_string(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The common keys. Unknown keys are errors, so a typo never silently falls back to a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "defaults::poll_interval", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    #[serde(default = "defaults::lookback", with = "humantime_serde")]
+    pub lookback: Duration,
+    #[serde(default = "defaults::max_backfill", with = "humantime_serde")]
+    pub max_backfill: Duration,
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+    #[serde(default)]
+    pub pricing_file: Option<PathBuf>,
+    #[serde(default)]
+    pub extra_ca_file: Option<PathBuf>,
+    #[serde(default = "defaults::max_series")]
+    pub max_series: usize,
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    /// Each exporter's own section, parsed by that exporter.
+    #[serde(default)]
+    pub aws: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub azure: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub gcp: Option<serde_yaml_ng::Value>,
+    /// Where the config came from, for error messages (not a YAML key).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+mod defaults {
+    use std::time::Duration;
+    pub fn poll_interval() -> Duration {
+        Duration::from_secs(15)
+    }
+    pub fn lookback() -> Duration {
+        Duration::from_secs(600)
+    }
+    pub fn max_backfill() -> Duration {
+        Duration::from_secs(3 * 3600)
+    }
+    pub fn max_series() -> usize {
+        50_000
+    }
+    pub fn alert_ratio() -> f64 {
+        0.8
+    }
+}
+
+/// A tenant: series whose labels match every pattern get `tenant="<name>"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub matchers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub monthly_budget_usd: Option<f64>,
+    #[serde(default = "defaults::alert_ratio")]
+    pub alert_ratio: f64,
+}
+
+/// The labels a tenant may match on.
+pub const TENANT_MATCH_LABELS: [&str; 5] = ["cloud", "account", "region", "model", "deployment"];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            poll_interval: defaults::poll_interval(),
+            lookback: defaults::lookback(),
+            max_backfill: defaults::max_backfill(),
+            state_file: None,
+            pricing_file: None,
+            extra_ca_file: None,
+            max_series: defaults::max_series(),
+            tenants: Vec::new(),
+            aws: None,
+            azure: None,
+            gcp: None,
+            origin: "<defaults>".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        // An empty file is a valid config: all defaults.
+        let mut config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            parse_yaml(text, origin, "")?
+        };
+        config.origin = origin.to_string();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let o = &self.origin;
+        if self.poll_interval < Duration::from_secs(1) {
+            return Err(ConfigError::field(
+                o,
+                "poll_interval",
+                "must be at least 1s",
+            ));
+        }
+        if self.lookback < Duration::from_secs(60) {
+            return Err(ConfigError::field(
+                o,
+                "lookback",
+                "must be at least 1m (one period)",
+            ));
+        }
+        if self.max_backfill < self.lookback {
+            return Err(ConfigError::field(
+                o,
+                "max_backfill",
+                format!(
+                    "must be at least lookback ({})",
+                    humantime::format_duration(self.lookback)
+                ),
+            ));
+        }
+        if self.max_series == 0 {
+            return Err(ConfigError::field(o, "max_series", "must be at least 1"));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, tenant) in self.tenants.iter().enumerate() {
+            let at = |f: &str| format!("tenants[{i}].{f}");
+            if tenant.name.trim().is_empty() {
+                return Err(ConfigError::field(o, at("name"), "must not be empty"));
+            }
+            if !names.insert(tenant.name.clone()) {
+                return Err(ConfigError::field(
+                    o,
+                    at("name"),
+                    format!("tenant `{}` is named twice", tenant.name),
+                ));
+            }
+            for (label, pattern) in &tenant.matchers {
+                if !TENANT_MATCH_LABELS.contains(&label.as_str()) {
+                    return Err(ConfigError::field(
+                        o,
+                        at(&format!("match.{label}")),
+                        format!("unknown label; expected one of {TENANT_MATCH_LABELS:?}"),
+                    ));
+                }
+                if let Err(e) = anchored_regex(pattern) {
+                    return Err(ConfigError::field(
+                        o,
+                        at(&format!("match.{label}")),
+                        format!("invalid regex: {e}"),
+                    ));
+                }
+            }
+            if let Some(budget) = tenant.monthly_budget_usd {
+                if !budget.is_finite() || budget < 0.0 {
+                    return Err(ConfigError::field(
+                        o,
+                        at("monthly_budget_usd"),
+                        "must be a non-negative number",
+                    ));
+                }
+            }
+            if !(tenant.alert_ratio > 0.0 && tenant.alert_ratio <= 1.0) {
+                return Err(ConfigError::field(
+                    o,
+                    at("alert_ratio"),
+                    "must be in (0, 1], e.g. 0.8 to alert at 80 %",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiled tenant matchers, in config order (the first match wins).
+    pub fn tenant_matchers(&self) -> Vec<TenantMatcher> {
+        self.tenants
+            .iter()
+            .map(|t| TenantMatcher {
+                name: t.name.clone(),
+                patterns: t
+                    .matchers
+                    .iter()
+                    // Validated in `validate`, so compiling again cannot fail.
+                    .filter_map(|(k, v)| anchored_regex(v).ok().map(|r| (k.clone(), r)))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// A compiled tenant rule.
+#[derive(Debug, Clone)]
+pub struct TenantMatcher {
+    pub name: String,
+    patterns: Vec<(String, Regex)>,
+}
+
+impl TenantMatcher {
+    /// True when every pattern matches the whole value of its label.
+    pub fn matches(&self, label: impl Fn(&str) -> String) -> bool {
+        self.patterns.iter().all(|(k, r)| r.is_match(&label(k)))
+    }
+}
+
+/// Patterns match whole label values, as in PromQL's `=~`.
+fn anchored_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// Parses YAML into `T`, naming the failing field by its full path (prefixed by `prefix`).
+pub fn parse_yaml<T: DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| path_error(origin, prefix, e))
+}
+
+/// Parses an exporter's own section (e.g. `aws`) of an already loaded config. A missing
+/// section is the section's defaults.
+pub fn section<T: DeserializeOwned + Default>(
+    config: &Config,
+    value: &Option<serde_yaml_ng::Value>,
+    name: &str,
+) -> Result<T, ConfigError> {
+    match value {
+        None | Some(serde_yaml_ng::Value::Null) => Ok(T::default()),
+        Some(v) => serde_path_to_error::deserialize(v.clone())
+            .map_err(|e| path_error(&config.origin, name, e)),
+    }
+}
+
+fn path_error<E: std::fmt::Display>(
+    origin: &str,
+    prefix: &str,
+    e: serde_path_to_error::Error<E>,
+) -> ConfigError {
+    let inner = e.path().to_string();
+    let field = match (prefix.is_empty(), inner.as_str()) {
+        (true, ".") => "<top level>".to_string(),
+        (true, _) => inner,
+        (false, ".") => prefix.to_string(),
+        (false, _) => format!("{prefix}.{inner}"),
+    };
+    ConfigError::field(origin, field, e.inner().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.poll_interval, Duration::from_secs(15));
+        assert_eq!(c.lookback, Duration::from_secs(600));
+        assert_eq!(c.max_backfill, Duration::from_secs(10800));
+        assert_eq!(c.max_series, 50_000);
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let text = r#"
+poll_interval: 15s
+lookback: 10m
+max_backfill: 3h
+state_file: /var/lib/llm-exporter/aws.state
+pricing_file: prices.yaml
+extra_ca_file: /etc/ssl/corp-ca.pem
+max_series: 50000
+tenants:
+  - name: search
+    match: {cloud: aws, account: "1234.*", model: "anthropic\\..*"}
+    monthly_budget_usd: 5000
+    alert_ratio: 0.8
+aws:
+  regions: [us-east-1, us-west-2]
+azure:
+  subscriptions: [00000000-0000-0000-0000-000000000000]
+gcp:
+  projects: [my-project]
+"#;
+        let c = Config::parse(text, "t").unwrap();
+        assert_eq!(c.tenants.len(), 1);
+        let m = &c.tenant_matchers()[0];
+        let labels = |k: &str| match k {
+            "cloud" => "aws".to_string(),
+            "account" => "123456789012".to_string(),
+            "model" => "anthropic.claude-3-haiku".to_string(),
+            _ => String::new(),
+        };
+        assert!(m.matches(labels));
+        // Anchored: a model that merely contains the pattern does not match.
+        assert!(!m.matches(|k| match k {
+            "cloud" => "aws".into(),
+            "account" => "123456789012".into(),
+            "model" => "us.anthropic.claude".into(),
+            _ => String::new(),
+        }));
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "cfg.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err("poll_interval: soon").contains("field `poll_interval`"));
+        assert!(err("pol_interval: 15s").contains("pol_interval"));
+        assert!(err("tenants:\n  - name: a\n    match: {model: \"(\"}")
+            .contains("field `tenants[0].match.model`: invalid regex"));
+        assert!(err("tenants:\n  - name: a\n    match: {colour: x}")
+            .contains("tenants[0].match.colour"));
+        assert!(
+            err("tenants:\n  - name: a\n    alert_ratio: 1.5").contains("tenants[0].alert_ratio")
+        );
+        assert!(err("tenants:\n  - name: a\n    monthly_budget_usd: -1")
+            .contains("tenants[0].monthly_budget_usd"));
+        assert!(err("tenants:\n  - name: a\n  - name: a").contains("named twice"));
+        assert!(err("lookback: 5m\nmax_backfill: 1m").contains("field `max_backfill`"));
+        assert!(err("max_series: 0").contains("field `max_series`"));
+        assert!(err("tenants: [ {name: x, budget: 3} ]").contains("tenants[0]"));
+        assert!(err("- just\n- a list").contains("cfg.yaml"));
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Section {
+        #[serde(default)]
+        regions: Vec<String>,
+    }
+
+    #[test]
+    fn sections_are_parsed_with_their_prefix() {
+        let c = Config::parse("aws:\n  regions: [a]\n", "t").unwrap();
+        let s: Section = section(&c, &c.aws, "aws").unwrap();
+        assert_eq!(s.regions, vec!["a"]);
+        let c = Config::parse("aws:\n  regons: [a]\n", "t").unwrap();
+        let e = section::<Section>(&c, &c.aws, "aws")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("field `aws.regons`"), "{e}");
+        let missing: Section = section(&c, &c.gcp, "gcp").unwrap();
+        assert!(missing.regions.is_empty());
+    }
+}

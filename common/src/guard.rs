@@ -1,0 +1,390 @@
+//! One wrapper around every cloud call. In order: circuit breaker per API, rate limiter per
+//! API (governor), timeout, and retries with jittered exponential backoff on throttling and
+//! transient errors only. Clients that retry on their own (the AWS SDK) are guarded with
+//! `retries: 0`, so nothing is retried twice. Caching of discovery and metadata sits outside,
+//! in [`crate::cache`], because metric data is never cached.
+//!
+//! The breaker is written here rather than taken from a crate: it is a dozen lines of state,
+//! and its state must be exported as `llm_exporter_circuit_state`, which the circuit-breaker
+//! crates we looked at (failsafe) do not expose.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+
+use crate::metrics::SelfMetrics;
+
+/// How a failed call should be treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The cloud asked us to slow down (429, 529, `Throttling`): retry after backoff.
+    Throttled,
+    /// 5xx, connection reset, timeout: retry after backoff.
+    Transient,
+    /// Anything a retry cannot fix (403, malformed request or response).
+    Permanent,
+}
+
+/// Implemented by the error type of each cloud client.
+pub trait Classify {
+    fn class(&self) -> ErrorClass;
+    /// A server-given wait (HTTP `Retry-After`), honoured instead of the computed backoff.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GuardSettings {
+    pub timeout: Duration,
+    pub requests_per_second: u32,
+    /// Consecutive failed calls that open the circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit rejects calls before letting one through (half-open).
+    pub open_for: Duration,
+    /// Retries after the first attempt; 0 where the client retries by itself.
+    pub retries: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings {
+            timeout: Duration::from_secs(20),
+            requests_per_second: 10,
+            failure_threshold: 5,
+            open_for: Duration::from_secs(30),
+            retries: 0,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a guarded call failed. Messages name the API, never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError<E: Display> {
+    #[error("{api}: circuit open after repeated failures; retrying in {retry_in:?}")]
+    CircuitOpen { api: String, retry_in: Duration },
+    #[error("{api}: no answer within {after:?}")]
+    Timeout { api: String, after: Duration },
+    #[error("{api}: {source}")]
+    Failed { api: String, source: E },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Closed,
+    Open { until: Instant },
+    HalfOpen,
+}
+
+struct Breaker {
+    state: State,
+    failures: u32,
+}
+
+pub struct Guard {
+    api: String,
+    settings: GuardSettings,
+    breaker: Mutex<Breaker>,
+    limiter: DefaultDirectRateLimiter,
+    metrics: Arc<SelfMetrics>,
+}
+
+impl Guard {
+    pub fn new(api: &str, settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
+        let rps = NonZeroU32::new(settings.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        metrics.circuit_state.with_label_values(&[api]).set(0);
+        Guard {
+            api: api.to_string(),
+            limiter: RateLimiter::direct(Quota::per_second(rps)),
+            settings,
+            breaker: Mutex::new(Breaker {
+                state: State::Closed,
+                failures: 0,
+            }),
+            metrics,
+        }
+    }
+
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    /// Runs `call` under the breaker, rate limiter, timeout and retry policy.
+    pub async fn call<T, E, F, Fut>(&self, mut call: F) -> Result<T, GuardError<E>>
+    where
+        E: Display + Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut attempt = 0;
+        loop {
+            if let Err(retry_in) = self.admit() {
+                self.count("circuit_open");
+                return Err(GuardError::CircuitOpen {
+                    api: self.api.clone(),
+                    retry_in,
+                });
+            }
+            self.limiter.until_ready().await;
+            let started = Instant::now();
+            let result = tokio::time::timeout(self.settings.timeout, call()).await;
+            self.metrics
+                .api_duration
+                .with_label_values(&[&self.api])
+                .observe(started.elapsed().as_secs_f64());
+            let (class, wait, err) = match result {
+                Ok(Ok(value)) => {
+                    self.count("success");
+                    self.record(true);
+                    return Ok(value);
+                }
+                Ok(Err(e)) => {
+                    let class = e.class();
+                    self.count(if class == ErrorClass::Throttled {
+                        "throttled"
+                    } else {
+                        "error"
+                    });
+                    (
+                        class,
+                        e.retry_after(),
+                        GuardError::Failed {
+                            api: self.api.clone(),
+                            source: e,
+                        },
+                    )
+                }
+                Err(_) => {
+                    self.count("timeout");
+                    (
+                        ErrorClass::Transient,
+                        None,
+                        GuardError::Timeout {
+                            api: self.api.clone(),
+                            after: self.settings.timeout,
+                        },
+                    )
+                }
+            };
+            self.record(false);
+            if class == ErrorClass::Permanent || attempt >= self.settings.retries {
+                return Err(err);
+            }
+            tracing::debug!(api = %self.api, attempt, error = %err, "retrying");
+            tokio::time::sleep(
+                wait.unwrap_or_else(|| self.backoff(attempt))
+                    .min(self.settings.max_backoff),
+            )
+            .await;
+            attempt += 1;
+        }
+    }
+
+    /// Full jitter: a random wait up to base * 2^attempt.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .settings
+            .base_backoff
+            .saturating_mul(1 << attempt.min(16));
+        let cap = cap.min(self.settings.max_backoff).as_millis() as u64;
+        Duration::from_millis(rand::rng().random_range(0..=cap.max(1)))
+    }
+
+    fn count(&self, outcome: &str) {
+        self.metrics
+            .api_requests
+            .with_label_values(&[&self.api, outcome])
+            .inc();
+    }
+
+    /// Err(wait) while the circuit is open.
+    fn admit(&self) -> Result<(), Duration> {
+        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        if let State::Open { until } = b.state {
+            let now = Instant::now();
+            if now < until {
+                return Err(until - now);
+            }
+            b.state = State::HalfOpen;
+            self.publish(b.state);
+        }
+        Ok(())
+    }
+
+    fn record(&self, success: bool) {
+        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        let before = b.state;
+        if success {
+            b.failures = 0;
+            b.state = State::Closed;
+        } else {
+            b.failures += 1;
+            if b.state == State::HalfOpen || b.failures >= self.settings.failure_threshold {
+                b.state = State::Open {
+                    until: Instant::now() + self.settings.open_for,
+                };
+            }
+        }
+        if std::mem::discriminant(&before) != std::mem::discriminant(&b.state) {
+            match b.state {
+                State::Open { .. } => {
+                    tracing::warn!(api = %self.api, failures = b.failures, "circuit opened")
+                }
+                State::Closed => tracing::info!(api = %self.api, "circuit closed"),
+                State::HalfOpen => {}
+            }
+            self.publish(b.state);
+        }
+    }
+
+    fn publish(&self, state: State) {
+        let v = match state {
+            State::Closed => 0,
+            State::HalfOpen => 1,
+            State::Open { .. } => 2,
+        };
+        self.metrics
+            .circuit_state
+            .with_label_values(&[&self.api])
+            .set(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug)]
+    struct E(ErrorClass);
+    impl Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:?}", self.0)
+        }
+    }
+    impl Classify for E {
+        fn class(&self) -> ErrorClass {
+            self.0
+        }
+    }
+
+    fn guard(retries: u32) -> (Guard, Arc<SelfMetrics>) {
+        let m = Arc::new(SelfMetrics::new("test", "0"));
+        let g = Guard::new(
+            "Op",
+            GuardSettings {
+                timeout: Duration::from_millis(200),
+                requests_per_second: 1000,
+                failure_threshold: 3,
+                open_for: Duration::from_millis(300),
+                retries,
+                base_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(5),
+            },
+            m.clone(),
+        );
+        (g, m)
+    }
+
+    fn state(m: &SelfMetrics) -> i64 {
+        m.circuit_state.with_label_values(&["Op"]).get()
+    }
+
+    #[tokio::test]
+    async fn breaker_opens_rejects_then_recovers_through_half_open() {
+        let (g, m) = guard(0);
+        let calls = AtomicU32::new(0);
+        for _ in 0..3 {
+            let r: Result<(), _> = g
+                .call(|| async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(E(ErrorClass::Transient))
+                })
+                .await;
+            assert!(matches!(r, Err(GuardError::Failed { .. })));
+        }
+        assert_eq!(state(&m), 2, "open after 3 failures");
+        let r: Result<(), _> = g.call(|| async { Ok::<_, E>(()) }).await;
+        assert!(
+            matches!(r, Err(GuardError::CircuitOpen { .. })),
+            "open circuit rejects without calling"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            m.api_requests
+                .with_label_values(&["Op", "circuit_open"])
+                .get(),
+            1
+        );
+
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Half-open: one failure re-opens at once.
+        let r: Result<(), _> = g.call(|| async { Err(E(ErrorClass::Transient)) }).await;
+        assert!(r.is_err());
+        assert_eq!(state(&m), 2);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let r = g.call(|| async { Ok::<_, E>(7) }).await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(state(&m), 0, "closed after a successful trial call");
+    }
+
+    #[tokio::test]
+    async fn retries_transient_and_throttled_but_not_permanent() {
+        let (g, m) = guard(2);
+        let calls = AtomicU32::new(0);
+        let r = g
+            .call(|| async {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                if n < 2 {
+                    Err(E(ErrorClass::Throttled))
+                } else {
+                    Ok(n)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(
+            m.api_requests.with_label_values(&["Op", "throttled"]).get(),
+            2
+        );
+
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = g
+            .call(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(E(ErrorClass::Permanent))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "a permanent error is not retried"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hung_call_times_out() {
+        let (g, m) = guard(0);
+        let r: Result<(), GuardError<E>> = g
+            .call(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(r, Err(GuardError::Timeout { .. })), "{r:?}");
+        assert_eq!(
+            m.api_requests.with_label_values(&["Op", "timeout"]).get(),
+            1
+        );
+    }
+}

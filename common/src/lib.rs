@@ -1,0 +1,137 @@
+//! The pipeline every exporter shares, in the order data flows through it:
+//!
+//! `Source` (per cloud, [`source`]) -> [`poller`] -> [`accumulator`] -> [`metrics`] ->
+//! [`server`]. Around it: [`config`], [`pricing`], [`guard`] and [`cache`] for cloud calls,
+//! [`cli`] for flags and logging, [`demo`] for the synthetic source. No module here names a
+//! cloud SDK; each exporter implements [`source::Source`] and calls [`run`].
+
+pub mod accumulator;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod guard;
+pub mod metrics;
+pub mod poller;
+pub mod pricing;
+pub mod server;
+pub mod source;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+
+use accumulator::{Accumulator, AccumulatorSettings};
+use config::Config;
+use metrics::SelfMetrics;
+use pricing::Pricing;
+use source::Source;
+
+/// Everything [`run`] needs besides the sources.
+pub struct RunSettings {
+    /// `aws`, `azure` or `gcp`: the `cloud` label.
+    pub cloud: &'static str,
+    pub version: &'static str,
+    pub flags: cli::Flags,
+    pub default_listen_address: &'static str,
+    pub config: Config,
+    pub metrics: Arc<SelfMetrics>,
+}
+
+/// Loads the config named by the flags, or the defaults without one.
+pub fn load_config(flags: &cli::Flags) -> Result<Config, config::ConfigError> {
+    match &flags.config_file {
+        Some(path) => Config::load(path),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Restores state, starts the poller and serves HTTP until SIGINT or SIGTERM.
+pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::Result<()> {
+    let RunSettings {
+        cloud,
+        version,
+        flags,
+        default_listen_address,
+        config,
+        metrics,
+    } = settings;
+    let pricing = Pricing::load(cloud, config.pricing_file.as_deref())?;
+    let mut accumulator = Accumulator::new(
+        AccumulatorSettings {
+            cloud: cloud.to_string(),
+            lookback_secs: config.lookback.as_secs() as i64,
+            max_backfill_secs: config.max_backfill.as_secs() as i64,
+            max_series: config.max_series,
+            tenants: config.tenant_matchers(),
+        },
+        pricing,
+    );
+    if let Some(path) = &config.state_file {
+        if accumulator.restore(path)? {
+            tracing::info!(path = %path.display(), series = accumulator.series(), "state restored");
+        }
+    }
+    let accumulator = Arc::new(Mutex::new(accumulator));
+    metrics.register_usage(accumulator.clone(), &config);
+
+    let addr_text = flags
+        .listen_address
+        .clone()
+        .unwrap_or_else(|| default_listen_address.to_string());
+    let addr = server::parse_listen_address(&addr_text).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let poller = poller::Poller {
+        sources: sources.into_iter().map(Arc::new).collect(),
+        accumulator: accumulator.clone(),
+        metrics: metrics.clone(),
+        interval: config.poll_interval,
+        state_file: config.state_file.clone(),
+        ready: ready.clone(),
+    };
+    let poll_task = tokio::spawn(poller.run());
+
+    let app = server::router(server::AppState {
+        metrics,
+        ready,
+        exporter: cloud.to_string(),
+        version: version.to_string(),
+        telemetry_path: flags.telemetry_path.clone(),
+    });
+    tracing::info!(address = %listener.local_addr()?, telemetry_path = %flags.telemetry_path, poll_interval = ?config.poll_interval, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    poll_task.abort();
+    if let Some(path) = &config.state_file {
+        poller::lock(&accumulator).save(path)?;
+        tracing::info!(path = %path.display(), "state saved");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

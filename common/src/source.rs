@@ -1,0 +1,223 @@
+//! The only seam between the shared pipeline and a cloud: a [`Source`] returns normalized
+//! per-period samples for a time window. Everything after it (accumulation, pricing,
+//! exposition) is cloud-agnostic.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// Kinds of token the metric contract distinguishes (`token_type` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenType {
+    Input,
+    Output,
+    CacheRead,
+    CacheWrite,
+}
+
+impl TokenType {
+    pub const ALL: [TokenType; 4] = [
+        TokenType::Input,
+        TokenType::Output,
+        TokenType::CacheRead,
+        TokenType::CacheWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Input => "input",
+            TokenType::Output => "output",
+            TokenType::CacheRead => "cache_read",
+            TokenType::CacheWrite => "cache_write",
+        }
+    }
+}
+
+/// Why an invocation failed (`error_type` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    Client,
+    Server,
+    Throttled,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Client => "client",
+            ErrorType::Server => "server",
+            ErrorType::Throttled => "throttled",
+        }
+    }
+}
+
+/// Which gauge a latency sample feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyKind {
+    /// Request sent to last token received (`llm_invocation_latency_seconds`).
+    Invocation,
+    /// Request to first token (`llm_time_to_first_token_seconds`).
+    FirstToken,
+}
+
+/// What a sample measures. Counter kinds are per-period sums; gauge kinds are per-period
+/// statistics in seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleKind {
+    Tokens(TokenType),
+    Invocations,
+    Errors(ErrorType),
+    /// `stat` is `avg` or a percentile such as `p99`.
+    Latency {
+        kind: LatencyKind,
+        stat: String,
+    },
+}
+
+impl SampleKind {
+    pub fn is_counter(&self) -> bool {
+        !matches!(self, SampleKind::Latency { .. })
+    }
+}
+
+/// The labels every usage series carries besides `cloud` (fixed per exporter) and `tenant`
+/// (derived from the config).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeriesLabels {
+    pub account: String,
+    pub region: String,
+    /// The model as priced (see DESIGN.md's metric contract).
+    pub model: String,
+    /// Azure deployment, Bedrock application inference profile, else empty.
+    pub deployment: String,
+}
+
+/// How tokens of a sample are billed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Billing {
+    /// Per token at list price: cost is counted.
+    #[default]
+    PerToken,
+    /// Provisioned capacity billed per hour (Azure PTU, Vertex dedicated): tokens are counted
+    /// but multiplying them by on-demand rates would invent cost.
+    Provisioned,
+}
+
+/// One normalized value for one period of one series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub labels: SeriesLabels,
+    pub kind: SampleKind,
+    /// Unix seconds of the period's start; a multiple of the source's period.
+    pub period_start: i64,
+    pub value: f64,
+    /// The catalog key for pricing tokens; usually `labels.model`, but e.g. an Azure Data
+    /// Zone deployment of `gpt-4o` is priced as `us/gpt-4o`.
+    pub price_key: String,
+    pub billing: Billing,
+}
+
+impl Sample {
+    /// A per-token-billed sample priced under its model name.
+    pub fn new(labels: SeriesLabels, kind: SampleKind, period_start: i64, value: f64) -> Self {
+        let price_key = labels.model.clone();
+        Sample {
+            labels,
+            kind,
+            period_start,
+            value,
+            price_key,
+            billing: Billing::PerToken,
+        }
+    }
+}
+
+/// A half-open window `[start, end)` of whole periods, in Unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+    pub period: i64,
+}
+
+impl Window {
+    /// Period starts covered by the window, oldest first.
+    pub fn periods(&self) -> impl Iterator<Item = i64> {
+        let period = self.period.max(1);
+        (self.start..self.end).step_by(period as usize)
+    }
+}
+
+/// Rounds `t` down to a whole period.
+pub fn align_down(t: i64, period: i64) -> i64 {
+    t.div_euclid(period) * period
+}
+
+/// Rounds `t` up to a whole period.
+pub fn align_up(t: i64, period: i64) -> i64 {
+    let down = align_down(t, period);
+    if down == t {
+        t
+    } else {
+        down + period
+    }
+}
+
+/// An error a source reports for one poll. The poll is retried on the next tick; nothing is
+/// counted from a failed poll, so no data is lost while the outage is shorter than
+/// `max_backfill`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+impl SourceError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        SourceError(msg.into())
+    }
+}
+
+/// A cloud's metric store for one scope (an AWS account and region, an Azure subscription, a
+/// GCP project). Implemented once per cloud, plus the built-in demo source.
+pub trait Source: Send + Sync + 'static {
+    /// Identifies this scope in logs, the state file and `llm_exporter_target_up`.
+    fn scope(&self) -> &str;
+
+    /// The length of one period in seconds (60 on every cloud today).
+    fn period_secs(&self) -> i64 {
+        60
+    }
+
+    /// Returns every sample for periods in `window`. Called only by the poller.
+    fn fetch(
+        &self,
+        window: Window,
+    ) -> impl Future<Output = Result<Vec<Sample>, SourceError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_rounds_to_whole_periods() {
+        assert_eq!(align_down(125, 60), 120);
+        assert_eq!(align_down(120, 60), 120);
+        assert_eq!(align_up(121, 60), 180);
+        assert_eq!(align_up(120, 60), 120);
+        assert_eq!(align_down(-1, 60), -60);
+    }
+
+    #[test]
+    fn window_lists_its_periods() {
+        let w = Window {
+            start: 120,
+            end: 300,
+            period: 60,
+        };
+        assert_eq!(w.periods().collect::<Vec<_>>(), vec![120, 180, 240]);
+    }
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Regenerates common/pricing/catalog.json from a pinned LiteLLM release.
+
+LiteLLM's model cost map is the most complete public, machine-readable list of per-token LLM
+list prices. The wheel on PyPI carries a copy (model_prices_and_context_window_backup.json), so
+pinning the wheel's version pins the prices. Usage:
+
+    scripts/gen-pricing-catalog.py            # downloads the pinned wheel with pip
+    scripts/gen-pricing-catalog.py WHEEL.whl  # uses a wheel you already have
+
+Output: USD per token, per cloud and catalog key, for input, output, cache_read, cache_write.
+Keys are what the exporters price by:
+  aws:   the Bedrock model id as CloudWatch reports it, geo prefix kept (us.anthropic....)
+  azure: the model name, with LiteLLM's deployment-type prefix kept (gpt-4o, us/gpt-4o,
+         global/gpt-4o-2024-08-06); Foundry partner models as azure_ai/<model>
+  gcp:   the Vertex model id (gemini-2.5-flash, claude-haiku-4-5@20251001, meta/llama-...)
+Only chat/completion models with a per-token price are kept.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+LITELLM_VERSION = "1.109.1"
+OUT = os.path.join(os.path.dirname(__file__), "..", "common", "pricing", "catalog.json")
+FIELDS = {
+    "input": "input_cost_per_token",
+    "output": "output_cost_per_token",
+    "cache_read": "cache_read_input_token_cost",
+    "cache_write": "cache_creation_input_token_cost",
+}
+GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "us-gov.", "ca.")
+
+
+def cloud_and_key(key, provider):
+    """Maps a LiteLLM entry to (cloud, catalog key), or None to skip it."""
+    if provider in ("bedrock", "bedrock_converse"):
+        # Region- and commitment-specific keys (bedrock/us-east-1/...) are not what
+        # CloudWatch's ModelId reports; invoke/ and converse/ prefixes are call styles.
+        if "/" in key:
+            return None
+        return "aws", key
+    if provider == "azure" and key.startswith("azure/"):
+        return "azure", key[len("azure/"):]
+    if provider == "azure_ai":
+        return "azure", key if key.startswith("azure_ai/") else "azure_ai/" + key
+    if provider.startswith("vertex_ai"):
+        k = key[len("vertex_ai/"):] if key.startswith("vertex_ai/") else key
+        return "gcp", k
+    return None
+
+
+def main():
+    if len(sys.argv) > 1:
+        wheel = sys.argv[1]
+    else:
+        tmp = tempfile.mkdtemp()
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
+             f"litellm=={LITELLM_VERSION}"],
+            check=True,
+        )
+        wheel = glob.glob(os.path.join(tmp, "litellm-*.whl"))[0]
+    with zipfile.ZipFile(wheel) as z:
+        data = json.loads(z.read("litellm/model_prices_and_context_window_backup.json"))
+    version = os.path.basename(wheel).split("-")[1]
+
+    models = {"aws": {}, "azure": {}, "gcp": {}}
+    for key, entry in sorted(data.items()):
+        if not isinstance(entry, dict) or entry.get("mode") not in ("chat", "completion"):
+            continue
+        mapped = cloud_and_key(key, entry.get("litellm_provider") or "")
+        if mapped is None:
+            continue
+        cloud, ckey = mapped
+        prices = {}
+        for name, field in FIELDS.items():
+            value = entry.get(field)
+            if isinstance(value, (int, float)) and value >= 0:
+                prices[name] = float(value)
+        if "input" not in prices and "output" not in prices:
+            continue
+        # First writer wins; LiteLLM sometimes has the same model under two providers.
+        models[cloud].setdefault(ckey, prices)
+
+    catalog = {"source": "litellm", "version": version, "models": models}
+    with open(OUT, "w") as f:
+        json.dump(catalog, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"wrote {OUT}: " + ", ".join(f"{c} {len(m)}" for c, m in models.items()))
+
+
+if __name__ == "__main__":
+    main()
