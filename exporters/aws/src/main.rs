@@ -1,1 +1,191 @@
-fn main() {}
+//! `llm-exporter-aws`: AWS Bedrock usage and cost from CloudWatch, as Prometheus metrics.
+//! Flags -> config -> one Source per account and region -> `common::run`.
+
+mod bedrock;
+mod cloudwatch;
+mod config;
+mod demo;
+mod error;
+mod models;
+mod source;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region};
+use clap::Parser;
+use common::cache::TtlCache;
+use common::cli::{init_logging, Flags};
+use common::config::{section, ConfigError};
+use common::guard::{Guard, GuardSettings};
+use common::metrics::SelfMetrics;
+use common::RunSettings;
+use tokio::sync::OnceCell;
+
+use crate::config::{account_of_role, cloudwatch_stat, AccountConfig, AwsConfig};
+use crate::source::{AccountId, BedrockSource};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const DEFAULT_LISTEN_ADDRESS: &str = ":9745";
+
+/// Prometheus exporter for AWS Bedrock token usage, invocations, errors, latency and estimated
+/// cost, polled from CloudWatch (namespace AWS/Bedrock).
+#[derive(Parser)]
+#[command(
+    name = "llm-exporter-aws",
+    version,
+    about,
+    after_help = "Default --web.listen-address: :9745"
+)]
+struct Args {
+    #[command(flatten)]
+    flags: Flags,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.flags.log_level, args.flags.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("llm-exporter-aws: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args.flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("llm-exporter-aws: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> anyhow::Result<()> {
+    flags.validate().map_err(anyhow::Error::msg)?;
+    let config = common::load_config(&flags)?;
+    let aws: AwsConfig = section(&config, &config.aws, "aws")?;
+    aws.validate()
+        .map_err(|(field, message)| ConfigError::Field {
+            path: config.origin.clone(),
+            field,
+            message,
+        })?;
+    let metrics = Arc::new(SelfMetrics::new("aws", VERSION));
+    let settings = RunSettings {
+        cloud: "aws",
+        version: VERSION,
+        default_listen_address: DEFAULT_LISTEN_ADDRESS,
+        flags: flags.clone(),
+        config,
+        metrics: metrics.clone(),
+    };
+    if flags.demo {
+        tracing::info!("demo mode: synthetic data, no AWS calls");
+        return common::run(settings, demo::sources()).await;
+    }
+    let sources = build_sources(&aws, &metrics).await?;
+    common::run(settings, sources).await
+}
+
+/// One source per (account, region). Guards are per API and shared, as CloudWatch's quotas are.
+async fn build_sources(
+    aws: &AwsConfig,
+    metrics: &Arc<SelfMetrics>,
+) -> anyhow::Result<Vec<BedrockSource>> {
+    let guard = |api: &str, rps: u32, retries_in_sdk: bool| {
+        Arc::new(Guard::new(
+            api,
+            GuardSettings {
+                timeout: aws.timeout,
+                requests_per_second: rps,
+                // The SDK retries throttling and 5xx itself (standard mode, 3 attempts).
+                retries: if retries_in_sdk { 0 } else { 2 },
+                ..GuardSettings::default()
+            },
+            metrics.clone(),
+        ))
+    };
+    let list_guard = guard("ListMetrics", aws.requests_per_second.min(25), true);
+    let data_guard = guard("GetMetricData", aws.requests_per_second, true);
+    let profile_guard = guard("ListInferenceProfiles", 5, true);
+    let sts_guard = guard("GetCallerIdentity", 5, true);
+
+    let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let regions: Vec<String> = if aws.regions.is_empty() {
+        match base.region() {
+            Some(r) => vec![r.to_string()],
+            None => bail!("no AWS region: set aws.regions in the config file, or AWS_REGION"),
+        }
+    } else {
+        aws.regions.clone()
+    };
+    let accounts = if aws.accounts.is_empty() {
+        vec![AccountConfig::default()]
+    } else {
+        aws.accounts.clone()
+    };
+    let latency_stats: Vec<(String, String)> = aws
+        .latency_stats
+        .iter()
+        .filter_map(|s| cloudwatch_stat(s).map(|cw| (s.clone(), cw)))
+        .collect();
+
+    let mut sources = Vec::new();
+    for account in &accounts {
+        let known = account
+            .account_id
+            .clone()
+            .or_else(|| account.role_arn.as_deref().and_then(account_of_role));
+        for region in &regions {
+            let mut loader =
+                aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone()));
+            if let Some(role) = &account.role_arn {
+                let mut builder = AssumeRoleProvider::builder(role.clone())
+                    .session_name("llm-exporter")
+                    .configure(&base)
+                    .region(Region::new(region.clone()));
+                if let Some(ext) = &account.external_id {
+                    builder = builder.external_id(ext.clone());
+                }
+                loader = loader.credentials_provider(builder.build().await);
+            }
+            let sdk = loader.load().await;
+            let scope = format!("{}/{region}", known.as_deref().unwrap_or("default"));
+            let account_id = match &known {
+                Some(id) => AccountId::Known(id.clone()),
+                None => AccountId::FromSts {
+                    client: aws_sdk_sts::Client::new(&sdk),
+                    guard: sts_guard.clone(),
+                },
+            };
+            sources.push(BedrockSource {
+                scope,
+                region: region.clone(),
+                account_id,
+                account: OnceCell::new(),
+                cloudwatch: cloudwatch::CloudWatch::new(
+                    aws_sdk_cloudwatch::Client::new(&sdk),
+                    list_guard.clone(),
+                    data_guard.clone(),
+                    TtlCache::new("list_metrics", aws.discovery_ttl, 1, metrics.clone()),
+                    metrics.clone(),
+                ),
+                profiles: bedrock::ProfileResolver::new(
+                    aws_sdk_bedrock::Client::new(&sdk),
+                    profile_guard.clone(),
+                    TtlCache::new("inference_profiles", aws.profile_ttl, 1, metrics.clone()),
+                ),
+                latency_stats: latency_stats.clone(),
+            });
+        }
+    }
+    let scopes: Vec<&str> = sources.iter().map(|s| s.scope.as_str()).collect();
+    tracing::info!(targets = ?scopes, "polling CloudWatch AWS/Bedrock");
+    Ok(sources)
+}

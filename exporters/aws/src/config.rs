@@ -1,0 +1,201 @@
+//! The `aws:` section of the shared config file.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Regions to poll; default: the SDK's region (AWS_REGION, the profile).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Accounts to poll; default: one, the SDK's default credential chain.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    /// Latency statistics to request, `avg` and/or percentiles `pNN` (each one is a metric
+    /// requested, so each costs money; see the README).
+    #[serde(default = "default_latency_stats")]
+    pub latency_stats: Vec<String>,
+    /// How long the list of metrics and models (ListMetrics) is cached.
+    #[serde(default = "default_discovery_ttl", with = "humantime_serde")]
+    pub discovery_ttl: Duration,
+    /// How long the application inference profiles (Bedrock) are cached.
+    #[serde(default = "default_profile_ttl", with = "humantime_serde")]
+    pub profile_ttl: Duration,
+    /// Client-side limit on CloudWatch calls per second, per account and region.
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    /// Time allowed for one API call, including the SDK's own retries.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Role to assume in that account (through the default chain's credentials).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// The `account` label; default: from `role_arn`, else STS GetCallerIdentity.
+    #[serde(default)]
+    pub account_id: Option<String>,
+}
+
+fn default_latency_stats() -> Vec<String> {
+    vec!["avg".into(), "p90".into(), "p99".into()]
+}
+fn default_discovery_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_profile_ttl() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_rps() -> u32 {
+    20
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            regions: Vec::new(),
+            accounts: Vec::new(),
+            latency_stats: default_latency_stats(),
+            discovery_ttl: default_discovery_ttl(),
+            profile_ttl: default_profile_ttl(),
+            requests_per_second: default_rps(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+impl AwsConfig {
+    /// Checks what serde cannot; errors name the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, r) in self.regions.iter().enumerate() {
+            let ok = !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err((
+                    format!("aws.regions[{i}]"),
+                    format!("{r:?} is not an AWS region name like us-east-1"),
+                ));
+            }
+        }
+        for (i, stat) in self.latency_stats.iter().enumerate() {
+            if cloudwatch_stat(stat).is_none() {
+                return Err((
+                    format!("aws.latency_stats[{i}]"),
+                    format!("{stat:?} is not avg or a percentile like p99"),
+                ));
+            }
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if let Some(arn) = &a.role_arn {
+                if account_of_role(arn).is_none() {
+                    return Err((
+                        format!("aws.accounts[{i}].role_arn"),
+                        format!(
+                            "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+                        ),
+                    ));
+                }
+            }
+            if let Some(id) = &a.account_id {
+                if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+                    return Err((
+                        format!("aws.accounts[{i}].account_id"),
+                        "must be a 12-digit AWS account id".into(),
+                    ));
+                }
+            }
+        }
+        if self.requests_per_second == 0 {
+            return Err((
+                "aws.requests_per_second".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.timeout < Duration::from_secs(1) {
+            return Err(("aws.timeout".into(), "must be at least 1s".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The CloudWatch statistic for a configured latency stat: `avg` -> `Average`, `p99` -> `p99`.
+pub fn cloudwatch_stat(stat: &str) -> Option<String> {
+    if stat == "avg" {
+        return Some("Average".into());
+    }
+    let n = stat.strip_prefix('p')?;
+    let v: f64 = n.parse().ok()?;
+    (v > 0.0 && v < 100.0).then(|| stat.to_string())
+}
+
+/// The account id in `arn:aws:iam::123456789012:role/NAME` (any partition).
+pub fn account_of_role(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _partition, "iam", "", account, resource]
+            if account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.starts_with("role/") =>
+        {
+            Some(account.to_string())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns_give_their_account() {
+        assert_eq!(
+            account_of_role("arn:aws:iam::123456789012:role/llm-exporter").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of_role("arn:aws-us-gov:iam::123456789012:role/a/b").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_of_role("arn:aws:iam::1234:role/x"), None);
+        assert_eq!(account_of_role("arn:aws:s3:::bucket"), None);
+    }
+
+    #[test]
+    fn latency_stats_map_to_cloudwatch() {
+        assert_eq!(cloudwatch_stat("avg").as_deref(), Some("Average"));
+        assert_eq!(cloudwatch_stat("p99").as_deref(), Some("p99"));
+        assert_eq!(cloudwatch_stat("p99.9").as_deref(), Some("p99.9"));
+        assert_eq!(cloudwatch_stat("max"), None);
+        assert_eq!(cloudwatch_stat("p100"), None);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut c = AwsConfig {
+            regions: vec!["us-east-1".into(), "US East".into()],
+            ..AwsConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().0, "aws.regions[1]");
+        c.regions.clear();
+        c.latency_stats = vec!["max".into()];
+        assert_eq!(c.validate().unwrap_err().0, "aws.latency_stats[0]");
+        c.latency_stats.clear();
+        c.accounts = vec![AccountConfig {
+            role_arn: Some("arn:aws:iam::12:role/x".into()),
+            ..Default::default()
+        }];
+        assert_eq!(c.validate().unwrap_err().0, "aws.accounts[0].role_arn");
+    }
+}

@@ -1,0 +1,116 @@
+//! The `--demo` data set: realistic Bedrock model ids in two Regions, one application
+//! inference profile, prompt caching on the Anthropic models.
+
+use common::demo::{DemoModel, DemoSource};
+use common::source::SeriesLabels;
+
+fn model(
+    region: &str,
+    id: &str,
+    deployment: &str,
+    peak: f64,
+    input: f64,
+    output: f64,
+    cache_read: f64,
+    cache_write: f64,
+) -> DemoModel {
+    DemoModel {
+        labels: SeriesLabels {
+            account: "123456789012".into(),
+            region: region.into(),
+            model: id.into(),
+            deployment: deployment.into(),
+        },
+        peak_per_minute: peak,
+        input_tokens_per_call: input,
+        output_tokens_per_call: output,
+        cache_read_per_call: cache_read,
+        cache_write_per_call: cache_write,
+        reports_first_token: id.contains("anthropic"),
+    }
+}
+
+pub fn sources() -> Vec<DemoSource> {
+    vec![
+        DemoSource::new(
+            "demo/us-east-1",
+            vec![
+                model(
+                    "us-east-1",
+                    "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                    "",
+                    40.0,
+                    1500.0,
+                    400.0,
+                    600.0,
+                    60.0,
+                ),
+                model(
+                    "us-east-1",
+                    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+                    "",
+                    120.0,
+                    600.0,
+                    150.0,
+                    300.0,
+                    30.0,
+                ),
+                model(
+                    "us-east-1",
+                    "anthropic.claude-haiku-4-5-20251001-v1:0",
+                    "support-bot",
+                    25.0,
+                    900.0,
+                    220.0,
+                    400.0,
+                    20.0,
+                ),
+                model(
+                    "us-east-1",
+                    "amazon.nova-pro-v1:0",
+                    "",
+                    30.0,
+                    900.0,
+                    300.0,
+                    100.0,
+                    0.0,
+                ),
+                model(
+                    "us-east-1",
+                    "meta.llama3-3-70b-instruct-v1:0",
+                    "",
+                    15.0,
+                    1200.0,
+                    250.0,
+                    0.0,
+                    0.0,
+                ),
+            ],
+        ),
+        DemoSource::new(
+            "demo/eu-west-1",
+            vec![
+                model(
+                    "eu-west-1",
+                    "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                    "",
+                    20.0,
+                    2000.0,
+                    500.0,
+                    800.0,
+                    80.0,
+                ),
+                model(
+                    "eu-west-1",
+                    "amazon.nova-lite-v1:0",
+                    "",
+                    60.0,
+                    700.0,
+                    200.0,
+                    0.0,
+                    0.0,
+                ),
+            ],
+        ),
+    ]
+}

@@ -1,0 +1,66 @@
+//! One error type for every AWS call (CloudWatch, Bedrock, STS), classified for the guard.
+
+use std::fmt;
+
+use aws_sdk_cloudwatch::config::http::HttpResponse;
+use aws_sdk_cloudwatch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use common::guard::{Classify, ErrorClass};
+
+#[derive(Debug)]
+pub struct AwsError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl Classify for AwsError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+impl AwsError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        AwsError {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
+        let class = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => ErrorClass::Transient,
+            SdkError::ServiceError(se) => {
+                let status = se.raw().status().as_u16();
+                let code = se.err().code().unwrap_or("");
+                if status == 429 || code.contains("Throttl") || code == "TooManyRequestsException" {
+                    ErrorClass::Throttled
+                } else if status >= 500 {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Permanent
+                }
+            }
+            _ => ErrorClass::Permanent,
+        };
+        // The SDK's messages carry codes, request ids and endpoints, never credentials.
+        AwsError {
+            class,
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+}

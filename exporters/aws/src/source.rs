@@ -1,0 +1,200 @@
+//! `impl Source` for Bedrock in one account and region: discover the metrics that exist
+//! (ListMetrics), fetch them (GetMetricData), and normalize them into samples.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use common::guard::Guard;
+use common::source::{LatencyKind, Sample, SampleKind, SeriesLabels, Source, SourceError, Window};
+use tokio::sync::OnceCell;
+
+use crate::bedrock::ProfileResolver;
+use crate::cloudwatch::{CloudWatch, ListedMetric, Query};
+use crate::error::AwsError;
+use crate::models::{self, classify, ModelRef};
+
+/// Where the `account` label comes from.
+pub enum AccountId {
+    Known(String),
+    /// Asked of STS GetCallerIdentity on first use, so start-up does not need the network.
+    FromSts {
+        client: aws_sdk_sts::Client,
+        guard: Arc<Guard>,
+    },
+}
+
+pub struct BedrockSource {
+    pub scope: String,
+    pub region: String,
+    pub account_id: AccountId,
+    pub account: OnceCell<String>,
+    pub cloudwatch: CloudWatch,
+    pub profiles: ProfileResolver,
+    /// (contract stat label, CloudWatch statistic), e.g. ("avg", "Average").
+    pub latency_stats: Vec<(String, String)>,
+}
+
+/// What one query's datapoints become.
+enum Meaning {
+    Counter(SampleKind),
+    Latency(LatencyKind, String),
+}
+
+impl BedrockSource {
+    async fn account(&self) -> Result<&str, SourceError> {
+        let id = self
+            .account
+            .get_or_try_init(|| async {
+                match &self.account_id {
+                    AccountId::Known(id) => Ok(id.clone()),
+                    AccountId::FromSts { client, guard } => {
+                        let out = guard
+                            .call(|| {
+                                let req = client.get_caller_identity();
+                                async move { req.send().await.map_err(AwsError::from) }
+                            })
+                            .await
+                            .map_err(|e| {
+                                SourceError::new(format!("cannot tell the account id: {e}"))
+                            })?;
+                        out.account().map(str::to_string).ok_or_else(|| {
+                            SourceError::new("STS GetCallerIdentity returned no account")
+                        })
+                    }
+                }
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Labels for a ModelId value; application inference profiles are resolved to their model.
+    async fn labels(&self, account: &str, model_id: &str) -> SeriesLabels {
+        let (model, deployment) = match classify(model_id) {
+            ModelRef::Model(m) => (m, String::new()),
+            ModelRef::ApplicationProfile(p) => match self.profiles.resolve(&p).await {
+                Ok(Some(profile)) => (profile.model, profile.name),
+                Ok(None) => {
+                    tracing::warn!(profile = %p, "unknown application inference profile: labelled with its id, not priced");
+                    (p.clone(), p)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list application inference profiles: labelled with the profile id, not priced");
+                    (p.clone(), p)
+                }
+            },
+        };
+        SeriesLabels {
+            account: account.to_string(),
+            region: self.region.clone(),
+            model,
+            deployment,
+        }
+    }
+
+    /// The queries to make for the listed metrics, and what each one means.
+    fn plan(&self, listed: &[ListedMetric]) -> Vec<(Query, Meaning)> {
+        let mut plan = Vec::new();
+        // A model that has a cache metric under both spellings is queried under the preferred
+        // one only (models::COUNTERS order), so its tokens are not counted twice.
+        let mut taken: HashMap<(&str, SampleKind), usize> = HashMap::new();
+        for (rank, counter) in models::COUNTERS.iter().enumerate() {
+            for m in listed.iter().filter(|m| m.metric_name == counter.name) {
+                let slot = taken
+                    .entry((m.model_id.as_str(), counter.kind.clone()))
+                    .or_insert(rank);
+                if *slot == rank {
+                    plan.push((
+                        Query {
+                            metric: m.clone(),
+                            stat: "Sum".into(),
+                        },
+                        Meaning::Counter(counter.kind.clone()),
+                    ));
+                }
+            }
+        }
+        for m in listed {
+            if let Some(kind) = models::latency(&m.metric_name) {
+                for (label, cw_stat) in &self.latency_stats {
+                    plan.push((
+                        Query {
+                            metric: m.clone(),
+                            stat: cw_stat.clone(),
+                        },
+                        Meaning::Latency(kind, label.clone()),
+                    ));
+                }
+            }
+        }
+        plan
+    }
+}
+
+impl Source for BedrockSource {
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
+        let account = self.account().await?.to_string();
+        let listed = self
+            .cloudwatch
+            .list_metrics()
+            .await
+            .map_err(|e| SourceError::new(e.to_string()))?;
+        let plan = self.plan(&listed);
+        if plan.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queries: Vec<Query> = plan.iter().map(|(q, _)| q.clone()).collect();
+        let series = self
+            .cloudwatch
+            .get_metric_data(&queries, window)
+            .await
+            .map_err(|e| SourceError::new(e.to_string()))?;
+
+        let mut labels_of: HashMap<&str, SeriesLabels> = HashMap::new();
+        for (q, _) in &plan {
+            if !labels_of.contains_key(q.metric.model_id.as_str()) {
+                let l = self.labels(&account, &q.metric.model_id).await;
+                labels_of.insert(&q.metric.model_id, l);
+            }
+        }
+
+        // Two ModelId values can name one model (a base id and its ARN): their counters are
+        // summed per period, so the accumulator sees one value per series and period.
+        let mut counters: HashMap<(SeriesLabels, SampleKind, i64), f64> = HashMap::new();
+        let mut samples = Vec::new();
+        for ((q, meaning), points) in plan.iter().zip(series) {
+            let labels = &labels_of[q.metric.model_id.as_str()];
+            for (t, v) in points {
+                let period = common::source::align_down(t, window.period);
+                match meaning {
+                    Meaning::Counter(kind) => {
+                        *counters
+                            .entry((labels.clone(), kind.clone(), period))
+                            .or_default() += v
+                    }
+                    Meaning::Latency(kind, stat) => {
+                        // CloudWatch reports milliseconds; the contract uses seconds.
+                        samples.push(Sample::new(
+                            labels.clone(),
+                            SampleKind::Latency {
+                                kind: *kind,
+                                stat: stat.clone(),
+                            },
+                            period,
+                            v / 1000.0,
+                        ));
+                    }
+                }
+            }
+        }
+        samples.extend(
+            counters
+                .into_iter()
+                .map(|((labels, kind, period), v)| Sample::new(labels, kind, period, v)),
+        );
+        Ok(samples)
+    }
+}
