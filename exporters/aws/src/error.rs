@@ -40,27 +40,34 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
-        let class = match &err {
+        let (class, message) = match &err {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => ErrorClass::Transient,
+            | SdkError::ResponseError(_) => {
+                (ErrorClass::Transient, DisplayErrorContext(&err).to_string())
+            }
             SdkError::ServiceError(se) => {
                 let status = se.raw().status().as_u16();
                 let code = se.err().code().unwrap_or("");
-                if status == 429 || code.contains("Throttl") || code == "TooManyRequestsException" {
+                let class = if status == 429
+                    || code.contains("Throttl")
+                    || code == "TooManyRequestsException"
+                {
                     ErrorClass::Throttled
                 } else if status >= 500 {
                     ErrorClass::Transient
                 } else {
                     ErrorClass::Permanent
-                }
+                };
+                // The error itself, never the raw response (its body and headers stay out of logs).
+                (
+                    class,
+                    format!("HTTP {status}: {}", DisplayErrorContext(se.err())),
+                )
             }
-            _ => ErrorClass::Permanent,
+            _ => (ErrorClass::Permanent, DisplayErrorContext(&err).to_string()),
         };
         // The SDK's messages carry codes, request ids and endpoints, never credentials.
-        AwsError {
-            class,
-            message: DisplayErrorContext(&err).to_string(),
-        }
+        AwsError { class, message }
     }
 }
