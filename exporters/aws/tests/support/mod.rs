@@ -185,6 +185,7 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
 pub struct Exporter {
     pub proc: Proc,
     pub addr: String,
+    pub metrics_path: String,
 }
 
 impl Exporter {
@@ -220,13 +221,24 @@ impl Exporter {
         let proc = Proc::spawn(cmd);
         let addr = wait_until("the exporter to listen", Duration::from_secs(30), || {
             let log = proc.log();
-            let line = log.lines().find(|l| l.contains("message=listening"))?;
-            let addr = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))?;
-            Some(addr.to_string())
+            let line = log.lines().find(|l| l.contains("listening"))?;
+            // logfmt `address=IP:PORT` or JSON `"address":"IP:PORT"`.
+            let rest = line
+                .split_once("address=")
+                .or_else(|| line.split_once("\"address\":\""))?
+                .1;
+            Some(rest.split([' ', '"']).next()?.to_string())
         });
-        Exporter { proc, addr }
+        let metrics_path = args
+            .iter()
+            .position(|a| *a == "--web.telemetry-path")
+            .map(|i| args[i + 1].to_string())
+            .unwrap_or_else(|| "/metrics".into());
+        Exporter {
+            proc,
+            addr,
+            metrics_path,
+        }
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -235,7 +247,7 @@ impl Exporter {
     }
 
     pub fn scrape(&self) -> Scrape {
-        let (status, body) = self.get("/metrics");
+        let (status, body) = self.get(&self.metrics_path);
         assert_eq!(status, 200, "{body}");
         Scrape::parse(&body)
     }

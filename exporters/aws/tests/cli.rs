@@ -1,0 +1,206 @@
+//! The binary's edges: flags, bad input, and the demo source, as a user meets them.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+/// Runs the exporter to completion: (exit code, stderr).
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-exporter-aws"))
+        .args(args)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn bad_input_exits_non_zero_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run(&["--no-such-flag"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--no-such-flag"), "{err}");
+
+    let (code, err) = run(&["--log.level", "loud"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("loud"), "{err}");
+
+    let cases = [
+        ("aws:\n  regons: [us-east-1]\n", "field `aws.regons`"),
+        ("aws:\n  regions: [US East]\n", "field `aws.regions[0]`"),
+        (
+            "aws:\n  latency_stats: [median]\n",
+            "field `aws.latency_stats[0]`",
+        ),
+        (
+            "aws:\n  accounts: [{role_arn: 'arn:aws:iam::1:role/x'}]\n",
+            "field `aws.accounts[0].role_arn`",
+        ),
+        ("poll_interval: often\n", "field `poll_interval`"),
+        (
+            "tenants:\n  - {name: a, match: {model: '('}}\n",
+            "field `tenants[0].match.model`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = write(&dir, "bad.yaml", text);
+        let (code, err) = run(&["--config.file", &path, "--demo"]);
+        assert_eq!(code, 1, "{text}: {err}");
+        assert!(
+            err.contains(expected) && err.contains("bad.yaml"),
+            "{text}: expected {expected:?} in {err:?}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    let (code, err) = run(&["--config.file", "/nonexistent/config.yaml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/config.yaml"), "{err}");
+
+    let prices = write(
+        &dir,
+        "prices.yaml",
+        "models:\n  aws:\n    my.model: {input: -3}\n",
+    );
+    let config = write(&dir, "c.yaml", &format!("pricing_file: {prices}\n"));
+    let (code, err) = run(&["--config.file", &config, "--demo"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("models.aws.my.model.input") && err.contains("prices.yaml"),
+        "{err}"
+    );
+
+    let state = write(&dir, "aws.state", "{truncated");
+    let config = write(&dir, "c2.yaml", &format!("state_file: {state}\n"));
+    let (code, err) = run(&["--config.file", &config, "--demo"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("aws.state") && err.contains("not a valid state file"),
+        "{err}"
+    );
+
+    let (code, err) = run(&["--demo", "--web.listen-address", "localhost"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--web.listen-address"), "{err}");
+
+    let (code, err) = run(&["--demo", "--web.telemetry-path", "metrics"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--web.telemetry-path"), "{err}");
+}
+
+#[test]
+fn demo_serves_the_contract_on_every_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir, "c.yaml", "poll_interval: 1s\ntenants:\n  - {name: support, match: {deployment: support-bot}, monthly_budget_usd: 2500, alert_ratio: 0.9}\n");
+    let exporter = Exporter::start(
+        &[
+            "--demo",
+            "--config.file",
+            &config,
+            "--web.telemetry-path",
+            "/custom",
+        ],
+        &[],
+    );
+    let (status, body) = exporter.get("/custom");
+    assert_eq!(status, 200);
+    for name in [
+        "llm_tokens_total",
+        "llm_invocations_total",
+        "llm_invocation_errors_total",
+        "llm_estimated_cost_usd_total",
+        "llm_invocation_latency_seconds",
+        "llm_time_to_first_token_seconds",
+        "llm_model_price_usd_per_token",
+        "llm_pricing_catalog_info",
+        "llm_budget_usd",
+        "llm_budget_alert_ratio",
+        "llm_exporter_build_info",
+        "llm_exporter_up",
+        "llm_exporter_last_success_timestamp_seconds",
+        "llm_exporter_poll_duration_seconds_bucket",
+        "llm_exporter_series",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(name)),
+            "{name} missing from the demo's /metrics"
+        );
+    }
+    let s = Scrape::parse(&body);
+    assert_eq!(
+        s.value(
+            "llm_budget_usd",
+            &[("tenant", "support"), ("period", "monthly")]
+        ),
+        Some(2500.0)
+    );
+    assert_eq!(
+        s.value("llm_budget_alert_ratio", &[("tenant", "support")]),
+        Some(0.9)
+    );
+    assert!(
+        s.matching(
+            "llm_tokens_total",
+            &[("deployment", "support-bot"), ("tenant", "support")]
+        )
+        .len()
+            >= 2
+    );
+    assert!(
+        s.matching("llm_tokens_total", &[("deployment", ""), ("tenant", "")])
+            .len()
+            >= 2
+    );
+    // The demo keeps counting: values grow between polls.
+    let total = |s: &Scrape| {
+        s.matching("llm_tokens_total", &[])
+            .iter()
+            .map(|x| x.2)
+            .sum::<f64>()
+    };
+    let first = total(&s);
+    exporter.wait_for("demo counters to grow", Duration::from_secs(20), |s| {
+        total(s) > first
+    });
+
+    let (code, lint) = promtool_check_metrics(&body);
+    assert_eq!((code, lint.as_str()), (0, ""));
+    assert_eq!(exporter.get("/-/healthy").0, 200);
+    assert_eq!(exporter.get("/-/ready").0, 200);
+    let (status, landing) = exporter.get("/");
+    assert_eq!(status, 200);
+    assert!(landing.contains("href=\"/custom\""));
+    assert_eq!(
+        exporter.get("/metrics").0,
+        404,
+        "only the configured telemetry path serves metrics"
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let exporter = Exporter::start(&["--demo", "--log.format", "json"], &[]);
+    let _ = exporter.get("/-/ready");
+    // The harness waits for a logfmt line; in JSON the listening message must parse as JSON.
+    let log = exporter.proc.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("listening"))
+        .expect("listening line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(v["level"], "INFO");
+}
