@@ -547,7 +547,7 @@ mod tests {
     use crate::source::Sample;
 
     const P: i64 = 60;
-    const T0: i64 = 1_790_000_040 - (1_790_000_040 % 60); // a whole minute
+    const T0: i64 = 1_790_000_040; // a whole minute (divisible by 60)
 
     fn acc() -> Accumulator {
         acc_with(50_000)

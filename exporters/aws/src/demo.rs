@@ -4,16 +4,8 @@
 use common::demo::{DemoModel, DemoSource};
 use common::source::SeriesLabels;
 
-fn model(
-    region: &str,
-    id: &str,
-    deployment: &str,
-    peak: f64,
-    input: f64,
-    output: f64,
-    cache_read: f64,
-    cache_write: f64,
-) -> DemoModel {
+/// `tokens` per call: [input, output, cache read, cache write].
+fn model(region: &str, id: &str, deployment: &str, peak: f64, tokens: [f64; 4]) -> DemoModel {
     DemoModel {
         labels: SeriesLabels {
             account: "123456789012".into(),
@@ -22,68 +14,55 @@ fn model(
             deployment: deployment.into(),
         },
         peak_per_minute: peak,
-        input_tokens_per_call: input,
-        output_tokens_per_call: output,
-        cache_read_per_call: cache_read,
-        cache_write_per_call: cache_write,
+        input_tokens_per_call: tokens[0],
+        output_tokens_per_call: tokens[1],
+        cache_read_per_call: tokens[2],
+        cache_write_per_call: tokens[3],
         reports_first_token: id.contains("anthropic"),
     }
 }
 
 pub fn sources() -> Vec<DemoSource> {
+    let us = "us-east-1";
+    let eu = "eu-west-1";
     vec![
         DemoSource::new(
             "demo/us-east-1",
             vec![
                 model(
-                    "us-east-1",
+                    us,
                     "anthropic.claude-3-5-sonnet-20240620-v1:0",
                     "",
                     40.0,
-                    1500.0,
-                    400.0,
-                    600.0,
-                    60.0,
+                    [1500.0, 400.0, 600.0, 60.0],
                 ),
                 model(
-                    "us-east-1",
+                    us,
                     "us.anthropic.claude-haiku-4-5-20251001-v1:0",
                     "",
                     120.0,
-                    600.0,
-                    150.0,
-                    300.0,
-                    30.0,
+                    [600.0, 150.0, 300.0, 30.0],
                 ),
                 model(
-                    "us-east-1",
+                    us,
                     "anthropic.claude-haiku-4-5-20251001-v1:0",
                     "support-bot",
                     25.0,
-                    900.0,
-                    220.0,
-                    400.0,
-                    20.0,
+                    [900.0, 220.0, 400.0, 20.0],
                 ),
                 model(
-                    "us-east-1",
+                    us,
                     "amazon.nova-pro-v1:0",
                     "",
                     30.0,
-                    900.0,
-                    300.0,
-                    100.0,
-                    0.0,
+                    [900.0, 300.0, 100.0, 0.0],
                 ),
                 model(
-                    "us-east-1",
+                    us,
                     "meta.llama3-3-70b-instruct-v1:0",
                     "",
                     15.0,
-                    1200.0,
-                    250.0,
-                    0.0,
-                    0.0,
+                    [1200.0, 250.0, 0.0, 0.0],
                 ),
             ],
         ),
@@ -91,24 +70,18 @@ pub fn sources() -> Vec<DemoSource> {
             "demo/eu-west-1",
             vec![
                 model(
-                    "eu-west-1",
+                    eu,
                     "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
                     "",
                     20.0,
-                    2000.0,
-                    500.0,
-                    800.0,
-                    80.0,
+                    [2000.0, 500.0, 800.0, 80.0],
                 ),
                 model(
-                    "eu-west-1",
+                    eu,
                     "amazon.nova-lite-v1:0",
                     "",
                     60.0,
-                    700.0,
-                    200.0,
-                    0.0,
-                    0.0,
+                    [700.0, 200.0, 0.0, 0.0],
                 ),
             ],
         ),

@@ -12,9 +12,11 @@ mod source;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_cloudwatch::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 use clap::Parser;
 use common::cache::TtlCache;
 use common::cli::{init_logging, Flags};
@@ -89,14 +91,38 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         tracing::info!("demo mode: synthetic data, no AWS calls");
         return common::run(settings, demo::sources()).await;
     }
-    let sources = build_sources(&aws, &metrics).await?;
+    let http_client = match &settings.config.extra_ca_file {
+        Some(path) => Some(http_client_trusting(path)?),
+        None => None,
+    };
+    let sources = build_sources(&aws, &metrics, http_client).await?;
     common::run(settings, sources).await
 }
 
 /// One source per (account, region). Guards are per API and shared, as CloudWatch's quotas are.
+/// The SDK's HTTPS client, trusting `extra_ca_file` besides the system roots (corporate
+/// TLS-intercepting proxies, private endpoints).
+fn http_client_trusting(path: &std::path::Path) -> anyhow::Result<SharedHttpClient> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("extra_ca_file {}: cannot read", path.display()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        bail!("extra_ca_file {}: no PEM certificate in it", path.display());
+    }
+    let trust = TrustStore::default().with_pem_certificate(pem);
+    let tls = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .with_context(|| format!("extra_ca_file {}", path.display()))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls)
+        .build_https())
+}
+
 async fn build_sources(
     aws: &AwsConfig,
     metrics: &Arc<SelfMetrics>,
+    http_client: Option<SharedHttpClient>,
 ) -> anyhow::Result<Vec<BedrockSource>> {
     let guard = |api: &str, rps: u32, retries_in_sdk: bool| {
         Arc::new(Guard::new(
@@ -116,7 +142,14 @@ async fn build_sources(
     let profile_guard = guard("ListInferenceProfiles", 5, true);
     let sts_guard = guard("GetCallerIdentity", 5, true);
 
-    let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let loader = || {
+        let l = aws_config::defaults(BehaviorVersion::latest());
+        match &http_client {
+            Some(c) => l.http_client(c.clone()),
+            None => l,
+        }
+    };
+    let base = loader().load().await;
     let regions: Vec<String> = if aws.regions.is_empty() {
         match base.region() {
             Some(r) => vec![r.to_string()],

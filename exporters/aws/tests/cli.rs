@@ -93,6 +93,21 @@ fn bad_input_exits_non_zero_naming_what_is_wrong() {
         "{err}"
     );
 
+    let not_pem = write(&dir, "ca.pem", "hello");
+    let config = write(
+        &dir,
+        "c3.yaml",
+        &format!("extra_ca_file: {not_pem}\naws: {{regions: [us-east-1]}}\n"),
+    );
+    let (code, err) = run(&["--config.file", &config]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("extra_ca_file")
+            && err.contains("ca.pem")
+            && err.contains("no PEM certificate"),
+        "{err}"
+    );
+
     let (code, err) = run(&["--demo", "--web.listen-address", "localhost"]);
     assert_eq!(code, 1);
     assert!(err.contains("--web.listen-address"), "{err}");
@@ -176,6 +191,15 @@ fn demo_serves_the_contract_on_every_endpoint() {
     exporter.wait_for("demo counters to grow", Duration::from_secs(20), |s| {
         total(s) > first
     });
+
+    // Every family really exposed is in the contract list the README is checked against.
+    for family in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = family.split_whitespace().next().unwrap();
+        assert!(
+            common::metrics::names::ALL.contains(&name),
+            "{name} is exposed but not in metrics::names::ALL"
+        );
+    }
 
     let (code, lint) = promtool_check_metrics(&body);
     assert_eq!((code, lint.as_str()), (0, ""));

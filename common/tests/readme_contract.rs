@@ -1,0 +1,31 @@
+//! The README's metric table is a tested contract: every metric the exporters register is
+//! documented there, and every documented metric is registered.
+
+use std::collections::BTreeSet;
+
+#[test]
+fn readme_metric_table_matches_the_registered_names() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the workspace root");
+    let section = readme
+        .split("\n## Metrics")
+        .nth(1)
+        .expect("a ## Metrics section");
+    let section = section.split("\n## ").next().unwrap();
+    let documented: BTreeSet<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('`').nth(1))
+        .collect();
+    let registered: BTreeSet<&str> = common::metrics::names::ALL.iter().copied().collect();
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    let unregistered: Vec<_> = documented.difference(&registered).collect();
+    assert!(
+        undocumented.is_empty(),
+        "registered but not in the README's metric table: {undocumented:?}"
+    );
+    assert!(
+        unregistered.is_empty(),
+        "in the README's metric table but not registered: {unregistered:?}"
+    );
+}
