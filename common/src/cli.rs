@@ -32,6 +32,9 @@ pub struct Flags {
     /// Serve synthetic data from a built-in demo source: no cloud calls, no credentials.
     #[arg(long)]
     pub demo: bool,
+    /// With --demo: add this many synthetic models (about 14 series each), for load tests.
+    #[arg(long = "demo.extra-models", default_value_t = 0, value_name = "N")]
+    pub demo_extra_models: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

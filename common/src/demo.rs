@@ -39,6 +39,19 @@ impl DemoSource {
             models,
         }
     }
+
+    /// Adds `n` copies of this source's models, as deployments `load-<i>`, for load tests.
+    pub fn with_extra_models(mut self, n: usize) -> Self {
+        let base = self.models.clone();
+        for i in 0..n {
+            if let Some(m) = base.get(i % base.len().max(1)) {
+                let mut m = m.clone();
+                m.labels.deployment = format!("load-{i}");
+                self.models.push(m);
+            }
+        }
+        self
+    }
 }
 
 /// splitmix64: a tiny, stable hash for deterministic noise.

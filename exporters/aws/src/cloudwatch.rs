@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode,
+    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
 };
 use common::cache::TtlCache;
 use common::guard::{Guard, GuardError};
@@ -161,30 +161,7 @@ impl CloudWatch {
             self.metrics
                 .api_cost
                 .inc_by(count as f64 * USD_PER_METRIC_REQUESTED);
-            for r in page.metric_data_results() {
-                let Some(id) = r.id() else { continue };
-                let points = merged.entry(id.to_string()).or_default();
-                points.extend(
-                    r.timestamps()
-                        .iter()
-                        .zip(r.values())
-                        .map(|(t, v)| (t.secs(), *v)),
-                );
-                match r.status_code() {
-                    Some(StatusCode::InternalError) | Some(StatusCode::Forbidden) => {
-                        let msg = r
-                            .messages()
-                            .iter()
-                            .filter_map(|m| m.value())
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        failed.insert(id.to_string(), format!("{:?} {msg}", r.status_code()));
-                    }
-                    _ => {
-                        failed.remove(id);
-                    }
-                }
-            }
+            merge_page(&mut merged, &mut failed, page.metric_data_results());
             next = page.next_token().map(str::to_string);
             if next.is_none() {
                 break;
@@ -205,6 +182,40 @@ impl CloudWatch {
                     .map(|i| (i, points))
             })
             .collect())
+    }
+}
+
+/// Merges one page of results into `merged` by query Id (every page repeats every Id, each
+/// with the next datapoints). A query whose last word is InternalError or Forbidden is
+/// recorded in `failed`; PartialData just means "more on the next page".
+fn merge_page(
+    merged: &mut HashMap<String, Vec<(i64, f64)>>,
+    failed: &mut HashMap<String, String>,
+    results: &[MetricDataResult],
+) {
+    for r in results {
+        let Some(id) = r.id() else { continue };
+        let points = merged.entry(id.to_string()).or_default();
+        points.extend(
+            r.timestamps()
+                .iter()
+                .zip(r.values())
+                .map(|(t, v)| (t.secs(), *v)),
+        );
+        match r.status_code() {
+            Some(StatusCode::InternalError) | Some(StatusCode::Forbidden) => {
+                let msg = r
+                    .messages()
+                    .iter()
+                    .filter_map(|m| m.value())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                failed.insert(id.to_string(), format!("{:?} {msg}", r.status_code()));
+            }
+            _ => {
+                failed.remove(id);
+            }
+        }
     }
 }
 
@@ -231,4 +242,96 @@ fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
         )
         .return_data(true)
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::types::MessageData;
+
+    fn result(id: &str, points: &[(i64, f64)], status: StatusCode) -> MetricDataResult {
+        MetricDataResult::builder()
+            .id(id)
+            .set_timestamps(Some(
+                points
+                    .iter()
+                    .map(|(t, _)| DateTime::from_secs(*t))
+                    .collect(),
+            ))
+            .set_values(Some(points.iter().map(|(_, v)| *v).collect()))
+            .status_code(status)
+            .build()
+    }
+
+    #[test]
+    fn pages_are_merged_by_query_id() {
+        let mut merged = HashMap::new();
+        let mut failed = HashMap::new();
+        // Page 1: both queries partial; page 2: the rest, in another order.
+        merge_page(
+            &mut merged,
+            &mut failed,
+            &[
+                result("q0", &[(60, 1.0)], StatusCode::PartialData),
+                result("q1", &[(60, 5.0)], StatusCode::PartialData),
+            ],
+        );
+        merge_page(
+            &mut merged,
+            &mut failed,
+            &[
+                result("q1", &[(120, 6.0)], StatusCode::Complete),
+                result("q0", &[(120, 2.0), (180, 3.0)], StatusCode::Complete),
+            ],
+        );
+        assert_eq!(merged["q0"], vec![(60, 1.0), (120, 2.0), (180, 3.0)]);
+        assert_eq!(merged["q1"], vec![(60, 5.0), (120, 6.0)]);
+        assert!(failed.is_empty());
+    }
+
+    #[test]
+    fn a_query_that_ends_in_error_is_reported() {
+        let mut merged = HashMap::new();
+        let mut failed = HashMap::new();
+        let forbidden = MetricDataResult::builder()
+            .id("q3")
+            .status_code(StatusCode::Forbidden)
+            .messages(
+                MessageData::builder()
+                    .code("Forbidden")
+                    .value("not authorized")
+                    .build(),
+            )
+            .build();
+        merge_page(&mut merged, &mut failed, &[forbidden]);
+        assert!(failed["q3"].contains("not authorized"));
+        // InternalError followed by a complete page (retried with NextToken) is fine.
+        merge_page(
+            &mut merged,
+            &mut failed,
+            &[result("q4", &[], StatusCode::InternalError)],
+        );
+        merge_page(
+            &mut merged,
+            &mut failed,
+            &[result("q4", &[(60, 1.0)], StatusCode::Complete)],
+        );
+        assert!(!failed.contains_key("q4"));
+    }
+
+    #[test]
+    fn queries_have_unique_lowercase_ids_and_whole_minute_periods() {
+        let q = Query {
+            metric: ListedMetric {
+                metric_name: "InputTokenCount".into(),
+                model_id: "m".into(),
+            },
+            stat: "Sum".into(),
+        };
+        let built = build_query(7, &q, 60);
+        assert_eq!(built.id(), Some("q7"));
+        let stat = built.metric_stat().unwrap();
+        assert_eq!((stat.period(), stat.stat()), (Some(60), Some("Sum")));
+        assert_eq!(stat.metric().unwrap().dimensions()[0].value(), Some("m"));
+    }
 }

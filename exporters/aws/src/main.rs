@@ -24,6 +24,8 @@ use common::config::{section, ConfigError};
 use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 use common::RunSettings;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::sync::OnceCell;
 
 use crate::config::{account_of_role, cloudwatch_stat, AccountConfig, AwsConfig};
@@ -89,7 +91,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     if flags.demo {
         tracing::info!("demo mode: synthetic data, no AWS calls");
-        return common::run(settings, demo::sources()).await;
+        return common::run(settings, demo::sources(flags.demo_extra_models)).await;
     }
     let http_client = match &settings.config.extra_ca_file {
         Some(path) => Some(http_client_trusting(path)?),
@@ -105,8 +107,21 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
 fn http_client_trusting(path: &std::path::Path) -> anyhow::Result<SharedHttpClient> {
     let pem = std::fs::read(path)
         .with_context(|| format!("extra_ca_file {}: cannot read", path.display()))?;
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+    // Validate here: the SDK's TLS set-up panics on a certificate it cannot parse.
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("extra_ca_file {}: not valid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
         bail!("extra_ca_file {}: no PEM certificate in it", path.display());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| {
+            anyhow::anyhow!(
+                "extra_ca_file {}: unusable certificate: {e}",
+                path.display()
+            )
+        })?;
     }
     let trust = TrustStore::default().with_pem_certificate(pem);
     let tls = TlsContext::builder()
@@ -176,8 +191,7 @@ async fn build_sources(
             .clone()
             .or_else(|| account.role_arn.as_deref().and_then(account_of_role));
         for region in &regions {
-            let mut loader =
-                aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone()));
+            let mut loader = loader().region(Region::new(region.clone()));
             if let Some(role) = &account.role_arn {
                 let mut builder = AssumeRoleProvider::builder(role.clone())
                     .session_name("llm-exporter")
