@@ -31,7 +31,7 @@ echo "exporter, demo + 65 models:   $(series "$b") samples ($(curl -s "http://$b
 
 # The peer: the same exposition pushed to a Pushgateway, which then serves it from memory.
 g=127.0.0.1:$(free_port)
-prometheus-pushgateway --web.listen-address "$g" --log.level=warn & pids+=($!); gw_pid=$!
+prometheus-pushgateway --web.listen-address "$g" --log.level=warn 2>/dev/null & pids+=($!); gw_pid=$!
 for _ in $(seq 1 50); do curl -sf "http://$g/-/ready" >/dev/null && break; sleep 0.2; done
 curl -s "http://$b/metrics" | grep -v '^llm_exporter_build_info' | curl -sf --data-binary @- "http://$g/metrics/job/bench" >/dev/null
 echo "pushgateway with the same series: $(series "$g") samples, RSS $(( $(rss_kib $gw_pid) / 1024 )) MiB"
