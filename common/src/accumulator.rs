@@ -44,6 +44,16 @@ pub struct CounterKey {
     pub labels: SeriesLabels,
 }
 
+/// What is revised independently: one counter series may be fed by two parts billed
+/// differently (Vertex reports provisioned and pay-as-you-go tokens of one model apart), each
+/// with its own per-period value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct RevisionKey {
+    key: CounterKey,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    provisioned: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GaugeKey {
     pub kind: LatencyKind,
@@ -70,9 +80,10 @@ pub struct GaugeValue {
 struct ScopeState {
     /// Oldest period start still tracked; samples before it are already final.
     horizon: i64,
-    /// The largest value seen per counter series and period, for periods >= horizon.
+    /// The largest value seen per counter series, billing part and period, for periods >=
+    /// horizon.
     #[serde(with = "revisions_as_list")]
-    seen: HashMap<CounterKey, BTreeMap<i64, f64>>,
+    seen: HashMap<RevisionKey, BTreeMap<i64, f64>>,
 }
 
 /// Counts the accumulator keeps about itself (exported as `llm_exporter_*`).
@@ -197,7 +208,11 @@ impl Accumulator {
                 metric,
                 labels: sample.labels.clone(),
             };
-            let seen = state.seen.entry(key.clone()).or_default();
+            let revision = RevisionKey {
+                key: key.clone(),
+                provisioned: sample.billing == Billing::Provisioned,
+            };
+            let seen = state.seen.entry(revision.clone()).or_default();
             let delta = match seen.get(&sample.period_start) {
                 None => sample.value,
                 Some(&old) if sample.value > old => {
@@ -223,7 +238,7 @@ impl Accumulator {
             } else {
                 // Refused by the cardinality cap: forget the period so it counts if room
                 // appears later.
-                state.seen.remove(&key);
+                state.seen.remove(&revision);
             }
         }
 
@@ -506,10 +521,10 @@ mod revisions_as_list {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    type Revisions = HashMap<CounterKey, BTreeMap<i64, f64>>;
+    type Revisions = HashMap<RevisionKey, BTreeMap<i64, f64>>;
 
     pub fn serialize<S: Serializer>(map: &Revisions, s: S) -> Result<S::Ok, S::Error> {
-        let list: Vec<(&CounterKey, Vec<(i64, f64)>)> = map
+        let list: Vec<(&RevisionKey, Vec<(i64, f64)>)> = map
             .iter()
             .map(|(k, v)| (k, v.iter().map(|(p, x)| (*p, *x)).collect()))
             .collect();
@@ -517,7 +532,7 @@ mod revisions_as_list {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Revisions, D::Error> {
-        let list: Vec<(CounterKey, Vec<(i64, f64)>)> = Vec::deserialize(d)?;
+        let list: Vec<(RevisionKey, Vec<(i64, f64)>)> = Vec::deserialize(d)?;
         Ok(list
             .into_iter()
             .map(|(k, v)| (k, v.into_iter().collect()))
@@ -838,6 +853,28 @@ mod tests {
             a.total(&CounterMetric::Cost(TokenType::Input), &provisioned.labels),
             None
         );
+    }
+
+    #[test]
+    fn provisioned_and_pay_as_you_go_parts_of_one_series_are_revised_apart() {
+        let mut a = started(T0);
+        let mut dedicated = input(T0, 600.0);
+        dedicated.billing = Billing::Provisioned;
+        poll(&mut a, T0 + 30, &[input(T0, 1000.0), dedicated.clone()]);
+        assert_eq!(input_total(&a), 1600.0, "both parts count into one series");
+        let cost = |a: &Accumulator| {
+            a.total(&CounterMetric::Cost(TokenType::Input), &labels(MODEL))
+                .unwrap()
+        };
+        assert!(
+            (cost(&a) - 1000.0 * 3.0e-6).abs() < 1e-12,
+            "only the pay-as-you-go part is priced"
+        );
+        // Each part grows on its own; neither is mistaken for a revision of the other.
+        dedicated.value = 700.0;
+        poll(&mut a, T0 + 45, &[input(T0, 1000.0), dedicated]);
+        assert_eq!(input_total(&a), 1700.0);
+        assert!((cost(&a) - 1000.0 * 3.0e-6).abs() < 1e-12);
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub struct RunSettings {
     pub default_listen_address: &'static str,
     pub config: Config,
     pub metrics: Arc<SelfMetrics>,
+    /// The loaded catalog ([`Pricing::load`] with the config's `pricing_file`).
+    pub pricing: Pricing,
+}
+
+/// Loads the price catalog for `cloud` with the config's pricing file.
+pub fn load_pricing(cloud: &str, config: &Config) -> Result<Pricing, config::ConfigError> {
+    Pricing::load(cloud, config.pricing_file.as_deref())
 }
 
 /// Loads the config named by the flags, or the defaults without one.
@@ -56,8 +63,8 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         default_listen_address,
         config,
         metrics,
+        pricing,
     } = settings;
-    let pricing = Pricing::load(cloud, config.pricing_file.as_deref())?;
     let mut accumulator = Accumulator::new(
         AccumulatorSettings {
             cloud: cloud.to_string(),

@@ -81,6 +81,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             message,
         })?;
     let metrics = Arc::new(SelfMetrics::new("aws", VERSION));
+    let pricing = common::load_pricing("aws", &config)?;
     let settings = RunSettings {
         cloud: "aws",
         version: VERSION,
@@ -88,6 +89,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         flags: flags.clone(),
         config,
         metrics: metrics.clone(),
+        pricing,
     };
     if flags.demo {
         tracing::info!("demo mode: synthetic data, no AWS calls");

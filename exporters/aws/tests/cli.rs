@@ -121,7 +121,7 @@ fn bad_input_exits_non_zero_naming_what_is_wrong() {
 fn demo_serves_the_contract_on_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(&dir, "c.yaml", "poll_interval: 1s\ntenants:\n  - {name: support, match: {deployment: support-bot}, monthly_budget_usd: 2500, alert_ratio: 0.9}\n");
-    let exporter = Exporter::start(
+    let exporter = start_exporter(
         &[
             "--demo",
             "--config.file",
@@ -217,7 +217,7 @@ fn demo_serves_the_contract_on_every_endpoint() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let exporter = Exporter::start(&["--demo", "--log.format", "json"], &[]);
+    let exporter = start_exporter(&["--demo", "--log.format", "json"], &[]);
     let _ = exporter.get("/-/ready");
     // The harness waits for a logfmt line; in JSON the listening message must parse as JSON.
     let log = exporter.proc.log();

@@ -193,7 +193,7 @@ fn counts_exact_usage_and_cost_and_survives_a_restart() {
         ],
     );
 
-    let mut exporter = Exporter::start(&["--config.file", &config], &env);
+    let mut exporter = start_exporter(&["--config.file", &config], &env);
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_up", &[]) == Some(1.0)
             && s.value(
@@ -420,7 +420,7 @@ fn counts_exact_usage_and_cost_and_survives_a_restart() {
             ("InputTokenCount", SONNET, r + 1, 700.0),
         ],
     );
-    let exporter = Exporter::start(&["--config.file", &config], &env);
+    let exporter = start_exporter(&["--config.file", &config], &env);
     let s = exporter.wait_for("the restart to catch up", Duration::from_secs(60), |s| {
         tokens(s, SONNET, "input") >= 3500.0
     });
@@ -517,7 +517,7 @@ fn six_hundred_queries_take_exactly_two_get_metric_data_calls_per_poll() {
     )
     .unwrap();
     let config = config.display().to_string();
-    let exporter = Exporter::start(
+    let exporter = start_exporter(
         &["--config.file", &config],
         &[("AWS_ENDPOINT_URL", &proxy.url())],
     );
@@ -557,7 +557,7 @@ fn keeps_serving_while_cloudwatch_is_unreachable() {
         &dir,
         "  timeout: 2s\n  accounts: [{account_id: '111122223333'}]\n",
     );
-    let exporter = Exporter::start(&["--config.file", &config], &[("AWS_ENDPOINT_URL", &dead)]);
+    let exporter = start_exporter(&["--config.file", &config], &[("AWS_ENDPOINT_URL", &dead)]);
     let s = exporter.wait_for(
         "the open circuit to reject a call",
         Duration::from_secs(90),

@@ -86,7 +86,7 @@ fn extra_ca_file_is_trusted_for_cloud_calls_and_nothing_else_is() {
         format!("extra_ca_file: {}\n{base}", ca.display()),
     )
     .unwrap();
-    let exporter = Exporter::start(&["--config.file", trusting.to_str().unwrap()], &env);
+    let exporter = start_exporter(&["--config.file", trusting.to_str().unwrap()], &env);
     exporter.wait_for("a successful poll over TLS", Duration::from_secs(60), |s| {
         s.value("llm_exporter_up", &[]) == Some(1.0)
     });
@@ -95,7 +95,7 @@ fn extra_ca_file_is_trusted_for_cloud_calls_and_nothing_else_is() {
     // Without the CA the same endpoint is refused: the system roots do not vouch for it.
     let plain = dir.path().join("plain.yaml");
     std::fs::write(&plain, base).unwrap();
-    let exporter = Exporter::start(&["--config.file", plain.to_str().unwrap()], &env);
+    let exporter = start_exporter(&["--config.file", plain.to_str().unwrap()], &env);
     exporter.wait_for("a failed poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_polls_total", &[("outcome", "error")])
             .is_some()
