@@ -16,6 +16,7 @@ pub mod poller;
 pub mod pricing;
 pub mod server;
 pub mod source;
+pub mod tls;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};

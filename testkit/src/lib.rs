@@ -9,6 +9,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -449,5 +452,60 @@ pub fn make_test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("ca.pem"),
         dir.join("server.pem"),
         dir.join("server.key"),
+    )
+}
+
+/// Terminates TLS on 127.0.0.1 and forwards the bytes to `upstream` (LocalStack, plain HTTP).
+pub fn tls_proxy(
+    upstream: String,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((tcp, _)) = accepted else { continue };
+                        let acceptor = acceptor.clone();
+                        let upstream = upstream.clone();
+                        tokio::spawn(async move {
+                            // A client that rejects our certificate just closes: fine.
+                            let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                            let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                        });
+                    }
+                }
+            }
+        });
+    });
+    (
+        addr_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        stop_tx,
     )
 }

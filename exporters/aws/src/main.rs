@@ -24,8 +24,6 @@ use common::config::{section, ConfigError};
 use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 use common::RunSettings;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use tokio::sync::OnceCell;
 
 use crate::config::{account_of_role, cloudwatch_stat, AccountConfig, AwsConfig};
@@ -107,24 +105,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
 /// The SDK's HTTPS client, trusting `extra_ca_file` besides the system roots (corporate
 /// TLS-intercepting proxies, private endpoints).
 fn http_client_trusting(path: &std::path::Path) -> anyhow::Result<SharedHttpClient> {
-    let pem = std::fs::read(path)
-        .with_context(|| format!("extra_ca_file {}: cannot read", path.display()))?;
-    // Validate here: the SDK's TLS set-up panics on a certificate it cannot parse.
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("extra_ca_file {}: not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        bail!("extra_ca_file {}: no PEM certificate in it", path.display());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certs {
-        roots.add(cert).map_err(|e| {
-            anyhow::anyhow!(
-                "extra_ca_file {}: unusable certificate: {e}",
-                path.display()
-            )
-        })?;
-    }
+    let pem = common::tls::read_ca_file(path).map_err(anyhow::Error::msg)?;
     let trust = TrustStore::default().with_pem_certificate(pem);
     let tls = TlsContext::builder()
         .with_trust_store(trust)

@@ -1,1 +1,188 @@
-fn main() {}
+//! `llm-exporter-gcp`: Vertex AI usage and cost from Cloud Monitoring, as Prometheus metrics.
+//! Flags -> config -> one Source per project -> `common::run`.
+
+mod config;
+mod demo;
+mod monitoring;
+mod source;
+mod vertex;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use common::cli::{init_logging, Flags};
+use common::config::{section, Config, ConfigError};
+use common::guard::{Guard, GuardSettings};
+use common::metrics::SelfMetrics;
+use common::pricing::Pricing;
+use common::RunSettings;
+use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_monitoring_v3::client::MetricService;
+
+use crate::config::GcpConfig;
+use crate::monitoring::Monitoring;
+use crate::source::VertexSource;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const DEFAULT_LISTEN_ADDRESS: &str = ":9747";
+
+/// Prometheus exporter for Google Vertex AI token usage, invocations, errors, latency and
+/// estimated cost, polled from Cloud Monitoring (aiplatform.googleapis.com/PublisherModel).
+#[derive(Parser)]
+#[command(
+    name = "llm-exporter-gcp",
+    version,
+    about,
+    after_help = "Default --web.listen-address: :9747"
+)]
+struct Args {
+    #[command(flatten)]
+    flags: Flags,
+}
+
+/// Everything read and checked before any thread starts.
+struct Prepared {
+    flags: Flags,
+    config: Config,
+    gcp: GcpConfig,
+    pricing: Pricing,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.flags.log_level, args.flags.log_format);
+    let prepared = match prepare(args.flags) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("llm-exporter-gcp: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("llm-exporter-gcp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(prepared)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("llm-exporter-gcp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prepare(flags: Flags) -> anyhow::Result<Prepared> {
+    flags.validate().map_err(anyhow::Error::msg)?;
+    let config = common::load_config(&flags)?;
+    let gcp: GcpConfig = section(&config, &config.gcp, "gcp")?;
+    gcp.validate(!flags.demo)
+        .map_err(|(field, message)| ConfigError::Field {
+            path: config.origin.clone(),
+            field,
+            message,
+        })?;
+    let pricing = common::load_pricing("gcp", &config)?;
+    common::tls::install_crypto_provider();
+    if let Some(path) = &config.extra_ca_file {
+        trust_extra_ca(path)?;
+    }
+    Ok(Prepared {
+        flags,
+        config,
+        gcp,
+        pricing,
+    })
+}
+
+/// The Google client's HTTPS stack reads its roots through rustls-native-certs, which takes
+/// `SSL_CERT_FILE` when set: point it at the system bundle plus `extra_ca_file`. Done before
+/// any thread exists, because the environment is process-wide.
+fn trust_extra_ca(path: &Path) -> anyhow::Result<()> {
+    let extra = common::tls::read_ca_file(path).map_err(anyhow::Error::msg)?;
+    let candidates: Vec<PathBuf> = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(PathBuf::from),
+        )
+        .collect();
+    let mut bundle = candidates
+        .iter()
+        .find_map(|p| std::fs::read(p).ok())
+        .unwrap_or_default();
+    bundle.push(b'\n');
+    bundle.extend_from_slice(&extra);
+    let file = std::env::temp_dir().join(format!("llm-exporter-gcp-ca-{}.pem", std::process::id()));
+    std::fs::write(&file, bundle)
+        .with_context(|| format!("cannot write the CA bundle {}", file.display()))?;
+    std::env::set_var("SSL_CERT_FILE", &file);
+    Ok(())
+}
+
+async fn run(p: Prepared) -> anyhow::Result<()> {
+    let metrics = Arc::new(SelfMetrics::new("gcp", VERSION));
+    let pricing = Arc::new(p.pricing.clone());
+    let settings = RunSettings {
+        cloud: "gcp",
+        version: VERSION,
+        default_listen_address: DEFAULT_LISTEN_ADDRESS,
+        flags: p.flags.clone(),
+        config: p.config,
+        metrics: metrics.clone(),
+        pricing: p.pricing,
+    };
+    if p.flags.demo {
+        tracing::info!("demo mode: synthetic data, no Google Cloud calls");
+        return common::run(settings, demo::sources(p.flags.demo_extra_models)).await;
+    }
+    // Application default credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file,
+    // workload identity or the metadata server. Tokens are fetched on first use.
+    let credentials = google_cloud_auth::credentials::Builder::default()
+        .build()
+        .context("cannot set up Google application default credentials")?;
+    let client = MetricService::builder()
+        .with_endpoint(p.gcp.monitoring_endpoint.clone())
+        .with_credentials(credentials)
+        .with_retry_policy(NeverRetry)
+        .build()
+        .await
+        .context("cannot create the Cloud Monitoring client")?;
+    let guard = Arc::new(Guard::new(
+        "timeSeries.list",
+        GuardSettings {
+            timeout: p.gcp.timeout,
+            requests_per_second: p.gcp.requests_per_second,
+            retries: 2,
+            ..GuardSettings::default()
+        },
+        metrics.clone(),
+    ));
+    let monitoring = Arc::new(Monitoring { client, guard });
+    let sources: Vec<VertexSource> = p
+        .gcp
+        .projects
+        .iter()
+        .map(|project| VertexSource {
+            project: project.clone(),
+            scope: project.clone(),
+            monitoring: monitoring.clone(),
+            pricing: pricing.clone(),
+        })
+        .collect();
+    tracing::info!(projects = ?p.gcp.projects, endpoint = %p.gcp.monitoring_endpoint, "polling Cloud Monitoring for Vertex AI");
+    common::run(settings, sources).await
+}

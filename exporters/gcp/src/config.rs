@@ -1,0 +1,109 @@
+//! The `gcp:` section of the shared config file.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpConfig {
+    /// Projects whose Vertex AI usage to poll (the `account` label).
+    #[serde(default)]
+    pub projects: Vec<String>,
+    /// Cloud Monitoring API endpoint (private or restricted endpoints, tests).
+    #[serde(default = "default_endpoint")]
+    pub monitoring_endpoint: String,
+    /// Client-side limit on timeSeries.list calls per second.
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    /// Time allowed for one API call.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_endpoint() -> String {
+    "https://monitoring.googleapis.com".into()
+}
+fn default_rps() -> u32 {
+    5
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for GcpConfig {
+    fn default() -> Self {
+        GcpConfig {
+            projects: Vec::new(),
+            monitoring_endpoint: default_endpoint(),
+            requests_per_second: default_rps(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+impl GcpConfig {
+    /// Checks what serde cannot; errors name the field. `polling` is false in demo mode.
+    pub fn validate(&self, polling: bool) -> Result<(), (String, String)> {
+        if polling && self.projects.is_empty() {
+            return Err((
+                "gcp.projects".into(),
+                "name at least one project to poll".into(),
+            ));
+        }
+        for (i, p) in self.projects.iter().enumerate() {
+            // Project ids: 6-30 lowercase letters, digits and hyphens (numbers are accepted too).
+            let ok = !p.is_empty()
+                && p.len() <= 30
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err((
+                    format!("gcp.projects[{i}]"),
+                    format!("{p:?} is not a project id"),
+                ));
+            }
+        }
+        if !(self.monitoring_endpoint.starts_with("https://")
+            || self.monitoring_endpoint.starts_with("http://"))
+        {
+            return Err((
+                "gcp.monitoring_endpoint".into(),
+                format!("{:?} is not an http(s) URL", self.monitoring_endpoint),
+            ));
+        }
+        if self.requests_per_second == 0 {
+            return Err((
+                "gcp.requests_per_second".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.timeout < Duration::from_secs(1) {
+            return Err(("gcp.timeout".into(), "must be at least 1s".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = GcpConfig::default();
+        assert_eq!(c.validate(true).unwrap_err().0, "gcp.projects");
+        assert!(c.validate(false).is_ok(), "the demo needs no project");
+        let c = GcpConfig {
+            projects: vec!["ok-project".into(), "Bad Project".into()],
+            ..GcpConfig::default()
+        };
+        assert_eq!(c.validate(true).unwrap_err().0, "gcp.projects[1]");
+        let c = GcpConfig {
+            projects: vec!["p1".into()],
+            monitoring_endpoint: "monitoring.googleapis.com".into(),
+            ..GcpConfig::default()
+        };
+        assert_eq!(c.validate(true).unwrap_err().0, "gcp.monitoring_endpoint");
+    }
+}

@@ -1,0 +1,52 @@
+//! The `--demo` data set: Gemini and partner models on Vertex AI in two locations.
+
+use common::demo::{DemoModel, DemoSource};
+use common::source::SeriesLabels;
+
+/// `tokens` per call: [input, output, cache read, cache write]. Vertex reports no cache split.
+fn model(location: &str, id: &str, peak: f64, tokens: [f64; 2]) -> DemoModel {
+    DemoModel {
+        labels: SeriesLabels {
+            account: "demo-project".into(),
+            region: location.into(),
+            model: id.into(),
+            deployment: String::new(),
+        },
+        peak_per_minute: peak,
+        input_tokens_per_call: tokens[0],
+        output_tokens_per_call: tokens[1],
+        cache_read_per_call: 0.0,
+        cache_write_per_call: 0.0,
+        reports_first_token: true,
+    }
+}
+
+/// The demo sources; `extra_models` synthetic ones are added to the first, for load tests.
+pub fn sources(extra_models: usize) -> Vec<DemoSource> {
+    let us = "us-central1";
+    let eu = "europe-west4";
+    vec![
+        DemoSource::new(
+            "demo-project/us",
+            vec![
+                model(us, "gemini-2.5-flash", 150.0, [900.0, 250.0]),
+                model(us, "gemini-2.5-pro", 25.0, [3000.0, 800.0]),
+                model("us-east5", "claude-haiku-4-5", 40.0, [1200.0, 300.0]),
+                model(
+                    us,
+                    "meta/llama-3.3-70b-instruct-maas",
+                    10.0,
+                    [1500.0, 300.0],
+                ),
+            ],
+        )
+        .with_extra_models(extra_models),
+        DemoSource::new(
+            "demo-project/eu",
+            vec![
+                model(eu, "gemini-2.5-flash", 80.0, [800.0, 200.0]),
+                model(eu, "gemini-2.5-flash-lite", 200.0, [400.0, 100.0]),
+            ],
+        ),
+    ]
+}

@@ -1,0 +1,154 @@
+//! What Vertex AI's Cloud Monitoring metrics mean in the contract
+//! (shared/reference/cloud-apis.md §3): the metric types polled, how each is aggregated
+//! server-side, and how labels become samples.
+
+use common::pricing::Pricing;
+use common::source::{ErrorType, TokenType};
+
+pub const RESOURCE_TYPE: &str = "aiplatform.googleapis.com/PublisherModel";
+pub const TOKEN_COUNT: &str = "aiplatform.googleapis.com/publisher/online_serving/token_count";
+pub const INVOCATION_COUNT: &str =
+    "aiplatform.googleapis.com/publisher/online_serving/model_invocation_count";
+pub const INVOCATION_LATENCIES: &str =
+    "aiplatform.googleapis.com/publisher/online_serving/model_invocation_latencies";
+pub const FIRST_TOKEN_LATENCIES: &str =
+    "aiplatform.googleapis.com/publisher/online_serving/first_token_latencies";
+
+/// The resource labels every query keeps (everything else is summed away server-side).
+const MODEL_FIELDS: [&str; 4] = [
+    "resource.label.model_user_id",
+    "resource.label.model_version_id",
+    "resource.label.publisher",
+    "resource.label.location",
+];
+
+/// One timeSeries.list call per poll and project: the metric type and the labels it keeps.
+pub struct Query {
+    pub metric_type: &'static str,
+    pub group_by: Vec<String>,
+}
+
+/// The four calls a poll makes per project, whatever the number of models.
+pub fn queries() -> Vec<Query> {
+    let with = |extra: &[&str]| {
+        MODEL_FIELDS
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    vec![
+        // request_type tells provisioned (dedicated) tokens from pay-as-you-go ones.
+        Query {
+            metric_type: TOKEN_COUNT,
+            group_by: with(&["metric.label.type", "metric.label.request_type"]),
+        },
+        Query {
+            metric_type: INVOCATION_COUNT,
+            group_by: with(&["metric.label.response_code", "metric.label.error_category"]),
+        },
+        Query {
+            metric_type: INVOCATION_LATENCIES,
+            group_by: with(&["metric.label.latency_type"]),
+        },
+        Query {
+            metric_type: FIRST_TOKEN_LATENCIES,
+            group_by: with(&[]),
+        },
+    ]
+}
+
+pub fn filter(metric_type: &str) -> String {
+    format!("metric.type = \"{metric_type}\" AND resource.type = \"{RESOURCE_TYPE}\"")
+}
+
+/// `token_count`'s `type` label.
+pub fn token_type(label: &str) -> Option<TokenType> {
+    match label {
+        "input" => Some(TokenType::Input),
+        "output" => Some(TokenType::Output),
+        _ => None,
+    }
+}
+
+/// How an invocation ended. `None` is a success. 429 and `capacity` errors are throttling.
+pub fn error_type(response_code: &str, error_category: &str) -> Option<ErrorType> {
+    if response_code == "429" || error_category == "capacity" {
+        return Some(ErrorType::Throttled);
+    }
+    match response_code.parse::<u16>() {
+        Ok(400..=499) => Some(ErrorType::Client),
+        Ok(500..=599) => Some(ErrorType::Server),
+        Ok(_) => None,
+        // No numeric code: trust the category.
+        Err(_) => match error_category {
+            "user" => Some(ErrorType::Client),
+            "system" => Some(ErrorType::Server),
+            _ => None,
+        },
+    }
+}
+
+/// The catalog key a model is priced under. Gemini models are priced by their id; partner
+/// models under `<model>@<version>`, `<publisher>/<model>` and so on, as LiteLLM names them.
+pub fn price_key(pricing: &Pricing, publisher: &str, model: &str, version: &str) -> String {
+    let mut candidates = Vec::new();
+    if !version.is_empty() {
+        candidates.push(format!("{model}@{version}"));
+        candidates.push(format!("{publisher}/{model}@{version}"));
+    }
+    candidates.push(model.to_string());
+    candidates.push(format!("{publisher}/{model}"));
+    candidates
+        .into_iter()
+        .find(|k| pricing.model(k).is_some())
+        .unwrap_or_else(|| model.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_codes_map_to_the_contract() {
+        assert_eq!(error_type("200", ""), None);
+        assert_eq!(error_type("429", "capacity"), Some(ErrorType::Throttled));
+        assert_eq!(error_type("503", "capacity"), Some(ErrorType::Throttled));
+        assert_eq!(error_type("400", "user"), Some(ErrorType::Client));
+        assert_eq!(error_type("500", "system"), Some(ErrorType::Server));
+        assert_eq!(error_type("", "user"), Some(ErrorType::Client));
+    }
+
+    #[test]
+    fn partner_models_find_their_vertex_price() {
+        let p = Pricing::load("gcp", None).unwrap();
+        assert_eq!(
+            price_key(&p, "google", "gemini-2.5-flash", ""),
+            "gemini-2.5-flash"
+        );
+        assert_eq!(
+            price_key(&p, "anthropic", "claude-haiku-4-5", "20251001"),
+            "claude-haiku-4-5@20251001"
+        );
+        assert_eq!(
+            price_key(&p, "meta", "llama-3.3-70b-instruct-maas", ""),
+            "meta/llama-3.3-70b-instruct-maas"
+        );
+        assert_eq!(
+            price_key(&p, "acme", "secret-model", "1"),
+            "secret-model",
+            "unpriced models keep their id"
+        );
+    }
+
+    #[test]
+    fn one_query_per_metric_type() {
+        let q = queries();
+        assert_eq!(q.len(), 4);
+        assert!(q[0]
+            .group_by
+            .contains(&"metric.label.request_type".to_string()));
+        assert!(filter(TOKEN_COUNT)
+            .contains("resource.type = \"aiplatform.googleapis.com/PublisherModel\""));
+    }
+}

@@ -1,0 +1,391 @@
+//! A fake Cloud Monitoring `projects.timeSeries.list` that speaks the documented REST shape
+//! (shared/reference/cloud-apis.md §3.4): server-side ALIGN_DELTA + REDUCE_SUM grouped by the
+//! requested fields, page tokens, int64 values as JSON strings, newest points first, enums as
+//! numbers when the client asks for `enum-encoding=int`, and unknown or empty parameters
+//! ignored. Faults can be injected per request.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+pub use testkit::*;
+
+#[derive(Clone, Debug)]
+pub enum PointValue {
+    Int(i64),
+    /// A latency distribution in milliseconds.
+    Dist {
+        count: i64,
+        mean: f64,
+    },
+}
+
+/// One raw (unreduced) series as Vertex would write it.
+#[derive(Clone, Debug)]
+pub struct RawSeries {
+    pub project: String,
+    pub metric_type: String,
+    pub resource: BTreeMap<String, String>,
+    pub metric: BTreeMap<String, String>,
+    /// period start (Unix seconds) -> value
+    pub points: BTreeMap<i64, PointValue>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// An HTTP error with a Google error body (429 RESOURCE_EXHAUSTED, 500 INTERNAL, ...).
+    Status(u16),
+    /// Answer only after this long.
+    Hang(Duration),
+    /// 200 with a body that is not JSON.
+    Malformed,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub series: Vec<RawSeries>,
+    /// Requests answered or failed, by metric type.
+    pub calls: BTreeMap<String, usize>,
+    /// Series per page (0: all on one page).
+    pub page_size: usize,
+    /// Faults for the next requests, one each.
+    pub faults: VecDeque<Fault>,
+    /// A fault for every request while set.
+    pub sticky: Option<Fault>,
+    pub unauthenticated: usize,
+}
+
+#[derive(Clone, Default)]
+pub struct Fake(pub Arc<Mutex<FakeState>>);
+
+const PREFIX: &str = "aiplatform.googleapis.com/publisher/online_serving/";
+
+impl Fake {
+    pub fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.0.lock().unwrap()
+    }
+
+    /// Adds `value` to a raw series' point (creating either), as usage arriving does.
+    pub fn add(
+        &self,
+        project: &str,
+        metric: &str,
+        resource: &[(&str, &str)],
+        labels: &[(&str, &str)],
+        period: i64,
+        value: PointValue,
+    ) {
+        let mut s = self.state();
+        let metric_type = format!("{PREFIX}{metric}");
+        let resource: BTreeMap<String, String> = resource
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let idx = match s.series.iter().position(|r| {
+            r.project == project
+                && r.metric_type == metric_type
+                && r.resource == resource
+                && r.metric == labels
+        }) {
+            Some(i) => i,
+            None => {
+                s.series.push(RawSeries {
+                    project: project.into(),
+                    metric_type,
+                    resource,
+                    metric: labels,
+                    points: BTreeMap::new(),
+                });
+                s.series.len() - 1
+            }
+        };
+        let points = &mut s.series[idx].points;
+        let merged = match (points.remove(&period), value) {
+            (Some(PointValue::Int(a)), PointValue::Int(b)) => PointValue::Int(a + b),
+            (_, v) => v,
+        };
+        points.insert(period, merged);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.state().calls.values().sum()
+    }
+
+    pub fn start(&self) -> Server {
+        Server::start(
+            Router::new()
+                .route("/v3/projects/{project}/timeSeries", get(list))
+                .with_state(self.clone()),
+        )
+    }
+}
+
+fn google_error(status: u16, message: &str) -> Response {
+    let code = match status {
+        429 => "RESOURCE_EXHAUSTED",
+        401 => "UNAUTHENTICATED",
+        400 => "INVALID_ARGUMENT",
+        _ => "INTERNAL",
+    };
+    let body = json!({"error": {"code": status, "message": message, "status": code}});
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn rfc3339(secs: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs as u64)).to_string()
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339(s)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
+fn quoted_after<'a>(filter: &'a str, key: &str) -> Option<&'a str> {
+    let rest = &filter[filter.find(key)? + key.len()..];
+    let rest = rest
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start()
+        .strip_prefix('"')?;
+    rest.split('"').next()
+}
+
+async fn list(
+    State(fake): State<Fake>,
+    Path(project): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let param = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let filter = param("filter").unwrap_or("");
+    let Some(metric_type) = quoted_after(filter, "metric.type") else {
+        return google_error(400, "filter must name exactly one metric.type");
+    };
+    let fault = {
+        let mut s = fake.state();
+        *s.calls.entry(metric_type.to_string()).or_default() += 1;
+        s.faults.pop_front().or_else(|| s.sticky.clone())
+    };
+    match fault {
+        Some(Fault::Status(code)) => return google_error(code, "injected fault"),
+        Some(Fault::Hang(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Malformed) => {
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "{\"timeSeries\": [ {\"metric\": ",
+            )
+                .into_response()
+        }
+        None => {}
+    }
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 20);
+    if !authorized {
+        fake.state().unauthenticated += 1;
+        return google_error(
+            401,
+            "Request is missing required authentication credential.",
+        );
+    }
+    if quoted_after(filter, "resource.type") != Some("aiplatform.googleapis.com/PublisherModel") {
+        return google_error(400, "this fake serves resource.type PublisherModel only");
+    }
+    let (Some(start), Some(end)) = (
+        param("interval.startTime").and_then(parse_time),
+        param("interval.endTime").and_then(parse_time),
+    ) else {
+        return google_error(400, "interval.startTime and interval.endTime are required");
+    };
+    if param("aggregation.alignmentPeriod") != Some("60s") {
+        return google_error(400, "this fake aligns to 60s only");
+    }
+    if !matches!(
+        param("aggregation.perSeriesAligner"),
+        Some("1" | "ALIGN_DELTA")
+    ) || !matches!(
+        param("aggregation.crossSeriesReducer"),
+        Some("4" | "REDUCE_SUM")
+    ) {
+        return google_error(400, "this fake implements ALIGN_DELTA with REDUCE_SUM only");
+    }
+    let group_by: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "aggregation.groupByFields")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let enums_as_int = param("$alt").is_some_and(|a| a.contains("enum-encoding=int"));
+
+    // REDUCE_SUM per group of the requested fields; the output keeps only those labels.
+    type Group = (BTreeMap<String, String>, BTreeMap<String, String>);
+    let mut groups: BTreeMap<Group, BTreeMap<i64, PointValue>> = BTreeMap::new();
+    let state = fake.state();
+    for raw in state
+        .series
+        .iter()
+        .filter(|r| r.project == project && r.metric_type == metric_type)
+    {
+        let mut resource = BTreeMap::new();
+        let mut metric = BTreeMap::new();
+        for field in &group_by {
+            if let Some(name) = field.strip_prefix("resource.label.") {
+                resource.insert(
+                    name.to_string(),
+                    raw.resource.get(name).cloned().unwrap_or_default(),
+                );
+            } else if let Some(name) = field.strip_prefix("metric.label.") {
+                metric.insert(
+                    name.to_string(),
+                    raw.metric.get(name).cloned().unwrap_or_default(),
+                );
+            }
+        }
+        let points = groups.entry((resource, metric)).or_default();
+        for (&t, v) in raw.points.range(start..end) {
+            let merged = match (points.remove(&t), v) {
+                (None, v) => v.clone(),
+                (Some(PointValue::Int(a)), PointValue::Int(b)) => PointValue::Int(a + b),
+                (
+                    Some(PointValue::Dist {
+                        count: c1,
+                        mean: m1,
+                    }),
+                    PointValue::Dist {
+                        count: c2,
+                        mean: m2,
+                    },
+                ) => PointValue::Dist {
+                    count: c1 + c2,
+                    mean: (m1 * c1 as f64 + m2 * *c2 as f64) / (c1 + c2) as f64,
+                },
+                (Some(_), v) => v.clone(),
+            };
+            points.insert(t, merged);
+        }
+    }
+    let page_size = state.page_size;
+    drop(state);
+    let all: Vec<Value> = groups
+        .into_iter()
+        .filter(|(_, points)| !points.is_empty())
+        .map(|((resource, metric), points)| {
+            let distribution = points.values().any(|v| matches!(v, PointValue::Dist { .. }));
+            let (kind, value_type) = if enums_as_int { (json!(2), json!(if distribution { 5 } else { 2 })) } else { (json!("DELTA"), json!(if distribution { "DISTRIBUTION" } else { "INT64" })) };
+            json!({
+                "metric": {"type": metric_type, "labels": metric},
+                "resource": {"type": "aiplatform.googleapis.com/PublisherModel", "labels": resource},
+                "metricKind": kind,
+                "valueType": value_type,
+                "unit": if distribution { "ms" } else { "1" },
+                // Newest first, as Cloud Monitoring returns them.
+                "points": points.iter().rev().map(|(t, v)| json!({
+                    "interval": {"startTime": rfc3339(*t), "endTime": rfc3339(t + 60)},
+                    "value": match v {
+                        PointValue::Int(i) => json!({"int64Value": i.to_string()}),
+                        PointValue::Dist { count, mean } => json!({"distributionValue": {"count": count.to_string(), "mean": mean}}),
+                    }
+                })).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let offset: usize = param("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let size = if page_size == 0 {
+        all.len().max(1)
+    } else {
+        page_size
+    };
+    let page: Vec<Value> = all.iter().skip(offset).take(size).cloned().collect();
+    let mut body = json!({"timeSeries": page, "unit": ""});
+    if offset + size < all.len() {
+        body["nextPageToken"] = json!((offset + size).to_string());
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A service-account key made at test time: the real ADC path signs its own JWT with it.
+pub fn service_account_key(dir: &std::path::Path) -> std::path::PathBuf {
+    let key = dir.join("key.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = json!({
+        "type": "service_account",
+        "project_id": "proj-a",
+        "private_key_id": "0123456789abcdef",
+        "private_key": std::fs::read_to_string(&key).unwrap(),
+        "client_email": "llm-exporter@proj-a.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": "https://oauth2.googleapis.com/token"
+    });
+    let path = dir.join("sa.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+/// The GCP exporter with credentials from `key` and nothing from the machine's Google set-up.
+pub fn start_exporter(args: &[&str], key: &std::path::Path) -> Exporter {
+    let remove = [
+        "GOOGLE_CLOUD_PROJECT",
+        "CLOUDSDK_CONFIG",
+        "GCE_METADATA_HOST",
+    ];
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
+    Exporter::start(env!("CARGO_BIN_EXE_llm-exporter-gcp"), args, &remove, &env)
+}
+
+pub fn now_minute() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60
+}

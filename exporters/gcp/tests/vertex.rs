@@ -1,0 +1,463 @@
+//! The real exporter binary, with real application-default credentials (a service-account key
+//! made at test time), against the fake Cloud Monitoring.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+// List prices in USD per token, from shared/reference/cloud-apis.md §4.2.
+const FLASH_IN: f64 = 0.30e-6;
+const FLASH_OUT: f64 = 2.50e-6;
+const HAIKU_IN: f64 = 1.00e-6;
+const HAIKU_OUT: f64 = 5.00e-6;
+
+const GEMINI: [(&str, &str); 4] = [
+    ("model_user_id", "gemini-2.5-flash"),
+    ("model_version_id", ""),
+    ("publisher", "google"),
+    ("location", "us-central1"),
+];
+const GEMINI_EU: [(&str, &str); 4] = [
+    ("model_user_id", "gemini-2.5-flash"),
+    ("model_version_id", ""),
+    ("publisher", "google"),
+    ("location", "europe-west4"),
+];
+const CLAUDE: [(&str, &str); 4] = [
+    ("model_user_id", "claude-haiku-4-5"),
+    ("model_version_id", "20251001"),
+    ("publisher", "anthropic"),
+    ("location", "us-east5"),
+];
+
+fn tokens(
+    fake: &Fake,
+    project: &str,
+    model: &[(&str, &str)],
+    t: &str,
+    request_type: &str,
+    period: i64,
+    n: i64,
+) {
+    fake.add(
+        project,
+        "token_count",
+        model,
+        &[
+            ("type", t),
+            ("request_type", request_type),
+            ("modality", "TEXT"),
+        ],
+        period,
+        PointValue::Int(n),
+    );
+}
+
+fn invocations(
+    fake: &Fake,
+    project: &str,
+    model: &[(&str, &str)],
+    code: &str,
+    category: &str,
+    period: i64,
+    n: i64,
+) {
+    fake.add(
+        project,
+        "model_invocation_count",
+        model,
+        &[
+            ("response_code", code),
+            ("error_category", category),
+            ("method", "RawPredict"),
+        ],
+        period,
+        PointValue::Int(n),
+    );
+}
+
+fn config(dir: &tempfile::TempDir, endpoint: &str, projects: &str, extra: &str) -> String {
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n")).unwrap();
+    path.display().to_string()
+}
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
+}
+
+#[test]
+fn counts_exact_usage_and_cost_from_cloud_monitoring() {
+    let fake = Fake::default();
+    fake.state().page_size = 2; // every call pages
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let m = now_minute() - 180;
+    // Present before start-up: the baseline, not counted.
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m - 60, 99_999);
+
+    let cfg = config(&dir, &server.url(), "proj-a", "");
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m, 10_000);
+    tokens(&fake, "proj-a", &GEMINI, "input", "spillover", m, 1_000);
+    tokens(&fake, "proj-a", &GEMINI, "input", "dedicated", m, 5_000);
+    tokens(&fake, "proj-a", &GEMINI, "output", "shared", m, 2_000);
+    tokens(&fake, "proj-a", &GEMINI_EU, "input", "shared", m, 3_000);
+    tokens(&fake, "proj-a", &CLAUDE, "input", "shared", m, 4_000);
+    tokens(&fake, "proj-a", &CLAUDE, "output", "shared", m, 1_000);
+    invocations(&fake, "proj-a", &GEMINI, "200", "", m, 50);
+    invocations(&fake, "proj-a", &GEMINI, "400", "user", m, 3);
+    invocations(&fake, "proj-a", &GEMINI, "429", "capacity", m, 4);
+    invocations(&fake, "proj-a", &GEMINI, "500", "system", m, 2);
+    fake.add(
+        "proj-a",
+        "model_invocation_latencies",
+        &GEMINI,
+        &[("latency_type", "model")],
+        m,
+        PointValue::Dist {
+            count: 10,
+            mean: 800.0,
+        },
+    );
+    fake.add(
+        "proj-a",
+        "model_invocation_latencies",
+        &GEMINI,
+        &[("latency_type", "overhead")],
+        m,
+        PointValue::Dist {
+            count: 10,
+            mean: 200.0,
+        },
+    );
+    fake.add(
+        "proj-a",
+        "first_token_latencies",
+        &GEMINI,
+        &[],
+        m,
+        PointValue::Dist {
+            count: 10,
+            mean: 350.0,
+        },
+    );
+
+    let us = [("model", "gemini-2.5-flash"), ("region", "us-central1")];
+    let with = |extra: (&'static str, &'static str)| [us[0], us[1], extra];
+    let s = exporter.wait_for("the minute to be counted", Duration::from_secs(60), |s| {
+        s.value("llm_tokens_total", &with(("token_type", "input"))) == Some(16_000.0)
+            && s.value(
+                "llm_tokens_total",
+                &[("model", "claude-haiku-4-5"), ("token_type", "output")],
+            ) == Some(1_000.0)
+    });
+    assert_eq!(
+        s.value("llm_tokens_total", &with(("token_type", "output"))),
+        Some(2_000.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_tokens_total",
+            &[
+                ("model", "gemini-2.5-flash"),
+                ("region", "europe-west4"),
+                ("token_type", "input")
+            ]
+        ),
+        Some(3_000.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_tokens_total",
+            &[
+                ("model", "claude-haiku-4-5"),
+                ("region", "us-east5"),
+                ("account", "proj-a"),
+                ("token_type", "input")
+            ]
+        ),
+        Some(4_000.0)
+    );
+    // Provisioned (dedicated) tokens are counted but not priced; spillover is pay-as-you-go.
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &with(("token_type", "input"))
+        ),
+        11_000.0 * FLASH_IN
+    ));
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &with(("token_type", "output"))
+        ),
+        2_000.0 * FLASH_OUT
+    ));
+    assert!(
+        close(
+            s.value(
+                "llm_estimated_cost_usd_total",
+                &[("model", "claude-haiku-4-5"), ("token_type", "input")]
+            ),
+            4_000.0 * HAIKU_IN
+        ),
+        "the partner model finds its Vertex price"
+    );
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &[("model", "claude-haiku-4-5"), ("token_type", "output")]
+        ),
+        1_000.0 * HAIKU_OUT
+    ));
+    assert_eq!(
+        s.value("llm_invocations_total", &us),
+        Some(55.0),
+        "throttled requests are not invocations"
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &with(("error_type", "client"))
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &with(("error_type", "throttled"))
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &with(("error_type", "server"))
+        ),
+        Some(2.0)
+    );
+    assert!(
+        close(
+            s.value("llm_invocation_latency_seconds", &with(("stat", "avg"))),
+            1.0
+        ),
+        "model 800 ms + overhead 200 ms"
+    );
+    assert!(close(
+        s.value("llm_time_to_first_token_seconds", &with(("stat", "avg"))),
+        0.35
+    ));
+    assert_eq!(
+        fake.state().unauthenticated,
+        0,
+        "every call carried a bearer token"
+    );
+
+    // Late data: more tokens arrive for the same minute.
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m, 500);
+    let s = exporter.wait_for("the late tokens", Duration::from_secs(30), |s| {
+        s.value("llm_tokens_total", &with(("token_type", "input"))) == Some(16_500.0)
+    });
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &with(("token_type", "input"))
+        ),
+        11_500.0 * FLASH_IN
+    ));
+
+    let body = exporter.get("/metrics").1;
+    let (code, lint) = promtool_check_metrics(&body);
+    assert_eq!((code, lint.as_str()), (0, ""), "promtool check metrics");
+    let key_text = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
+    let secret_line = key_text.lines().nth(1).unwrap();
+    assert!(
+        !exporter.proc.log().contains(secret_line) && !body.contains(secret_line),
+        "the private key leaked"
+    );
+}
+
+#[test]
+fn one_list_call_per_metric_type_and_project_whatever_the_models() {
+    let fake = Fake::default();
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let m = now_minute() - 120;
+    for project in ["proj-a", "proj-b"] {
+        for i in 0..25 {
+            let model = format!("model-{i}");
+            let labels = [
+                ("model_user_id", model.as_str()),
+                ("model_version_id", ""),
+                ("publisher", "google"),
+                ("location", "us-central1"),
+            ];
+            tokens(&fake, project, &labels, "input", "shared", m, 1);
+            invocations(&fake, project, &labels, "200", "", m, 1);
+        }
+    }
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "poll_interval: 60s\ngcp:\n  projects: [proj-a, proj-b]\n  monitoring_endpoint: {}\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let exporter = start_exporter(&["--config.file", path.to_str().unwrap()], &key);
+    let s = exporter.wait_for("one poll of each project", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]) == Some(2.0)
+    });
+    assert_eq!(
+        s.matching("llm_tokens_total", &[("token_type", "input")])
+            .len(),
+        50
+    );
+    let calls = fake.state().calls.clone();
+    assert_eq!(
+        calls.values().sum::<usize>(),
+        8,
+        "4 metric types x 2 projects: {calls:?}"
+    );
+    assert!(calls.values().all(|&n| n == 2), "{calls:?}");
+}
+
+#[test]
+fn faults_are_survived_and_totals_recover_exactly() {
+    let fake = Fake::default();
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let cfg = config(&dir, &server.url(), "proj-a", "");
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    let input = [("model", "gemini-2.5-flash"), ("token_type", "input")];
+
+    // Single faults: a 429 (retried within the call), a malformed body (that poll fails), a
+    // hung call (timed out, then retried). None of them loses or double counts anything.
+    fake.state().faults.extend([
+        Fault::Status(429),
+        Fault::Malformed,
+        Fault::Hang(Duration::from_secs(5)),
+    ]);
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m, 1_000);
+    let s = exporter.wait_for(
+        "counting through single faults",
+        Duration::from_secs(60),
+        |s| {
+            s.value("llm_tokens_total", &input) == Some(1_000.0)
+                && s.value(
+                    "llm_exporter_api_requests_total",
+                    &[("api", "timeSeries.list"), ("outcome", "timeout")],
+                )
+                .is_some()
+        },
+    );
+    assert!(
+        s.value(
+            "llm_exporter_api_requests_total",
+            &[("api", "timeSeries.list"), ("outcome", "throttled")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        s.value(
+            "llm_exporter_api_requests_total",
+            &[("api", "timeSeries.list"), ("outcome", "error")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        s.value("llm_exporter_polls_total", &[("outcome", "error")])
+            .unwrap()
+            >= 1.0,
+        "the malformed body failed a poll"
+    );
+
+    // An outage: every call fails until the circuit opens; /metrics keeps answering.
+    fake.state().sticky = Some(Fault::Status(500));
+    let s = exporter.wait_for("the circuit to open", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_circuit_state", &[("api", "timeSeries.list")]) == Some(2.0)
+    });
+    assert_eq!(s.value("llm_exporter_up", &[]), Some(0.0));
+    assert_eq!(
+        s.value("llm_tokens_total", &input),
+        Some(1_000.0),
+        "counters are still served"
+    );
+    // Usage goes on during the outage, in the counted minute and the next.
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m, 250);
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m + 60, 2_000);
+    fake.state().sticky = None;
+    let s = exporter.wait_for("recovery", Duration::from_secs(90), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+            && s.value("llm_tokens_total", &input) == Some(3_250.0)
+    });
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &[("model", "gemini-2.5-flash"), ("token_type", "input")]
+        ),
+        3_250.0 * FLASH_IN
+    ));
+    assert_eq!(
+        s.value("llm_exporter_circuit_state", &[("api", "timeSeries.list")]),
+        Some(0.0)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        exporter.scrape().value("llm_tokens_total", &input),
+        Some(3_250.0),
+        "nothing counted twice after recovery"
+    );
+}
+
+#[test]
+fn extra_ca_file_is_trusted_and_nothing_else_is() {
+    let fake = Fake::default();
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let (ca, cert, tls_key) = make_test_ca(dir.path());
+    let (addr, _stop) = tls_proxy(server.addr.clone(), &cert, &tls_key);
+    let endpoint = format!("https://{addr}");
+
+    let trusting = config(
+        &dir,
+        &endpoint,
+        "proj-a",
+        &format!("extra_ca_file: {}\n", ca.display()),
+    );
+    let exporter = start_exporter(&["--config.file", &trusting], &key);
+    exporter.wait_for("a successful poll over TLS", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    drop(exporter);
+
+    let plain = config(&dir, &endpoint, "proj-a", "");
+    let exporter = start_exporter(&["--config.file", &plain], &key);
+    let s = exporter.wait_for("a failed poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_polls_total", &[("outcome", "error")])
+            .is_some()
+    });
+    assert_eq!(
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]),
+        None,
+        "the system roots do not vouch for the test CA"
+    );
+}
