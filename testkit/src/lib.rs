@@ -19,6 +19,26 @@ pub fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
+/// A free port in 20000-29999: below Linux's ephemeral range (32768-60999), which is where
+/// every `bind(127.0.0.1:0)` in the test run gets its port from.
+pub fn non_ephemeral_free_port() -> u16 {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
+    let mut x = seed | 1;
+    loop {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20_000 + (x % 10_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -550,8 +550,8 @@ fn six_hundred_queries_take_exactly_two_get_metric_data_calls_per_poll() {
 
 #[test]
 fn keeps_serving_while_cloudwatch_is_unreachable() {
-    // Nothing listens on this port: every call fails fast.
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    // Nothing listens on this port (outside the range other test servers bind from).
+    let dead = format!("http://127.0.0.1:{}", non_ephemeral_free_port());
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(
         &dir,

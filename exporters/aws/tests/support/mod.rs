@@ -42,6 +42,9 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
+    /// Starts LocalStack on a port outside the kernel's ephemeral range, so no other server
+    /// of the test run (which bind port 0) can take it during LocalStack's slow start-up;
+    /// and checks that the process answering health checks is ours.
     pub fn start() -> LocalStack {
         let python = workspace_root().join(".venv-localstack/bin/python");
         assert!(
@@ -49,35 +52,48 @@ impl LocalStack {
             "LocalStack is not installed: run scripts/install-test-deps.sh ({} missing)",
             python.display()
         );
-        let port = free_port();
-        let data = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(python);
-        cmd.args(["-m", "localstack.runtime.main"])
-            .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SERVICES", "cloudwatch,sts")
-            .env("DNS_ADDRESS", "0")
-            .env("DISABLE_EVENTS", "1")
-            .env("SKIP_SSL_CERT_DOWNLOAD", "1")
-            .env("LOCALSTACK_VOLUME_DIR", data.path())
-            .env("FILESYSTEM_ROOT", data.path())
-            .current_dir(data.path());
-        let proc = Proc::spawn(cmd);
-        let url = format!("http://127.0.0.1:{port}");
-        let health = format!("127.0.0.1:{port}");
-        wait_until(
-            "LocalStack to become healthy",
-            Duration::from_secs(90),
-            || {
-                let body = http_get(&health, "/_localstack/health").ok()?;
-                body.1
-                    .contains("\"cloudwatch\": \"available\"")
-                    .then_some(())
-            },
-        );
-        LocalStack {
-            proc,
-            url,
-            _data: data,
+        for _attempt in 0..3 {
+            let port = non_ephemeral_free_port();
+            let data = tempfile::tempdir().unwrap();
+            let mut cmd = Command::new(&python);
+            cmd.args(["-m", "localstack.runtime.main"])
+                .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+                .env("SERVICES", "cloudwatch,sts")
+                .env("DNS_ADDRESS", "0")
+                .env("DISABLE_EVENTS", "1")
+                .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+                .env("LOCALSTACK_VOLUME_DIR", data.path())
+                .env("FILESYSTEM_ROOT", data.path())
+                .current_dir(data.path());
+            let mut proc = Proc::spawn(cmd);
+            let url = format!("http://127.0.0.1:{port}");
+            let health = format!("127.0.0.1:{port}");
+            wait_until(
+                "LocalStack to become healthy",
+                Duration::from_secs(90),
+                || {
+                    if let Some(Ok(Some(_))) = proc.child.as_mut().map(|c| c.try_wait()) {
+                        return Some(());
+                    }
+                    let body = http_get(&health, "/_localstack/health").ok()?;
+                    body.1
+                        .contains("\"cloudwatch\": \"available\"")
+                        .then_some(())
+                },
+            );
+            let alive = matches!(proc.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)));
+            if alive {
+                return LocalStack {
+                    proc,
+                    url,
+                    _data: data,
+                };
+            }
+            eprintln!(
+                "LocalStack on port {port} exited; retrying on another port:\n{}",
+                proc.log()
+            );
         }
+        panic!("LocalStack did not start three times");
     }
 }
