@@ -136,6 +136,51 @@ impl Sample {
     }
 }
 
+/// Counter values summed per (series, kind, billing, period) within one fetch. Clouds return
+/// one series per label combination (per response code, per request type), several of which
+/// feed one contract series; the accumulator must see one value per series, part and period.
+#[derive(Default)]
+pub struct PeriodSums(
+    std::collections::HashMap<(SeriesLabels, SampleKind, bool, i64), (f64, String)>,
+);
+
+impl PeriodSums {
+    /// Adds `value` to the sum; `price_key` is kept from the first addition.
+    pub fn add(
+        &mut self,
+        labels: &SeriesLabels,
+        kind: SampleKind,
+        billing: Billing,
+        period: i64,
+        value: f64,
+        price_key: &str,
+    ) {
+        let provisioned = billing == Billing::Provisioned;
+        let entry = self
+            .0
+            .entry((labels.clone(), kind, provisioned, period))
+            .or_insert((0.0, price_key.to_string()));
+        entry.0 += value;
+    }
+
+    pub fn into_samples(self) -> impl Iterator<Item = Sample> {
+        self.0.into_iter().map(
+            |((labels, kind, provisioned, period), (value, price_key))| {
+                let mut s = Sample::new(labels, kind, period, value);
+                if !price_key.is_empty() {
+                    s.price_key = price_key;
+                }
+                s.billing = if provisioned {
+                    Billing::Provisioned
+                } else {
+                    Billing::PerToken
+                };
+                s
+            },
+        )
+    }
+}
+
 /// A half-open window `[start, end)` of whole periods, in Unix seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
@@ -209,6 +254,38 @@ mod tests {
         assert_eq!(align_up(121, 60), 180);
         assert_eq!(align_up(120, 60), 120);
         assert_eq!(align_down(-1, 60), -60);
+    }
+
+    #[test]
+    fn period_sums_add_per_series_part_and_period() {
+        let l = SeriesLabels {
+            model: "m".into(),
+            ..SeriesLabels::default()
+        };
+        let mut sums = PeriodSums::default();
+        sums.add(&l, SampleKind::Invocations, Billing::PerToken, 60, 2.0, "");
+        sums.add(&l, SampleKind::Invocations, Billing::PerToken, 60, 3.0, "");
+        sums.add(&l, SampleKind::Invocations, Billing::PerToken, 120, 1.0, "");
+        sums.add(
+            &l,
+            SampleKind::Tokens(TokenType::Input),
+            Billing::Provisioned,
+            60,
+            7.0,
+            "key",
+        );
+        let mut out: Vec<Sample> = sums.into_samples().collect();
+        out.sort_by(|a, b| {
+            (a.period_start, a.value.to_bits()).cmp(&(b.period_start, b.value.to_bits()))
+        });
+        assert_eq!(out.len(), 3);
+        assert_eq!((out[0].value, out[1].value, out[2].value), (5.0, 7.0, 1.0));
+        assert_eq!(out[1].billing, Billing::Provisioned);
+        assert_eq!(out[1].price_key, "key");
+        assert_eq!(
+            out[0].price_key, "m",
+            "no key given: priced under the model"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use common::guard::Guard;
-use common::source::{LatencyKind, Sample, SampleKind, SeriesLabels, Source, SourceError, Window};
+use common::source::{
+    Billing, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
+};
 use tokio::sync::OnceCell;
 
 use crate::bedrock::ProfileResolver;
@@ -163,7 +165,7 @@ impl Source for BedrockSource {
 
         // Two ModelId values can name one model (a base id and its ARN): their counters are
         // summed per period, so the accumulator sees one value per series and period.
-        let mut counters: HashMap<(SeriesLabels, SampleKind, i64), f64> = HashMap::new();
+        let mut counters = PeriodSums::default();
         let mut samples = Vec::new();
         for ((q, meaning), points) in plan.iter().zip(series) {
             let labels = &labels_of[q.metric.model_id.as_str()];
@@ -171,9 +173,7 @@ impl Source for BedrockSource {
                 let period = common::source::align_down(t, window.period);
                 match meaning {
                     Meaning::Counter(kind) => {
-                        *counters
-                            .entry((labels.clone(), kind.clone(), period))
-                            .or_default() += v
+                        counters.add(labels, kind.clone(), Billing::PerToken, period, v, "")
                     }
                     Meaning::Latency(kind, stat) => {
                         // CloudWatch reports milliseconds; the contract uses seconds.
@@ -190,11 +190,7 @@ impl Source for BedrockSource {
                 }
             }
         }
-        samples.extend(
-            counters
-                .into_iter()
-                .map(|((labels, kind, period), v)| Sample::new(labels, kind, period, v)),
-        );
+        samples.extend(counters.into_samples());
         Ok(samples)
     }
 }

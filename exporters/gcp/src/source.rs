@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::pricing::Pricing;
 use common::source::{
-    Billing, LatencyKind, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
+    Billing, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
 };
 use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
@@ -74,45 +74,6 @@ impl VertexSource {
     }
 }
 
-/// Counter values summed per (series, kind, billing part, period) within one poll: the
-/// server returns one series per label combination (e.g. per response code), several of which
-/// feed one contract series.
-#[derive(Default)]
-struct Sums(HashMap<(SeriesLabels, SampleKind, bool, i64), (f64, String)>);
-
-impl Sums {
-    fn add(
-        &mut self,
-        labels: &SeriesLabels,
-        kind: SampleKind,
-        provisioned: bool,
-        period: i64,
-        value: f64,
-        price_key: &str,
-    ) {
-        let entry = self
-            .0
-            .entry((labels.clone(), kind, provisioned, period))
-            .or_insert((0.0, price_key.to_string()));
-        entry.0 += value;
-    }
-
-    fn into_samples(self) -> impl Iterator<Item = Sample> {
-        self.0.into_iter().map(
-            |((labels, kind, provisioned, period), (value, price_key))| {
-                let mut s = Sample::new(labels, kind, period, value);
-                s.price_key = price_key;
-                s.billing = if provisioned {
-                    Billing::Provisioned
-                } else {
-                    Billing::PerToken
-                };
-                s
-            },
-        )
-    }
-}
-
 impl Source for VertexSource {
     fn scope(&self) -> &str {
         &self.scope
@@ -133,7 +94,7 @@ impl Source for VertexSource {
             .try_into()
             .map_err(|_| SourceError::new("expected one result per query"))?;
 
-        let mut sums = Sums::default();
+        let mut sums = PeriodSums::default();
         for ts in &tokens {
             let Some(t) = token_type(label(ts, "type")) else {
                 continue;
@@ -143,7 +104,12 @@ impl Source for VertexSource {
             let provisioned = label(ts, "request_type") == "dedicated";
             for p in &ts.points {
                 if let (Some(period), Some(v)) = (period_of(p, window.period), number(p)) {
-                    sums.add(&labels, SampleKind::Tokens(t), provisioned, period, v, &key);
+                    let billing = if provisioned {
+                        Billing::Provisioned
+                    } else {
+                        Billing::PerToken
+                    };
+                    sums.add(&labels, SampleKind::Tokens(t), billing, period, v, &key);
                 }
             }
         }
@@ -155,11 +121,25 @@ impl Source for VertexSource {
                     continue;
                 };
                 if let Some(e) = error {
-                    sums.add(&labels, SampleKind::Errors(e), false, period, v, "");
+                    sums.add(
+                        &labels,
+                        SampleKind::Errors(e),
+                        Billing::PerToken,
+                        period,
+                        v,
+                        "",
+                    );
                 }
                 // Throttled requests were not accepted: they are errors, not invocations.
                 if error != Some(common::source::ErrorType::Throttled) {
-                    sums.add(&labels, SampleKind::Invocations, false, period, v, "");
+                    sums.add(
+                        &labels,
+                        SampleKind::Invocations,
+                        Billing::PerToken,
+                        period,
+                        v,
+                        "",
+                    );
                 }
             }
         }

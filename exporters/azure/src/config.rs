@@ -1,0 +1,175 @@
+//! The `azure:` section of the shared config file.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Subscriptions whose Cognitive Services accounts to poll (the `account` label).
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    /// `client_secret`, `workload_identity` or `managed_identity`; default: chosen from the
+    /// standard AZURE_* environment variables.
+    #[serde(default)]
+    pub credential: Option<CredentialKind>,
+    #[serde(default)]
+    pub endpoints: Endpoints,
+    /// How long the account and deployment lists are cached.
+    #[serde(default = "default_discovery_ttl", with = "humantime_serde")]
+    pub discovery_ttl: Duration,
+    /// Client-side limit on calls per second, per API.
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    /// Time allowed for one API call.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    ClientSecret,
+    WorkloadIdentity,
+    ManagedIdentity,
+}
+
+/// Sovereign clouds override all three; the defaults are the public cloud's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    #[serde(default = "default_authority")]
+    pub authority_host: String,
+    #[serde(default = "default_resource_manager")]
+    pub resource_manager: String,
+    /// A URL template with `{region}`.
+    #[serde(default = "default_metrics")]
+    pub metrics: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints { authority_host: default_authority(), resource_manager: default_resource_manager(), metrics: default_metrics() }
+    }
+}
+
+fn default_authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+fn default_resource_manager() -> String {
+    "https://management.azure.com".into()
+}
+fn default_metrics() -> String {
+    "https://{region}.metrics.monitor.azure.com".into()
+}
+fn default_discovery_ttl() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_rps() -> u32 {
+    10
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for AzureConfig {
+    fn default() -> Self {
+        AzureConfig {
+            subscriptions: Vec::new(),
+            credential: None,
+            endpoints: Endpoints::default(),
+            discovery_ttl: default_discovery_ttl(),
+            requests_per_second: default_rps(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+impl Endpoints {
+    /// The OAuth scope of ARM: `<resource_manager>/.default`.
+    pub fn arm_scope(&self) -> String {
+        format!("{}/.default", self.resource_manager.trim_end_matches('/'))
+    }
+
+    /// The OAuth scope of the metrics data plane: the template's host without the region,
+    /// e.g. `https://metrics.monitor.azure.com/.default`.
+    pub fn metrics_scope(&self) -> String {
+        let t = self.metrics.replace("{region}.", "").replace("{region}", "");
+        let (scheme, rest) = t.split_once("://").unwrap_or(("https", &t));
+        let host = rest.split('/').next().unwrap_or(rest);
+        format!("{scheme}://{host}/.default")
+    }
+
+    pub fn metrics_url(&self, region: &str) -> String {
+        self.metrics.replace("{region}", region).trim_end_matches('/').to_string()
+    }
+}
+
+impl AzureConfig {
+    /// Checks what serde cannot; errors name the field. `polling` is false in demo mode.
+    pub fn validate(&self, polling: bool) -> Result<(), (String, String)> {
+        if polling && self.subscriptions.is_empty() {
+            return Err(("azure.subscriptions".into(), "name at least one subscription id to poll".into()));
+        }
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            let groups: Vec<usize> = s.split('-').map(str::len).collect();
+            if groups != [8, 4, 4, 4, 12] || !s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                return Err((format!("azure.subscriptions[{i}]"), format!("{s:?} is not a subscription id (a GUID)")));
+            }
+        }
+        let https = |field: &str, v: &str| -> Result<(), (String, String)> {
+            if v.starts_with("https://") {
+                Ok(())
+            } else {
+                Err((format!("azure.endpoints.{field}"), format!("{v:?} must be an https:// URL")))
+            }
+        };
+        // Entra ID and ARM tokens only travel over HTTPS.
+        https("authority_host", &self.endpoints.authority_host)?;
+        https("resource_manager", &self.endpoints.resource_manager)?;
+        https("metrics", &self.endpoints.metrics)?;
+        if !self.endpoints.metrics.contains("{region}") {
+            return Err(("azure.endpoints.metrics".into(), "must contain {region}, e.g. https://{region}.metrics.monitor.azure.com".into()));
+        }
+        if self.requests_per_second == 0 {
+            return Err(("azure.requests_per_second".into(), "must be at least 1".into()));
+        }
+        if self.timeout < Duration::from_secs(1) {
+            return Err(("azure.timeout".into(), "must be at least 1s".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_the_endpoints() {
+        let e = Endpoints::default();
+        assert_eq!(e.arm_scope(), "https://management.azure.com/.default");
+        assert_eq!(e.metrics_scope(), "https://metrics.monitor.azure.com/.default");
+        assert_eq!(e.metrics_url("eastus"), "https://eastus.metrics.monitor.azure.com");
+        let gov = Endpoints { authority_host: "https://login.microsoftonline.us".into(), resource_manager: "https://management.usgovcloudapi.net/".into(), metrics: "https://{region}.metrics.monitor.azure.us".into() };
+        assert_eq!(gov.arm_scope(), "https://management.usgovcloudapi.net/.default");
+        assert_eq!(gov.metrics_scope(), "https://metrics.monitor.azure.us/.default");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = AzureConfig::default();
+        assert_eq!(c.validate(true).unwrap_err().0, "azure.subscriptions");
+        assert!(c.validate(false).is_ok());
+        let c = AzureConfig { subscriptions: vec!["not-a-guid".into()], ..AzureConfig::default() };
+        assert_eq!(c.validate(true).unwrap_err().0, "azure.subscriptions[0]");
+        let sub = "00000000-0000-0000-0000-000000000000".to_string();
+        let mut c = AzureConfig { subscriptions: vec![sub], ..AzureConfig::default() };
+        c.endpoints.authority_host = "http://login".into();
+        assert_eq!(c.validate(true).unwrap_err().0, "azure.endpoints.authority_host");
+        c.endpoints.authority_host = default_authority();
+        c.endpoints.metrics = "https://metrics.example".into();
+        assert_eq!(c.validate(true).unwrap_err().0, "azure.endpoints.metrics");
+    }
+}
