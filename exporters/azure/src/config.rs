@@ -50,7 +50,11 @@ pub struct Endpoints {
 
 impl Default for Endpoints {
     fn default() -> Self {
-        Endpoints { authority_host: default_authority(), resource_manager: default_resource_manager(), metrics: default_metrics() }
+        Endpoints {
+            authority_host: default_authority(),
+            resource_manager: default_resource_manager(),
+            metrics: default_metrics(),
+        }
     }
 }
 
@@ -95,34 +99,43 @@ impl Endpoints {
     /// The OAuth scope of the metrics data plane: the template's host without the region,
     /// e.g. `https://metrics.monitor.azure.com/.default`.
     pub fn metrics_scope(&self) -> String {
-        let t = self.metrics.replace("{region}.", "").replace("{region}", "");
+        let t = self
+            .metrics
+            .replace("{region}.", "")
+            .replace("{region}", "");
         let (scheme, rest) = t.split_once("://").unwrap_or(("https", &t));
         let host = rest.split('/').next().unwrap_or(rest);
         format!("{scheme}://{host}/.default")
     }
 
-    pub fn metrics_url(&self, region: &str) -> String {
-        self.metrics.replace("{region}", region).trim_end_matches('/').to_string()
-    }
 }
 
 impl AzureConfig {
     /// Checks what serde cannot; errors name the field. `polling` is false in demo mode.
     pub fn validate(&self, polling: bool) -> Result<(), (String, String)> {
         if polling && self.subscriptions.is_empty() {
-            return Err(("azure.subscriptions".into(), "name at least one subscription id to poll".into()));
+            return Err((
+                "azure.subscriptions".into(),
+                "name at least one subscription id to poll".into(),
+            ));
         }
         for (i, s) in self.subscriptions.iter().enumerate() {
             let groups: Vec<usize> = s.split('-').map(str::len).collect();
             if groups != [8, 4, 4, 4, 12] || !s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                return Err((format!("azure.subscriptions[{i}]"), format!("{s:?} is not a subscription id (a GUID)")));
+                return Err((
+                    format!("azure.subscriptions[{i}]"),
+                    format!("{s:?} is not a subscription id (a GUID)"),
+                ));
             }
         }
         let https = |field: &str, v: &str| -> Result<(), (String, String)> {
             if v.starts_with("https://") {
                 Ok(())
             } else {
-                Err((format!("azure.endpoints.{field}"), format!("{v:?} must be an https:// URL")))
+                Err((
+                    format!("azure.endpoints.{field}"),
+                    format!("{v:?} must be an https:// URL"),
+                ))
             }
         };
         // Entra ID and ARM tokens only travel over HTTPS.
@@ -130,10 +143,16 @@ impl AzureConfig {
         https("resource_manager", &self.endpoints.resource_manager)?;
         https("metrics", &self.endpoints.metrics)?;
         if !self.endpoints.metrics.contains("{region}") {
-            return Err(("azure.endpoints.metrics".into(), "must contain {region}, e.g. https://{region}.metrics.monitor.azure.com".into()));
+            return Err((
+                "azure.endpoints.metrics".into(),
+                "must contain {region}, e.g. https://{region}.metrics.monitor.azure.com".into(),
+            ));
         }
         if self.requests_per_second == 0 {
-            return Err(("azure.requests_per_second".into(), "must be at least 1".into()));
+            return Err((
+                "azure.requests_per_second".into(),
+                "must be at least 1".into(),
+            ));
         }
         if self.timeout < Duration::from_secs(1) {
             return Err(("azure.timeout".into(), "must be at least 1s".into()));
@@ -150,11 +169,27 @@ mod tests {
     fn scopes_follow_the_endpoints() {
         let e = Endpoints::default();
         assert_eq!(e.arm_scope(), "https://management.azure.com/.default");
-        assert_eq!(e.metrics_scope(), "https://metrics.monitor.azure.com/.default");
-        assert_eq!(e.metrics_url("eastus"), "https://eastus.metrics.monitor.azure.com");
-        let gov = Endpoints { authority_host: "https://login.microsoftonline.us".into(), resource_manager: "https://management.usgovcloudapi.net/".into(), metrics: "https://{region}.metrics.monitor.azure.us".into() };
-        assert_eq!(gov.arm_scope(), "https://management.usgovcloudapi.net/.default");
-        assert_eq!(gov.metrics_scope(), "https://metrics.monitor.azure.us/.default");
+        assert_eq!(
+            e.metrics_scope(),
+            "https://metrics.monitor.azure.com/.default"
+        );
+        assert_eq!(
+            e.metrics_url("eastus"),
+            "https://eastus.metrics.monitor.azure.com"
+        );
+        let gov = Endpoints {
+            authority_host: "https://login.microsoftonline.us".into(),
+            resource_manager: "https://management.usgovcloudapi.net/".into(),
+            metrics: "https://{region}.metrics.monitor.azure.us".into(),
+        };
+        assert_eq!(
+            gov.arm_scope(),
+            "https://management.usgovcloudapi.net/.default"
+        );
+        assert_eq!(
+            gov.metrics_scope(),
+            "https://metrics.monitor.azure.us/.default"
+        );
     }
 
     #[test]
@@ -162,12 +197,21 @@ mod tests {
         let c = AzureConfig::default();
         assert_eq!(c.validate(true).unwrap_err().0, "azure.subscriptions");
         assert!(c.validate(false).is_ok());
-        let c = AzureConfig { subscriptions: vec!["not-a-guid".into()], ..AzureConfig::default() };
+        let c = AzureConfig {
+            subscriptions: vec!["not-a-guid".into()],
+            ..AzureConfig::default()
+        };
         assert_eq!(c.validate(true).unwrap_err().0, "azure.subscriptions[0]");
         let sub = "00000000-0000-0000-0000-000000000000".to_string();
-        let mut c = AzureConfig { subscriptions: vec![sub], ..AzureConfig::default() };
+        let mut c = AzureConfig {
+            subscriptions: vec![sub],
+            ..AzureConfig::default()
+        };
         c.endpoints.authority_host = "http://login".into();
-        assert_eq!(c.validate(true).unwrap_err().0, "azure.endpoints.authority_host");
+        assert_eq!(
+            c.validate(true).unwrap_err().0,
+            "azure.endpoints.authority_host"
+        );
         c.endpoints.authority_host = default_authority();
         c.endpoints.metrics = "https://metrics.example".into();
         assert_eq!(c.validate(true).unwrap_err().0, "azure.endpoints.metrics");

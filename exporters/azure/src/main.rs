@@ -1,1 +1,217 @@
-fn main() {}
+//! `llm-exporter-azure`: Azure OpenAI / AI Foundry usage and cost from Azure Monitor, as
+//! Prometheus metrics. Flags -> config -> one Source per subscription -> `common::run`.
+
+mod arm;
+mod config;
+mod demo;
+mod http;
+mod models;
+mod monitor;
+mod source;
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context};
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
+};
+use clap::Parser;
+use common::cache::TtlCache;
+use common::cli::{init_logging, Flags};
+use common::config::{section, ConfigError};
+use common::guard::{Guard, GuardSettings};
+use common::metrics::SelfMetrics;
+use common::RunSettings;
+
+use crate::arm::Arm;
+use crate::config::{AzureConfig, CredentialKind};
+use crate::http::AzClient;
+use crate::monitor::Monitor;
+use crate::source::AzureSource;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const DEFAULT_LISTEN_ADDRESS: &str = ":9746";
+
+/// Prometheus exporter for Azure OpenAI / AI Foundry token usage, requests, errors, latency
+/// and estimated cost, polled from Azure Monitor (Microsoft.CognitiveServices/accounts).
+#[derive(Parser)]
+#[command(
+    name = "llm-exporter-azure",
+    version,
+    about,
+    after_help = "Default --web.listen-address: :9746"
+)]
+struct Args {
+    #[command(flatten)]
+    flags: Flags,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.flags.log_level, args.flags.log_format);
+    common::tls::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("llm-exporter-azure: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args.flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("llm-exporter-azure: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> anyhow::Result<()> {
+    flags.validate().map_err(anyhow::Error::msg)?;
+    let config = common::load_config(&flags)?;
+    let azure: AzureConfig = section(&config, &config.azure, "azure")?;
+    azure
+        .validate(!flags.demo)
+        .map_err(|(field, message)| ConfigError::Field {
+            path: config.origin.clone(),
+            field,
+            message,
+        })?;
+    let pricing = common::load_pricing("azure", &config)?;
+    let extra_ca = match &config.extra_ca_file {
+        Some(path) => Some(common::tls::read_ca_file(path).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let metrics = Arc::new(SelfMetrics::new("azure", VERSION));
+    let shared_pricing = Arc::new(pricing.clone());
+    let settings = RunSettings {
+        cloud: "azure",
+        version: VERSION,
+        default_listen_address: DEFAULT_LISTEN_ADDRESS,
+        flags: flags.clone(),
+        config,
+        metrics: metrics.clone(),
+        pricing,
+    };
+    if flags.demo {
+        tracing::info!("demo mode: synthetic data, no Azure calls");
+        return common::run(settings, demo::sources(flags.demo_extra_models)).await;
+    }
+
+    let http = http_client(extra_ca.as_deref(), azure.timeout)?;
+    let credential = credential(&azure, &http)?;
+    let client = Arc::new(AzClient { http, credential });
+    let guard = |api: &str| {
+        Arc::new(Guard::new(
+            api,
+            GuardSettings {
+                timeout: azure.timeout,
+                requests_per_second: azure.requests_per_second,
+                retries: 2,
+                ..GuardSettings::default()
+            },
+            metrics.clone(),
+        ))
+    };
+    let arm_base = azure
+        .endpoints
+        .resource_manager
+        .trim_end_matches('/')
+        .to_string();
+    let arm = Arc::new(Arm {
+        client: client.clone(),
+        guard: guard("ARM_List"),
+        base: arm_base.clone(),
+        scope: azure.endpoints.arm_scope(),
+        accounts: TtlCache::new("accounts", azure.discovery_ttl, 1000, metrics.clone()),
+        deployments: TtlCache::new("deployments", azure.discovery_ttl, 10_000, metrics.clone()),
+    });
+    let monitor = Arc::new(Monitor {
+        client,
+        batch_guard: guard("metrics:getBatch"),
+        list_guard: guard("Metrics_List"),
+        arm_base,
+        arm_scope: azure.endpoints.arm_scope(),
+        metrics_scope: azure.endpoints.metrics_scope(),
+        metrics_template: azure.endpoints.metrics.clone(),
+        refused: Mutex::new(Default::default()),
+    });
+    let sources: Vec<AzureSource> = azure
+        .subscriptions
+        .iter()
+        .map(|s| AzureSource {
+            subscription: s.clone(),
+            arm: arm.clone(),
+            monitor: monitor.clone(),
+            pricing: shared_pricing.clone(),
+        })
+        .collect();
+    tracing::info!(subscriptions = ?azure.subscriptions, resource_manager = %azure.endpoints.resource_manager, "polling Azure Monitor for Cognitive Services accounts");
+    common::run(settings, sources).await
+}
+
+/// One HTTPS client for tokens, ARM and metrics: rustls, the system roots plus
+/// `extra_ca_file`, and the standard HTTPS_PROXY / NO_PROXY variables (reqwest's default).
+fn http_client(
+    extra_ca: Option<&[u8]>,
+    timeout: std::time::Duration,
+) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    if let Some(pem) = extra_ca {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).context("extra_ca_file")?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().context("cannot build the HTTPS client")
+}
+
+/// The credential named by `azure.credential`, or chosen from the standard environment:
+/// AZURE_FEDERATED_TOKEN_FILE -> workload identity; AZURE_CLIENT_SECRET -> client secret;
+/// otherwise managed identity.
+fn credential(
+    azure: &AzureConfig,
+    http: &reqwest::Client,
+) -> anyhow::Result<Arc<dyn TokenCredential>> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let kind = azure
+        .credential
+        .unwrap_or(if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+            CredentialKind::WorkloadIdentity
+        } else if env("AZURE_CLIENT_SECRET").is_some() {
+            CredentialKind::ClientSecret
+        } else {
+            CredentialKind::ManagedIdentity
+        });
+    let mut cloud = CustomConfiguration::default();
+    cloud.authority_host = azure.endpoints.authority_host.clone();
+    let client_options = ClientOptions {
+        transport: Some(Transport::new(Arc::new(http.clone()))),
+        cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
+        ..Default::default()
+    };
+
+    let credential: Arc<dyn TokenCredential> = match kind {
+        CredentialKind::ClientSecret => {
+            let (Some(tenant), Some(client_id), Some(secret)) = (env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID"), env("AZURE_CLIENT_SECRET")) else {
+                bail!("azure.credential client_secret needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET");
+            };
+            ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), Some(ClientSecretCredentialOptions { client_options })).context("client secret credential")?
+        }
+        CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+            credential_options: ClientAssertionCredentialOptions { client_options, ..Default::default() },
+            ..Default::default()
+        }))
+        .context("workload identity credential (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE)")?,
+        CredentialKind::ManagedIdentity => ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions { client_options, ..Default::default() })).context("managed identity credential")?,
+    };
+    tracing::info!(credential = ?kind, "Azure credential");
+    Ok(credential)
+}

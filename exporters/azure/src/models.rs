@@ -1,0 +1,281 @@
+//! What Azure Monitor's `Microsoft.CognitiveServices/accounts` metrics mean in the contract
+//! (shared/reference/cloud-apis.md §2.2, §2.6, §4.1).
+//!
+//! OpenAI deployments report the "Azure OpenAI" category (`ProcessedPromptTokens`,
+//! `GeneratedTokens`, `AzureOpenAIRequests`); other Foundry models report the "Models"
+//! category (`InputTokens`, `OutputTokens`, cache tokens, `ModelRequests`). Each deployment is
+//! read from its own category only, so no token is counted twice.
+
+use common::pricing::Pricing;
+use common::source::{Billing, ErrorType, LatencyKind, TokenType};
+
+use crate::arm::Deployment;
+
+pub const NAMESPACE: &str = "Microsoft.CognitiveServices/accounts";
+
+/// One metrics query per batch of resources. A filter may only name dimensions every metric
+/// in the query has, so metrics split by status code are queried apart from the others.
+pub struct MetricQuery {
+    pub names: &'static [&'static str],
+    pub aggregation: &'static str,
+    pub filter: &'static str,
+}
+
+pub const QUERIES: [MetricQuery; 2] = [
+    MetricQuery {
+        names: &[
+            "ProcessedPromptTokens",
+            "GeneratedTokens",
+            "AzureOpenAITimeToResponse",
+            "AzureOpenAINormalizedTTFTInMS",
+            "InputTokens",
+            "OutputTokens",
+            "cacheReadInputTokens",
+            "ephemeral5mInputTokens",
+            "ephemeral1hInputTokens",
+            "TimeToResponse",
+            "NormalizedTimeToFirstToken",
+        ],
+        aggregation: "total,average",
+        filter: "ModelDeploymentName eq '*'",
+    },
+    MetricQuery {
+        names: &["AzureOpenAIRequests", "ModelRequests"],
+        aggregation: "total",
+        filter: "ModelDeploymentName eq '*' and StatusCode eq '*'",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    Tokens(TokenType),
+    Requests,
+    Latency(LatencyKind),
+}
+
+/// What `metric` means for a deployment of the OpenAI format (`openai`) or another format.
+pub fn meaning(metric: &str, openai: bool) -> Option<Meaning> {
+    let m = metric.to_ascii_lowercase();
+    let openai_category = match m.as_str() {
+        "processedprompttokens" => Some(Meaning::Tokens(TokenType::Input)),
+        "generatedtokens" => Some(Meaning::Tokens(TokenType::Output)),
+        "azureopenairequests" => Some(Meaning::Requests),
+        "azureopenaitimetoresponse" => Some(Meaning::Latency(LatencyKind::Invocation)),
+        "azureopenainormalizedttftinms" => Some(Meaning::Latency(LatencyKind::FirstToken)),
+        _ => None,
+    };
+    let models_category = match m.as_str() {
+        "inputtokens" => Some(Meaning::Tokens(TokenType::Input)),
+        "outputtokens" => Some(Meaning::Tokens(TokenType::Output)),
+        "cachereadinputtokens" => Some(Meaning::Tokens(TokenType::CacheRead)),
+        "ephemeral5minputtokens" | "ephemeral1hinputtokens" => {
+            Some(Meaning::Tokens(TokenType::CacheWrite))
+        }
+        "modelrequests" => Some(Meaning::Requests),
+        "timetoresponse" => Some(Meaning::Latency(LatencyKind::Invocation)),
+        "normalizedtimetofirsttoken" => Some(Meaning::Latency(LatencyKind::FirstToken)),
+        _ => None,
+    };
+    if openai {
+        openai_category
+    } else {
+        models_category
+    }
+}
+
+/// True for deployments of OpenAI models (and for deployments ARM does not know, which on
+/// Azure OpenAI resources are OpenAI models).
+pub fn is_openai(deployment: Option<&Deployment>) -> bool {
+    deployment
+        .and_then(|d| d.properties.as_ref()?.model.as_ref()?.format.clone())
+        .is_none_or(|f| f.eq_ignore_ascii_case("OpenAI"))
+}
+
+/// How a request ended: (counted as an invocation, error type). 429 is throttling: an error,
+/// not an accepted request.
+pub fn outcome(status_code: &str) -> (bool, Option<ErrorType>) {
+    match status_code.trim().parse::<u16>() {
+        Ok(429) => (false, Some(ErrorType::Throttled)),
+        Ok(400..=499) => (true, Some(ErrorType::Client)),
+        Ok(500..=599) => (true, Some(ErrorType::Server)),
+        _ => (true, None),
+    }
+}
+
+/// EU Data Zone regions (the rest of the Data Zone SKUs are priced as `us/`).
+fn is_eu(region: &str) -> bool {
+    let r = region.to_ascii_lowercase();
+    [
+        "europe",
+        "uk",
+        "france",
+        "germany",
+        "sweden",
+        "switzerland",
+        "norway",
+        "poland",
+        "italy",
+        "spain",
+    ]
+    .iter()
+    .any(|p| r.contains(p))
+}
+
+/// The billing and catalog key of a deployment's tokens. The SKU picks LiteLLM's variant:
+/// Global Standard `global/...` (the base rate), Data Zone `us/...` or `eu/...`, Standard
+/// (regional) the plain name; provisioned SKUs are billed per hour, not per token.
+pub fn pricing_of(
+    pricing: &Pricing,
+    deployment: Option<&Deployment>,
+    region: &str,
+    fallback_model: &str,
+) -> (Billing, String) {
+    let model = deployment.and_then(|d| d.properties.as_ref()?.model.clone());
+    let sku = deployment
+        .and_then(|d| d.sku.as_ref())
+        .map(|s| s.name.as_str())
+        .unwrap_or("Standard");
+    if sku.to_ascii_lowercase().contains("provisioned") {
+        return (Billing::Provisioned, String::new());
+    }
+    let (name, version, format) = match &model {
+        Some(m) => (
+            m.name.as_str(),
+            m.version.clone().unwrap_or_default(),
+            m.format.clone().unwrap_or_else(|| "OpenAI".into()),
+        ),
+        None => (fallback_model, String::new(), "OpenAI".into()),
+    };
+    let versioned = if version.is_empty() {
+        None
+    } else {
+        Some(format!("{name}-{version}"))
+    };
+    let mut candidates: Vec<String> = Vec::new();
+    let mut push = |prefix: &str| {
+        if let Some(v) = &versioned {
+            candidates.push(format!("{prefix}{v}"));
+        }
+        candidates.push(format!("{prefix}{name}"));
+    };
+    if !format.eq_ignore_ascii_case("OpenAI") {
+        push("azure_ai/");
+        push("");
+    } else if sku.eq_ignore_ascii_case("GlobalStandard") || sku.eq_ignore_ascii_case("GlobalBatch")
+    {
+        push("global/");
+        push("");
+    } else if sku.to_ascii_lowercase().starts_with("datazone") {
+        // No fallback to the global rate: Data Zone costs more, and cost is never invented.
+        push(if is_eu(region) { "eu/" } else { "us/" });
+    } else {
+        push("");
+    }
+    let key = candidates
+        .iter()
+        .find(|k| pricing.model(k).is_some())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone());
+    (Billing::PerToken, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::{DeployedModel, DeploymentProperties, Sku};
+
+    fn deployment(sku: &str, format: &str, name: &str, version: &str) -> Deployment {
+        Deployment {
+            name: "d".into(),
+            sku: Some(Sku { name: sku.into() }),
+            properties: Some(DeploymentProperties {
+                model: Some(DeployedModel {
+                    format: Some(format.into()),
+                    name: name.into(),
+                    version: Some(version.into()),
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn each_deployment_reads_its_own_category() {
+        assert_eq!(
+            meaning("ProcessedPromptTokens", true),
+            Some(Meaning::Tokens(TokenType::Input))
+        );
+        assert_eq!(
+            meaning("InputTokens", true),
+            None,
+            "OpenAI tokens are not counted twice"
+        );
+        assert_eq!(
+            meaning("InputTokens", false),
+            Some(Meaning::Tokens(TokenType::Input))
+        );
+        assert_eq!(
+            meaning("ephemeral1hInputTokens", false),
+            Some(Meaning::Tokens(TokenType::CacheWrite))
+        );
+        assert_eq!(
+            meaning("processedprompttokens", true),
+            Some(Meaning::Tokens(TokenType::Input)),
+            "names match case-insensitively"
+        );
+    }
+
+    #[test]
+    fn status_codes_map_to_the_contract() {
+        assert_eq!(outcome("200"), (true, None));
+        assert_eq!(outcome("429"), (false, Some(ErrorType::Throttled)));
+        assert_eq!(outcome("400"), (true, Some(ErrorType::Client)));
+        assert_eq!(outcome("503"), (true, Some(ErrorType::Server)));
+    }
+
+    #[test]
+    fn skus_pick_the_price_variant() {
+        let p = Pricing::load("azure", None).unwrap();
+        let key = |d: &Deployment, region| pricing_of(&p, Some(d), region, "x");
+        assert_eq!(
+            key(
+                &deployment("GlobalStandard", "OpenAI", "gpt-4o", "2024-08-06"),
+                "eastus"
+            ),
+            (Billing::PerToken, "global/gpt-4o-2024-08-06".into())
+        );
+        assert_eq!(
+            key(
+                &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
+                "eastus"
+            ),
+            (Billing::PerToken, "us/gpt-4o-2024-08-06".into())
+        );
+        assert_eq!(
+            key(
+                &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
+                "swedencentral"
+            ),
+            (Billing::PerToken, "eu/gpt-4o-2024-08-06".into())
+        );
+        assert_eq!(
+            key(
+                &deployment("Standard", "OpenAI", "gpt-4.1", "2025-04-14"),
+                "eastus"
+            ),
+            (Billing::PerToken, "gpt-4.1-2025-04-14".into())
+        );
+        assert_eq!(
+            key(
+                &deployment("ProvisionedManaged", "OpenAI", "gpt-4o", "2024-08-06"),
+                "eastus"
+            )
+            .0,
+            Billing::Provisioned
+        );
+        assert_eq!(
+            p.price("us/gpt-4o-2024-08-06", TokenType::Input),
+            Some(2.75e-6),
+            "Data Zone is the +10% rate"
+        );
+    }
+}
