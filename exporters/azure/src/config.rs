@@ -107,7 +107,6 @@ impl Endpoints {
         let host = rest.split('/').next().unwrap_or(rest);
         format!("{scheme}://{host}/.default")
     }
-
 }
 
 impl AzureConfig {
@@ -172,10 +171,6 @@ mod tests {
         assert_eq!(
             e.metrics_scope(),
             "https://metrics.monitor.azure.com/.default"
-        );
-        assert_eq!(
-            e.metrics_url("eastus"),
-            "https://eastus.metrics.monitor.azure.com"
         );
         let gov = Endpoints {
             authority_host: "https://login.microsoftonline.us".into(),

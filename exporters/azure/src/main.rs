@@ -165,7 +165,9 @@ fn http_client(
     extra_ca: Option<&[u8]>,
     timeout: std::time::Duration,
 ) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder().timeout(timeout);
+    // Call deadlines belong to the guard (it counts them as timeouts); reqwest only bounds
+    // connecting.
+    let mut builder = reqwest::Client::builder().connect_timeout(timeout);
     if let Some(pem) = extra_ca {
         let certs = reqwest::Certificate::from_pem_bundle(pem).context("extra_ca_file")?;
         builder = builder.tls_certs_merge(certs);
@@ -206,7 +208,7 @@ fn credential(
             ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), Some(ClientSecretCredentialOptions { client_options })).context("client secret credential")?
         }
         CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-            credential_options: ClientAssertionCredentialOptions { client_options, ..Default::default() },
+            credential_options: ClientAssertionCredentialOptions { client_options },
             ..Default::default()
         }))
         .context("workload identity credential (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE)")?,

@@ -1,0 +1,507 @@
+//! The real exporter binary, with the official azure_identity client-secret credential over
+//! TLS, against the fake Azure.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
+
+// List prices in USD per token, from shared/reference/cloud-apis.md §4.2.
+const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
+const GPT4O_GLOBAL_OUT: f64 = 10.00e-6;
+const MINI_US_IN: f64 = 0.165e-6;
+const GPT41_IN: f64 = 2.00e-6;
+const GPT41_OUT: f64 = 8.00e-6;
+const HAIKU_IN: f64 = 1.00e-6;
+const HAIKU_CACHE_READ: f64 = 0.10e-6;
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
+}
+
+fn east() -> FakeAccount {
+    FakeAccount {
+        subscription: SUB.into(),
+        name: "oai-east".into(),
+        location: "eastus".into(),
+        deployments: vec![
+            deployment(
+                "chat-prod",
+                "gpt-4o",
+                "2024-08-06",
+                "OpenAI",
+                "GlobalStandard",
+            ),
+            deployment(
+                "mini",
+                "gpt-4o-mini",
+                "2024-07-18",
+                "OpenAI",
+                "DataZoneStandard",
+            ),
+            deployment(
+                "ptu",
+                "gpt-4o",
+                "2024-08-06",
+                "OpenAI",
+                "ProvisionedManaged",
+            ),
+        ],
+    }
+}
+
+fn sweden() -> FakeAccount {
+    FakeAccount {
+        subscription: SUB.into(),
+        name: "foundry-se".into(),
+        location: "swedencentral".into(),
+        deployments: vec![
+            deployment("gpt41", "gpt-4.1", "2025-04-14", "OpenAI", "Standard"),
+            deployment(
+                "claude",
+                "claude-haiku-4-5",
+                "1",
+                "Anthropic",
+                "GlobalStandard",
+            ),
+        ],
+    }
+}
+
+struct Setup {
+    fake: FakeAzure,
+    _server: Server,
+    _tls: tokio::sync::oneshot::Sender<()>,
+    public: String,
+    dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+}
+
+fn setup(accounts: Vec<FakeAccount>) -> Setup {
+    let fake = FakeAzure::default();
+    fake.state().accounts = accounts;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_test_ca(dir.path());
+    let (server, tls, public) = fake.start(&cert, &key);
+    Setup {
+        fake,
+        _server: server,
+        _tls: tls,
+        public,
+        dir,
+        ca,
+    }
+}
+
+#[test]
+fn counts_exact_usage_and_cost_across_deployments_and_regions() {
+    let t = setup(vec![east(), sweden()]);
+    t.fake.state().page_size = 1; // ARM listings page
+    let (e, s) = (east(), sweden());
+    let m = now_minute() - 180;
+    t.fake.add(
+        &e,
+        "ProcessedPromptTokens",
+        "chat-prod",
+        "",
+        m - 60,
+        99_999.0,
+    ); // baseline
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 10_000.0);
+    t.fake
+        .add(&e, "GeneratedTokens", "chat-prod", "", m, 2_000.0);
+    // A Foundry account also reports the Models category for OpenAI deployments: not counted twice.
+    t.fake.add(&e, "InputTokens", "chat-prod", "", m, 10_000.0);
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "mini", "", m, 50_000.0);
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "ptu", "", m, 7_000.0);
+    for (code, n) in [("200", 40.0), ("400", 2.0), ("429", 5.0), ("500", 1.0)] {
+        t.fake
+            .add(&e, "AzureOpenAIRequests", "chat-prod", code, m, n);
+    }
+    t.fake
+        .average(&e, "AzureOpenAITimeToResponse", "chat-prod", m, 1_500.0);
+    t.fake
+        .add(&s, "ProcessedPromptTokens", "gpt41", "", m, 3_000.0);
+    t.fake.add(&s, "GeneratedTokens", "gpt41", "", m, 1_000.0);
+    t.fake.add(&s, "InputTokens", "claude", "", m, 4_000.0);
+    t.fake
+        .add(&s, "cacheReadInputTokens", "claude", "", m, 2_000.0);
+    t.fake.add(&s, "ModelRequests", "claude", "200", m, 9.0);
+
+    let dep = |d: &'static str, k: &'static str, v: &'static str| [("deployment", d), (k, v)];
+    let s = exporter.wait_for("the minute to be counted", Duration::from_secs(60), |s| {
+        s.value(
+            "llm_tokens_total",
+            &dep("claude", "token_type", "cache_read"),
+        ) == Some(2_000.0)
+            && s.value("llm_tokens_total", &dep("chat-prod", "token_type", "input"))
+                == Some(10_000.0)
+    });
+    assert_eq!(
+        s.value(
+            "llm_tokens_total",
+            &[
+                ("deployment", "chat-prod"),
+                ("model", "gpt-4o"),
+                ("region", "eastus"),
+                ("account", SUB),
+                ("token_type", "input")
+            ]
+        ),
+        Some(10_000.0),
+        "the model comes from the deployment"
+    );
+    assert_eq!(
+        s.value(
+            "llm_tokens_total",
+            &dep("chat-prod", "token_type", "output")
+        ),
+        Some(2_000.0)
+    );
+    assert_eq!(
+        s.value("llm_tokens_total", &dep("mini", "token_type", "input")),
+        Some(50_000.0)
+    );
+    assert_eq!(
+        s.value("llm_tokens_total", &dep("ptu", "token_type", "input")),
+        Some(7_000.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_tokens_total",
+            &[
+                ("deployment", "gpt41"),
+                ("region", "swedencentral"),
+                ("token_type", "input")
+            ]
+        ),
+        Some(3_000.0)
+    );
+    assert_eq!(
+        s.value("llm_tokens_total", &dep("claude", "token_type", "input")),
+        Some(4_000.0)
+    );
+    assert!(
+        close(
+            s.value(
+                "llm_estimated_cost_usd_total",
+                &dep("chat-prod", "token_type", "input")
+            ),
+            10_000.0 * GPT4O_GLOBAL_IN
+        ),
+        "Global Standard price"
+    );
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &dep("chat-prod", "token_type", "output")
+        ),
+        2_000.0 * GPT4O_GLOBAL_OUT
+    ));
+    assert!(
+        close(
+            s.value(
+                "llm_estimated_cost_usd_total",
+                &dep("mini", "token_type", "input")
+            ),
+            50_000.0 * MINI_US_IN
+        ),
+        "Data Zone (US) price"
+    );
+    assert_eq!(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &dep("ptu", "token_type", "input")
+        ),
+        None,
+        "provisioned tokens get no per-token cost"
+    );
+    assert!(
+        close(
+            s.value(
+                "llm_estimated_cost_usd_total",
+                &dep("gpt41", "token_type", "input")
+            ),
+            3_000.0 * GPT41_IN
+        ),
+        "Standard (regional) price"
+    );
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &dep("gpt41", "token_type", "output")
+        ),
+        1_000.0 * GPT41_OUT
+    ));
+    assert!(
+        close(
+            s.value(
+                "llm_estimated_cost_usd_total",
+                &dep("claude", "token_type", "input")
+            ),
+            4_000.0 * HAIKU_IN
+        ),
+        "Foundry partner model price"
+    );
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &dep("claude", "token_type", "cache_read")
+        ),
+        2_000.0 * HAIKU_CACHE_READ
+    ));
+    assert_eq!(
+        s.value("llm_invocations_total", &[("deployment", "chat-prod")]),
+        Some(43.0),
+        "429s are not invocations"
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &dep("chat-prod", "error_type", "client")
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &dep("chat-prod", "error_type", "throttled")
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &dep("chat-prod", "error_type", "server")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.value("llm_invocations_total", &[("deployment", "claude")]),
+        Some(9.0)
+    );
+    assert!(close(
+        s.value(
+            "llm_invocation_latency_seconds",
+            &dep("chat-prod", "stat", "avg")
+        ),
+        1.5
+    ));
+
+    // Late data for the same minute.
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 500.0);
+    let s = exporter.wait_for("the late tokens", Duration::from_secs(30), |s| {
+        s.value("llm_tokens_total", &dep("chat-prod", "token_type", "input")) == Some(10_500.0)
+    });
+    assert!(close(
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &dep("chat-prod", "token_type", "input")
+        ),
+        10_500.0 * GPT4O_GLOBAL_IN
+    ));
+
+    let body = exporter.get("/metrics").1;
+    let (code, lint) = promtool_check_metrics(&body);
+    assert_eq!((code, lint.as_str()), (0, ""), "promtool check metrics");
+    assert!(
+        !exporter.proc.log().contains(CLIENT_SECRET) && !body.contains(CLIENT_SECRET),
+        "the client secret leaked"
+    );
+    assert!(
+        !exporter.proc.log().contains("fake-token:"),
+        "a bearer token leaked"
+    );
+    let scopes = t.fake.state().scopes_issued.clone();
+    assert!(
+        !scopes.is_empty() && scopes.len() <= 4,
+        "tokens are cached, not fetched per call: {scopes:?}"
+    );
+}
+
+#[test]
+fn sixty_resources_in_one_region_take_two_batches_per_query() {
+    let accounts: Vec<FakeAccount> = (0..60)
+        .map(|i| FakeAccount {
+            subscription: SUB.into(),
+            name: format!("acct-{i:02}"),
+            location: "eastus".into(),
+            deployments: vec![deployment(
+                "d",
+                "gpt-4o",
+                "2024-08-06",
+                "OpenAI",
+                "GlobalStandard",
+            )],
+        })
+        .collect();
+    let t = setup(accounts.clone());
+    let m = now_minute() - 120;
+    for (i, a) in accounts.iter().enumerate() {
+        t.fake
+            .add(a, "ProcessedPromptTokens", &format!("d-{i:02}"), "", m, 1.0);
+    }
+    let path = t.dir.path().join("slow.yaml");
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("poll_interval: 1s", "poll_interval: 60s"),
+    )
+    .unwrap();
+    let exporter = start_exporter(&["--config.file", path.to_str().unwrap()]);
+    let s = exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]) == Some(1.0)
+    });
+    assert_eq!(
+        s.matching("llm_tokens_total", &[("token_type", "input")])
+            .len(),
+        60
+    );
+    // 60 resources -> batches of 50 and 10, for each of the two metric queries (tokens and
+    // latency; requests split by status code).
+    assert_eq!(
+        t.fake.calls(BATCH),
+        4,
+        "ceil(60 / 50) = 2 batches x 2 queries"
+    );
+    assert_eq!(t.fake.state().largest_batch, 50);
+    assert_eq!(t.fake.calls(LIST), 0);
+}
+
+#[test]
+fn faults_open_the_breaker_and_totals_recover_exactly() {
+    let t = setup(vec![east()]);
+    let e = east();
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    let input = [("deployment", "chat-prod"), ("token_type", "input")];
+    let api = |o: &'static str| [("api", "metrics:getBatch"), ("outcome", o)];
+
+    // Single faults: 429 with Retry-After and 529 (retried), a malformed body, a hung call.
+    t.fake.state().faults.insert(
+        BATCH.into(),
+        [
+            Fault::Status(429),
+            Fault::Status(529),
+            Fault::Malformed,
+            Fault::Hang(Duration::from_secs(6)),
+        ]
+        .into(),
+    );
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 1_000.0);
+    let s = exporter.wait_for(
+        "counting through single faults",
+        Duration::from_secs(90),
+        |s| {
+            s.value("llm_tokens_total", &input) == Some(1_000.0)
+                && s.value("llm_exporter_api_requests_total", &api("timeout"))
+                    .is_some()
+        },
+    );
+    assert!(
+        s.value("llm_exporter_api_requests_total", &api("throttled"))
+            .unwrap()
+            >= 2.0,
+        "429 and 529 count as throttled"
+    );
+    assert!(
+        s.value("llm_exporter_api_requests_total", &api("error"))
+            .unwrap()
+            >= 1.0
+    );
+
+    // An outage of the metrics API: the circuit opens, /metrics keeps answering.
+    t.fake
+        .state()
+        .sticky
+        .insert(BATCH.into(), Fault::Status(500));
+    let s = exporter.wait_for("the circuit to open", Duration::from_secs(90), |s| {
+        s.value("llm_exporter_circuit_state", &[("api", "metrics:getBatch")]) == Some(2.0)
+    });
+    assert_eq!(s.value("llm_exporter_up", &[]), Some(0.0));
+    assert_eq!(s.value("llm_tokens_total", &input), Some(1_000.0));
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 250.0);
+    t.fake.add(
+        &e,
+        "ProcessedPromptTokens",
+        "chat-prod",
+        "",
+        m + 60,
+        2_000.0,
+    );
+    t.fake.state().sticky.clear();
+    let s = exporter.wait_for("recovery", Duration::from_secs(90), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+            && s.value("llm_tokens_total", &input) == Some(3_250.0)
+    });
+    assert!(close(
+        s.value("llm_estimated_cost_usd_total", &input),
+        3_250.0 * GPT4O_GLOBAL_IN
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        exporter.scrape().value("llm_tokens_total", &input),
+        Some(3_250.0),
+        "nothing counted twice"
+    );
+}
+
+#[test]
+fn falls_back_to_metrics_list_where_get_batch_is_refused() {
+    let t = setup(vec![east()]);
+    t.fake
+        .state()
+        .sticky
+        .insert(BATCH.into(), Fault::Status(403));
+    let e = east();
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    t.fake
+        .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 1_234.0);
+    t.fake
+        .add(&e, "AzureOpenAIRequests", "chat-prod", "429", m, 3.0);
+    let s = exporter.wait_for(
+        "counting through Metrics_List",
+        Duration::from_secs(60),
+        |s| {
+            s.value(
+                "llm_tokens_total",
+                &[("deployment", "chat-prod"), ("token_type", "input")],
+            ) == Some(1_234.0)
+        },
+    );
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &[("deployment", "chat-prod"), ("error_type", "throttled")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(t.fake.calls(BATCH), 1, "refused once, then not asked again");
+    assert!(t.fake.calls(LIST) >= 2);
+}

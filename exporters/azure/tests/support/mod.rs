@@ -1,0 +1,622 @@
+//! A fake Azure that speaks the documented shapes (shared/reference/cloud-apis.md §2): the
+//! Entra ID v2 token endpoint (client credentials), ARM account and deployment listings with
+//! `nextLink` paging, the data-plane `metrics:getBatch` and the ARM `Metrics - List`. It is
+//! served over TLS (a test CA) because azure_identity only talks to HTTPS authorities. It
+//! enforces what the real service does: tokens per scope, `resourceids` lower-case and at most
+//! 50 per call, one subscription and region per batch, `top` defaulting to 10, and a filter
+//! naming a dimension a metric lacks failing that metric. Faults can be injected per API.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+pub use testkit::*;
+
+pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "s3cret-never-logged";
+
+#[derive(Clone, Debug)]
+pub struct FakeDeployment {
+    pub name: String,
+    pub model: String,
+    pub version: String,
+    pub format: String,
+    pub sku: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeAccount {
+    pub subscription: String,
+    pub name: String,
+    pub location: String,
+    pub deployments: Vec<FakeDeployment>,
+}
+
+impl FakeAccount {
+    pub fn id(&self) -> String {
+        format!("/subscriptions/{}/resourceGroups/rg-llm/providers/Microsoft.CognitiveServices/accounts/{}", self.subscription, self.name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// 429 with `Retry-After: 1`, 529, 500, 403...
+    Status(u16),
+    Hang(Duration),
+    Malformed,
+}
+
+/// Which API a fault or a call belongs to.
+pub const TOKEN: &str = "token";
+pub const ARM: &str = "arm";
+pub const BATCH: &str = "getBatch";
+pub const LIST: &str = "Metrics_List";
+
+type PointKey = (String, String, String, String, i64); // resource (lower), metric, deployment, status, minute
+/// (total, average) of one minute.
+type PointValue = (Option<f64>, Option<f64>);
+
+#[derive(Default)]
+pub struct FakeState {
+    /// The https://IP:PORT clients see (behind the TLS proxy).
+    pub public: String,
+    pub accounts: Vec<FakeAccount>,
+    pub points: BTreeMap<PointKey, (Option<f64>, Option<f64>)>,
+    pub calls: BTreeMap<String, usize>,
+    pub largest_batch: usize,
+    pub scopes_issued: Vec<String>,
+    pub faults: HashMap<String, VecDeque<Fault>>,
+    pub sticky: HashMap<String, Fault>,
+    /// ARM list page size (0: one page).
+    pub page_size: usize,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeAzure(pub Arc<Mutex<FakeState>>);
+
+/// Dimensions each metric has (a subset of the documented ones that the exporter may use).
+fn has_dimension(metric: &str, dimension: &str) -> bool {
+    let d = dimension.to_ascii_lowercase();
+    if d == "modeldeploymentname" {
+        return true;
+    }
+    d == "statuscode" && matches!(metric, "AzureOpenAIRequests" | "ModelRequests")
+}
+
+impl FakeAzure {
+    pub fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.0.lock().unwrap()
+    }
+
+    /// Adds to a `total` (counts) for a deployment and minute; `status` for request metrics.
+    pub fn add(
+        &self,
+        account: &FakeAccount,
+        metric: &str,
+        deployment: &str,
+        status: &str,
+        minute: i64,
+        total: f64,
+    ) {
+        let key = (
+            account.id().to_ascii_lowercase(),
+            metric.to_string(),
+            deployment.to_string(),
+            status.to_string(),
+            minute,
+        );
+        let mut s = self.state();
+        let e = s.points.entry(key).or_insert((None, None));
+        e.0 = Some(e.0.unwrap_or(0.0) + total);
+    }
+
+    /// Sets an `average` (latency, ms) for a deployment and minute.
+    pub fn average(
+        &self,
+        account: &FakeAccount,
+        metric: &str,
+        deployment: &str,
+        minute: i64,
+        ms: f64,
+    ) {
+        let key = (
+            account.id().to_ascii_lowercase(),
+            metric.to_string(),
+            deployment.to_string(),
+            String::new(),
+            minute,
+        );
+        self.state().points.entry(key).or_insert((None, None)).1 = Some(ms);
+    }
+
+    pub fn calls(&self, api: &str) -> usize {
+        self.state().calls.get(api).copied().unwrap_or(0)
+    }
+
+    /// Serves the fake over TLS; returns the server, the TLS front's stop handle and
+    /// https://IP:PORT.
+    pub fn start(
+        &self,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> (Server, tokio::sync::oneshot::Sender<()>, String) {
+        let app = Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts", get(accounts))
+            .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments", get(deployments))
+            .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/providers/Microsoft.Insights/metrics", get(metrics_list))
+            .route("/{region}/subscriptions/{sub}/{op}", post(get_batch))
+            .with_state(self.clone());
+        let server = Server::start(app);
+        let (addr, stop) = tls_proxy(server.addr.clone(), cert, key);
+        let public = format!("https://{addr}");
+        self.state().public = public.clone();
+        (server, stop, public)
+    }
+
+    fn fault(&self, api: &str) -> Option<Fault> {
+        let mut s = self.state();
+        *s.calls.entry(api.to_string()).or_default() += 1;
+        let queued = s.faults.get_mut(api).and_then(|q| q.pop_front());
+        queued.or_else(|| s.sticky.get(api).cloned())
+    }
+
+    fn authorized(&self, headers: &HeaderMap, scope_host: &str) -> bool {
+        let want = format!("Bearer fake-token:{scope_host}/.default");
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str())
+    }
+}
+
+fn error(status: u16, code: &str, message: &str) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap(),
+        [("content-type", "application/json")],
+        json!({"error": {"code": code, "message": message}}).to_string(),
+    )
+        .into_response();
+    if status == 429 {
+        r.headers_mut().insert("retry-after", "1".parse().unwrap());
+    }
+    r
+}
+
+async fn apply(fault: Option<Fault>) -> Option<Response> {
+    match fault? {
+        Fault::Status(code) => Some(error(code, "InjectedFault", "injected by the test")),
+        Fault::Hang(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Fault::Malformed => Some(
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "{\"value\": [ {\"id\": ",
+            )
+                .into_response(),
+        ),
+    }
+}
+
+async fn token(
+    State(fake): State<FakeAzure>,
+    Path(tenant): Path<String>,
+    body: String,
+) -> Response {
+    if let Some(r) = apply(fake.fault(TOKEN)).await {
+        return r;
+    }
+    let form: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if tenant != TENANT
+        || get("client_id") != CLIENT_ID
+        || get("client_secret") != CLIENT_SECRET
+        || get("grant_type") != "client_credentials"
+    {
+        return (StatusCode::UNAUTHORIZED, [("content-type", "application/json")], json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}).to_string()).into_response();
+    }
+    let scope = get("scope").to_string();
+    fake.state().scopes_issued.push(scope.clone());
+    let host = scope.trim_end_matches("/.default");
+    (StatusCode::OK, [("content-type", "application/json")], json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("fake-token:{host}/.default")}).to_string()).into_response()
+}
+
+fn skip_token(q: &Option<String>) -> usize {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
+    pairs
+        .iter()
+        .find(|(k, _)| k == "$skiptoken")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One ARM page of `items`, with a `nextLink` back to `path` when more remain.
+fn arm_page(fake: &FakeAzure, path: &str, items: Vec<Value>, skip: usize) -> Response {
+    let (size, public) = {
+        let s = fake.state();
+        (s.page_size, s.public.clone())
+    };
+    let size = if size == 0 { items.len().max(1) } else { size };
+    let page: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
+    let mut body = json!({"value": page});
+    if skip + size < items.len() {
+        body["nextLink"] = json!(format!(
+            "{public}{path}?api-version=2024-10-01&$skiptoken={}",
+            skip + size
+        ));
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn accounts(
+    State(fake): State<FakeAzure>,
+    Path(sub): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = apply(fake.fault(ARM)).await {
+        return r;
+    }
+    let public = fake.state().public.clone();
+    if !fake.authorized(&headers, &public) {
+        return error(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid or has the wrong audience.",
+        );
+    }
+    let items: Vec<Value> = fake
+        .state()
+        .accounts
+        .iter()
+        .filter(|a| a.subscription == sub)
+        .map(|a| json!({"id": a.id(), "name": a.name, "type": "Microsoft.CognitiveServices/accounts", "location": a.location, "kind": "AIServices", "sku": {"name": "S0"}, "properties": {"provisioningState": "Succeeded"}}))
+        .collect();
+    arm_page(
+        &fake,
+        &format!("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts"),
+        items,
+        skip_token(&q),
+    )
+}
+
+async fn deployments(
+    State(fake): State<FakeAzure>,
+    Path((sub, rg, name)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = apply(fake.fault(ARM)).await {
+        return r;
+    }
+    let public = fake.state().public.clone();
+    if !fake.authorized(&headers, &public) {
+        return error(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        );
+    }
+    let Some(account) = fake
+        .state()
+        .accounts
+        .iter()
+        .find(|a| a.subscription == sub && a.name == name)
+        .cloned()
+    else {
+        return error(404, "ResourceNotFound", "no such account");
+    };
+    let items: Vec<Value> = account
+        .deployments
+        .iter()
+        .map(|d| json!({"id": format!("{}/deployments/{}", account.id(), d.name), "name": d.name, "sku": {"name": d.sku, "capacity": 10}, "properties": {"model": {"format": d.format, "name": d.model, "version": d.version}, "provisioningState": "Succeeded"}}))
+        .collect();
+    arm_page(&fake, &format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments"), items, skip_token(&q))
+}
+
+fn rfc3339(secs: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs as u64)).to_string()
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(s)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
+/// The metrics of one resource, as both APIs return them.
+fn resource_metrics(
+    fake: &FakeAzure,
+    resource: &str,
+    names: &str,
+    filter: &str,
+    start: i64,
+    end: i64,
+    top: usize,
+) -> Vec<Value> {
+    let dims: Vec<&str> = filter
+        .split(" and ")
+        .filter_map(|c| c.split_whitespace().next())
+        .collect();
+    let state = fake.state();
+    let resource = resource.to_ascii_lowercase();
+    names
+        .split(',')
+        .map(|metric| {
+            if let Some(bad) = dims.iter().find(|d| !has_dimension(metric, d)) {
+                return json!({"id": format!("{resource}/providers/Microsoft.Insights/metrics/{metric}"), "type": "Microsoft.Insights/metrics", "name": {"value": metric, "localizedValue": metric}, "unit": "Count", "errorCode": "BadRequest", "errorMessage": format!("Dimension '{bad}' is not supported by metric '{metric}'."), "timeseries": []});
+            }
+            let split_status = dims.iter().any(|d| d.eq_ignore_ascii_case("StatusCode"));
+            let mut series: BTreeMap<(String, String), BTreeMap<i64, PointValue>> = BTreeMap::new();
+            for ((r, m, dep, status, minute), v) in state.points.iter() {
+                if *r == resource && m == metric && (start..end).contains(minute) {
+                    let status = if split_status { status.clone() } else { String::new() };
+                    let e = series.entry((dep.clone(), status)).or_default().entry(*minute).or_insert((None, None));
+                    e.0 = match (e.0, v.0) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                    e.1 = e.1.or(v.1);
+                }
+            }
+            let timeseries: Vec<Value> = series
+                .into_iter()
+                .take(top)
+                .map(|((dep, status), minutes)| {
+                    let mut meta = vec![json!({"name": {"value": "modeldeploymentname", "localizedValue": "modeldeploymentname"}, "value": dep})];
+                    if split_status {
+                        meta.push(json!({"name": {"value": "statuscode", "localizedValue": "statuscode"}, "value": status}));
+                    }
+                    // Every minute of the span; a minute without data has no `total` key.
+                    let data: Vec<Value> = (start..end)
+                        .step_by(60)
+                        .map(|t| {
+                            let mut p = json!({"timeStamp": rfc3339(t)});
+                            if let Some((total, avg)) = minutes.get(&t) {
+                                if let Some(v) = total {
+                                    p["total"] = json!(v);
+                                }
+                                if let Some(v) = avg {
+                                    p["average"] = json!(v);
+                                }
+                            }
+                            p
+                        })
+                        .collect();
+                    json!({"metadatavalues": meta, "data": data})
+                })
+                .collect();
+            json!({"id": format!("{resource}/providers/Microsoft.Insights/metrics/{metric}"), "type": "Microsoft.Insights/metrics", "name": {"value": metric, "localizedValue": metric}, "displayDescription": "", "unit": "Count", "errorCode": "Success", "timeseries": timeseries})
+        })
+        .collect()
+}
+
+fn query_pairs(q: &Option<String>) -> HashMap<String, String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+async fn get_batch(
+    State(fake): State<FakeAzure>,
+    Path((region, sub, op)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if op != "metrics:getBatch" {
+        return error(404, "NotFound", "unknown operation");
+    }
+    if let Some(r) = apply(fake.fault(BATCH)).await {
+        return r;
+    }
+    let public = fake.state().public.clone();
+    // The metrics template in the tests is https://IP:PORT/{region}: its scope is the host.
+    if !fake.authorized(&headers, &public) {
+        return error(
+            401,
+            "InvalidAuthenticationToken",
+            "wrong audience for the metrics data plane",
+        );
+    }
+    let p = query_pairs(&q);
+    if p.get("metricnamespace").map(String::as_str) != Some("Microsoft.CognitiveServices/accounts")
+        || !p.contains_key("api-version")
+    {
+        return error(
+            400,
+            "BadRequest",
+            "metricnamespace and api-version are required",
+        );
+    }
+    if p.contains_key("$filter") || p.contains_key("timespan") {
+        return error(
+            400,
+            "BadRequest",
+            "getBatch takes filter (no $) and starttime/endtime",
+        );
+    }
+    if p.get("interval").map(String::as_str) != Some("PT1M") {
+        return error(400, "BadRequest", "this fake serves PT1M only");
+    }
+    let (Some(start), Some(end)) = (
+        p.get("starttime").and_then(|s| parse_time(s)),
+        p.get("endtime").and_then(|s| parse_time(s)),
+    ) else {
+        return error(400, "BadRequest", "starttime and endtime are required");
+    };
+    let Ok(Value::Object(b)) = serde_json::from_str::<Value>(&body) else {
+        return error(400, "BadRequest", "the body must be a JSON object");
+    };
+    let Some(ids) = b.get("resourceids").and_then(|v| v.as_array()) else {
+        return error(
+            400,
+            "BadRequest",
+            "the body needs `resourceids` (lower case)",
+        );
+    };
+    let ids: Vec<String> = ids
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    if ids.len() > 50 {
+        return error(400, "BadRequest", "at most 50 resource ids per call");
+    }
+    {
+        let mut s = fake.state();
+        s.largest_batch = s.largest_batch.max(ids.len());
+        for id in &ids {
+            let Some(a) = s.accounts.iter().find(|a| a.id().eq_ignore_ascii_case(id)) else {
+                return error(400, "BadRequest", &format!("unknown resource {id}"));
+            };
+            if a.subscription != sub || a.location != region {
+                return error(
+                    400,
+                    "BadRequest",
+                    "all resources of a batch must be in the subscription and region of the call",
+                );
+            }
+        }
+    }
+    let top = p.get("top").and_then(|t| t.parse().ok()).unwrap_or(10);
+    let names = p.get("metricnames").cloned().unwrap_or_default();
+    let filter = p.get("filter").cloned().unwrap_or_default();
+    let values: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"starttime": rfc3339(start), "endtime": rfc3339(end), "interval": "PT1M", "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": region, "resourceid": id, "value": resource_metrics(&fake, id, &names, &filter, start, end, top)}))
+        .collect();
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        json!({"values": values}).to_string(),
+    )
+        .into_response()
+}
+
+async fn metrics_list(
+    State(fake): State<FakeAzure>,
+    Path((sub, rg, name)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = apply(fake.fault(LIST)).await {
+        return r;
+    }
+    let public = fake.state().public.clone();
+    if !fake.authorized(&headers, &public) {
+        return error(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        );
+    }
+    let p = query_pairs(&q);
+    let Some((start, end)) = p
+        .get("timespan")
+        .and_then(|t| t.split_once('/'))
+        .and_then(|(a, b)| Some((parse_time(a)?, parse_time(b)?)))
+    else {
+        return error(400, "BadRequest", "timespan start/end is required");
+    };
+    let resource = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}");
+    let top = p.get("top").and_then(|t| t.parse().ok()).unwrap_or(10);
+    let names = p.get("metricnames").cloned().unwrap_or_default();
+    let filter = p.get("$filter").cloned().unwrap_or_default();
+    let region = fake
+        .state()
+        .accounts
+        .iter()
+        .find(|a| a.id().eq_ignore_ascii_case(&resource))
+        .map(|a| a.location.clone())
+        .unwrap_or_default();
+    let body = json!({"cost": 0, "timespan": format!("{}/{}", rfc3339(start), rfc3339(end)), "interval": "PT1M", "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": region, "value": resource_metrics(&fake, &resource, &names, &filter, start, end, top)});
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+pub fn now_minute() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60
+}
+
+pub fn deployment(
+    name: &str,
+    model: &str,
+    version: &str,
+    format: &str,
+    sku: &str,
+) -> FakeDeployment {
+    FakeDeployment {
+        name: name.into(),
+        model: model.into(),
+        version: version.into(),
+        format: format.into(),
+        sku: sku.into(),
+    }
+}
+
+/// A config pointing every Azure endpoint at the fake, trusting the test CA.
+pub fn config(
+    dir: &std::path::Path,
+    public: &str,
+    ca: &std::path::Path,
+    subscriptions: &[&str],
+    extra: &str,
+) -> String {
+    let path = dir.join("config.yaml");
+    let subs = subscriptions.join(", ");
+    std::fs::write(
+        &path,
+        format!("poll_interval: 1s\nextra_ca_file: {}\n{extra}azure:\n  subscriptions: [{subs}]\n  credential: client_secret\n  timeout: 3s\n  endpoints:\n    authority_host: {public}\n    resource_manager: {public}\n    metrics: \"{public}/{{region}}\"\n", ca.display()),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// The Azure exporter with the fake's client secret and nothing from the machine.
+pub fn start_exporter(args: &[&str]) -> Exporter {
+    let remove = [
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_AUTHORITY_HOST",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ];
+    let env = [
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_ID", CLIENT_ID),
+        ("AZURE_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    Exporter::start(
+        env!("CARGO_BIN_EXE_llm-exporter-azure"),
+        args,
+        &remove,
+        &env,
+    )
+}
