@@ -505,3 +505,31 @@ fn falls_back_to_metrics_list_where_get_batch_is_refused() {
     assert_eq!(t.fake.calls(BATCH), 1, "refused once, then not asked again");
     assert!(t.fake.calls(LIST) >= 2);
 }
+
+#[test]
+fn without_extra_ca_file_the_private_ca_is_not_trusted() {
+    let t = setup(vec![east()]);
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let no_ca: String = text
+        .lines()
+        .filter(|l| !l.starts_with("extra_ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cfg, no_ca).unwrap();
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    let s = exporter.wait_for("a failed poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_polls_total", &[("outcome", "error")])
+            .is_some()
+    });
+    assert_eq!(
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]),
+        None
+    );
+    assert_eq!(
+        t.fake.state().scopes_issued.len(),
+        0,
+        "no token was issued over an untrusted connection"
+    );
+    assert_eq!(exporter.get("/-/ready").0, 503);
+}
