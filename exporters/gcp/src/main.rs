@@ -147,7 +147,11 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     };
     if p.flags.demo {
         tracing::info!("demo mode: synthetic data, no Google Cloud calls");
-        return common::run(settings, demo::sources(p.flags.demo_extra_models)).await;
+        return common::run(
+            settings,
+            common::demo::guarded(demo::sources(p.flags.demo_extra_models), &metrics),
+        )
+        .await;
     }
     // Application default credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file,
     // workload identity or the metadata server. Tokens are fetched on first use.
