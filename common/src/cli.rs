@@ -65,6 +65,31 @@ impl Flags {
     }
 }
 
+/// Runs an exporter's async main on a multi-threaded runtime; any error is printed as
+/// `<name>: <error with its causes>` and exits 1.
+pub fn block_on_main<F>(name: &str, main: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Logs to stderr in logfmt or JSON.
 pub fn init_logging(level: LogLevel, format: LogFormat) {
     let filter = match level {

@@ -233,6 +233,24 @@ impl Exporter {
     }
 }
 
+/// True when `a` is present and equals `b` up to floating-point rounding (cost totals are
+/// sums of many products).
+pub fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
+}
+
+/// Asserts every family a scrape declares (`# TYPE` lines) is one of `known` (the contract
+/// list the README's metric table is checked against).
+pub fn assert_families_known(body: &str, known: &[&str]) {
+    for family in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = family.split_whitespace().next().unwrap_or("");
+        assert!(
+            known.contains(&name),
+            "{name} is exposed but not in metrics::names::ALL"
+        );
+    }
+}
+
 /// A parsed Prometheus text exposition.
 pub struct Scrape {
     pub text: String,

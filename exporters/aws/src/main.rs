@@ -49,23 +49,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.flags.log_level, args.flags.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("llm-exporter-aws: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args.flags)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("llm-exporter-aws: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::cli::block_on_main("llm-exporter-aws", run(args.flags))
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {

@@ -193,13 +193,7 @@ fn demo_serves_the_contract_on_every_endpoint() {
     });
 
     // Every family really exposed is in the contract list the README is checked against.
-    for family in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
-        let name = family.split_whitespace().next().unwrap();
-        assert!(
-            common::metrics::names::ALL.contains(&name),
-            "{name} is exposed but not in metrics::names::ALL"
-        );
-    }
+    assert_families_known(&body, common::metrics::names::ALL);
 
     let (code, lint) = promtool_check_metrics(&body);
     assert_eq!((code, lint.as_str()), (0, ""));

@@ -156,10 +156,6 @@ fn cost(s: &Scrape, model: &str, t: &str) -> Option<f64> {
     )
 }
 
-fn close(a: Option<f64>, b: f64) -> bool {
-    a.is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
-}
-
 #[test]
 fn counts_exact_usage_and_cost_and_survives_a_restart() {
     let ls = LocalStack::start();

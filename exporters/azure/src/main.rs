@@ -56,23 +56,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.flags.log_level, args.flags.log_format);
     common::tls::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("llm-exporter-azure: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args.flags)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("llm-exporter-azure: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::cli::block_on_main("llm-exporter-azure", run(args.flags))
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {

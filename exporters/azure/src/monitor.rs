@@ -195,16 +195,7 @@ impl Monitor {
             ("filter", query.filter.to_string()),
             ("top", TOP.to_string()),
         ];
-        let url =
-            reqwest::Url::parse_with_params(&base, &params).map_err(|e| GuardError::Failed {
-                api: "metrics:getBatch".into(),
-                source: AzError {
-                    class: common::guard::ErrorClass::Permanent,
-                    status: None,
-                    retry_after: None,
-                    message: format!("bad metrics endpoint {base}: {e}"),
-                },
-            })?;
+        let url = url(&base, &params, "metrics:getBatch")?;
         // The body key is lower-case `resourceids`, as the API requires.
         let body = serde_json::json!({ "resourceids": resources });
         let resp: BatchResponse = self
@@ -244,22 +235,30 @@ impl Monitor {
             ("$filter", query.filter.to_string()),
             ("top", TOP.to_string()),
         ];
-        let url =
-            reqwest::Url::parse_with_params(&base, &params).map_err(|e| GuardError::Failed {
-                api: "Metrics_List".into(),
-                source: AzError {
-                    class: common::guard::ErrorClass::Permanent,
-                    status: None,
-                    retry_after: None,
-                    message: format!("bad resource manager endpoint {base}: {e}"),
-                },
-            })?;
+        let url = url(&base, &params, "Metrics_List")?;
         let resp: ListResponse = self
             .list_guard
             .call(|| self.client.get(url.as_str(), &self.arm_scope))
             .await?;
         Ok(resp.value)
     }
+}
+
+/// `base` with the query parameters, or an error naming the configured endpoint.
+fn url(
+    base: &str,
+    params: &[(&str, String)],
+    api: &str,
+) -> Result<reqwest::Url, GuardError<AzError>> {
+    reqwest::Url::parse_with_params(base, params).map_err(|e| GuardError::Failed {
+        api: api.into(),
+        source: AzError {
+            class: common::guard::ErrorClass::Permanent,
+            status: None,
+            retry_after: None,
+            message: format!("bad endpoint {base}: {e}"),
+        },
+    })
 }
 
 fn without_metric_errors(results: Vec<(String, Metric)>) -> Vec<(String, Metric)> {

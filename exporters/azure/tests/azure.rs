@@ -18,10 +18,6 @@ const GPT41_OUT: f64 = 8.00e-6;
 const HAIKU_IN: f64 = 1.00e-6;
 const HAIKU_CACHE_READ: f64 = 0.10e-6;
 
-fn close(a: Option<f64>, b: f64) -> bool {
-    a.is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
-}
-
 fn east() -> FakeAccount {
     FakeAccount {
         subscription: SUB.into(),

@@ -61,23 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("llm-exporter-gcp: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(prepared)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("llm-exporter-gcp: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::cli::block_on_main("llm-exporter-gcp", run(prepared))
 }
 
 fn prepare(flags: Flags) -> anyhow::Result<Prepared> {

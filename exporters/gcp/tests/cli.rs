@@ -74,13 +74,7 @@ fn demo_serves_the_contract_and_lints_clean() {
             &[("model", "gemini-2.5-flash"), ("token_type", "input")]
         )
         .is_some());
-    for family in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
-        let name = family.split_whitespace().next().unwrap();
-        assert!(
-            common::metrics::names::ALL.contains(&name),
-            "{name} is not in the contract list"
-        );
-    }
+    assert_families_known(&body, common::metrics::names::ALL);
     let (code, lint) = promtool_check_metrics(&body);
     assert_eq!((code, lint.as_str()), (0, ""));
 }

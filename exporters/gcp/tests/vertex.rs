@@ -84,10 +84,6 @@ fn config(dir: &tempfile::TempDir, endpoint: &str, projects: &str, extra: &str) 
     path.display().to_string()
 }
 
-fn close(a: Option<f64>, b: f64) -> bool {
-    a.is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
-}
-
 #[test]
 fn counts_exact_usage_and_cost_from_cloud_monitoring() {
     let fake = Fake::default();

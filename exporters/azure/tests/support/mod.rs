@@ -173,6 +173,23 @@ impl FakeAzure {
         let want = format!("Bearer fake-token:{scope_host}/.default");
         headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str())
     }
+
+    /// What every ARM and metrics handler does first: count the call, apply an injected
+    /// fault, and refuse a missing or wrong-audience token. `None`: go on.
+    async fn admit(&self, api: &str, headers: &HeaderMap) -> Option<Response> {
+        if let Some(r) = apply(self.fault(api)).await {
+            return Some(r);
+        }
+        let public = self.state().public.clone();
+        if !self.authorized(headers, &public) {
+            return Some(error(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is missing, invalid or for another audience.",
+            ));
+        }
+        None
+    }
 }
 
 fn error(status: u16, code: &str, message: &str) -> Response {
@@ -268,16 +285,8 @@ async fn accounts(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = apply(fake.fault(ARM)).await {
+    if let Some(r) = fake.admit(ARM, &headers).await {
         return r;
-    }
-    let public = fake.state().public.clone();
-    if !fake.authorized(&headers, &public) {
-        return error(
-            401,
-            "InvalidAuthenticationToken",
-            "The access token is invalid or has the wrong audience.",
-        );
     }
     let items: Vec<Value> = fake
         .state()
@@ -300,16 +309,8 @@ async fn deployments(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = apply(fake.fault(ARM)).await {
+    if let Some(r) = fake.admit(ARM, &headers).await {
         return r;
-    }
-    let public = fake.state().public.clone();
-    if !fake.authorized(&headers, &public) {
-        return error(
-            401,
-            "InvalidAuthenticationToken",
-            "The access token is invalid.",
-        );
     }
     let Some(account) = fake
         .state()
@@ -424,17 +425,8 @@ async fn get_batch(
     if op != "metrics:getBatch" {
         return error(404, "NotFound", "unknown operation");
     }
-    if let Some(r) = apply(fake.fault(BATCH)).await {
+    if let Some(r) = fake.admit(BATCH, &headers).await {
         return r;
-    }
-    let public = fake.state().public.clone();
-    // The metrics template in the tests is https://IP:PORT/{region}: its scope is the host.
-    if !fake.authorized(&headers, &public) {
-        return error(
-            401,
-            "InvalidAuthenticationToken",
-            "wrong audience for the metrics data plane",
-        );
     }
     let p = query_pairs(&q);
     if p.get("metricnamespace").map(String::as_str) != Some("Microsoft.CognitiveServices/accounts")
@@ -516,16 +508,8 @@ async fn metrics_list(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = apply(fake.fault(LIST)).await {
+    if let Some(r) = fake.admit(LIST, &headers).await {
         return r;
-    }
-    let public = fake.state().public.clone();
-    if !fake.authorized(&headers, &public) {
-        return error(
-            401,
-            "InvalidAuthenticationToken",
-            "The access token is invalid.",
-        );
     }
     let p = query_pairs(&q);
     let Some((start, end)) = p
