@@ -16,6 +16,9 @@ pub struct Flags {
     /// Address to listen on for the web interface and telemetry (":PORT" is every interface).
     #[arg(long = "web.listen-address", value_name = "ADDR")]
     pub listen_address: Option<String>,
+    /// Path to a web config file (TLS and basic auth, Prometheus exporter-toolkit format).
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(
         long = "web.telemetry-path",

@@ -17,6 +17,7 @@ pub mod pricing;
 pub mod server;
 pub mod source;
 pub mod tls;
+pub mod web_config;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,11 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     let accumulator = Arc::new(Mutex::new(accumulator));
     metrics.register_usage(accumulator.clone(), &config);
 
+    // Read before binding: a bad web config must stop the exporter before it serves anything.
+    let web = match &flags.web_config_file {
+        Some(path) => Some(web_config::WebConfig::load(path)?),
+        None => None,
+    };
     let addr_text = flags
         .listen_address
         .clone()
@@ -104,18 +110,38 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     };
     let poll_task = tokio::spawn(poller.run());
 
-    let app = server::router(server::AppState {
+    let mut app = server::router(server::AppState {
         metrics,
         ready,
         exporter: cloud.to_string(),
         version: version.to_string(),
         telemetry_path: flags.telemetry_path.clone(),
     });
-    tracing::info!(address = %listener.local_addr()?, telemetry_path = %flags.telemetry_path, poll_interval = ?config.poll_interval, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    if let Some(users) = web
+        .as_ref()
+        .map(|w| w.users.clone())
+        .filter(|u| u.enabled())
+    {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            users,
+            web_config::require_basic_auth,
+        ));
+    }
+    let tls = web.and_then(|w| w.tls);
+    tracing::info!(address = %listener.local_addr()?, telemetry_path = %flags.telemetry_path, tls = tls.is_some(), poll_interval = ?config.poll_interval, "listening");
+    match tls {
+        Some(tls) => {
+            let listener = web_config::TlsListener::new(listener, tls)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("HTTPS server failed")?
+        }
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server failed")?,
+    }
 
     poll_task.abort();
     if let Some(path) = &config.state_file {

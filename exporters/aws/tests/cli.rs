@@ -222,3 +222,66 @@ fn json_logs_are_one_object_per_line() {
     let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
     assert_eq!(v["level"], "INFO");
 }
+
+/// curl against the exporter: (exit code, HTTP status or 0, body).
+fn curl(args: &[&str]) -> (i32, u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        out.status.code().unwrap_or(-1),
+        code.trim().parse().unwrap_or(0),
+        body.to_string(),
+    )
+}
+
+#[test]
+fn web_config_serves_tls_and_requires_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_test_ca(dir.path());
+    let hash = bcrypt::hash("scrape-s3cret", 4).unwrap();
+    let web = write(&dir, "web.yml", &format!("tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  prometheus: '{hash}'\n", cert.display(), key.display()));
+    let exporter = start_exporter(&["--demo", "--web.config.file", &web], &[]);
+    let url = format!("https://{}/metrics", exporter.addr);
+    let ca = ca.to_str().unwrap();
+
+    let (code, status, _) = curl(&["--cacert", ca, &url]);
+    assert_eq!((code, status), (0, 401), "no credentials");
+    let (_, status, _) = curl(&["--cacert", ca, "-u", "prometheus:wrong", &url]);
+    assert_eq!(status, 401, "wrong password");
+    let (code, status, body) = curl(&["--cacert", ca, "-u", "prometheus:scrape-s3cret", &url]);
+    assert_eq!((code, status), (0, 200));
+    assert!(body.contains("llm_tokens_total"));
+    let (_, status, _) = curl(&[
+        "--cacert",
+        ca,
+        &format!("https://{}/-/healthy", exporter.addr),
+    ]);
+    assert_eq!(status, 401, "every endpoint is protected");
+    // Plain HTTP and an untrusted client both fail at the TLS layer.
+    let (code, _, _) = curl(&[&format!("http://{}/metrics", exporter.addr)]);
+    assert_ne!(code, 0, "plain HTTP is refused");
+    let (code, _, _) = curl(&[&url]);
+    assert_ne!(code, 0, "the test CA is not in the system roots");
+    assert!(
+        !exporter.proc.log().contains("scrape-s3cret"),
+        "a password reached the log"
+    );
+
+    // A bad web config is a clear start-up error.
+    let bad = write(
+        &dir,
+        "bad-web.yml",
+        "basic_auth_users:\n  prometheus: plaintext\n",
+    );
+    let (code, err) = run(&["--demo", "--web.config.file", &bad]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("basic_auth_users.prometheus") && err.contains("bad-web.yml"),
+        "{err}"
+    );
+}

@@ -1,0 +1,364 @@
+//! `--web.config.file`: TLS and basic authentication in the Prometheus exporter-toolkit
+//! format, so the same file works for these exporters and the Go ones beside them:
+//!
+//! ```yaml
+//! tls_server_config:
+//!   cert_file: server.crt
+//!   key_file: server.key
+//!   client_auth_type: RequireAndVerifyClientCert   # optional, with client_ca_file
+//!   client_ca_file: clients-ca.crt
+//!   min_version: TLS12                             # optional: TLS12 | TLS13
+//! basic_auth_users:
+//!   prometheus: $2y$10$...                         # bcrypt hashes (htpasswd -nBC 10)
+//! ```
+//!
+//! Written here because no crate serves this format; TLS is rustls (already compiled for the
+//! clouds' clients) and password hashes are checked with the `bcrypt` crate.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+
+use crate::config::{parse_yaml, ConfigError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebConfigFile {
+    #[serde(default)]
+    tls_server_config: Option<TlsServerConfig>,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsServerConfig {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    #[serde(default)]
+    client_auth_type: Option<String>,
+    #[serde(default)]
+    client_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    min_version: Option<String>,
+}
+
+/// What the web config file turns into: a TLS set-up and the users allowed in.
+pub struct WebConfig {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub users: Arc<BasicAuth>,
+}
+
+/// Says what is configured, never a hash.
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("basic_auth_users", &self.users.users.len())
+            .finish()
+    }
+}
+
+impl WebConfig {
+    pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
+        let origin = format!("web config file {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: WebConfigFile = if text.trim().is_empty() {
+            WebConfigFile {
+                tls_server_config: None,
+                basic_auth_users: BTreeMap::new(),
+            }
+        } else {
+            parse_yaml(&text, &origin, "")?
+        };
+        let field = |f: &str, m: String| ConfigError::Field {
+            path: origin.clone(),
+            field: f.to_string(),
+            message: m,
+        };
+        for (user, hash) in &file.basic_auth_users {
+            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$"))
+                || bcrypt::verify("", hash).is_err()
+            {
+                return Err(field(
+                    &format!("basic_auth_users.{user}"),
+                    "must be a bcrypt hash (e.g. from `htpasswd -nBC 10 USER`)".into(),
+                ));
+            }
+        }
+        let tls = match &file.tls_server_config {
+            None => None,
+            Some(t) => {
+                Some(Arc::new(server_config(t).map_err(|(f, m)| {
+                    field(&format!("tls_server_config.{f}"), m)
+                })?))
+            }
+        };
+        Ok(WebConfig {
+            tls,
+            users: Arc::new(BasicAuth {
+                users: file.basic_auth_users,
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(1024)
+                    .time_to_live(Duration::from_secs(300))
+                    .build(),
+            }),
+        })
+    }
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", path.display()));
+    }
+    Ok(certs)
+}
+
+fn server_config(t: &TlsServerConfig) -> Result<rustls::ServerConfig, (&'static str, String)> {
+    let certs = read_certs(&t.cert_file).map_err(|m| ("cert_file", m))?;
+    let key = PrivateKeyDer::from_pem_file(&t.key_file)
+        .map_err(|e| ("key_file", format!("{}: {e}", t.key_file.display())))?;
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match t.min_version.as_deref() {
+        None | Some("TLS12") => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        Some("TLS13") => &[&rustls::version::TLS13],
+        Some(other) => return Err(("min_version", format!("{other:?} is not TLS12 or TLS13"))),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| ("min_version", e.to_string()))?;
+    let builder = match t.client_auth_type.as_deref() {
+        None | Some("NoClientCert") => builder.with_no_client_auth(),
+        Some("RequireAndVerifyClientCert") => {
+            let Some(ca) = &t.client_ca_file else {
+                return Err((
+                    "client_ca_file",
+                    "is required with client_auth_type RequireAndVerifyClientCert".into(),
+                ));
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(ca).map_err(|m| ("client_ca_file", m))? {
+                roots
+                    .add(cert)
+                    .map_err(|e| ("client_ca_file", e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| ("client_ca_file", e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        Some(other) => {
+            return Err((
+                "client_auth_type",
+                format!("{other:?} is not supported (NoClientCert, RequireAndVerifyClientCert)"),
+            ))
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| ("key_file", format!("does not match cert_file: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Basic authentication against bcrypt hashes. bcrypt is slow on purpose (tens of ms), so a
+/// successful check is remembered for five minutes by a hash of the credentials (never the
+/// password itself), as exporter-toolkit does.
+pub struct BasicAuth {
+    users: BTreeMap<String, String>,
+    verified: moka::sync::Cache<[u8; 32], ()>,
+}
+
+impl BasicAuth {
+    pub fn enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    fn allows(&self, authorization: Option<&str>) -> bool {
+        use base64::Engine;
+        let Some(encoded) = authorization.and_then(|v| v.strip_prefix("Basic ")) else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Ok(text) = String::from_utf8(decoded) else {
+            return false;
+        };
+        let Some((user, password)) = text.split_once(':') else {
+            return false;
+        };
+        let Some(hash) = self.users.get(user) else {
+            return false;
+        };
+        let key: [u8; 32] = Sha256::digest(format!("{user}\0{password}\0{hash}").as_bytes()).into();
+        if self.verified.contains_key(&key) {
+            return true;
+        }
+        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        if ok {
+            self.verified.insert(key, ());
+        }
+        ok
+    }
+}
+
+/// axum middleware: 401 with a `WWW-Authenticate` challenge unless the credentials match.
+pub async fn require_basic_auth(
+    State(auth): State<Arc<BasicAuth>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let header_value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let auth2 = auth.clone();
+    // bcrypt burns CPU: keep it off the async workers.
+    let allowed = tokio::task::spawn_blocking(move || auth2.allows(header_value.as_deref()))
+        .await
+        .unwrap_or(false);
+    if allowed {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"llm-exporter\"")],
+            "Unauthorized\n",
+        )
+            .into_response()
+    }
+}
+
+/// A TLS listener for `axum::serve`. Handshakes run in their own tasks (with a deadline), so
+/// a slow or hostile client never holds up the next connection.
+pub struct TlsListener {
+    local: std::net::SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, std::net::SocketAddr)>,
+}
+
+impl TlsListener {
+    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> io::Result<TlsListener> {
+        let local = tcp.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (tx, ready) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { local, ready })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            // The acceptor task never ends while the listener lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<WebConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.yml");
+        std::fs::write(&p, text).unwrap();
+        WebConfig::load(&p).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_web_configs_name_the_field() {
+        assert!(load(
+            "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n"
+        )
+        .unwrap_err()
+        .contains("tls_server_config.cert_file"));
+        assert!(load("basic_auth_users:\n  alice: plaintext\n")
+            .unwrap_err()
+            .contains("basic_auth_users.alice"));
+        assert!(load("http_server_config:\n  http2: false\n")
+            .unwrap_err()
+            .contains("http_server_config"));
+        assert!(load("").unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn basic_auth_checks_bcrypt_hashes_and_remembers_successes() {
+        use base64::Engine;
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let c = load(&format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+        let header = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        assert!(c.users.allows(Some(&header("prometheus", "s3cret"))));
+        assert!(
+            c.users.allows(Some(&header("prometheus", "s3cret"))),
+            "cached"
+        );
+        assert!(!c.users.allows(Some(&header("prometheus", "wrong"))));
+        assert!(!c.users.allows(Some(&header("mallory", "s3cret"))));
+        assert!(!c.users.allows(None));
+        assert!(!c.users.allows(Some("Bearer x")));
+    }
+}
