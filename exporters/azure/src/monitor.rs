@@ -17,6 +17,7 @@ use crate::models::{MetricQuery, NAMESPACE};
 /// getBatch's limit of resources per call.
 pub const MAX_RESOURCES_PER_BATCH: usize = 50;
 /// Series per resource and metric; the default of 10 silently drops series.
+const TOP_SERIES: usize = 1000;
 const TOP: &str = "1000";
 
 #[derive(Debug, Deserialize)]
@@ -265,6 +266,9 @@ fn without_metric_errors(results: Vec<(String, Metric)>) -> Vec<(String, Metric)
     results
         .into_iter()
         .filter(|(id, m)| {
+            if m.timeseries.len() >= TOP_SERIES {
+                tracing::warn!(resource = %id, metric = %m.name.value, top = TOP_SERIES, "as many series as `top` allows: some may be missing");
+            }
             let failed = m.error_code.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("Success"));
             if failed {
                 tracing::debug!(resource = %id, metric = %m.name.value, code = ?m.error_code, message = ?m.error_message, "metric not available on this resource");
