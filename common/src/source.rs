@@ -163,6 +163,37 @@ impl PeriodSums {
         entry.0 += value;
     }
 
+    /// Adds `count` requests that ended as `error` (None: success). Throttled requests were
+    /// not accepted, so they count as errors only; every other request is an invocation.
+    pub fn add_requests(
+        &mut self,
+        labels: &SeriesLabels,
+        period: i64,
+        count: f64,
+        error: Option<ErrorType>,
+    ) {
+        if error != Some(ErrorType::Throttled) {
+            self.add(
+                labels,
+                SampleKind::Invocations,
+                Billing::PerToken,
+                period,
+                count,
+                "",
+            );
+        }
+        if let Some(e) = error {
+            self.add(
+                labels,
+                SampleKind::Errors(e),
+                Billing::PerToken,
+                period,
+                count,
+                "",
+            );
+        }
+    }
+
     pub fn into_samples(self) -> impl Iterator<Item = Sample> {
         self.0.into_iter().map(
             |((labels, kind, provisioned, period), (value, price_key))| {

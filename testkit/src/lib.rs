@@ -233,6 +233,23 @@ impl Exporter {
     }
 }
 
+/// Unix seconds as RFC 3339 (`2026-11-21T17:00:00Z`), as the clouds' APIs write times.
+pub fn rfc3339(secs: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64),
+    )
+    .to_string()
+}
+
+/// RFC 3339 (fractions allowed) to Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(s)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
 /// True when `a` is present and equals `b` up to floating-point rounding (cost totals are
 /// sums of many products).
 pub fn close(a: Option<f64>, b: f64) -> bool {

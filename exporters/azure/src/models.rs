@@ -91,14 +91,13 @@ pub fn is_openai(deployment: Option<&Deployment>) -> bool {
         .is_none_or(|f| f.eq_ignore_ascii_case("OpenAI"))
 }
 
-/// How a request ended: (counted as an invocation, error type). 429 is throttling: an error,
-/// not an accepted request.
-pub fn outcome(status_code: &str) -> (bool, Option<ErrorType>) {
+/// How a request ended, by its status code (None: success). 429 is throttling.
+pub fn outcome(status_code: &str) -> Option<ErrorType> {
     match status_code.trim().parse::<u16>() {
-        Ok(429) => (false, Some(ErrorType::Throttled)),
-        Ok(400..=499) => (true, Some(ErrorType::Client)),
-        Ok(500..=599) => (true, Some(ErrorType::Server)),
-        _ => (true, None),
+        Ok(429) => Some(ErrorType::Throttled),
+        Ok(400..=499) => Some(ErrorType::Client),
+        Ok(500..=599) => Some(ErrorType::Server),
+        _ => None,
     }
 }
 
@@ -226,10 +225,10 @@ mod tests {
 
     #[test]
     fn status_codes_map_to_the_contract() {
-        assert_eq!(outcome("200"), (true, None));
-        assert_eq!(outcome("429"), (false, Some(ErrorType::Throttled)));
-        assert_eq!(outcome("400"), (true, Some(ErrorType::Client)));
-        assert_eq!(outcome("503"), (true, Some(ErrorType::Server)));
+        assert_eq!(outcome("200"), None);
+        assert_eq!(outcome("429"), Some(ErrorType::Throttled));
+        assert_eq!(outcome("400"), Some(ErrorType::Client));
+        assert_eq!(outcome("503"), Some(ErrorType::Server));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::pricing::Pricing;
 use common::source::{
-    align_down, Billing, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
+    align_down, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
 };
 
 use crate::arm::{Account, Arm, Deployment};
@@ -107,27 +107,12 @@ impl Source for AzureSource {
                                 }
                                 Meaning::Requests => {
                                     let Some(v) = point.total else { continue };
-                                    let (invocation, error) = outcome(ts.dimension("StatusCode"));
-                                    if invocation {
-                                        sums.add(
-                                            &labels,
-                                            SampleKind::Invocations,
-                                            Billing::PerToken,
-                                            period,
-                                            v,
-                                            "",
-                                        );
-                                    }
-                                    if let Some(e) = error {
-                                        sums.add(
-                                            &labels,
-                                            SampleKind::Errors(e),
-                                            Billing::PerToken,
-                                            period,
-                                            v,
-                                            "",
-                                        );
-                                    }
+                                    sums.add_requests(
+                                        &labels,
+                                        period,
+                                        v,
+                                        outcome(ts.dimension("StatusCode")),
+                                    );
                                 }
                                 Meaning::Latency(kind) => {
                                     if let Some(ms) = point.average {

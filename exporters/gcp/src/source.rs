@@ -117,29 +117,8 @@ impl Source for VertexSource {
             let labels = self.labels(ts);
             let error = error_type(label(ts, "response_code"), label(ts, "error_category"));
             for p in &ts.points {
-                let (Some(period), Some(v)) = (period_of(p, window.period), number(p)) else {
-                    continue;
-                };
-                if let Some(e) = error {
-                    sums.add(
-                        &labels,
-                        SampleKind::Errors(e),
-                        Billing::PerToken,
-                        period,
-                        v,
-                        "",
-                    );
-                }
-                // Throttled requests were not accepted: they are errors, not invocations.
-                if error != Some(common::source::ErrorType::Throttled) {
-                    sums.add(
-                        &labels,
-                        SampleKind::Invocations,
-                        Billing::PerToken,
-                        period,
-                        v,
-                        "",
-                    );
+                if let (Some(period), Some(v)) = (period_of(p, window.period), number(p)) {
+                    sums.add_requests(&labels, period, v, error);
                 }
             }
         }

@@ -329,18 +329,6 @@ async fn deployments(
     arm_page(&fake, &format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments"), items, skip_token(&q))
 }
 
-fn rfc3339(secs: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs as u64)).to_string()
-}
-
-fn parse_time(s: &str) -> Option<i64> {
-    humantime::parse_rfc3339_weak(s)
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs() as i64)
-}
-
 /// The metrics of one resource, as both APIs return them.
 fn resource_metrics(
     fake: &FakeAzure,
@@ -449,8 +437,8 @@ async fn get_batch(
         return error(400, "BadRequest", "this fake serves PT1M only");
     }
     let (Some(start), Some(end)) = (
-        p.get("starttime").and_then(|s| parse_time(s)),
-        p.get("endtime").and_then(|s| parse_time(s)),
+        p.get("starttime").and_then(|s| parse_rfc3339(s)),
+        p.get("endtime").and_then(|s| parse_rfc3339(s)),
     ) else {
         return error(400, "BadRequest", "starttime and endtime are required");
     };
@@ -515,7 +503,7 @@ async fn metrics_list(
     let Some((start, end)) = p
         .get("timespan")
         .and_then(|t| t.split_once('/'))
-        .and_then(|(a, b)| Some((parse_time(a)?, parse_time(b)?)))
+        .and_then(|(a, b)| Some((parse_rfc3339(a)?, parse_rfc3339(b)?)))
     else {
         return error(400, "BadRequest", "timespan start/end is required");
     };

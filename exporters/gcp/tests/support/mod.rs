@@ -147,18 +147,6 @@ fn google_error(status: u16, message: &str) -> Response {
         .into_response()
 }
 
-fn rfc3339(secs: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs as u64)).to_string()
-}
-
-fn parse_time(s: &str) -> Option<i64> {
-    humantime::parse_rfc3339(s)
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs() as i64)
-}
-
 fn quoted_after<'a>(filter: &'a str, key: &str) -> Option<&'a str> {
     let rest = &filter[filter.find(key)? + key.len()..];
     let rest = rest
@@ -221,8 +209,8 @@ async fn list(
         return google_error(400, "this fake serves resource.type PublisherModel only");
     }
     let (Some(start), Some(end)) = (
-        param("interval.startTime").and_then(parse_time),
-        param("interval.endTime").and_then(parse_time),
+        param("interval.startTime").and_then(parse_rfc3339),
+        param("interval.endTime").and_then(parse_rfc3339),
     ) else {
         return google_error(400, "interval.startTime and interval.endTime are required");
     };
