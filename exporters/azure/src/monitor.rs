@@ -140,29 +140,35 @@ impl Monitor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&key);
-        let mut out = Vec::new();
-        if !refused {
-            let mut batched = true;
-            for chunk in resources.chunks(MAX_RESOURCES_PER_BATCH) {
-                match self.batch(subscription, region, chunk, query, window).await {
-                    Ok(results) => out.extend(results),
-                    Err(GuardError::Failed { source, .. }) if source.is_refusal() => {
-                        tracing::warn!(subscription, region, error = %source, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
-                        self.refused
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(key.clone());
-                        batched = false;
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            if batched {
-                return Ok(without_metric_errors(out));
-            }
-            out.clear();
+        if refused {
+            return self.list_each(resources, query, window).await;
         }
+        let mut out = Vec::new();
+        for chunk in resources.chunks(MAX_RESOURCES_PER_BATCH) {
+            match self.batch(subscription, region, chunk, query, window).await {
+                Ok(results) => out.extend(results),
+                Err(GuardError::Failed { source, .. }) if source.is_refusal() => {
+                    tracing::warn!(subscription, region, error = %source, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
+                    self.refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key);
+                    return self.list_each(resources, query, window).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(without_metric_errors(out))
+    }
+
+    /// The per-resource fallback: one Metrics - List call per resource.
+    async fn list_each(
+        &self,
+        resources: &[String],
+        query: &MetricQuery,
+        window: Window,
+    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+        let mut out = Vec::new();
         for id in resources {
             for metric in self.list(id, query, window).await? {
                 out.push((id.clone(), metric));
