@@ -56,6 +56,9 @@ pub struct Config {
     pub extra_ca_file: Option<PathBuf>,
     #[serde(default = "defaults::max_series")]
     pub max_series: usize,
+    /// A counter that has not grown for this long is dropped and frees its `max_series` slot.
+    #[serde(default = "defaults::series_ttl", with = "humantime_serde")]
+    pub series_ttl: Duration,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     /// Each exporter's own section, parsed by that exporter.
@@ -83,6 +86,9 @@ mod defaults {
     }
     pub fn max_series() -> usize {
         50_000
+    }
+    pub fn series_ttl() -> Duration {
+        Duration::from_secs(24 * 3600)
     }
     pub fn alert_ratio() -> f64 {
         0.8
@@ -115,6 +121,7 @@ impl Default for Config {
             pricing_file: None,
             extra_ca_file: None,
             max_series: defaults::max_series(),
+            series_ttl: defaults::series_ttl(),
             tenants: Vec::new(),
             aws: None,
             azure: None,
@@ -175,6 +182,16 @@ impl Config {
         }
         if self.max_series == 0 {
             return Err(ConfigError::field(o, "max_series", "must be at least 1"));
+        }
+        if self.series_ttl < self.max_backfill {
+            return Err(ConfigError::field(
+                o,
+                "series_ttl",
+                format!(
+                    "must be at least max_backfill ({})",
+                    humantime::format_duration(self.max_backfill)
+                ),
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {

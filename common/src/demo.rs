@@ -115,33 +115,40 @@ impl DemoSource {
             0.0
         };
         let l = &m.labels;
+        // The demo's cloud identity of a series: its labels, which never change.
+        let id = format!("{}|{}|{}|{}", l.account, l.region, l.model, l.deployment);
         let mut out = vec![
-            Sample::new(l.clone(), SampleKind::Invocations, period, seen),
+            Sample::new(id.clone(), l.clone(), SampleKind::Invocations, period, seen),
             Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Tokens(TokenType::Input),
                 period,
                 tokens(m.input_tokens_per_call, 3),
             ),
             Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Tokens(TokenType::Output),
                 period,
                 tokens(m.output_tokens_per_call, 4),
             ),
             Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Errors(ErrorType::Client),
                 period,
                 (seen * 0.01 * unit(i, period, 5) * 2.0).round(),
             ),
             Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Errors(ErrorType::Server),
                 period,
                 (seen * 0.002 * unit(i, period, 6) * 2.0).round(),
             ),
             Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Errors(ErrorType::Throttled),
                 period,
@@ -150,6 +157,7 @@ impl DemoSource {
         ];
         if m.cache_read_per_call > 0.0 {
             out.push(Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Tokens(TokenType::CacheRead),
                 period,
@@ -158,6 +166,7 @@ impl DemoSource {
         }
         if m.cache_write_per_call > 0.0 {
             out.push(Sample::new(
+                id.clone(),
                 l.clone(),
                 SampleKind::Tokens(TokenType::CacheWrite),
                 period,
@@ -171,6 +180,7 @@ impl DemoSource {
                     * if spike > 1.0 { 1.5 } else { 1.0 };
             let lat = |stat: &str, v: f64| {
                 Sample::new(
+                    id.clone(),
                     l.clone(),
                     SampleKind::Latency {
                         kind: LatencyKind::Invocation,
@@ -186,6 +196,7 @@ impl DemoSource {
             if m.reports_first_token {
                 let ttft = 0.25 + 0.3 * unit(i, period, 10);
                 out.push(Sample::new(
+                    id.clone(),
                     l.clone(),
                     SampleKind::Latency {
                         kind: LatencyKind::FirstToken,

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod metrics;
 pub mod poller;
 pub mod pricing;
+pub mod publish;
 pub mod server;
 pub mod source;
 pub mod tls;
@@ -24,10 +25,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
-use accumulator::{Accumulator, AccumulatorSettings};
+use accumulator::{Accumulator, AccumulatorSettings, Now, StateLock};
 use config::Config;
-use metrics::SelfMetrics;
+use metrics::{SelfMetrics, UsageRenderer};
 use pricing::Pricing;
+use publish::Publisher;
 use source::Source;
 
 /// Everything [`run`] needs besides the sources.
@@ -67,23 +69,38 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         metrics,
         pricing,
     } = settings;
-    let mut accumulator = Accumulator::new(
-        AccumulatorSettings {
-            cloud: cloud.to_string(),
-            lookback_secs: config.lookback.as_secs() as i64,
-            max_backfill_secs: config.max_backfill.as_secs() as i64,
-            max_series: config.max_series,
-            tenants: config.tenant_matchers(),
-        },
-        pricing,
-    );
+    // Taken before anything else touches the state file, and held until exit: a second
+    // exporter pointed at the same file refuses to start.
+    let _state_lock = match &config.state_file {
+        Some(path) => Some(StateLock::acquire(path)?),
+        None => None,
+    };
+    let mut accumulator =
+        Accumulator::new(AccumulatorSettings::from_config(cloud, &config), pricing);
     if let Some(path) = &config.state_file {
-        if accumulator.restore(path)? {
+        if accumulator.restore(path, Now::system())? {
             tracing::info!(path = %path.display(), series = accumulator.series(), "state restored");
         }
     }
     let accumulator = Arc::new(Mutex::new(accumulator));
-    metrics.register_usage(accumulator.clone(), &config);
+    let publisher = Arc::new(Publisher::new(
+        accumulator.clone(),
+        metrics.clone(),
+        UsageRenderer::new(&config),
+        config.state_file.clone(),
+    ));
+    // Restored counters are served from the first scrape; the first write also proves the
+    // state file's directory is writable before the exporter reports ready.
+    if !publisher.publish().await {
+        anyhow::bail!(
+            "state_file {}: cannot be written (see the error above)",
+            config
+                .state_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        );
+    }
 
     // Read before binding: a bad web config must stop the exporter before it serves anything.
     let web = match &flags.web_config_file {
@@ -98,21 +115,23 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let ready = Arc::new(AtomicBool::new(false));
+    let polled = Arc::new(AtomicBool::new(false));
 
     let poller = poller::Poller {
         sources: sources.into_iter().map(Arc::new).collect(),
         accumulator: accumulator.clone(),
         metrics: metrics.clone(),
         interval: config.poll_interval,
-        state_file: config.state_file.clone(),
-        ready: ready.clone(),
+        publisher: publisher.clone(),
+        polled: polled.clone(),
     };
+    let publish_task = tokio::spawn(publisher.clone().run());
     let poll_task = tokio::spawn(poller.run());
 
     let mut app = server::router(server::AppState {
         metrics,
-        ready,
+        publisher: publisher.clone(),
+        polled,
         exporter: cloud.to_string(),
         version: version.to_string(),
         telemetry_path: flags.telemetry_path.clone(),
@@ -143,9 +162,14 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
             .context("HTTP server failed")?,
     }
 
+    // No poll applies after this; the last write waits for one in flight (the publisher
+    // writes one at a time).
     poll_task.abort();
+    publish_task.abort();
     if let Some(path) = &config.state_file {
-        poller::lock(&accumulator).save(path)?;
+        if !publisher.publish().await {
+            anyhow::bail!("state_file {}: the last write failed", path.display());
+        }
         tracing::info!(path = %path.display(), "state saved");
     }
     Ok(())

@@ -3,25 +3,23 @@
 //! test.
 //!
 //! Usage series live in the [`Accumulator`] (it owns totals and revision state, and writes the
-//! state file), so they are rendered from it at scrape time by [`UsageCollector`] instead of
-//! being mirrored into a second set of counters. The exporter's own health metrics are plain
+//! state file), so they are rendered from it by [`UsageRenderer`] once per publish (after the
+//! state file is written, see [`crate::publish`]) instead of being mirrored into a second set
+//! of counters. The exporter's own health metrics are plain
 //! `prometheus` crate metrics in [`SelfMetrics`].
 //!
 //! We use the tikv `prometheus` crate rather than `prometheus-client` because the latter only
 //! writes OpenMetrics names (`# TYPE x counter` with samples `x_total`), which
 //! `promtool check metrics` reports as lint errors in the Prometheus text format.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use prometheus::core::{Collector, Desc};
+use prometheus::core::Collector;
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::accumulator::{Accumulator, CounterMetric};
+use crate::accumulator::{Accumulator, CounterMetric, SKIP_LATE_DISCOVERY, SKIP_OUTAGE};
 use crate::config::Config;
 use crate::source::{LatencyKind, SeriesLabels, TokenType};
 
@@ -55,6 +53,10 @@ pub mod names {
     pub const PERIODS_SKIPPED: &str = "llm_exporter_backfill_skipped_periods_total";
     pub const SERIES: &str = "llm_exporter_series";
     pub const SERIES_DROPPED: &str = "llm_exporter_series_dropped_total";
+    pub const LATE_SERIES: &str = "llm_exporter_late_series_total";
+    pub const CLOCK_REPAIRS: &str = "llm_exporter_clock_repairs_total";
+    pub const STATE_WRITES: &str = "llm_exporter_state_writes_total";
+    pub const TARGET_LAST_SUCCESS: &str = "llm_exporter_target_last_success_timestamp_seconds";
 
     /// Every name above, for the README drift test.
     pub const ALL: &[&str] = &[
@@ -85,6 +87,10 @@ pub mod names {
         PERIODS_SKIPPED,
         SERIES,
         SERIES_DROPPED,
+        LATE_SERIES,
+        CLOCK_REPAIRS,
+        STATE_WRITES,
+        TARGET_LAST_SUCCESS,
     ];
 }
 
@@ -101,6 +107,8 @@ pub struct SelfMetrics {
     pub api_cost: Counter,
     pub circuit_state: IntGaugeVec,
     pub cache_requests: IntCounterVec,
+    pub target_last_success: GaugeVec,
+    pub state_writes: IntCounterVec,
 }
 
 const DURATION_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -185,6 +193,24 @@ impl SelfMetrics {
         )
         .expect("valid metric");
         reg(Box::new(cache_requests.clone()));
+        let target_last_success = GaugeVec::new(
+            Opts::new(
+                names::TARGET_LAST_SUCCESS,
+                "Unix time of the last successful poll of this target.",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
+        reg(Box::new(target_last_success.clone()));
+        let state_writes = IntCounterVec::new(
+            Opts::new(
+                names::STATE_WRITES,
+                "Writes of the state file by outcome (success, error). While writes fail, usage counters are not published.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        reg(Box::new(state_writes.clone()));
 
         SelfMetrics {
             registry,
@@ -198,34 +224,31 @@ impl SelfMetrics {
             api_cost,
             circuit_state,
             cache_requests,
+            target_last_success,
+            state_writes,
         }
     }
 
-    /// Adds the usage families rendered from the accumulator and the config's budgets.
-    pub fn register_usage(&self, accumulator: Arc<Mutex<Accumulator>>, config: &Config) {
-        let collector = UsageCollector::new(accumulator, config);
-        self.registry
-            .register(Box::new(collector))
-            .expect("usage metric names are unique");
-    }
-
-    /// Renders every metric in the Prometheus text format (0.0.4).
+    /// Renders the self-metrics in the Prometheus text format (0.0.4).
     pub fn render(&self) -> String {
-        let mut buf = Vec::with_capacity(64 * 1024);
-        // Encoding into a Vec cannot fail for well-formed families.
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
-            tracing::error!(error = %e, "encoding /metrics failed");
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        encode(&self.registry.gather())
     }
 }
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Renders the accumulator's counters and gauges, the price catalog and the budgets.
-struct UsageCollector {
-    accumulator: Arc<Mutex<Accumulator>>,
-    descs: Vec<Desc>,
+fn encode(families: &[MetricFamily]) -> String {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    // Encoding into a Vec cannot fail for well-formed families.
+    if let Err(e) = TextEncoder::new().encode(families, &mut buf) {
+        tracing::error!(error = %e, "encoding /metrics failed");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Renders the accumulator's counters and gauges, the price catalog, the budgets and the
+/// accumulator's own counts. Called by the publisher once per publish, never per scrape.
+pub struct UsageRenderer {
     series_labels: Vec<&'static str>,
     budgets: Vec<(String, Option<f64>, f64)>,
 }
@@ -234,7 +257,6 @@ struct Family {
     name: &'static str,
     help: &'static str,
     kind: MetricType,
-    extra: &'static [&'static str],
 }
 
 const FAMILIES: &[Family] = &[
@@ -242,110 +264,41 @@ const FAMILIES: &[Family] = &[
         name: names::TOKENS,
         help: "Tokens the cloud reported, by token type.",
         kind: MetricType::COUNTER,
-        extra: &["token_type"],
     },
     Family {
         name: names::INVOCATIONS,
         help: "Requests the cloud accepted.",
         kind: MetricType::COUNTER,
-        extra: &[],
     },
     Family {
         name: names::INVOCATION_ERRORS,
         help: "Failed or throttled requests, by error type (client, server, throttled).",
         kind: MetricType::COUNTER,
-        extra: &["error_type"],
     },
     Family {
         name: names::COST,
         help: "Estimated cost in USD: tokens times the catalog's list price.",
         kind: MetricType::COUNTER,
-        extra: &["token_type"],
     },
     Family {
         name: names::LATENCY,
         help: "Invocation latency of the newest complete period, by statistic.",
         kind: MetricType::GAUGE,
-        extra: &["stat"],
     },
     Family {
         name: names::TTFT,
         help: "Time to first token of the newest complete period, by statistic.",
         kind: MetricType::GAUGE,
-        extra: &["stat"],
     },
 ];
 
-impl UsageCollector {
-    fn new(accumulator: Arc<Mutex<Accumulator>>, config: &Config) -> Self {
+impl UsageRenderer {
+    pub fn new(config: &Config) -> Self {
         let mut series_labels = vec!["cloud", "account", "region", "model", "deployment"];
         if !config.tenants.is_empty() {
             series_labels.push("tenant");
         }
-        let desc = |name: &str, help: &str, labels: Vec<String>| {
-            Desc::new(name.to_string(), help.to_string(), labels, HashMap::new())
-                .expect("valid descriptor")
-        };
-        let owned = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let mut descs: Vec<Desc> = FAMILIES
-            .iter()
-            .map(|f| {
-                desc(
-                    f.name,
-                    f.help,
-                    owned(&[series_labels.as_slice(), f.extra].concat()),
-                )
-            })
-            .collect();
-        descs.push(desc(
-            names::PRICE,
-            "List price in USD per token of the models seen, from the loaded catalog.",
-            owned(&["cloud", "model", "token_type"]),
-        ));
-        descs.push(desc(
-            names::CATALOG_INFO,
-            "The price catalogs loaded (bundled, then the pricing file).",
-            owned(&["source", "version"]),
-        ));
-        descs.push(desc(
-            names::UNPRICED_INFO,
-            "Models whose tokens were counted without a price for this token type.",
-            owned(&["cloud", "model", "token_type"]),
-        ));
-        descs.push(desc(
-            names::BUDGET,
-            "Configured tenant budgets in USD.",
-            owned(&["tenant", "period"]),
-        ));
-        descs.push(desc(
-            names::BUDGET_ALERT_RATIO,
-            "Fraction of the budget at which budget alerts fire.",
-            owned(&["tenant"]),
-        ));
-        descs.push(desc(
-            names::LATE_DATA,
-            "Periods whose value grew after they were first counted.",
-            vec![],
-        ));
-        descs.push(desc(
-            names::DOWNWARD_REVISIONS,
-            "Periods the cloud revised downwards (never subtracted from counters).",
-            vec![],
-        ));
-        descs.push(desc(
-            names::PERIODS_SKIPPED,
-            "Periods given up because an outage outlasted max_backfill.",
-            vec![],
-        ));
-        descs.push(desc(names::SERIES, "Usage series held in memory.", vec![]));
-        descs.push(desc(
-            names::SERIES_DROPPED,
-            "Samples of new series refused by the max_series cap.",
-            vec![],
-        ));
-        UsageCollector {
-            accumulator,
-            descs,
+        UsageRenderer {
             series_labels,
             budgets: config
                 .tenants
@@ -353,6 +306,14 @@ impl UsageCollector {
                 .map(|t| (t.name.clone(), t.monthly_budget_usd, t.alert_ratio))
                 .collect(),
         }
+    }
+
+    /// The usage exposition in the Prometheus text format.
+    pub fn render(&self, acc: &Accumulator) -> String {
+        let mut families = self.families(acc);
+        // The encoder refuses a family without samples (as Registry::gather drops them).
+        families.retain(|f| !f.get_metric().is_empty());
+        encode(&families)
     }
 
     fn series_pairs(
@@ -409,16 +370,8 @@ fn metric(labels: Vec<LabelPair>, kind: MetricType, value: f64) -> proto::Metric
     m
 }
 
-impl Collector for UsageCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let acc = match self.accumulator.lock() {
-            Ok(a) => a,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+impl UsageRenderer {
+    fn families(&self, acc: &Accumulator) -> Vec<MetricFamily> {
         let cloud = acc.cloud().to_string();
         let mut fams: Vec<MetricFamily> = FAMILIES
             .iter()
@@ -550,11 +503,31 @@ impl Collector for UsageCollector {
             MetricType::COUNTER,
             stats.downward_revisions as f64,
         ));
-        fams.push(plain(
+        let mut skipped = family(
             names::PERIODS_SKIPPED,
-            "Periods given up because an outage outlasted max_backfill.",
+            "Periods given up, by reason: outage (an outage outlasted max_backfill), late_discovery (a series discovered later than max_backfill after counting started).",
             MetricType::COUNTER,
-            stats.periods_skipped as f64,
+        );
+        for reason in [SKIP_OUTAGE, SKIP_LATE_DISCOVERY] {
+            let v = stats.periods_skipped.get(reason).copied().unwrap_or(0);
+            skipped.mut_metric().push(metric(
+                vec![label("reason", reason)],
+                MetricType::COUNTER,
+                v as f64,
+            ));
+        }
+        fams.push(skipped);
+        fams.push(plain(
+            names::LATE_SERIES,
+            "Cloud series first seen after their first minute had passed the lookback (discovery lag); counted back from that minute.",
+            MetricType::COUNTER,
+            stats.late_series as f64,
+        ));
+        fams.push(plain(
+            names::CLOCK_REPAIRS,
+            "Times the host clock was found to have stepped back and open periods were fetched again.",
+            MetricType::COUNTER,
+            stats.clock_repairs as f64,
         ));
         fams.push(plain(
             names::SERIES,

@@ -1,35 +1,47 @@
-//! The background tick: every `poll_interval`, each source (scope) is asked for the window
-//! from its oldest period still open for revision to now, and the samples are handed to the
-//! accumulator. Scrapes never reach the cloud; any number of Prometheus servers can scrape
-//! without adding API cost.
+//! The background tick: every `poll_interval`, each source is asked for the window of each of
+//! its scopes, from the oldest period still open for revision to now, and the samples are
+//! handed to the accumulator. Each scope succeeds or fails on its own. Scrapes never reach the
+//! cloud; any number of Prometheus servers can scrape without adding API cost.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::accumulator::Accumulator;
+use crate::accumulator::{Accumulator, Now};
 use crate::metrics::SelfMetrics;
-use crate::source::Source;
+use crate::publish::Publisher;
+use crate::source::{Source, Window, Windows};
 
 pub struct Poller<S: Source> {
     pub sources: Vec<Arc<S>>,
     pub accumulator: Arc<Mutex<Accumulator>>,
     pub metrics: Arc<SelfMetrics>,
     pub interval: Duration,
-    pub state_file: Option<PathBuf>,
-    /// Set after the first successful poll (`/-/ready`).
-    pub ready: Arc<AtomicBool>,
+    /// Persists and publishes after each source's results are applied.
+    pub publisher: Arc<Publisher>,
+    /// Set after the first successful poll of any scope (`/-/ready`).
+    pub polled: Arc<AtomicBool>,
 }
 
+/// Unix seconds now, from the host's wall clock.
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    Now::system().wall
+}
+
+/// The windows of one poll, read from the accumulator as each scope asks.
+struct AccumulatorWindows {
+    accumulator: Arc<Mutex<Accumulator>>,
+    now: Now,
+    period: i64,
+}
+
+impl Windows for AccumulatorWindows {
+    fn window(&self, scope: &str) -> Window {
+        lock(&self.accumulator).window(scope, self.now, self.period)
+    }
 }
 
 impl<S: Source> Poller<S> {
@@ -44,35 +56,48 @@ impl<S: Source> Poller<S> {
         }
     }
 
-    /// One poll of every source, concurrently. Returns true when all succeeded.
+    /// One poll of every source, concurrently. Returns true when every scope succeeded.
     pub async fn poll_once(&self) -> bool {
-        let now = unix_now();
+        let now = Now::system();
         let mut tasks = JoinSet::new();
         for source in &self.sources {
             let source = source.clone();
             let accumulator = self.accumulator.clone();
             let metrics = self.metrics.clone();
-            let span = tracing::info_span!("poll", target = source.scope());
+            let publisher = self.publisher.clone();
+            let span = tracing::info_span!("poll", source = source.scope());
             tasks.spawn(
                 async move {
-                    let window = lock(&accumulator).window(source.scope(), now, source.period_secs());
-                    let started = Instant::now();
-                    let result = source.fetch(window).await;
-                    metrics.poll_duration.observe(started.elapsed().as_secs_f64());
-                    let ok = match result {
-                        Ok(samples) => {
-                            let report = lock(&accumulator).apply(source.scope(), window, &samples, now);
-                            tracing::debug!(samples = samples.len(), counted = report.counted_periods, new_series = report.new_series, baseline = report.baseline, window_start = window.start, window_end = window.end, "poll succeeded");
-                            true
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "poll failed; the next poll fetches this window again");
-                            false
-                        }
+                    let windows = AccumulatorWindows {
+                        accumulator: accumulator.clone(),
+                        now,
+                        period: source.period_secs(),
                     };
-                    metrics.target_up.with_label_values(&[source.scope()]).set(ok as i64);
-                    metrics.polls.with_label_values(&[if ok { "success" } else { "error" }]).inc();
-                    ok
+                    let started = Instant::now();
+                    let fetched = source.fetch_scopes(&windows).await;
+                    metrics.poll_duration.observe(started.elapsed().as_secs_f64());
+                    let mut oks = Vec::with_capacity(fetched.len());
+                    for f in fetched {
+                        let ok = match &f.result {
+                            Ok(samples) => {
+                                let report = lock(&accumulator).apply(&f.scope, f.window, samples, now);
+                                tracing::debug!(scope = %f.scope, samples = samples.len(), counted = report.counted_periods, new_series = report.new_series, baseline = report.baseline, window_start = f.window.start, window_end = f.window.end, "poll succeeded");
+                                metrics.target_last_success.with_label_values(&[&f.scope]).set(now.wall as f64);
+                                true
+                            }
+                            Err(e) => {
+                                tracing::warn!(scope = %f.scope, error = %e, "poll failed; the next poll fetches this window again");
+                                false
+                            }
+                        };
+                        metrics.target_up.with_label_values(&[&f.scope]).set(ok as i64);
+                        metrics.polls.with_label_values(&[if ok { "success" } else { "error" }]).inc();
+                        oks.push(ok);
+                    }
+                    if oks.iter().any(|ok| *ok) {
+                        publisher.request();
+                    }
+                    oks
                 }
                 .instrument(span),
             );
@@ -80,37 +105,19 @@ impl<S: Source> Poller<S> {
         let mut all_ok = true;
         let mut any_ok = false;
         while let Some(joined) = tasks.join_next().await {
-            let ok = joined.unwrap_or_else(|e| {
+            let oks = joined.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "poll task panicked");
-                false
+                vec![false]
             });
-            all_ok &= ok;
-            any_ok |= ok;
+            all_ok &= oks.iter().all(|ok| *ok);
+            any_ok |= oks.iter().any(|ok| *ok);
         }
         self.metrics.up.set(all_ok as i64);
         if any_ok {
-            self.metrics.last_success.set(unix_now() as f64);
-            self.ready.store(true, Ordering::Release);
-            self.save_state().await;
+            self.metrics.last_success.set(Now::system().wall as f64);
+            self.polled.store(true, Ordering::Release);
         }
         all_ok
-    }
-
-    async fn save_state(&self) {
-        let Some(path) = self.state_file.clone() else {
-            return;
-        };
-        // Serialize under the lock (fast), write to disk outside it (slow).
-        let bytes = lock(&self.accumulator).state_bytes();
-        let written = tokio::task::spawn_blocking(move || {
-            crate::accumulator::write_atomically(&path, &bytes)
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot write state file"),
-            Err(e) => tracing::error!(error = %e, "state file writer panicked"),
-        }
     }
 }
 

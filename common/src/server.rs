@@ -12,11 +12,15 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::metrics::{SelfMetrics, CONTENT_TYPE};
+use crate::publish::Publisher;
 
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<SelfMetrics>,
-    pub ready: Arc<AtomicBool>,
+    /// The usage exposition, published after each poll (never rendered per scrape).
+    pub publisher: Arc<Publisher>,
+    /// True after the first successful poll.
+    pub polled: Arc<AtomicBool>,
     pub exporter: String,
     pub version: String,
     pub telemetry_path: String,
@@ -32,20 +36,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    // Rendering walks every series; keep it off the async workers' hot path.
-    let m = s.metrics.clone();
-    match tokio::task::spawn_blocking(move || m.render()).await {
-        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "rendering metrics failed\n",
-        )
-            .into_response(),
-    }
+    // The self-metrics are small and change between polls; the usage part is ready text.
+    let mut body = s.metrics.render();
+    body.push_str(&s.publisher.usage());
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
-    if s.ready.load(Ordering::Acquire) {
+    if !s.publisher.state_ok() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: the state file cannot be written\n",
+        )
+            .into_response()
+    } else if s.polled.load(Ordering::Acquire) {
         (StatusCode::OK, "Ready\n").into_response()
     } else {
         (

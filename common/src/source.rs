@@ -2,6 +2,7 @@
 //! per-period samples for a time window. Everything after it (accumulation, pricing,
 //! exposition) is cloud-agnostic.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
@@ -107,9 +108,19 @@ pub enum Billing {
     Provisioned,
 }
 
+/// The cloud's own identity of a series: what the cloud keys it by (AWS `ModelId` dimension
+/// value, Azure resource id + deployment name, GCP resource labels), never the labels we
+/// export. Revision state is kept per identity, so a label change (a deployment's model
+/// resolved late, a profile resolved after an outage) never counts a minute twice.
+pub type SeriesId = String;
+
 /// One normalized value for one period of one series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
+    /// The cloud's identity of the series (see [`SeriesId`]).
+    pub series: SeriesId,
+    /// Presentation: the labels exported for the series now. They may change for the same
+    /// `series`; minutes counted under old labels stay there.
     pub labels: SeriesLabels,
     pub kind: SampleKind,
     /// Unix seconds of the period's start; a multiple of the source's period.
@@ -122,10 +133,17 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// A per-token-billed sample priced under its model name.
-    pub fn new(labels: SeriesLabels, kind: SampleKind, period_start: i64, value: f64) -> Self {
+    /// A per-token-billed sample of cloud series `series`, priced under its model name.
+    pub fn new(
+        series: impl Into<SeriesId>,
+        labels: SeriesLabels,
+        kind: SampleKind,
+        period_start: i64,
+        value: f64,
+    ) -> Self {
         let price_key = labels.model.clone();
         Sample {
+            series: series.into(),
             labels,
             kind,
             period_start,
@@ -136,18 +154,26 @@ impl Sample {
     }
 }
 
-/// Counter values summed per (series, kind, billing, period) within one fetch. Clouds return
-/// one series per label combination (per response code, per request type), several of which
-/// feed one contract series; the accumulator must see one value per series, part and period.
+/// Counter values summed per (cloud series, kind, billing, period) within one fetch. Clouds
+/// return one series per label combination (per response code, per request type), several of
+/// which feed one contract series; the accumulator must see one value per cloud series, part
+/// and period.
 #[derive(Default)]
-pub struct PeriodSums(
-    std::collections::HashMap<(SeriesLabels, SampleKind, bool, i64), (f64, String)>,
-);
+pub struct PeriodSums(HashMap<(SeriesId, SampleKind, bool, i64), PeriodSum>);
+
+struct PeriodSum {
+    value: f64,
+    labels: SeriesLabels,
+    price_key: String,
+}
 
 impl PeriodSums {
-    /// Adds `value` to the sum; `price_key` is kept from the first addition.
+    /// Adds `value` to the sum of cloud series `series`; labels and `price_key` are kept from
+    /// the first addition.
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
+        series: &str,
         labels: &SeriesLabels,
         kind: SampleKind,
         billing: Billing,
@@ -158,15 +184,20 @@ impl PeriodSums {
         let provisioned = billing == Billing::Provisioned;
         let entry = self
             .0
-            .entry((labels.clone(), kind, provisioned, period))
-            .or_insert((0.0, price_key.to_string()));
-        entry.0 += value;
+            .entry((series.to_string(), kind, provisioned, period))
+            .or_insert_with(|| PeriodSum {
+                value: 0.0,
+                labels: labels.clone(),
+                price_key: price_key.to_string(),
+            });
+        entry.value += value;
     }
 
     /// Adds `count` requests that ended as `error` (None: success). Throttled requests were
     /// not accepted, so they count as errors only; every other request is an invocation.
     pub fn add_requests(
         &mut self,
+        series: &str,
         labels: &SeriesLabels,
         period: i64,
         count: f64,
@@ -174,6 +205,7 @@ impl PeriodSums {
     ) {
         if error != Some(ErrorType::Throttled) {
             self.add(
+                series,
                 labels,
                 SampleKind::Invocations,
                 Billing::PerToken,
@@ -184,6 +216,7 @@ impl PeriodSums {
         }
         if let Some(e) = error {
             self.add(
+                series,
                 labels,
                 SampleKind::Errors(e),
                 Billing::PerToken,
@@ -195,11 +228,12 @@ impl PeriodSums {
     }
 
     pub fn into_samples(self) -> impl Iterator<Item = Sample> {
-        self.0.into_iter().map(
-            |((labels, kind, provisioned, period), (value, price_key))| {
-                let mut s = Sample::new(labels, kind, period, value);
-                if !price_key.is_empty() {
-                    s.price_key = price_key;
+        self.0
+            .into_iter()
+            .map(|((series, kind, provisioned, period), sum)| {
+                let mut s = Sample::new(series, sum.labels, kind, period, sum.value);
+                if !sum.price_key.is_empty() {
+                    s.price_key = sum.price_key;
                 }
                 s.billing = if provisioned {
                     Billing::Provisioned
@@ -207,8 +241,7 @@ impl PeriodSums {
                     Billing::PerToken
                 };
                 s
-            },
-        )
+            })
     }
 }
 
@@ -218,6 +251,11 @@ pub struct Window {
     pub start: i64,
     pub end: i64,
     pub period: i64,
+    /// How far back a series the source has not fetched before must be fetched (<= `start`):
+    /// a series that discovery reports late (CloudWatch's ListMetrics can lag 15 minutes) is
+    /// counted from when the exporter started, bounded by `max_backfill`. The accumulator
+    /// counts those older periods only for series it has never seen.
+    pub backfill_start: i64,
 }
 
 impl Window {
@@ -256,10 +294,25 @@ impl SourceError {
     }
 }
 
-/// A cloud's metric store for one scope (an AWS account and region, an Azure subscription, a
-/// GCP project). Implemented once per cloud, plus the built-in demo source.
+/// The window each scope must fetch next, from the accumulator's revision state.
+pub trait Windows: Send + Sync {
+    fn window(&self, scope: &str) -> Window;
+}
+
+/// What a source fetched for one scope.
+#[derive(Debug)]
+pub struct ScopeFetch {
+    pub scope: String,
+    pub window: Window,
+    pub result: Result<Vec<Sample>, SourceError>,
+}
+
+/// A cloud's metric store for one scope (an AWS account and region, a GCP project), or for
+/// several scopes found by discovery (an Azure subscription's accounts). Implemented once per
+/// cloud, plus the built-in demo source.
 pub trait Source: Send + Sync + 'static {
-    /// Identifies this scope in logs, the state file and `llm_exporter_target_up`.
+    /// Identifies this source (and its scope, for single-scope sources) in logs, the state
+    /// file and `llm_exporter_target_up`.
     fn scope(&self) -> &str;
 
     /// The length of one period in seconds (60 on every cloud today).
@@ -267,11 +320,28 @@ pub trait Source: Send + Sync + 'static {
         60
     }
 
-    /// Returns every sample for periods in `window`. Called only by the poller.
+    /// Returns every sample for periods in `window`, for the source's one scope.
     fn fetch(
         &self,
         window: Window,
     ) -> impl Future<Output = Result<Vec<Sample>, SourceError>> + Send;
+
+    /// Fetches every scope of this source; each scope succeeds or fails on its own, so one
+    /// bad scope never holds back the others. Single-scope sources keep the default.
+    fn fetch_scopes(
+        &self,
+        windows: &(dyn Windows + '_),
+    ) -> impl Future<Output = Vec<ScopeFetch>> + Send {
+        let window = windows.window(self.scope());
+        async move {
+            let result = self.fetch(window).await;
+            vec![ScopeFetch {
+                scope: self.scope().to_string(),
+                window,
+                result,
+            }]
+        }
+    }
 }
 
 #[cfg(test)]
@@ -294,10 +364,45 @@ mod tests {
             ..SeriesLabels::default()
         };
         let mut sums = PeriodSums::default();
-        sums.add(&l, SampleKind::Invocations, Billing::PerToken, 60, 2.0, "");
-        sums.add(&l, SampleKind::Invocations, Billing::PerToken, 60, 3.0, "");
-        sums.add(&l, SampleKind::Invocations, Billing::PerToken, 120, 1.0, "");
         sums.add(
+            "m",
+            &l,
+            SampleKind::Invocations,
+            Billing::PerToken,
+            60,
+            2.0,
+            "",
+        );
+        sums.add(
+            "m",
+            &l,
+            SampleKind::Invocations,
+            Billing::PerToken,
+            60,
+            3.0,
+            "",
+        );
+        sums.add(
+            "m",
+            &l,
+            SampleKind::Invocations,
+            Billing::PerToken,
+            120,
+            1.0,
+            "",
+        );
+        // Another cloud series with the same labels is summed apart.
+        sums.add(
+            "arn/m",
+            &l,
+            SampleKind::Invocations,
+            Billing::PerToken,
+            120,
+            4.0,
+            "",
+        );
+        sums.add(
+            "m",
             &l,
             SampleKind::Tokens(TokenType::Input),
             Billing::Provisioned,
@@ -309,8 +414,12 @@ mod tests {
         out.sort_by(|a, b| {
             (a.period_start, a.value.to_bits()).cmp(&(b.period_start, b.value.to_bits()))
         });
-        assert_eq!(out.len(), 3);
-        assert_eq!((out[0].value, out[1].value, out[2].value), (5.0, 7.0, 1.0));
+        assert_eq!(out.len(), 4);
+        assert_eq!(
+            (out[0].value, out[1].value, out[2].value, out[3].value),
+            (5.0, 7.0, 1.0, 4.0)
+        );
+        assert_eq!(out[3].series, "arn/m");
         assert_eq!(out[1].billing, Billing::Provisioned);
         assert_eq!(out[1].price_key, "key");
         assert_eq!(
@@ -325,6 +434,7 @@ mod tests {
             start: 120,
             end: 300,
             period: 60,
+            backfill_start: 120,
         };
         assert_eq!(w.periods().collect::<Vec<_>>(), vec![120, 180, 240]);
     }

@@ -163,8 +163,8 @@ impl Source for BedrockSource {
             }
         }
 
-        // Two ModelId values can name one model (a base id and its ARN): their counters are
-        // summed per period, so the accumulator sees one value per series and period.
+        // Two ModelId values can name one model (a base id and its ARN): each is revised on
+        // its own and both add into the model's counters.
         let mut counters = PeriodSums::default();
         let mut samples = Vec::new();
         for ((q, meaning), points) in plan.iter().zip(series) {
@@ -172,12 +172,21 @@ impl Source for BedrockSource {
             for (t, v) in points {
                 let period = common::source::align_down(t, window.period);
                 match meaning {
-                    Meaning::Counter(kind) => {
-                        counters.add(labels, kind.clone(), Billing::PerToken, period, v, "")
-                    }
+                    // The cloud's identity of the series is the ModelId value: labels (a
+                    // profile resolved late) may change, its minutes are counted once.
+                    Meaning::Counter(kind) => counters.add(
+                        &q.metric.model_id,
+                        labels,
+                        kind.clone(),
+                        Billing::PerToken,
+                        period,
+                        v,
+                        "",
+                    ),
                     Meaning::Latency(kind, stat) => {
                         // CloudWatch reports milliseconds; the contract uses seconds.
                         samples.push(Sample::new(
+                            q.metric.model_id.clone(),
                             labels.clone(),
                             SampleKind::Latency {
                                 kind: *kind,

@@ -85,6 +85,10 @@ impl Source for AzureSource {
                         };
                         let (billing, price_key) =
                             pricing_of(&self.pricing, deployment, &account.location, &model);
+                        // The cloud's identity: the account's resource id and the deployment
+                        // name. The model label may change (ARM listing refreshed, model
+                        // replaced under the same name); counted minutes stay counted.
+                        let series = format!("{key}|{}", name.to_ascii_lowercase());
                         for point in &ts.data {
                             let Some(period) =
                                 point.seconds().map(|t| align_down(t, window.period))
@@ -96,6 +100,7 @@ impl Source for AzureSource {
                                     // A minute without data may have no `total` at all.
                                     if let Some(v) = point.total {
                                         sums.add(
+                                            &series,
                                             &labels,
                                             SampleKind::Tokens(t),
                                             billing,
@@ -108,6 +113,7 @@ impl Source for AzureSource {
                                 Meaning::Requests => {
                                     let Some(v) = point.total else { continue };
                                     sums.add_requests(
+                                        &series,
                                         &labels,
                                         period,
                                         v,
@@ -117,6 +123,7 @@ impl Source for AzureSource {
                                 Meaning::Latency(kind) => {
                                     if let Some(ms) = point.average {
                                         samples.push(Sample::new(
+                                            series.clone(),
                                             labels.clone(),
                                             SampleKind::Latency {
                                                 kind,

@@ -64,6 +64,18 @@ impl VertexSource {
         }
     }
 
+    /// The cloud's identity of a series: the PublisherModel resource labels (the model
+    /// version included, so two versions are revised and priced apart).
+    fn series(&self, ts: &TimeSeries) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            label(ts, "location"),
+            label(ts, "publisher"),
+            label(ts, "model_user_id"),
+            label(ts, "model_version_id")
+        )
+    }
+
     fn price_key(&self, ts: &TimeSeries) -> String {
         price_key(
             &self.pricing,
@@ -99,7 +111,7 @@ impl Source for VertexSource {
             let Some(t) = token_type(label(ts, "type")) else {
                 continue;
             };
-            let (labels, key) = (self.labels(ts), self.price_key(ts));
+            let (series, labels, key) = (self.series(ts), self.labels(ts), self.price_key(ts));
             // Provisioned throughput is billed per hour, not per token.
             let provisioned = label(ts, "request_type") == "dedicated";
             for p in &ts.points {
@@ -109,16 +121,24 @@ impl Source for VertexSource {
                     } else {
                         Billing::PerToken
                     };
-                    sums.add(&labels, SampleKind::Tokens(t), billing, period, v, &key);
+                    sums.add(
+                        &series,
+                        &labels,
+                        SampleKind::Tokens(t),
+                        billing,
+                        period,
+                        v,
+                        &key,
+                    );
                 }
             }
         }
         for ts in &invocations {
-            let labels = self.labels(ts);
+            let (series, labels) = (self.series(ts), self.labels(ts));
             let error = error_type(label(ts, "response_code"), label(ts, "error_category"));
             for p in &ts.points {
                 if let (Some(period), Some(v)) = (period_of(p, window.period), number(p)) {
-                    sums.add_requests(&labels, period, v, error);
+                    sums.add_requests(&series, &labels, period, v, error);
                 }
             }
         }
@@ -141,7 +161,15 @@ impl Source for VertexSource {
             stat: "avg".into(),
         };
         samples.extend(latency.into_iter().map(|((labels, period), ms)| {
-            Sample::new(labels, avg(LatencyKind::Invocation), period, ms / 1000.0)
+            // Gauges are not counted: their identity is their labels.
+            let id = labels.model.clone();
+            Sample::new(
+                id,
+                labels,
+                avg(LatencyKind::Invocation),
+                period,
+                ms / 1000.0,
+            )
         }));
         for ts in &first_token {
             let labels = self.labels(ts);
@@ -150,6 +178,7 @@ impl Source for VertexSource {
                     (period_of(p, window.period), distribution(p))
                 {
                     samples.push(Sample::new(
+                        self.series(ts),
                         labels.clone(),
                         avg(LatencyKind::FirstToken),
                         period,

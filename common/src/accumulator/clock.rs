@@ -1,0 +1,119 @@
+//! The clock the accumulator trusts. The host's wall clock can be wrong for a while (ahead at
+//! boot, then stepped back by NTP); the revision horizon must never run ahead of real time,
+//! or minutes that have not happened yet would be declared final and never counted.
+//!
+//! The rule: the trusted time follows the wall clock, but may move forward at most twice as
+//! fast as the monotonic clock says time passed; a step back is taken at once. A wall clock
+//! that jumps ahead is therefore caught up with only slowly (a legitimate forward correction
+//! is reached after as long as the step), and one that steps back is believed immediately.
+
+use serde::{Deserialize, Serialize};
+
+/// One reading of the clocks: wall time and time since the process started (monotonic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Now {
+    /// Unix seconds from the host's wall clock.
+    pub wall: i64,
+    /// Seconds since the process started, from a monotonic clock.
+    pub uptime: i64,
+}
+
+impl Now {
+    /// The host's clocks now.
+    pub fn system() -> Now {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let start = *START.get_or_init(std::time::Instant::now);
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Now {
+            wall,
+            uptime: start.elapsed().as_secs() as i64,
+        }
+    }
+
+    /// A reading at `wall` seconds with no history (tests, one-off use).
+    pub fn at(wall: i64) -> Now {
+        Now { wall, uptime: 0 }
+    }
+}
+
+/// The trusted time, carried from one reading to the next.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrustedClock {
+    /// (trusted unix seconds, uptime) of the last reading.
+    last: Option<(i64, i64)>,
+}
+
+impl TrustedClock {
+    /// What the trusted time would be at `now`, without remembering it.
+    pub fn peek(&self, now: Now) -> i64 {
+        match self.last {
+            None => now.wall,
+            Some((trusted, uptime)) => {
+                let elapsed = (now.uptime - uptime).max(0);
+                now.wall.min(trusted + 2 * elapsed)
+            }
+        }
+    }
+
+    /// The trusted time at `now`, remembered for the next reading.
+    pub fn observe(&mut self, now: Now) -> i64 {
+        let t = self.peek(now);
+        self.last = Some((t, now.uptime));
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_a_good_clock_exactly() {
+        let mut c = TrustedClock::default();
+        for i in 0..10 {
+            let now = Now {
+                wall: 1_000 + 15 * i,
+                uptime: 15 * i,
+            };
+            assert_eq!(c.observe(now), now.wall);
+        }
+    }
+
+    #[test]
+    fn a_jump_ahead_is_followed_slowly_and_a_step_back_at_once() {
+        let mut c = TrustedClock::default();
+        assert_eq!(
+            c.observe(Now {
+                wall: 1_000,
+                uptime: 0
+            }),
+            1_000
+        );
+        // The wall clock jumps two hours ahead: 15 s later only 30 s are believed.
+        assert_eq!(
+            c.observe(Now {
+                wall: 8_215,
+                uptime: 15
+            }),
+            1_030
+        );
+        assert_eq!(
+            c.observe(Now {
+                wall: 8_230,
+                uptime: 30
+            }),
+            1_060
+        );
+        // NTP steps it back to the truth: taken at once.
+        assert_eq!(
+            c.observe(Now {
+                wall: 1_045,
+                uptime: 45
+            }),
+            1_045
+        );
+    }
+}

@@ -1,0 +1,511 @@
+//! Turns per-period sums (CloudWatch 60 s `Sum`, Azure `PT1M` `total`, GCP `DELTA` points)
+//! into monotonic Prometheus counters. The rules (README, "How counters behave"):
+//!
+//! - a period counts as soon as it is seen; a later, larger value for the same period adds the
+//!   difference (late data); a smaller one is never subtracted, only counted in
+//!   `llm_exporter_downward_revisions_total`;
+//! - revision state is kept per the cloud's identity of a series ([`revisions`]), so labels
+//!   that change (a deployment's model resolved late) never count a minute twice;
+//! - each scope has a *horizon*: the oldest period still open. A successful poll moves it to
+//!   `now - lookback`; a failed poll moves nothing, so the next successful poll asks for
+//!   everything since the horizon (clamped to `max_backfill`);
+//! - a series first seen late (discovery lag) counts back to when the scope started counting,
+//!   bounded by `max_backfill`;
+//! - the first poll of a scope with no saved state is the baseline: what the cloud already
+//!   reports is recorded, not counted, and its series start at zero;
+//! - the horizon follows a clock that never runs ahead of real time ([`clock`]);
+//! - the state file ([`state_file`]) carries counters and revision state across restarts.
+//!
+//! Cost is counted together with the tokens it prices, at the price loaded at that moment.
+
+pub mod clock;
+pub mod revisions;
+pub mod series;
+pub mod state_file;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use clock::Now;
+use clock::TrustedClock;
+use revisions::{Offer, RevisionKey, ScopeRevisions};
+pub use series::{CounterValue, GaugeValue};
+use series::{Series, SeriesSettings};
+pub use state_file::{write_atomically, StateError, StateLock};
+use state_file::{SavedCounter, StateFile, STATE_VERSION};
+
+use crate::config::TenantMatcher;
+use crate::pricing::Pricing;
+use crate::source::{
+    align_down, Billing, ErrorType, LatencyKind, Sample, SampleKind, SeriesLabels, TokenType,
+    Window,
+};
+
+/// Which counter family a series belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterMetric {
+    Tokens(TokenType),
+    Invocations,
+    Errors(ErrorType),
+    Cost(TokenType),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CounterKey {
+    pub metric: CounterMetric,
+    pub labels: SeriesLabels,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GaugeKey {
+    pub kind: LatencyKind,
+    pub stat: String,
+    pub labels: SeriesLabels,
+}
+
+/// Why periods were given up (`llm_exporter_backfill_skipped_periods_total{reason}`).
+pub const SKIP_OUTAGE: &str = "outage";
+pub const SKIP_LATE_DISCOVERY: &str = "late_discovery";
+
+/// Counts the accumulator keeps about itself (exported as `llm_exporter_*`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccumulatorStats {
+    /// Periods whose value grew after they were first counted.
+    pub late_data: u64,
+    /// Periods whose value shrank (never subtracted).
+    pub downward_revisions: u64,
+    /// Samples of new series refused because `max_series` was reached.
+    pub series_dropped: u64,
+    /// Periods given up, by reason: an outage longer than `max_backfill`, or a series
+    /// discovered later than `max_backfill` after the scope started counting.
+    pub periods_skipped: BTreeMap<&'static str, u64>,
+    /// Cloud series first seen after their first minute had passed the lookback (discovery
+    /// lag), counted back from that minute.
+    pub late_series: u64,
+    /// Times the clock was found to have stepped back and the horizon was repaired.
+    pub clock_repairs: u64,
+}
+
+/// What one [`Accumulator::apply`] did, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApplyReport {
+    pub baseline: bool,
+    pub counted_periods: usize,
+    pub new_series: usize,
+}
+
+pub struct AccumulatorSettings {
+    pub cloud: String,
+    pub lookback_secs: i64,
+    pub max_backfill_secs: i64,
+    pub max_series: usize,
+    pub tenants: Vec<TenantMatcher>,
+    /// Seconds a new counter is published at 0 before its first increase (the poll
+    /// interval: one published exposition).
+    pub zero_hold_secs: i64,
+    /// Seconds without growth after which a counter is dropped.
+    pub series_ttl_secs: i64,
+}
+
+impl AccumulatorSettings {
+    /// Settings for `cloud` from the config's common keys.
+    pub fn from_config(cloud: &str, config: &crate::config::Config) -> Self {
+        AccumulatorSettings {
+            cloud: cloud.to_string(),
+            lookback_secs: config.lookback.as_secs() as i64,
+            max_backfill_secs: config.max_backfill.as_secs() as i64,
+            max_series: config.max_series,
+            tenants: config.tenant_matchers(),
+            zero_hold_secs: config.poll_interval.as_secs().max(1) as i64,
+            series_ttl_secs: config.series_ttl.as_secs() as i64,
+        }
+    }
+}
+
+pub struct Accumulator {
+    lookback_secs: i64,
+    max_backfill_secs: i64,
+    pricing: Pricing,
+    series: Series,
+    scopes: HashMap<String, ScopeRevisions>,
+    clock: TrustedClock,
+    /// (catalog key, token type) of tokens counted without a price.
+    unpriced: BTreeSet<(String, TokenType)>,
+    /// Catalog keys of priced models seen, for `llm_model_price_usd_per_token`.
+    priced: BTreeSet<String>,
+    stats: AccumulatorStats,
+}
+
+impl Accumulator {
+    pub fn new(settings: AccumulatorSettings, pricing: Pricing) -> Self {
+        Accumulator {
+            lookback_secs: settings.lookback_secs,
+            max_backfill_secs: settings.max_backfill_secs,
+            pricing,
+            series: Series::new(SeriesSettings {
+                cloud: settings.cloud,
+                max_series: settings.max_series,
+                zero_hold_secs: settings.zero_hold_secs,
+                series_ttl_secs: settings.series_ttl_secs,
+                tenants: settings.tenants,
+            }),
+            scopes: HashMap::new(),
+            clock: TrustedClock::default(),
+            unpriced: BTreeSet::new(),
+            priced: BTreeSet::new(),
+            stats: AccumulatorStats::default(),
+        }
+    }
+
+    /// The horizon and counting start of `state` at trusted time `t`, moved back if the clock
+    /// stepped back since they were set (a horizon ahead of `t - lookback` is in the future).
+    /// Moving back is safe: each series keeps what it counted final.
+    fn repaired(
+        &self,
+        state: &ScopeRevisions,
+        t: i64,
+        now: Now,
+        period: i64,
+    ) -> Option<(i64, i64)> {
+        if state.horizon <= align_down(t - self.lookback_secs, period) {
+            return None;
+        }
+        // Count again from when this process started (its baseline window), within
+        // max_backfill.
+        let since = state
+            .counting_since
+            .min(align_down(t - now.uptime - self.lookback_secs, period));
+        let horizon = since.max(align_down(t - self.max_backfill_secs, period));
+        Some((horizon, since))
+    }
+
+    /// The window the next poll of `scope` must fetch: from the horizon (or `now - lookback`
+    /// for a new scope), no further back than `max_backfill`, to the end of the current period.
+    pub fn window(&self, scope: &str, now: Now, period: i64) -> Window {
+        let t = self.clock.peek(now);
+        let oldest = align_down(t - self.max_backfill_secs, period);
+        let (start, backfill) = match self.scopes.get(scope) {
+            None => {
+                let start = align_down(t - self.lookback_secs, period);
+                (start, start)
+            }
+            Some(s) => {
+                let (horizon, since) = self
+                    .repaired(s, t, now, period)
+                    .unwrap_or((s.horizon, s.counting_since));
+                let start = horizon.max(oldest);
+                (start, since.max(oldest).min(start))
+            }
+        };
+        Window {
+            start,
+            end: (align_down(now.wall, period) + period).max(start + period),
+            period,
+            backfill_start: backfill,
+        }
+    }
+
+    /// Applies one successful poll of `scope` over `window`, fetched at `now`.
+    pub fn apply(
+        &mut self,
+        scope: &str,
+        window: Window,
+        samples: &[Sample],
+        now: Now,
+    ) -> ApplyReport {
+        let t = self.clock.observe(now);
+        let period = window.period.max(1);
+        let baseline = !self.scopes.contains_key(scope);
+        let mut state = self
+            .scopes
+            .remove(scope)
+            // The baseline covers its window: a series it did not see had nothing there yet,
+            // so whatever that series reports for those minutes later counts.
+            .unwrap_or_else(|| ScopeRevisions::new(window.start, window.start));
+        if let Some((horizon, since)) = self.repaired(&state, t, now, period) {
+            tracing::warn!(scope, old_horizon = state.horizon, new_horizon = horizon, "the clock stepped back (or the state file was written by a clock ahead): open periods fetched again; what was counted stays counted");
+            state.repair(horizon, since);
+            self.stats.clock_repairs += 1;
+        }
+        if window.start > state.horizon {
+            // The outage outlasted max_backfill: these periods are given up.
+            let skipped = (window.start - state.horizon) / period;
+            *self.stats.periods_skipped.entry(SKIP_OUTAGE).or_default() += skipped as u64;
+            tracing::warn!(
+                scope,
+                skipped_periods = skipped,
+                "outage longer than max_backfill: periods skipped"
+            );
+            state.advance(window.start, i64::MIN);
+        }
+        let rebaseline = baseline || state.rebaseline;
+        let floor_for_new = if rebaseline {
+            window.start
+        } else {
+            window.backfill_start.max(state.counting_since)
+        };
+        let mut report = ApplyReport {
+            baseline,
+            ..ApplyReport::default()
+        };
+
+        for sample in samples {
+            if !sample.value.is_finite() || sample.value < 0.0 {
+                continue;
+            }
+            let metric = match &sample.kind {
+                SampleKind::Tokens(t) => CounterMetric::Tokens(*t),
+                SampleKind::Invocations => CounterMetric::Invocations,
+                SampleKind::Errors(e) => CounterMetric::Errors(*e),
+                SampleKind::Latency { kind, stat } => {
+                    self.set_gauge(*kind, stat, sample, period, now.wall, &mut report);
+                    continue;
+                }
+            };
+            let provisioned = sample.billing == Billing::Provisioned;
+            let rkey = RevisionKey {
+                series: sample.series.clone(),
+                metric: metric.clone(),
+                provisioned,
+            };
+            let p = sample.period_start;
+            let delta = match state.peek(&rkey, p, sample.value, floor_for_new) {
+                Offer::Final | Offer::Same => continue,
+                Offer::Lower => {
+                    self.stats.downward_revisions += 1;
+                    continue;
+                }
+                Offer::Count { delta, late } => {
+                    if late {
+                        self.stats.late_data += 1;
+                    }
+                    if rebaseline {
+                        0.0
+                    } else {
+                        delta
+                    }
+                }
+            };
+            let key = CounterKey {
+                metric,
+                labels: sample.labels.clone(),
+            };
+            let price = match key.metric {
+                CounterMetric::Tokens(t) if !provisioned => {
+                    Some((t, self.pricing.price(&sample.price_key, t)))
+                }
+                _ => None,
+            };
+            let cost_key = match price {
+                Some((t, Some(_))) => Some(CounterKey {
+                    metric: CounterMetric::Cost(t),
+                    labels: sample.labels.clone(),
+                }),
+                _ => None,
+            };
+            let mut keys = vec![&key];
+            keys.extend(cost_key.as_ref());
+            if !self.series.has_room(&keys) {
+                // Refused: not recorded as seen, so it counts once room appears.
+                self.stats.series_dropped += 1;
+                continue;
+            }
+            if !state.knows(&rkey) && !rebaseline {
+                if p < state.horizon {
+                    self.stats.late_series += 1;
+                }
+                if p == floor_for_new && floor_for_new > state.counting_since {
+                    // Data at the very edge of max_backfill: older minutes are out of reach.
+                    *self
+                        .stats
+                        .periods_skipped
+                        .entry(SKIP_LATE_DISCOVERY)
+                        .or_default() += ((floor_for_new - state.counting_since) / period) as u64;
+                }
+            }
+            state.record(&rkey, p, sample.value);
+            let before = self.series.counters().len();
+            self.series.add(&key, delta, t);
+            if let (Some(cost_key), Some((_, Some(usd)))) = (&cost_key, price) {
+                self.priced.insert(sample.price_key.clone());
+                self.series.add(cost_key, delta * usd, t);
+            } else if let Some((tt, None)) = price {
+                if self.unpriced.insert((sample.price_key.clone(), tt)) {
+                    tracing::warn!(model = %sample.price_key, token_type = tt.as_str(), "no price in the catalog: tokens counted, cost not estimated");
+                }
+            }
+            report.new_series += self.series.counters().len() - before;
+            if delta > 0.0 {
+                report.counted_periods += 1;
+            }
+        }
+
+        state.rebaseline = false;
+        // Periods older than the lookback are final from now on; a series no fetch can reach
+        // any more is forgotten.
+        let forget_before = state
+            .counting_since
+            .max(align_down(t - self.max_backfill_secs, period));
+        state.advance(align_down(t - self.lookback_secs, period), forget_before);
+        // A latency gauge older than the lookback would describe traffic that stopped.
+        self.series
+            .expire_gauges(align_down(t - self.lookback_secs, period));
+        self.scopes.insert(scope.to_string(), state);
+        report
+    }
+
+    fn set_gauge(
+        &mut self,
+        kind: LatencyKind,
+        stat: &str,
+        sample: &Sample,
+        period: i64,
+        now: i64,
+        report: &mut ApplyReport,
+    ) {
+        // Only complete periods: a partial minute's average is noise.
+        if sample.period_start + period > now {
+            return;
+        }
+        let key = GaugeKey {
+            kind,
+            stat: stat.to_string(),
+            labels: sample.labels.clone(),
+        };
+        let before = self.series.gauges().len();
+        if !self
+            .series
+            .set_gauge(key, sample.period_start, sample.value)
+        {
+            self.stats.series_dropped += 1;
+        }
+        report.new_series += self.series.gauges().len() - before;
+    }
+
+    /// Publishes what new counters held back (they show 0 first) and drops idle counters.
+    /// Called once per published exposition.
+    pub fn publish(&mut self, now: Now) {
+        let t = self.clock.peek(now);
+        self.series.publish(t);
+    }
+
+    /// Usage series held (counters and gauges, not cost), compared against `max_series`.
+    pub fn series(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn counters(&self) -> &HashMap<CounterKey, CounterValue> {
+        self.series.counters()
+    }
+
+    pub fn gauges(&self) -> &HashMap<GaugeKey, GaugeValue> {
+        self.series.gauges()
+    }
+
+    pub fn unpriced(&self) -> &BTreeSet<(String, TokenType)> {
+        &self.unpriced
+    }
+
+    pub fn priced(&self) -> &BTreeSet<String> {
+        &self.priced
+    }
+
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
+    }
+
+    pub fn stats(&self) -> &AccumulatorStats {
+        &self.stats
+    }
+
+    pub fn cloud(&self) -> &str {
+        &self.series.settings.cloud
+    }
+
+    pub fn has_tenants(&self) -> bool {
+        !self.series.settings.tenants.is_empty()
+    }
+
+    /// Everything counted in one counter (published or held back), for tests and logs.
+    pub fn total(&self, metric: &CounterMetric, labels: &SeriesLabels) -> Option<f64> {
+        self.series
+            .counters()
+            .get(&CounterKey {
+                metric: metric.clone(),
+                labels: labels.clone(),
+            })
+            .map(CounterValue::counted)
+    }
+
+    /// The state file's content: counters (everything counted) and revision state.
+    pub fn state_bytes(&self, now: Now) -> Vec<u8> {
+        let state = StateFile {
+            version: STATE_VERSION,
+            cloud: self.cloud().to_string(),
+            saved_at: self.clock.peek(now),
+            counters: self
+                .series
+                .counters()
+                .iter()
+                .map(|(k, v)| SavedCounter {
+                    key: k.clone(),
+                    total: v.total,
+                    pending: v.pending,
+                })
+                .collect(),
+            scopes: self
+                .scopes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        // Plain structs with string keys: serialization cannot fail.
+        serde_json::to_vec(&state).unwrap_or_default()
+    }
+
+    /// Writes the state file atomically.
+    pub fn save(&self, path: &Path, now: Now) -> Result<(), StateError> {
+        write_atomically(path, &self.state_bytes(now))
+    }
+
+    /// Loads state written by [`save`](Self::save). A missing file is a first start (Ok(false));
+    /// an unreadable or foreign one is an error, because starting over would silently reset
+    /// counters.
+    pub fn restore(&mut self, path: &Path, now: Now) -> Result<bool, StateError> {
+        let Some(bytes) = state_file::read(path)? else {
+            return Ok(false);
+        };
+        let state = state_file::parse(path, &bytes)?;
+        if state.cloud != self.cloud() {
+            return Err(StateError::new(
+                path,
+                format!(
+                    "it belongs to the {} exporter, not {}",
+                    state.cloud,
+                    self.cloud()
+                ),
+            ));
+        }
+        for saved in state.counters {
+            if !saved.total.is_finite() || !saved.pending.is_finite() {
+                return Err(StateError::new(
+                    path,
+                    format!(
+                        "counter {:?} is not a finite number; move the file away to start over",
+                        saved.key
+                    ),
+                ));
+            }
+            self.series
+                .restore(saved.key, saved.total, saved.pending, now.wall);
+        }
+        self.scopes = state.scopes.into_iter().collect();
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Persist, then publish. After polls change the accumulator, the publisher takes one
+//! consistent snapshot under the accumulator's lock (the state file's bytes and the usage
+//! exposition), writes the state file, and only then makes the exposition visible to scrapes.
+//! So no value a scrape has seen is ever higher than what a restart restores, even after a
+//! kill -9 or an OOM at any moment; and a scrape never waits for a poll or sees half of one.
+//!
+//! One publisher writes the state file, serialized by a lock, so the shutdown's last write
+//! can never race an in-flight one. While writes fail, nothing new is published: counters
+//! freeze, `/-/ready` answers 503 and `llm_exporter_state_writes_total{outcome="error"}` grows.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
+
+use crate::accumulator::{write_atomically, Accumulator, Now};
+use crate::metrics::{SelfMetrics, UsageRenderer};
+use crate::poller::lock;
+
+pub struct Publisher {
+    accumulator: Arc<Mutex<Accumulator>>,
+    metrics: Arc<SelfMetrics>,
+    renderer: UsageRenderer,
+    state_file: Option<PathBuf>,
+    /// The usage exposition scrapes serve (Prometheus text format).
+    published: RwLock<Arc<String>>,
+    /// False while the state file cannot be written.
+    state_ok: AtomicBool,
+    requested: Notify,
+    /// One write at a time: the loop's and the shutdown's.
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl Publisher {
+    pub fn new(
+        accumulator: Arc<Mutex<Accumulator>>,
+        metrics: Arc<SelfMetrics>,
+        renderer: UsageRenderer,
+        state_file: Option<PathBuf>,
+    ) -> Publisher {
+        Publisher {
+            accumulator,
+            metrics,
+            renderer,
+            state_file,
+            published: RwLock::new(Arc::new(String::new())),
+            state_ok: AtomicBool::new(true),
+            requested: Notify::new(),
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Asks for a publish; requests made while one runs are served by one more.
+    pub fn request(&self) {
+        self.requested.notify_one();
+    }
+
+    /// Publishes whenever asked, until the task is dropped.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.requested.notified().await;
+            self.publish().await;
+        }
+    }
+
+    /// Snapshot, persist, publish. Returns false when the state file could not be written
+    /// (nothing new is published then).
+    pub async fn publish(&self) -> bool {
+        let _one_at_a_time = self.writing.lock().await;
+        let now = Now::system();
+        let (state, usage) = {
+            let mut acc = lock(&self.accumulator);
+            acc.publish(now);
+            let state = self.state_file.as_ref().map(|_| acc.state_bytes(now));
+            (state, self.renderer.render(&acc))
+        };
+        if let (Some(path), Some(bytes)) = (self.state_file.clone(), state) {
+            let written =
+                tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await;
+            let error = match written {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("state file writer panicked: {e}")),
+            };
+            let outcome = if error.is_some() { "error" } else { "success" };
+            self.metrics
+                .state_writes
+                .with_label_values(&[outcome])
+                .inc();
+            if let Some(e) = error {
+                if self.state_ok.swap(false, Ordering::AcqRel) {
+                    tracing::error!(error = %e, "cannot write the state file: counters are no longer published (so a restart can never show less than a scrape saw) and /-/ready answers 503 until a write succeeds");
+                }
+                return false;
+            }
+            if !self.state_ok.swap(true, Ordering::AcqRel) {
+                tracing::info!("state file written again: publishing resumed");
+            }
+        }
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(usage);
+        true
+    }
+
+    /// The usage exposition last published.
+    pub fn usage(&self) -> Arc<String> {
+        self.published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// False while the state file cannot be written.
+    pub fn state_ok(&self) -> bool {
+        self.state_ok.load(Ordering::Acquire)
+    }
+}
