@@ -99,6 +99,8 @@ struct Breaker {
 
 pub struct Guard {
     api: String,
+    /// The scope this guard serves (`llm_exporter_circuit_state{target}`), or "" when shared.
+    target: String,
     settings: GuardSettings,
     breaker: Mutex<Breaker>,
     limiter: DefaultDirectRateLimiter,
@@ -106,11 +108,26 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// A guard shared by every scope that calls `api`.
     pub fn new(api: &str, settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
+        Guard::for_target(api, "", settings, metrics)
+    }
+
+    /// A guard of one scope's calls to `api` (its breaker opens for that scope only).
+    pub fn for_target(
+        api: &str,
+        target: &str,
+        settings: GuardSettings,
+        metrics: Arc<SelfMetrics>,
+    ) -> Self {
         let rps = NonZeroU32::new(settings.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        metrics.circuit_state.with_label_values(&[api]).set(0);
+        metrics
+            .circuit_state
+            .with_label_values(&[api, target])
+            .set(0);
         Guard {
             api: api.to_string(),
+            target: target.to_string(),
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             settings,
             breaker: Mutex::new(Breaker {
@@ -182,7 +199,10 @@ impl Guard {
                     )
                 }
             };
-            self.record(false);
+            // A permanent error (403, a malformed request) means the API answered: it is no
+            // sign of an outage, so it never opens the breaker (a misconfigured scope must not
+            // stop the healthy ones sharing it).
+            self.record(class == ErrorClass::Permanent);
             if class == ErrorClass::Permanent || attempt >= self.settings.retries {
                 return Err(err);
             }
@@ -244,9 +264,11 @@ impl Guard {
         if std::mem::discriminant(&before) != std::mem::discriminant(&b.state) {
             match b.state {
                 State::Open { .. } => {
-                    tracing::warn!(api = %self.api, failures = b.failures, "circuit opened")
+                    tracing::warn!(api = %self.api, target = %self.target, failures = b.failures, "circuit opened")
                 }
-                State::Closed => tracing::info!(api = %self.api, "circuit closed"),
+                State::Closed => {
+                    tracing::info!(api = %self.api, target = %self.target, "circuit closed")
+                }
                 State::HalfOpen => {}
             }
             self.publish(b.state);
@@ -261,7 +283,7 @@ impl Guard {
         };
         self.metrics
             .circuit_state
-            .with_label_values(&[&self.api])
+            .with_label_values(&[&self.api, &self.target])
             .set(v);
     }
 }
@@ -303,7 +325,7 @@ mod tests {
     }
 
     fn state(m: &SelfMetrics) -> i64 {
-        m.circuit_state.with_label_values(&["Op"]).get()
+        m.circuit_state.with_label_values(&["Op", ""]).get()
     }
 
     #[tokio::test]
@@ -377,6 +399,18 @@ mod tests {
             1,
             "a permanent error is not retried"
         );
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_never_open_the_breaker() {
+        let (g, m) = guard(0);
+        for _ in 0..10 {
+            let r: Result<(), _> = g.call(|| async { Err(E(ErrorClass::Permanent)) }).await;
+            assert!(matches!(r, Err(GuardError::Failed { .. })));
+        }
+        assert_eq!(state(&m), 0, "a 403 is an answer, not an outage");
+        let r = g.call(|| async { Ok::<_, E>(1) }).await;
+        assert_eq!(r.unwrap(), 1);
     }
 
     #[tokio::test]

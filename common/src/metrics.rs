@@ -178,9 +178,9 @@ impl SelfMetrics {
         let circuit_state = IntGaugeVec::new(
             Opts::new(
                 names::CIRCUIT_STATE,
-                "Circuit breaker state per API: 0 closed, 1 half-open, 2 open.",
+                "Circuit breaker state per API and target (empty: shared by every target): 0 closed, 1 half-open, 2 open.",
             ),
-            &["api"],
+            &["api", "target"],
         )
         .expect("valid metric");
         reg(Box::new(circuit_state.clone()));
