@@ -2,10 +2,12 @@
 //! boot, then stepped back by NTP); the revision horizon must never run ahead of real time,
 //! or minutes that have not happened yet would be declared final and never counted.
 //!
-//! The rule: the trusted time follows the wall clock, but may move forward at most twice as
-//! fast as the monotonic clock says time passed; a step back is taken at once. A wall clock
-//! that jumps ahead is therefore caught up with only slowly (a legitimate forward correction
-//! is reached after as long as the step), and one that steps back is believed immediately.
+//! The rule: the trusted time follows the wall clock, but may move forward at most 10 % faster
+//! than the monotonic clock says time passed; a step back is taken at once. A wall clock that
+//! jumps ahead is therefore caught up with only slowly: with the default 10 minute lookback it
+//! can stay hours ahead for half an hour before a minute is closed earlier than 7 minutes after
+//! it ended. A legitimate forward correction is reached after ten times as long as the step;
+//! meanwhile windows are longer (bounded by `max_backfill`) and nothing is lost.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,13 +49,22 @@ pub struct TrustedClock {
 }
 
 impl TrustedClock {
+    /// A clock whose last trusted reading was `trusted` at `uptime` (e.g. the state file's
+    /// `saved_at` when a process starts): a host clock that is ahead at boot is then not
+    /// believed at once either.
+    pub fn seeded(trusted: i64, uptime: i64) -> Self {
+        TrustedClock {
+            last: Some((trusted, uptime)),
+        }
+    }
+
     /// What the trusted time would be at `now`, without remembering it.
     pub fn peek(&self, now: Now) -> i64 {
         match self.last {
             None => now.wall,
             Some((trusted, uptime)) => {
                 let elapsed = (now.uptime - uptime).max(0);
-                now.wall.min(trusted + 2 * elapsed)
+                now.wall.min(trusted + elapsed + elapsed / 10)
             }
         }
     }

@@ -503,9 +503,19 @@ impl Accumulator {
                 .restore(saved.key, saved.total, saved.pending, now.wall);
         }
         self.scopes = state.scopes.into_iter().collect();
+        if state.saved_at > 0 && now.wall - state.saved_at <= self.max_backfill_secs {
+            // A host clock that came back ahead must not move the restored horizons into the
+            // future at once; the catch-up is bounded by max_backfill like any outage's. After
+            // a stop longer than that the wall clock is believed.
+            self.clock = TrustedClock::seeded(state.saved_at.min(now.wall), now.uptime);
+        }
         Ok(true)
     }
 }
 
+#[cfg(test)]
+mod exact_tests;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,10 @@ struct SeriesRevisions {
     /// The newest period that is final for this series (counted, then forgotten).
     #[serde(default = "never")]
     final_through: i64,
+    /// First seen in the poll being applied: its older periods still count back to the
+    /// floor for new series (they arrive in the same poll, oldest first).
+    #[serde(skip)]
+    fresh: bool,
 }
 
 fn never() -> i64 {
@@ -97,7 +101,8 @@ impl ScopeRevisions {
                 }
             };
         };
-        if period < self.horizon || period <= s.final_through {
+        let floor = if s.fresh { floor_for_new } else { self.horizon };
+        if period < floor || period <= s.final_through {
             return Offer::Final;
         }
         match s.periods.binary_search_by_key(&period, |(p, _)| *p) {
@@ -135,6 +140,7 @@ impl ScopeRevisions {
             .or_insert_with(|| SeriesRevisions {
                 periods: Vec::new(),
                 final_through: never(),
+                fresh: true,
             });
         match s.periods.binary_search_by_key(&period, |(p, _)| *p) {
             Ok(i) => s.periods[i].1 = s.periods[i].1.max(value),
@@ -149,6 +155,7 @@ impl ScopeRevisions {
         self.horizon = self.horizon.max(horizon);
         let h = self.horizon;
         for s in self.series.values_mut() {
+            s.fresh = false;
             let closed = s.periods.partition_point(|(p, _)| *p < h);
             if closed > 0 {
                 s.final_through = s.final_through.max(s.periods[closed - 1].0);
@@ -273,6 +280,15 @@ mod tests {
         let mut s = ScopeRevisions::new(600, 0);
         let known = key("known");
         offer(&mut s, &known, 600, 1.0, 0);
+        // Within the poll that first saw it, older periods still count back to the floor.
+        assert_eq!(
+            s.peek(&known, 300, 1.0, 0),
+            Offer::Count {
+                delta: 1.0,
+                late: false
+            }
+        );
+        s.advance(600, i64::MIN);
         assert_eq!(s.peek(&known, 300, 1.0, 0), Offer::Final);
         let late = key("late");
         assert_eq!(
