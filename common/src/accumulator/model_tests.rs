@@ -156,7 +156,7 @@ impl Harness {
         }
         let mut samples = Vec::new();
         let mut given = Vec::new();
-        for k in 0..SERIES.len() {
+        for (k, name) in SERIES.iter().enumerate() {
             if k == 2 && self.real < self.late_listed {
                 continue;
             }
@@ -166,7 +166,7 @@ impl Harness {
                 w.backfill_start
             };
             let labels = SeriesLabels {
-                account: SERIES[k].into(),
+                account: (*name).into(),
                 region: "r".into(),
                 model: format!("model-{}", self.model_of[k]),
                 deployment: String::new(),
@@ -176,7 +176,7 @@ impl Harness {
                 let exists = k != 2 || m >= self.late_first;
                 if let (true, Some(v)) = (exists, reported(self.seed, k, m, self.real)) {
                     samples.push(Sample::new(
-                        SERIES[k],
+                        *name,
                         labels.clone(),
                         SampleKind::Tokens(TokenType::Input),
                         m,
@@ -223,14 +223,14 @@ impl Harness {
     }
 
     fn debug(&self) {
-        for k in 0..SERIES.len() {
+        for (k, name) in SERIES.iter().enumerate() {
             let c: f64 = self
                 .acc
                 .counters()
                 .iter()
                 .filter(|(key, _)| {
                     key.metric == CounterMetric::Tokens(TokenType::Input)
-                        && key.labels.account == SERIES[k]
+                        && key.labels.account == *name
                 })
                 .map(|(_, v)| v.counted())
                 .sum();
