@@ -12,13 +12,15 @@ use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
 
 use crate::monitoring::Monitoring;
-use crate::vertex::{self, error_type, price_key, token_type};
+use crate::token_types::UnknownTypes;
+use crate::vertex::{self, error_type, price_key};
 
 pub struct VertexSource {
     pub project: String,
     pub scope: String,
     pub monitoring: Arc<Monitoring>,
     pub pricing: Arc<Pricing>,
+    pub unknown_types: Arc<UnknownTypes>,
 }
 
 fn label<'a>(ts: &'a TimeSeries, name: &str) -> &'a str {
@@ -43,6 +45,37 @@ fn number(p: &Point) -> Option<f64> {
         Value::Int64Value(v) => Some(*v as f64),
         Value::DoubleValue(v) => Some(*v),
         _ => None,
+    }
+}
+
+/// Request-weighted means in milliseconds per exported series and period: the model versions
+/// of one model (not a label) are averaged by their request counts, never added.
+#[derive(Default)]
+struct Weighted(HashMap<(SeriesLabels, i64), (f64, f64)>);
+
+impl Weighted {
+    fn add(&mut self, labels: SeriesLabels, period: i64, mean_ms: f64, count: f64) {
+        let e = self.0.entry((labels, period)).or_default();
+        e.0 += mean_ms * count;
+        e.1 += count;
+    }
+
+    fn samples(self, kind: LatencyKind) -> impl Iterator<Item = Sample> {
+        self.0
+            .into_iter()
+            .map(move |((labels, period), (sum, count))| {
+                // Gauges are not counted: their identity is their labels.
+                Sample::new(
+                    labels.model.clone(),
+                    labels,
+                    SampleKind::Latency {
+                        kind,
+                        stat: "avg".into(),
+                    },
+                    period,
+                    sum / count / 1000.0,
+                )
+            })
     }
 }
 
@@ -108,9 +141,9 @@ impl Source for VertexSource {
 
         let mut sums = PeriodSums::default();
         for ts in &tokens {
-            let Some(t) = token_type(label(ts, "type")) else {
-                continue;
-            };
+            let t = self
+                .unknown_types
+                .classify(label(ts, "type"), vertex::TOKEN_COUNT);
             let (series, labels, key) = (self.series(ts), self.labels(ts), self.price_key(ts));
             // Provisioned throughput is billed per hour, not per token.
             let provisioned = label(ts, "request_type") == "dedicated";
@@ -144,49 +177,41 @@ impl Source for VertexSource {
         }
 
         let mut samples: Vec<Sample> = sums.into_samples().collect();
-        // A request's latency is its model time plus the serving overhead: the means add.
-        let mut latency: HashMap<(SeriesLabels, i64), f64> = HashMap::new();
+        // A request's latency is its model time plus the serving overhead, so the two means
+        // add within one model version; versions are then weighted by their request counts.
+        let mut per_version: HashMap<(String, i64), (SeriesLabels, f64, f64)> = HashMap::new();
         for ts in &latencies {
             let labels = self.labels(ts);
             for p in &ts.points {
-                if let (Some(period), Some((mean, _))) =
+                if let (Some(period), Some((mean, count))) =
                     (period_of(p, window.period), distribution(p))
                 {
-                    *latency.entry((labels.clone(), period)).or_default() += mean;
+                    let e = per_version
+                        .entry((self.series(ts), period))
+                        .or_insert_with(|| (labels.clone(), 0.0, 0.0));
+                    e.1 += mean;
+                    // Every request has both parts: the counts agree; take the larger.
+                    e.2 = e.2.max(count);
                 }
             }
         }
-        let avg = |kind| SampleKind::Latency {
-            kind,
-            stat: "avg".into(),
-        };
-        samples.extend(latency.into_iter().map(|((labels, period), ms)| {
-            // Gauges are not counted: their identity is their labels.
-            let id = labels.model.clone();
-            Sample::new(
-                id,
-                labels,
-                avg(LatencyKind::Invocation),
-                period,
-                ms / 1000.0,
-            )
-        }));
+        let mut invocation = Weighted::default();
+        for ((_, period), (labels, mean, count)) in per_version {
+            invocation.add(labels, period, mean, count);
+        }
+        let mut first = Weighted::default();
         for ts in &first_token {
             let labels = self.labels(ts);
             for p in &ts.points {
-                if let (Some(period), Some((mean, _))) =
+                if let (Some(period), Some((mean, count))) =
                     (period_of(p, window.period), distribution(p))
                 {
-                    samples.push(Sample::new(
-                        self.series(ts),
-                        labels.clone(),
-                        avg(LatencyKind::FirstToken),
-                        period,
-                        mean / 1000.0,
-                    ));
+                    first.add(labels.clone(), period, mean, count);
                 }
             }
         }
+        samples.extend(invocation.samples(LatencyKind::Invocation));
+        samples.extend(first.samples(LatencyKind::FirstToken));
         Ok(samples)
     }
 }

@@ -3,7 +3,7 @@
 //! server-side, and how labels become samples.
 
 use common::pricing::Pricing;
-use common::source::{ErrorType, TokenType};
+use common::source::ErrorType;
 
 pub const RESOURCE_TYPE: &str = "aiplatform.googleapis.com/PublisherModel";
 pub const TOKEN_COUNT: &str = "aiplatform.googleapis.com/publisher/online_serving/token_count";
@@ -60,15 +60,6 @@ pub fn queries() -> Vec<Query> {
 
 pub fn filter(metric_type: &str) -> String {
     format!("metric.type = \"{metric_type}\" AND resource.type = \"{RESOURCE_TYPE}\"")
-}
-
-/// `token_count`'s `type` label.
-pub fn token_type(label: &str) -> Option<TokenType> {
-    match label {
-        "input" => Some(TokenType::Input),
-        "output" => Some(TokenType::Output),
-        _ => None,
-    }
 }
 
 /// How an invocation ended. `None` is a success. 429 and `capacity` errors are throttling.

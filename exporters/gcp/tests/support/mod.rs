@@ -46,6 +46,12 @@ pub enum Fault {
     Hang(Duration),
     /// 200 with a body that is not JSON.
     Malformed,
+    /// 200 without series and with `executionErrors` (google.rpc.Status objects), as
+    /// ListTimeSeriesResponse documents for "query execution errors that may have caused the
+    /// time series data returned to be incomplete".
+    ExecutionError(String),
+    /// 200 without series and with `unreachable` (cloud regions that were unreachable).
+    Unreachable(String),
 }
 
 #[derive(Default)]
@@ -191,6 +197,28 @@ async fn list(
                 "{\"timeSeries\": [ {\"metric\": ",
             )
                 .into_response()
+        }
+        Some(Fault::ExecutionError(message)) => {
+            let body = json!({
+                "timeSeries": [],
+                "unit": "",
+                "executionErrors": [{"code": 14, "message": message}],
+            });
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+        Some(Fault::Unreachable(region)) => {
+            let body = json!({"timeSeries": [], "unit": "", "unreachable": [region]});
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
         }
         None => {}
     }
@@ -376,4 +404,46 @@ pub fn now_minute() -> i64 {
         .as_secs() as i64
         / 60
         * 60
+}
+
+/// The GCP exporter as [`start_exporter`] starts it, with `env` added (e.g. `TMPDIR`).
+pub fn start_exporter_with(args: &[&str], key: &std::path::Path, env: &[(&str, &str)]) -> Exporter {
+    let remove = [
+        "GOOGLE_CLOUD_PROJECT",
+        "CLOUDSDK_CONFIG",
+        "GCE_METADATA_HOST",
+    ];
+    let mut all = vec![("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
+    all.extend_from_slice(env);
+    Exporter::start(env!("CARGO_BIN_EXE_llm-exporter-gcp"), args, &remove, &all)
+}
+
+/// `token_count` of `model` (resource labels) with `type` `t`, pay-as-you-go.
+pub fn add_tokens(
+    fake: &Fake,
+    project: &str,
+    model: &[(&str, &str)],
+    t: &str,
+    period: i64,
+    n: i64,
+) {
+    fake.add(
+        project,
+        "token_count",
+        model,
+        &[
+            ("type", t),
+            ("request_type", "shared"),
+            ("modality", "TEXT"),
+        ],
+        period,
+        PointValue::Int(n),
+    );
+}
+
+/// A config polling `projects` at `endpoint` every second, with `extra` top-level keys.
+pub fn write_config(dir: &std::path::Path, endpoint: &str, projects: &str, extra: &str) -> String {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n")).unwrap();
+    path.display().to_string()
 }
