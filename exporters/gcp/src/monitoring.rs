@@ -1,5 +1,5 @@
 //! Cloud Monitoring I/O: `projects.timeSeries.list`, aligned to whole minutes with
-//! `ALIGN_DELTA` and reduced server-side with `REDUCE_SUM`, following page tokens. Every call
+//! `ALIGN_DELTA` and reduced server-side as each query says, following page tokens. Every call
 //! goes through the guard; the client's own retries are off so nothing is retried twice.
 
 use std::fmt;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::guard::{Classify, ErrorClass, Guard, GuardError};
 use common::source::Window;
 use google_cloud_monitoring_v3::client::MetricService;
-use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
+use google_cloud_monitoring_v3::model::aggregation::Aligner;
 use google_cloud_monitoring_v3::model::{
     Aggregation, ListTimeSeriesResponse, TimeInterval, TimeSeries,
 };
@@ -129,7 +129,7 @@ impl Monitoring {
         let aggregation = Aggregation::new()
             .set_alignment_period(WktDuration::clamp(window.period, 0))
             .set_per_series_aligner(Aligner::AlignDelta)
-            .set_cross_series_reducer(Reducer::ReduceSum)
+            .set_cross_series_reducer(query.reducer.clone())
             .set_group_by_fields(query.group_by.clone());
         let mut out = Vec::new();
         let mut token = String::new();

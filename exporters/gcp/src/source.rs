@@ -135,9 +135,10 @@ impl Source for VertexSource {
                 .map_err(|e| SourceError::new(e.to_string()))?;
             results.push(series);
         }
-        let [tokens, invocations, latencies, first_token]: [Vec<TimeSeries>; 4] = results
-            .try_into()
-            .map_err(|_| SourceError::new("expected one result per query"))?;
+        let [tokens, invocations, latencies, first_token, first_token_p99]: [Vec<TimeSeries>; 5] =
+            results
+                .try_into()
+                .map_err(|_| SourceError::new("expected one result per query"))?;
 
         let mut sums = PeriodSums::default();
         for ts in &tokens {
@@ -212,6 +213,26 @@ impl Source for VertexSource {
         }
         samples.extend(invocation.samples(LatencyKind::Invocation));
         samples.extend(first.samples(LatencyKind::FirstToken));
+        for ts in &first_token_p99 {
+            let labels = self.labels(ts);
+            for p in &ts.points {
+                if let (Some(period), Some(ms)) = (period_of(p, window.period), number(p)) {
+                    if !ms.is_finite() || ms < 0.0 {
+                        continue;
+                    }
+                    samples.push(Sample::new(
+                        labels.model.clone(),
+                        labels.clone(),
+                        SampleKind::Latency {
+                            kind: LatencyKind::FirstToken,
+                            stat: "p99".into(),
+                        },
+                        period,
+                        ms / 1000.0,
+                    ));
+                }
+            }
+        }
         Ok(samples)
     }
 }

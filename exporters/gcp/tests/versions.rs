@@ -173,3 +173,47 @@ fn cache_and_unknown_token_types_are_counted_and_named() {
     );
     assert!(log.contains("audio_input"));
 }
+
+#[test]
+fn time_to_first_token_p99_is_computed_by_the_cloud_across_versions() {
+    let fake = Fake::default();
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let cfg = write_config(dir.path(), &server.url(), "proj-a", "");
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    // 100 requests, 1..=100 ms, split over two versions: the p99 of the model is 99 ms,
+    // which neither version's own p99 (v1: 1..=50 -> 50 ms; v2 -> 100 ms) nor their mean
+    // gives.
+    let values = |r: std::ops::RangeInclusive<i32>| r.map(f64::from).collect::<Vec<_>>();
+    for (v, r) in [(version("1"), 1..=50), (version("2"), 51..=100)] {
+        fake.add(
+            "proj-a",
+            "first_token_latencies",
+            &v,
+            &[],
+            m,
+            PointValue::Samples(values(r)),
+        );
+    }
+    let s = exporter.wait_for("the p99", Duration::from_secs(60), |s| {
+        s.value("llm_time_to_first_token_seconds", &[("stat", "p99")])
+            .is_some()
+    });
+    let p99 = s.value("llm_time_to_first_token_seconds", &[("stat", "p99")]);
+    assert!(close(p99, 0.099), "got {p99:?}");
+    assert!(close(
+        s.value("llm_time_to_first_token_seconds", &[("stat", "avg")]),
+        0.0505
+    ));
+    assert_eq!(
+        s.matching("llm_time_to_first_token_seconds", &[("stat", "p99")])
+            .len(),
+        1,
+        "one p99 per model, not per version"
+    );
+}
