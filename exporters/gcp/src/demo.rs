@@ -3,7 +3,8 @@
 use common::demo::{DemoModel, DemoSource};
 use common::source::SeriesLabels;
 
-/// `tokens` per call: [input, output, cache read, cache write]. Vertex reports no cache split.
+/// `tokens` per call: [input, output]. Gemini reports no cache split on this metric; Claude
+/// on Vertex does (`cache_read_input`, `cache_write_*_input`), see [`claude`].
 fn model(location: &str, id: &str, peak: f64, tokens: [f64; 2]) -> DemoModel {
     DemoModel {
         labels: SeriesLabels {
@@ -21,6 +22,15 @@ fn model(location: &str, id: &str, peak: f64, tokens: [f64; 2]) -> DemoModel {
     }
 }
 
+/// A Claude model with prompt caching: cache reads and writes per call as well.
+fn claude(location: &str, id: &str, peak: f64, tokens: [f64; 4]) -> DemoModel {
+    DemoModel {
+        cache_read_per_call: tokens[2],
+        cache_write_per_call: tokens[3],
+        ..model(location, id, peak, [tokens[0], tokens[1]])
+    }
+}
+
 /// The demo sources; `extra_models` synthetic ones are added to the first, for load tests.
 pub fn sources(extra_models: usize) -> Vec<DemoSource> {
     let us = "us-central1";
@@ -31,7 +41,12 @@ pub fn sources(extra_models: usize) -> Vec<DemoSource> {
             vec![
                 model(us, "gemini-2.5-flash", 150.0, [900.0, 250.0]),
                 model(us, "gemini-2.5-pro", 25.0, [3000.0, 800.0]),
-                model("us-east5", "claude-haiku-4-5", 40.0, [1200.0, 300.0]),
+                claude(
+                    "us-east5",
+                    "claude-haiku-4-5",
+                    40.0,
+                    [1200.0, 300.0, 2000.0, 150.0],
+                ),
                 model(
                     us,
                     "meta/llama-3.3-70b-instruct-maas",

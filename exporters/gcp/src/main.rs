@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod monitoring;
 mod source;
+mod token_types;
 mod vertex;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ struct Prepared {
     config: Config,
     gcp: GcpConfig,
     pricing: Pricing,
+    /// Held until `run` returns: the bundle `SSL_CERT_FILE` names.
+    _ca_bundle: Option<CaBundle>,
 }
 
 fn main() -> ExitCode {
@@ -76,21 +79,23 @@ fn prepare(flags: Flags) -> anyhow::Result<Prepared> {
         })?;
     let pricing = common::load_pricing("gcp", &config)?;
     common::tls::install_crypto_provider();
-    if let Some(path) = &config.extra_ca_file {
-        trust_extra_ca(path)?;
-    }
+    let ca_bundle = match &config.extra_ca_file {
+        Some(path) => Some(trust_extra_ca(path)?),
+        None => None,
+    };
     Ok(Prepared {
         flags,
         config,
         gcp,
         pricing,
+        _ca_bundle: ca_bundle,
     })
 }
 
 /// The Google client's HTTPS stack reads its roots through rustls-native-certs, which takes
 /// `SSL_CERT_FILE` when set: point it at the system bundle plus `extra_ca_file`. Done before
 /// any thread exists, because the environment is process-wide.
-fn trust_extra_ca(path: &Path) -> anyhow::Result<()> {
+fn trust_extra_ca(path: &Path) -> anyhow::Result<CaBundle> {
     let extra = common::tls::read_ca_file(path).map_err(anyhow::Error::msg)?;
     let candidates: Vec<PathBuf> = std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)
@@ -110,14 +115,50 @@ fn trust_extra_ca(path: &Path) -> anyhow::Result<()> {
         .unwrap_or_default();
     bundle.push(b'\n');
     bundle.extend_from_slice(&extra);
-    let file = std::env::temp_dir().join(format!("llm-exporter-gcp-ca-{}.pem", std::process::id()));
-    std::fs::write(&file, bundle)
-        .with_context(|| format!("cannot write the CA bundle {}", file.display()))?;
-    std::env::set_var("SSL_CERT_FILE", &file);
-    Ok(())
+    let (path, keep) = bundle_path(&bundle)?;
+    std::env::set_var("SSL_CERT_FILE", &path);
+    Ok(keep)
 }
 
+/// A path to `bundle` that leaves nothing behind, even after kill -9: on Linux an unnamed
+/// temporary file (O_TMPFILE) held open for the life of the process and named through
+/// `/proc/self/fd`; elsewhere a named temporary file removed at exit.
+#[cfg(target_os = "linux")]
+fn bundle_path(bundle: &[u8]) -> anyhow::Result<(PathBuf, CaBundle)> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let mut file = tempfile::tempfile().context("cannot create the CA bundle file")?;
+    file.write_all(bundle)
+        .context("cannot write the CA bundle file")?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    // The client reads the bundle whenever it builds an HTTPS stack: the caller keeps the
+    // file open for the life of the process.
+    Ok((path, file))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bundle_path(bundle: &[u8]) -> anyhow::Result<(PathBuf, CaBundle)> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("llm-exporter-gcp-ca-")
+        .suffix(".pem")
+        .tempfile()
+        .context("cannot create the CA bundle file")?;
+    file.write_all(bundle)
+        .context("cannot write the CA bundle file")?;
+    // Removed when the caller drops it, at exit.
+    let path = file.into_temp_path();
+    Ok((path.to_path_buf(), path))
+}
+
+/// What keeps the CA bundle readable until the process ends.
+#[cfg(target_os = "linux")]
+type CaBundle = std::fs::File;
+#[cfg(not(target_os = "linux"))]
+type CaBundle = tempfile::TempPath;
+
 async fn run(p: Prepared) -> anyhow::Result<()> {
+    let _ca_bundle = p._ca_bundle;
     let metrics = Arc::new(SelfMetrics::new("gcp", VERSION));
     let pricing = Arc::new(p.pricing.clone());
     let settings = RunSettings {
@@ -160,6 +201,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
         metrics.clone(),
     ));
     let monitoring = Arc::new(Monitoring { client, guard });
+    let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
     let sources: Vec<VertexSource> = p
         .gcp
         .projects
@@ -169,6 +211,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
             scope: project.clone(),
             monitoring: monitoring.clone(),
             pricing: pricing.clone(),
+            unknown_types: unknown_types.clone(),
         })
         .collect();
     tracing::info!(projects = ?p.gcp.projects, endpoint = %p.gcp.monitoring_endpoint, "polling Cloud Monitoring for Vertex AI");

@@ -1,5 +1,5 @@
 //! Cloud Monitoring I/O: `projects.timeSeries.list`, aligned to whole minutes with
-//! `ALIGN_DELTA` and reduced server-side with `REDUCE_SUM`, following page tokens. Every call
+//! `ALIGN_DELTA` and reduced server-side as each query says, following page tokens. Every call
 //! goes through the guard; the client's own retries are off so nothing is retried twice.
 
 use std::fmt;
@@ -8,8 +8,10 @@ use std::sync::Arc;
 use common::guard::{Classify, ErrorClass, Guard, GuardError};
 use common::source::Window;
 use google_cloud_monitoring_v3::client::MetricService;
-use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
-use google_cloud_monitoring_v3::model::{Aggregation, TimeInterval, TimeSeries};
+use google_cloud_monitoring_v3::model::aggregation::Aligner;
+use google_cloud_monitoring_v3::model::{
+    Aggregation, ListTimeSeriesResponse, TimeInterval, TimeSeries,
+};
 use google_cloud_wkt::{Duration as WktDuration, Timestamp};
 
 use crate::vertex::{filter, Query};
@@ -54,16 +56,58 @@ impl From<google_cloud_gax::error::Error> for GcpError {
             _ => e.to_string(),
         };
         // Bodies of malformed responses can be long; a log line needs the start only.
-        if message.len() > 300 {
-            let mut cut = 300;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        message = truncate(&message, 300);
         GcpError { class, message }
     }
+}
+
+/// Why a list failed: the call itself, or an answer the cloud says may be incomplete.
+#[derive(Debug)]
+pub enum ListError {
+    Call(GuardError<GcpError>),
+    Incomplete(String),
+}
+
+impl fmt::Display for ListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListError::Call(e) => e.fmt(f),
+            ListError::Incomplete(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What makes a page incomplete, in the cloud's words (first error, truncated), if anything.
+fn incomplete(page: &ListTimeSeriesResponse) -> Option<String> {
+    if let Some(e) = page.execution_errors.first() {
+        return Some(format!(
+            "{} execution error(s), first: code {}: {}",
+            page.execution_errors.len(),
+            e.code,
+            truncate(&e.message, 300)
+        ));
+    }
+    // `unreachable` is in the REST reference but not in this client's model, which keeps
+    // unknown fields: serialize the page (its series already taken out) to read it.
+    let json = serde_json::to_value(page).ok()?;
+    let regions: Vec<&str> = json
+        .get("unreachable")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    (!regions.is_empty()).then(|| format!("unreachable: {}", truncate(&regions.join(", "), 300)))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &s[..cut])
 }
 
 pub struct Monitoring {
@@ -78,19 +122,19 @@ impl Monitoring {
         project: &str,
         query: &Query,
         window: Window,
-    ) -> Result<Vec<TimeSeries>, GuardError<GcpError>> {
+    ) -> Result<Vec<TimeSeries>, ListError> {
         let interval = TimeInterval::new()
             .set_start_time(Timestamp::clamp(window.start, 0))
             .set_end_time(Timestamp::clamp(window.end, 0));
         let aggregation = Aggregation::new()
             .set_alignment_period(WktDuration::clamp(window.period, 0))
             .set_per_series_aligner(Aligner::AlignDelta)
-            .set_cross_series_reducer(Reducer::ReduceSum)
+            .set_cross_series_reducer(query.reducer.clone())
             .set_group_by_fields(query.group_by.clone());
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
-            let page = self
+            let mut page = self
                 .guard
                 .call(|| {
                     let req = self
@@ -103,16 +147,21 @@ impl Monitoring {
                         .set_page_token(token.clone());
                     async move { req.send().await.map_err(GcpError::from) }
                 })
-                .await?;
-            if !page.execution_errors.is_empty() {
-                // Incomplete data: what is there counts now, the rest when it arrives (the
-                // accumulator adds only growth).
-                tracing::warn!(
-                    metric = query.metric_type,
-                    errors = page.execution_errors.len(),
-                    "Cloud Monitoring reported execution errors; data may be incomplete"
-                );
+                .await
+                .map_err(ListError::Call)?;
+            let series = std::mem::take(&mut page.time_series);
+            // The reference: executionErrors are "query execution errors that may have caused
+            // the time series data returned to be incomplete", unreachable the "cloud regions
+            // that were unreachable which may have caused incomplete data". Counting an
+            // incomplete answer would zero minutes now (or move them into the baseline on the
+            // first poll), so the whole answer is refused and the window fetched again.
+            if let Some(reason) = incomplete(&page) {
+                return Err(ListError::Incomplete(format!(
+                    "{}: incomplete answer: {reason}",
+                    query.metric_type
+                )));
             }
+            out.extend(series);
             out.extend(page.time_series);
             if page.next_page_token.is_empty() {
                 return Ok(out);

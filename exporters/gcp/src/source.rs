@@ -12,13 +12,15 @@ use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
 
 use crate::monitoring::Monitoring;
-use crate::vertex::{self, error_type, price_key, token_type};
+use crate::token_types::UnknownTypes;
+use crate::vertex::{self, error_type, price_key};
 
 pub struct VertexSource {
     pub project: String,
     pub scope: String,
     pub monitoring: Arc<Monitoring>,
     pub pricing: Arc<Pricing>,
+    pub unknown_types: Arc<UnknownTypes>,
 }
 
 fn label<'a>(ts: &'a TimeSeries, name: &str) -> &'a str {
@@ -43,6 +45,37 @@ fn number(p: &Point) -> Option<f64> {
         Value::Int64Value(v) => Some(*v as f64),
         Value::DoubleValue(v) => Some(*v),
         _ => None,
+    }
+}
+
+/// Request-weighted means in milliseconds per exported series and period: the model versions
+/// of one model (not a label) are averaged by their request counts, never added.
+#[derive(Default)]
+struct Weighted(HashMap<(SeriesLabels, i64), (f64, f64)>);
+
+impl Weighted {
+    fn add(&mut self, labels: SeriesLabels, period: i64, mean_ms: f64, count: f64) {
+        let e = self.0.entry((labels, period)).or_default();
+        e.0 += mean_ms * count;
+        e.1 += count;
+    }
+
+    fn samples(self, kind: LatencyKind) -> impl Iterator<Item = Sample> {
+        self.0
+            .into_iter()
+            .map(move |((labels, period), (sum, count))| {
+                // Gauges are not counted: their identity is their labels.
+                Sample::new(
+                    labels.model.clone(),
+                    labels,
+                    SampleKind::Latency {
+                        kind,
+                        stat: "avg".into(),
+                    },
+                    period,
+                    sum / count / 1000.0,
+                )
+            })
     }
 }
 
@@ -102,15 +135,16 @@ impl Source for VertexSource {
                 .map_err(|e| SourceError::new(e.to_string()))?;
             results.push(series);
         }
-        let [tokens, invocations, latencies, first_token]: [Vec<TimeSeries>; 4] = results
-            .try_into()
-            .map_err(|_| SourceError::new("expected one result per query"))?;
+        let [tokens, invocations, latencies, first_token, first_token_p99]: [Vec<TimeSeries>; 5] =
+            results
+                .try_into()
+                .map_err(|_| SourceError::new("expected one result per query"))?;
 
         let mut sums = PeriodSums::default();
         for ts in &tokens {
-            let Some(t) = token_type(label(ts, "type")) else {
-                continue;
-            };
+            let t = self
+                .unknown_types
+                .classify(label(ts, "type"), vertex::TOKEN_COUNT);
             let (series, labels, key) = (self.series(ts), self.labels(ts), self.price_key(ts));
             // Provisioned throughput is billed per hour, not per token.
             let provisioned = label(ts, "request_type") == "dedicated";
@@ -144,45 +178,57 @@ impl Source for VertexSource {
         }
 
         let mut samples: Vec<Sample> = sums.into_samples().collect();
-        // A request's latency is its model time plus the serving overhead: the means add.
-        let mut latency: HashMap<(SeriesLabels, i64), f64> = HashMap::new();
+        // A request's latency is its model time plus the serving overhead, so the two means
+        // add within one model version; versions are then weighted by their request counts.
+        let mut per_version: HashMap<(String, i64), (SeriesLabels, f64, f64)> = HashMap::new();
         for ts in &latencies {
             let labels = self.labels(ts);
             for p in &ts.points {
-                if let (Some(period), Some((mean, _))) =
+                if let (Some(period), Some((mean, count))) =
                     (period_of(p, window.period), distribution(p))
                 {
-                    *latency.entry((labels.clone(), period)).or_default() += mean;
+                    let e = per_version
+                        .entry((self.series(ts), period))
+                        .or_insert_with(|| (labels.clone(), 0.0, 0.0));
+                    e.1 += mean;
+                    // Every request has both parts: the counts agree; take the larger.
+                    e.2 = e.2.max(count);
                 }
             }
         }
-        let avg = |kind| SampleKind::Latency {
-            kind,
-            stat: "avg".into(),
-        };
-        samples.extend(latency.into_iter().map(|((labels, period), ms)| {
-            // Gauges are not counted: their identity is their labels.
-            let id = labels.model.clone();
-            Sample::new(
-                id,
-                labels,
-                avg(LatencyKind::Invocation),
-                period,
-                ms / 1000.0,
-            )
-        }));
+        let mut invocation = Weighted::default();
+        for ((_, period), (labels, mean, count)) in per_version {
+            invocation.add(labels, period, mean, count);
+        }
+        let mut first = Weighted::default();
         for ts in &first_token {
             let labels = self.labels(ts);
             for p in &ts.points {
-                if let (Some(period), Some((mean, _))) =
+                if let (Some(period), Some((mean, count))) =
                     (period_of(p, window.period), distribution(p))
                 {
+                    first.add(labels.clone(), period, mean, count);
+                }
+            }
+        }
+        samples.extend(invocation.samples(LatencyKind::Invocation));
+        samples.extend(first.samples(LatencyKind::FirstToken));
+        for ts in &first_token_p99 {
+            let labels = self.labels(ts);
+            for p in &ts.points {
+                if let (Some(period), Some(ms)) = (period_of(p, window.period), number(p)) {
+                    if !ms.is_finite() || ms < 0.0 {
+                        continue;
+                    }
                     samples.push(Sample::new(
-                        self.series(ts),
+                        labels.model.clone(),
                         labels.clone(),
-                        avg(LatencyKind::FirstToken),
+                        SampleKind::Latency {
+                            kind: LatencyKind::FirstToken,
+                            stat: "p99".into(),
+                        },
                         period,
-                        mean / 1000.0,
+                        ms / 1000.0,
                     ));
                 }
             }

@@ -3,7 +3,8 @@
 //! server-side, and how labels become samples.
 
 use common::pricing::Pricing;
-use common::source::{ErrorType, TokenType};
+use common::source::ErrorType;
+use google_cloud_monitoring_v3::model::aggregation::Reducer;
 
 pub const RESOURCE_TYPE: &str = "aiplatform.googleapis.com/PublisherModel";
 pub const TOKEN_COUNT: &str = "aiplatform.googleapis.com/publisher/online_serving/token_count";
@@ -22,13 +23,16 @@ const MODEL_FIELDS: [&str; 4] = [
     "resource.label.location",
 ];
 
-/// One timeSeries.list call per poll and project: the metric type and the labels it keeps.
+/// One timeSeries.list call per poll and project: the metric type, the labels it keeps and
+/// how the series of a group are reduced (every query aligns with ALIGN_DELTA).
 pub struct Query {
     pub metric_type: &'static str,
     pub group_by: Vec<String>,
+    pub reducer: Reducer,
 }
 
-/// The four calls a poll makes per project, whatever the number of models.
+/// The five calls a poll makes per project, whatever the number of models: four summed,
+/// and the 99th percentile of time to first token.
 pub fn queries() -> Vec<Query> {
     let with = |extra: &[&str]| {
         MODEL_FIELDS
@@ -37,38 +41,41 @@ pub fn queries() -> Vec<Query> {
             .map(|s| s.to_string())
             .collect()
     };
+    let summed = |metric_type, group_by| Query {
+        metric_type,
+        group_by,
+        reducer: Reducer::ReduceSum,
+    };
     vec![
         // request_type tells provisioned (dedicated) tokens from pay-as-you-go ones.
-        Query {
-            metric_type: TOKEN_COUNT,
-            group_by: with(&["metric.label.type", "metric.label.request_type"]),
-        },
-        Query {
-            metric_type: INVOCATION_COUNT,
-            group_by: with(&["metric.label.response_code", "metric.label.error_category"]),
-        },
-        Query {
-            metric_type: INVOCATION_LATENCIES,
-            group_by: with(&["metric.label.latency_type"]),
-        },
+        summed(
+            TOKEN_COUNT,
+            with(&["metric.label.type", "metric.label.request_type"]),
+        ),
+        summed(
+            INVOCATION_COUNT,
+            with(&["metric.label.response_code", "metric.label.error_category"]),
+        ),
+        summed(INVOCATION_LATENCIES, with(&["metric.label.latency_type"])),
+        summed(FIRST_TOKEN_LATENCIES, with(&[])),
+        // Percentiles cannot be averaged or added afterwards: Cloud Monitoring merges the
+        // distributions of a model's versions (no model_version_id in the grouping) and
+        // computes the percentile server-side. Invocation latency has none: it is reported as
+        // two distributions (model, overhead) whose percentiles do not add up.
         Query {
             metric_type: FIRST_TOKEN_LATENCIES,
-            group_by: with(&[]),
+            group_by: MODEL_FIELDS
+                .iter()
+                .filter(|f| !f.ends_with("model_version_id"))
+                .map(|s| s.to_string())
+                .collect(),
+            reducer: Reducer::ReducePercentile99,
         },
     ]
 }
 
 pub fn filter(metric_type: &str) -> String {
     format!("metric.type = \"{metric_type}\" AND resource.type = \"{RESOURCE_TYPE}\"")
-}
-
-/// `token_count`'s `type` label.
-pub fn token_type(label: &str) -> Option<TokenType> {
-    match label {
-        "input" => Some(TokenType::Input),
-        "output" => Some(TokenType::Output),
-        _ => None,
-    }
 }
 
 /// How an invocation ended. `None` is a success. 429 and `capacity` errors are throttling.
@@ -144,7 +151,9 @@ mod tests {
     #[test]
     fn one_query_per_metric_type() {
         let q = queries();
-        assert_eq!(q.len(), 4);
+        assert_eq!(q.len(), 5);
+        assert_eq!(q[4].reducer, Reducer::ReducePercentile99);
+        assert_eq!(q[4].group_by.len(), 3, "versions merged");
         assert!(q[0]
             .group_by
             .contains(&"metric.label.request_type".to_string()));

@@ -60,13 +60,23 @@ fn demo_serves_the_contract_and_lints_clean() {
     let (status, body) = exporter.get("/metrics");
     assert_eq!(status, 200);
     let s = Scrape::parse(&body);
-    assert!(
+    assert_eq!(
         s.matching(
             "llm_tokens_total",
             &[("cloud", "gcp"), ("model", "claude-haiku-4-5")]
         )
-        .len()
-            == 2
+        .len(),
+        4,
+        "Claude on Vertex reports cache reads and writes"
+    );
+    assert_eq!(
+        s.matching(
+            "llm_tokens_total",
+            &[("cloud", "gcp"), ("model", "gemini-2.5-flash")]
+        )
+        .len(),
+        4,
+        "input and output, in two locations"
     );
     assert!(s
         .value(

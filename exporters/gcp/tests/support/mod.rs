@@ -25,6 +25,22 @@ pub enum PointValue {
         count: i64,
         mean: f64,
     },
+    /// A reducer's DOUBLE output (never stored).
+    Double(f64),
+    /// A latency distribution given by its requests' values in milliseconds, so that
+    /// percentile reducers can be computed (served as a distribution's count and mean).
+    Samples(Vec<f64>),
+}
+
+/// The `q` quantile of `values` by nearest rank (Cloud Monitoring interpolates within
+/// buckets; with exact values the nearest rank is the exact answer).
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
 }
 
 /// One raw (unreduced) series as Vertex would write it.
@@ -46,6 +62,12 @@ pub enum Fault {
     Hang(Duration),
     /// 200 with a body that is not JSON.
     Malformed,
+    /// 200 without series and with `executionErrors` (google.rpc.Status objects), as
+    /// ListTimeSeriesResponse documents for "query execution errors that may have caused the
+    /// time series data returned to be incomplete".
+    ExecutionError(String),
+    /// 200 without series and with `unreachable` (cloud regions that were unreachable).
+    Unreachable(String),
 }
 
 #[derive(Default)]
@@ -192,6 +214,28 @@ async fn list(
             )
                 .into_response()
         }
+        Some(Fault::ExecutionError(message)) => {
+            let body = json!({
+                "timeSeries": [],
+                "unit": "",
+                "executionErrors": [{"code": 14, "message": message}],
+            });
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+        Some(Fault::Unreachable(region)) => {
+            let body = json!({"timeSeries": [], "unit": "", "unreachable": [region]});
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
         None => {}
     }
     let authorized = headers
@@ -217,14 +261,25 @@ async fn list(
     if param("aggregation.alignmentPeriod") != Some("60s") {
         return google_error(400, "this fake aligns to 60s only");
     }
+    // REDUCE_SUM, or a percentile of the merged distributions (REDUCE_PERCENTILE_99 = 9,
+    // _95 = 10, _50 = 11, _05 = 12), valid for DELTA distributions, output DOUBLE.
+    let percentile = match param("aggregation.crossSeriesReducer") {
+        Some("4" | "REDUCE_SUM") => None,
+        Some("9" | "REDUCE_PERCENTILE_99") => Some(0.99),
+        Some("10" | "REDUCE_PERCENTILE_95") => Some(0.95),
+        Some("11" | "REDUCE_PERCENTILE_50") => Some(0.50),
+        Some("12" | "REDUCE_PERCENTILE_05") => Some(0.05),
+        _ => Some(f64::NAN),
+    };
     if !matches!(
         param("aggregation.perSeriesAligner"),
         Some("1" | "ALIGN_DELTA")
-    ) || !matches!(
-        param("aggregation.crossSeriesReducer"),
-        Some("4" | "REDUCE_SUM")
-    ) {
-        return google_error(400, "this fake implements ALIGN_DELTA with REDUCE_SUM only");
+    ) || percentile.is_some_and(f64::is_nan)
+    {
+        return google_error(
+            400,
+            "this fake implements ALIGN_DELTA with REDUCE_SUM or REDUCE_PERCENTILE_* only",
+        );
     }
     let group_by: Vec<&str> = pairs
         .iter()
@@ -275,6 +330,10 @@ async fn list(
                     count: c1 + c2,
                     mean: (m1 * c1 as f64 + m2 * *c2 as f64) / (c1 + c2) as f64,
                 },
+                (Some(PointValue::Samples(mut a)), PointValue::Samples(b)) => {
+                    a.extend(b);
+                    PointValue::Samples(a)
+                }
                 (Some(_), v) => v.clone(),
             };
             points.insert(t, merged);
@@ -282,24 +341,52 @@ async fn list(
     }
     let page_size = state.page_size;
     drop(state);
+    if let Some(q) = percentile {
+        // A percentile reducer answers DOUBLE values; only distributions can be reduced so.
+        for points in groups.values_mut() {
+            for v in points.values_mut() {
+                // A `Dist` has no spread: every request at its mean.
+                let p = match v {
+                    PointValue::Samples(values) => quantile(values, q),
+                    PointValue::Dist { mean, .. } => *mean,
+                    _ => return google_error(400, "percentile reducers need distributions"),
+                };
+                *v = PointValue::Double(p);
+            }
+        }
+    }
     let all: Vec<Value> = groups
         .into_iter()
         .filter(|(_, points)| !points.is_empty())
         .map(|((resource, metric), points)| {
-            let distribution = points.values().any(|v| matches!(v, PointValue::Dist { .. }));
-            let (kind, value_type) = if enums_as_int { (json!(2), json!(if distribution { 5 } else { 2 })) } else { (json!("DELTA"), json!(if distribution { "DISTRIBUTION" } else { "INT64" })) };
+            let distribution = points.values().any(|v| matches!(v, PointValue::Dist { .. } | PointValue::Samples(_)));
+            let double = points.values().any(|v| matches!(v, PointValue::Double(_)));
+            // MetricKind DELTA = 2; ValueType INT64 = 2, DOUBLE = 3, DISTRIBUTION = 5.
+            let (kind, value_type) = match (enums_as_int, distribution, double) {
+                (true, true, _) => (json!(2), json!(5)),
+                (true, _, true) => (json!(2), json!(3)),
+                (true, _, _) => (json!(2), json!(2)),
+                (false, true, _) => (json!("DELTA"), json!("DISTRIBUTION")),
+                (false, _, true) => (json!("DELTA"), json!("DOUBLE")),
+                (false, _, _) => (json!("DELTA"), json!("INT64")),
+            };
             json!({
                 "metric": {"type": metric_type, "labels": metric},
                 "resource": {"type": "aiplatform.googleapis.com/PublisherModel", "labels": resource},
                 "metricKind": kind,
                 "valueType": value_type,
-                "unit": if distribution { "ms" } else { "1" },
+                "unit": if distribution || double { "ms" } else { "1" },
                 // Newest first, as Cloud Monitoring returns them.
                 "points": points.iter().rev().map(|(t, v)| json!({
                     "interval": {"startTime": rfc3339(*t), "endTime": rfc3339(t + 60)},
                     "value": match v {
                         PointValue::Int(i) => json!({"int64Value": i.to_string()}),
                         PointValue::Dist { count, mean } => json!({"distributionValue": {"count": count.to_string(), "mean": mean}}),
+                        PointValue::Samples(values) => json!({"distributionValue": {
+                            "count": values.len().to_string(),
+                            "mean": values.iter().sum::<f64>() / values.len().max(1) as f64,
+                        }}),
+                        PointValue::Double(d) => json!({"doubleValue": d}),
                     }
                 })).collect::<Vec<_>>()
             })
@@ -376,4 +463,46 @@ pub fn now_minute() -> i64 {
         .as_secs() as i64
         / 60
         * 60
+}
+
+/// The GCP exporter as [`start_exporter`] starts it, with `env` added (e.g. `TMPDIR`).
+pub fn start_exporter_with(args: &[&str], key: &std::path::Path, env: &[(&str, &str)]) -> Exporter {
+    let remove = [
+        "GOOGLE_CLOUD_PROJECT",
+        "CLOUDSDK_CONFIG",
+        "GCE_METADATA_HOST",
+    ];
+    let mut all = vec![("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
+    all.extend_from_slice(env);
+    Exporter::start(env!("CARGO_BIN_EXE_llm-exporter-gcp"), args, &remove, &all)
+}
+
+/// `token_count` of `model` (resource labels) with `type` `t`, pay-as-you-go.
+pub fn add_tokens(
+    fake: &Fake,
+    project: &str,
+    model: &[(&str, &str)],
+    t: &str,
+    period: i64,
+    n: i64,
+) {
+    fake.add(
+        project,
+        "token_count",
+        model,
+        &[
+            ("type", t),
+            ("request_type", "shared"),
+            ("modality", "TEXT"),
+        ],
+        period,
+        PointValue::Int(n),
+    );
+}
+
+/// A config polling `projects` at `endpoint` every second, with `extra` top-level keys.
+pub fn write_config(dir: &std::path::Path, endpoint: &str, projects: &str, extra: &str) -> String {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n")).unwrap();
+    path.display().to_string()
 }
