@@ -125,7 +125,7 @@ fn model_selector(metric: &str, model: Option<&str>) -> Result<String, GatewayEr
 fn per_cloud_sum(answers: &[(Cloud, Vec<Sample>)]) -> BTreeMap<Cloud, f64> {
     answers
         .iter()
-        .map(|(c, s)| (*c, s.iter().map(|x| x.value).sum()))
+        .map(|(c, s)| (*c, s.iter().map(|x| x.value).fold(0.0, |a, b| a + b)))
         .collect()
 }
 
@@ -210,7 +210,7 @@ pub async fn spend_summary(
         coverage: fan.coverage,
         window: window.to_string(),
         group_by: labels,
-        total_usd: by_cloud.values().sum(),
+        total_usd: by_cloud.values().fold(0.0, |a, b| a + b),
         by_cloud,
         rows,
     })
@@ -281,7 +281,7 @@ pub async fn costs_by_model(
         coverage: fan.coverage,
         window: window.to_string(),
         model: model.map(String::from),
-        total_usd: by_cloud.values().sum(),
+        total_usd: by_cloud.values().fold(0.0, |a, b| a + b),
         by_cloud,
         models,
     })
@@ -474,7 +474,7 @@ pub async fn daily_costs(
     let mut by_cloud: BTreeMap<Cloud, f64> = BTreeMap::new();
     for (cloud, data) in &fan.answers {
         for (day, d) in days.iter_mut().zip(data) {
-            let v: f64 = samples(d).iter().map(|s| s.value).sum();
+            let v: f64 = samples(d).iter().map(|s| s.value).fold(0.0, |a, b| a + b);
             day.by_cloud.insert(*cloud, v);
             day.total_usd += v;
             *by_cloud.entry(*cloud).or_default() += v;
@@ -484,7 +484,7 @@ pub async fn daily_costs(
         coverage: fan.coverage,
         start_date: start_d.to_string(),
         end_date: end_d.to_string(),
-        total_usd: by_cloud.values().sum(),
+        total_usd: by_cloud.values().fold(0.0, |a, b| a + b),
         by_cloud,
         days,
     })

@@ -55,6 +55,7 @@ pub struct SpendSummaryArgs {
     /// Labels to group by. Default [cloud].
     pub group_by: Option<Vec<GroupBy>>,
     /// Only this cloud.
+    /// Only this cloud.
     pub cloud: Option<Cloud>,
     /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
@@ -68,8 +69,11 @@ pub struct TopModelsArgs {
     pub window: Option<String>,
     /// How many models. Default 5.
     pub limit: Option<u32>,
+    /// Only this cloud.
     pub cloud: Option<Cloud>,
+    /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
     pub time: Option<String>,
 }
 
@@ -79,8 +83,11 @@ pub struct TokenUsageArgs {
     pub window: Option<String>,
     /// Model name or regular expression (RE2, anchored), e.g. "gemini.*".
     pub model: Option<String>,
+    /// Only this cloud.
     pub cloud: Option<Cloud>,
+    /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
     pub time: Option<String>,
 }
 
@@ -90,21 +97,28 @@ pub struct DailyCostsArgs {
     pub start_date: String,
     /// Last day, YYYY-MM-DD (UTC). Default: start_date.
     pub end_date: Option<String>,
+    /// Only this cloud.
     pub cloud: Option<Cloud>,
+    /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
     pub time: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BudgetStatusArgs {
     /// Admin key only: one tenant (default: every tenant).
+    /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
     pub time: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExporterHealthArgs {
+    /// Only this cloud.
     pub cloud: Option<Cloud>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
     pub time: Option<String>,
 }
 
@@ -112,8 +126,11 @@ pub struct ExporterHealthArgs {
 pub struct PromqlQueryArgs {
     /// A PromQL instant query. It only ever sees your tenant's series.
     pub query: String,
+    /// Only this cloud.
     pub cloud: Option<Cloud>,
+    /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
     pub time: Option<String>,
 }
 

@@ -57,6 +57,8 @@ struct ApiResponse {
 
 impl Upstream {
     pub fn new(u: &config::Upstream, breaker: &BreakerConfig, metrics: Arc<Metrics>) -> Upstream {
+        // reqwest's rustls needs a process-wide provider (no-op when already installed).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(u.timeout)
             .connect_timeout(u.timeout)
