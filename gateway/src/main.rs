@@ -67,6 +67,8 @@ enum Command {
         #[arg(long)]
         generate: bool,
     },
+    /// Check the config file and exit (0 when valid).
+    CheckConfig,
     /// Speak MCP over stdio (for desktop assistants).
     Mcp {
         /// Required: stdio is the only MCP transport of this subcommand.
@@ -177,6 +179,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("MCP stdio handshake")?;
             server.waiting().await?;
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let path = cli
+                .serve
+                .config_file
+                .as_ref()
+                .context("--config.file is required")?;
+            let config = config::Config::load(path)?;
+            println!(
+                "config file {}: ok ({} upstreams, {} tenants{})",
+                path.display(),
+                config.upstreams.len(),
+                config.tenants.len(),
+                if config.admin.is_some() {
+                    ", admin key"
+                } else {
+                    ""
+                }
+            );
             Ok(())
         }
         Command::Serve => serve(&cli.serve).await,

@@ -72,7 +72,64 @@ pub fn scope_query(
         extra.push(Matcher::new(MatchOp::Equal, "cloud", c.as_str()));
     }
     walk(&mut expr, &extra)?;
-    Ok(expr.to_string())
+    let printed = expr.to_string();
+    verify(&printed, &extra)?;
+    Ok(printed)
+}
+
+/// Parses the printed query again and checks that every selector carries exactly our
+/// matchers on our labels: a guard against a printer that would write something other than
+/// the AST we scoped. Fails closed.
+fn verify(printed: &str, extra: &[Matcher]) -> Result<(), ScopeError> {
+    let expr = parser::parse(printed).map_err(ScopeError::Parse)?;
+    let mut selectors = Vec::new();
+    collect(&expr, &mut selectors);
+    for vs in selectors {
+        let groups: Vec<&Vec<Matcher>> = if vs.matchers.or_matchers.is_empty() {
+            vec![&vs.matchers.matchers]
+        } else {
+            vs.matchers.or_matchers.iter().collect()
+        };
+        for group in groups {
+            for want in extra {
+                let on_label: Vec<&Matcher> =
+                    group.iter().filter(|m| m.name == want.name).collect();
+                let exact = on_label.len() == 1
+                    && matches!(on_label[0].op, MatchOp::Equal)
+                    && on_label[0].value == want.value;
+                if !exact {
+                    return Err(ScopeError::Parse(format!(
+                        "internal error: a selector lost its {} matcher",
+                        want.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every vector selector of an expression (matrix selectors' included).
+pub fn collect<'e>(expr: &'e Expr, out: &mut Vec<&'e VectorSelector>) {
+    match expr {
+        Expr::VectorSelector(vs) => out.push(vs),
+        Expr::MatrixSelector(ms) => out.push(&ms.vs),
+        Expr::Aggregate(x) => {
+            collect(&x.expr, out);
+            if let Some(p) = &x.param {
+                collect(p, out);
+            }
+        }
+        Expr::Unary(x) => collect(&x.expr, out),
+        Expr::Binary(x) => {
+            collect(&x.lhs, out);
+            collect(&x.rhs, out);
+        }
+        Expr::Paren(x) => collect(&x.expr, out),
+        Expr::Subquery(x) => collect(&x.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|e| collect(e, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
 }
 
 fn walk(expr: &mut Expr, extra: &[Matcher]) -> Result<(), ScopeError> {
@@ -167,28 +224,6 @@ mod tests {
             }
         }
         scoped
-    }
-
-    fn collect<'e>(expr: &'e Expr, out: &mut Vec<&'e VectorSelector>) {
-        match expr {
-            Expr::VectorSelector(vs) => out.push(vs),
-            Expr::MatrixSelector(ms) => out.push(&ms.vs),
-            Expr::Aggregate(x) => {
-                collect(&x.expr, out);
-                if let Some(p) = &x.param {
-                    collect(p, out);
-                }
-            }
-            Expr::Unary(x) => collect(&x.expr, out),
-            Expr::Binary(x) => {
-                collect(&x.lhs, out);
-                collect(&x.rhs, out);
-            }
-            Expr::Paren(x) => collect(&x.expr, out),
-            Expr::Subquery(x) => collect(&x.expr, out),
-            Expr::Call(c) => c.args.args.iter().for_each(|e| collect(e, out)),
-            _ => {}
-        }
     }
 
     #[test]
