@@ -287,6 +287,83 @@ pub fn parse_time(s: &str) -> Result<f64, GatewayError> {
 mod tests {
     use super::*;
 
+    fn gateway(dir: &std::path::Path) -> Gateway {
+        let yaml = format!(
+            "upstreams:\n  - {{cloud: aws, url: 'http://127.0.0.1:1'}}\n  - {{clouds: [gcp], url: 'http://127.0.0.1:2'}}\ntenants:\n  - {{name: a, api_key_sha256: {}, clouds: [aws, azure, gcp]}}\n  - {{name: b, api_key_sha256: {}, clouds: [gcp]}}\nadmin: {{api_key_sha256: {}}}\nstate_file: {}\n",
+            crate::auth::hash_key("ka"),
+            crate::auth::hash_key("kb"),
+            crate::auth::hash_key("kadmin"),
+            dir.join("s.json").display()
+        );
+        Gateway::new(&Config::parse(&yaml).unwrap(), Arc::new(Metrics::new())).unwrap()
+    }
+
+    #[test]
+    fn the_plan_asks_allowed_served_enabled_clouds_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = gateway(dir.path());
+        let a = gw.context(Some("ka"), None, None, None).unwrap();
+        // azure is allowed but has no upstream: not asked.
+        assert_eq!(gw.plan(&a), (vec![Cloud::Aws, Cloud::Gcp], vec![]));
+        let b = gw.context(Some("kb"), None, None, None).unwrap();
+        assert_eq!(gw.plan(&b), (vec![Cloud::Gcp], vec![]));
+        let only_aws = gw.context(Some("kb"), None, Some("aws"), None).unwrap();
+        assert_eq!(gw.plan(&only_aws), (vec![], vec![]), "b may not see aws");
+        gw.store.set("a", Cloud::Gcp, false).unwrap();
+        assert_eq!(gw.plan(&a), (vec![Cloud::Aws], vec![Cloud::Gcp]));
+        let admin_for_a = gw.context(Some("kadmin"), Some("a"), None, None).unwrap();
+        assert_eq!(gw.plan(&admin_for_a), (vec![Cloud::Aws], vec![Cloud::Gcp]));
+        let admin = gw.context(Some("kadmin"), None, None, None).unwrap();
+        assert_eq!(gw.plan(&admin), (vec![Cloud::Aws, Cloud::Gcp], vec![]));
+        assert!(matches!(
+            gw.context(Some("ka"), None, Some("mars"), None),
+            Err(GatewayError::BadRequest(_))
+        ));
+        assert!(matches!(
+            gw.context(Some("nope"), None, None, None),
+            Err(GatewayError::Auth(AuthError::Unknown))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_refuses_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gw = gateway(dir.path());
+        gw.limits = Limits::new(gw.metrics.clone());
+        let mut ctx = gw.context(Some("kb"), None, None, None).unwrap();
+        ctx.principal.requests_per_minute = 1;
+        let filter = ctx.tenant_filter();
+        let build = |_| {
+            vec![Query {
+                promql: "up".into(),
+                time: None,
+            }]
+        };
+        let first = gw.fan_out(&ctx, &filter, build).await.unwrap();
+        assert_eq!(
+            first.coverage.clouds_failed.len(),
+            1,
+            "nothing listens there"
+        );
+        assert!(matches!(
+            gw.fan_out(&ctx, &filter, build).await,
+            Err(GatewayError::RateLimited(_))
+        ));
+        // A query that cannot be scoped is refused, not sent.
+        let bad = |_| {
+            vec![Query {
+                promql: "info(up)".into(),
+                time: None,
+            }]
+        };
+        let mut ctx = gw.context(Some("ka"), None, None, None).unwrap();
+        ctx.principal.requests_per_minute = 100;
+        assert!(matches!(
+            gw.fan_out(&ctx, &filter, bad).await,
+            Err(GatewayError::BadRequest(_))
+        ));
+    }
+
     #[test]
     fn times_parse_both_ways() {
         assert_eq!(parse_time("1732200000.5").unwrap(), 1732200000.5);
