@@ -18,6 +18,9 @@ use crate::ratelimit::Limits;
 use crate::state::Store;
 use crate::upstream::{Upstream, UpstreamError};
 
+/// Queries in flight per cloud for one request (a 93-day daily answer is 93 queries).
+const PER_CLOUD_CONCURRENCY: usize = 8;
+
 pub struct Gateway {
     pub keyring: Keyring,
     pub upstreams: Vec<Arc<Upstream>>,
@@ -219,24 +222,24 @@ impl Gateway {
         let futures = jobs
             .into_iter()
             .map(|(cloud, upstream, queries)| async move {
-                let mut out = Vec::new();
-                for (promql, time) in queries {
-                    let key = Key {
-                        upstream: upstream.name.clone(),
-                        query: promql.clone(),
-                        time_ms: time.map(|t| (t * 1000.0).round() as i64),
-                    };
-                    let up = upstream.clone();
-                    let answer = self
-                        .cache
-                        .get_or_fetch(key, async move { up.query(&promql, time).await })
-                        .await;
-                    match answer {
-                        Ok(v) => out.push(v),
-                        Err(e) => return (cloud, upstream.name.clone(), Err(e)),
-                    }
-                }
-                (cloud, upstream.name.clone(), Ok(out))
+                use futures::StreamExt;
+                // A cloud's queries run a few at a time, in order; the first error fails it.
+                let answers: Vec<Result<Arc<Value>, UpstreamError>> =
+                    futures::stream::iter(queries.into_iter().map(|(promql, time)| {
+                        let key = Key {
+                            upstream: upstream.name.clone(),
+                            query: promql.clone(),
+                            time_ms: time.map(|t| (t * 1000.0).round() as i64),
+                        };
+                        let up = upstream.clone();
+                        self.cache
+                            .get_or_fetch(key, async move { up.query(&promql, time).await })
+                    }))
+                    .buffered(PER_CLOUD_CONCURRENCY)
+                    .collect()
+                    .await;
+                let out: Result<Vec<Arc<Value>>, UpstreamError> = answers.into_iter().collect();
+                (cloud, upstream.name.clone(), out)
             });
         let results = futures::future::join_all(futures).await;
         let mut answers = Vec::new();
