@@ -635,17 +635,19 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
         ("support", vec!["aws", "azure"]),
         ("research", vec!["aws", "azure", "gcp"]),
     ];
-    wait_until(
+    // The evaluation time of every comparison: 3 s in the past (every sample up to it is
+    // ingested), at a moment when both tenants have data everywhere.
+    let t_f = wait_until(
         "both tenants' spend and recording rules in every regional Prometheus",
         Duration::from_secs(90),
         || {
-            let now = format!(
-                "{:.3}",
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs_f64()
-            );
+            let t_f = ((SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64)
+                - 3000) as f64
+                / 1000.0;
+            let now = format!("{t_f:.3}");
             tenant_clouds.iter().all(|(tenant, clouds)| {
             clouds.iter().all(|c| {
                 let r = regional.iter().find(|r| r.cloud == *c).unwrap();
@@ -655,17 +657,11 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
                     && has(format!("sum(rate(llm_tokens_total{{tenant=\"{tenant}\"}}[5m]))"))
             })
         })
-        .then_some(())
+        .then_some(t_f)
         },
     );
 
     // One evaluation time for everything: the gateway and the direct queries agree exactly.
-    let t_f = ((SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64)
-        - 3000) as f64
-        / 1000.0;
     let t = format!("{t_f:.3}");
     let day_start = (t_f as i64) / 86400 * 86400;
     let today_secs = t_f as i64 - day_start;
@@ -1318,6 +1314,22 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
         .is_empty());
     let (code, out) = promtool_check_metrics(&metrics);
     assert_eq!(code, 0, "{out}");
+    // The documented metrics are the exposed ones (gateway/README.md, "Resilience and metrics").
+    let readme = std::fs::read_to_string(root().join("gateway/README.md")).unwrap();
+    let documented: BTreeSet<&str> = readme
+        .split('`')
+        .filter(|w| w.starts_with("llm_gateway_"))
+        .map(|w| w.split('{').next().unwrap())
+        .collect();
+    let exposed: BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        documented, exposed,
+        "gateway/README.md and /metrics disagree"
+    );
     assert_eq!(gateway.get("/-/healthy").0, 200);
     assert_eq!(gateway.get("/-/ready").0, 200);
 }
