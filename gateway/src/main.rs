@@ -212,11 +212,10 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
     } else {
         flags.listen_address.clone()
     };
+    let (mcp_service, end_sessions) =
+        mcp::http_service(gw.clone(), config.mcp.allowed_hosts.clone());
     let mcp_routes = axum::Router::new()
-        .route_service(
-            "/mcp",
-            mcp::http_service(gw.clone(), config.mcp.allowed_hosts.clone()),
-        )
+        .route_service("/mcp", mcp_service)
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
             mcp::authenticate,
@@ -229,7 +228,16 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
     let names: Vec<&str> = gw.upstreams.iter().map(|u| u.name.as_str()).collect();
     tracing::info!(address = %local, upstreams = ?names, "listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            tracing::info!("shutting down");
+            end_sessions();
+            // Requests in flight get a few seconds; then the process ends regardless.
+            tokio::spawn(async {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                std::process::exit(0);
+            });
+        })
         .await?;
     Ok(())
 }

@@ -600,17 +600,24 @@ impl ServerHandler for GatewayMcp {
     }
 }
 
-/// The Streamable HTTP service at /mcp; requests without a valid key never reach it.
+/// The Streamable HTTP service at /mcp (requests without a valid key never reach it) and a
+/// function that ends its sessions, for shutdown: open event streams would otherwise keep
+/// the server from stopping.
 pub fn http_service(
     gw: Arc<Gateway>,
     allowed_hosts: Vec<String>,
-) -> StreamableHttpService<GatewayMcp, LocalSessionManager> {
+) -> (
+    StreamableHttpService<GatewayMcp, LocalSessionManager>,
+    impl FnOnce() + Send + 'static,
+) {
     let config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
-    StreamableHttpService::new(
+    let token = config.cancellation_token.clone();
+    let service = StreamableHttpService::new(
         move || Ok(GatewayMcp::new(gw.clone(), None)),
         Arc::new(LocalSessionManager::default()),
         config,
-    )
+    );
+    (service, move || token.cancel())
 }
 
 /// Middleware for /mcp: 401 without a valid key; the principal travels to the tools in the

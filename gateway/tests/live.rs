@@ -1332,4 +1332,10 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
     );
     assert_eq!(gateway.get("/-/healthy").0, 200);
     assert_eq!(gateway.get("/-/ready").0, 200);
+    let start = std::time::Instant::now();
+    let status = gateway.proc.stop().unwrap();
+    assert!(
+        status.success() && start.elapsed() < Duration::from_secs(15),
+        "{status:?}"
+    );
 }
