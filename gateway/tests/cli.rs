@@ -1,8 +1,10 @@
 //! The binary's edges: key hashing, config checking (errors name the file and the field),
 //! the shipped example config, and the compose service and Dockerfile.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn gateway() -> Command {
     Command::new(env!("CARGO_BIN_EXE_llm-gateway"))
@@ -110,4 +112,81 @@ fn compose_runs_the_gateway_from_a_non_root_multi_stage_image() {
     assert!(full.contains("docker/gateway.Dockerfile"));
     let dockerfile = std::fs::read_to_string(root().join("docker/gateway.Dockerfile")).unwrap();
     assert!(dockerfile.matches("FROM ").count() >= 2 && dockerfile.contains("USER 10001"));
+}
+
+fn post(addr: &str, headers: &str, body: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn sigterm_stops_the_server_even_with_an_open_mcp_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gateway().args(["hash-key", "k"]).output().unwrap();
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let config = dir.path().join("gw.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams: [{{cloud: aws, url: 'http://127.0.0.1:1'}}]\ntenants: [{{name: a, api_key_sha256: {hash}}}]\nstate_file: {}\n",
+            dir.path().join("s.json").display()
+        ),
+    )
+    .unwrap();
+    let mut g = testkit::Exporter::start(
+        env!("CARGO_BIN_EXE_llm-gateway"),
+        &["--config.file", config.to_str().unwrap()],
+        &[],
+        &[],
+    );
+    let init = post(
+        &g.addr,
+        "",
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    assert!(init.contains("\"llm-gateway\""), "{init}");
+    let session = init
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("mcp-session-id: ")
+                .map(|v| v.trim().to_string())
+        })
+        .expect("a session id");
+    post(
+        &g.addr,
+        &format!("Mcp-Session-Id: {session}\r\n"),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    // The standalone event stream: stays open until the server ends it.
+    let mut sse = TcpStream::connect(&g.addr).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    write!(
+        sse,
+        "GET /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer k\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\r\n",
+        g.addr
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(sse.try_clone().unwrap())
+        .read_line(&mut status)
+        .unwrap();
+    assert!(status.contains(" 200"), "{status}");
+    let start = Instant::now();
+    let exit = g.proc.stop().unwrap();
+    assert!(exit.success(), "{exit:?}\n{}", g.proc.log());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
 }
