@@ -32,6 +32,9 @@ impl UpstreamError {
     }
 }
 
+/// The largest upstream answer read.
+const MAX_ANSWER: usize = 32 << 20;
+
 pub struct Upstream {
     pub name: String,
     pub clouds: Vec<Cloud>,
@@ -168,7 +171,20 @@ impl Upstream {
             .await
             .map_err(|e| self.classify(e))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| self.classify(e))?;
+        // Read at most MAX_ANSWER bytes: a query selecting everything the caller may see must
+        // not take the gateway's memory with it.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(UpstreamError::BadQuery(format!(
+                    "the answer is larger than {} MiB: narrow the query",
+                    MAX_ANSWER >> 20
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         // 400 and 422 are Prometheus refusing the query (JSON error body); other non-2xx
         // answers are the server's (or a proxy's) trouble.
         if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 {
