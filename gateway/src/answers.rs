@@ -433,7 +433,9 @@ pub async fn daily_costs(
     // (date, window seconds, evaluation time (None = now), complete)
     let mut plan: Vec<(String, i64, Option<f64>, bool)> = Vec::new();
     for i in 0..n {
-        let day = start_d + chrono::Duration::days(i);
+        let Some(day) = start_d.checked_add_signed(chrono::Duration::days(i)) else {
+            break;
+        };
         let day_start = day
             .and_hms_opt(0, 0, 0)
             .map(|d| d.and_utc().timestamp())
@@ -850,6 +852,44 @@ pub fn set_cloud(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn extreme_dates_and_times_are_answers_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "upstreams: [{{cloud: aws, url: 'http://127.0.0.1:1', timeout: 1s}}]\ntenants: [{{name: a, api_key_sha256: {}}}]\nstate_file: {}\n",
+            crate::auth::hash_key("ka"),
+            dir.path().join("s.json").display()
+        );
+        let config = crate::config::Config::parse(&yaml).unwrap();
+        let gw =
+            Gateway::new(&config, std::sync::Arc::new(crate::metrics::Metrics::new())).unwrap();
+        for (start, end, time) in [
+            ("262143-12-01", "262143-12-31", None),
+            ("2026-01-01", "2026-01-31", Some("1e300")),
+            ("2026-01-01", "2026-01-02", Some("0")),
+            ("1970-01-01", "1970-01-01", Some("86400.5")),
+        ] {
+            let ctx = gw.context(Some("ka"), None, None, time);
+            if let Ok(ctx) = ctx {
+                let _ = daily_costs(&gw, &ctx, start, end).await;
+            }
+        }
+        let ctx = gw.context(Some("ka"), None, None, None).unwrap();
+        for w in ["999999999y", "1ms", "5m5m5m5m"] {
+            let _ = spend_summary(&gw, &ctx, w, &[]).await;
+            let _ = token_usage(&gw, &ctx, w, Some("(")).await;
+        }
+        assert!(daily_costs(&gw, &ctx, "2026-02-30", "2026-03-01")
+            .await
+            .is_err());
+        assert!(daily_costs(&gw, &ctx, "2026-03-02", "2026-03-01")
+            .await
+            .is_err());
+        assert!(daily_costs(&gw, &ctx, "2026-01-01", "2026-12-31")
+            .await
+            .is_err());
+    }
 
     #[test]
     fn windows_are_prometheus_durations() {

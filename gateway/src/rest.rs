@@ -160,9 +160,10 @@ async fn daily(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Query(p): Par
                 .unwrap_or_else(|| today.to_string());
             let start = match param(&q, "start_date") {
                 Some(s) => s.to_string(),
-                None => {
-                    (answers::parse_date("end_date", &end)? - chrono::Duration::days(6)).to_string()
-                }
+                None => answers::parse_date("end_date", &end)?
+                    .checked_sub_signed(chrono::Duration::days(6))
+                    .ok_or_else(|| GatewayError::BadRequest("end_date out of range".into()))?
+                    .to_string(),
             };
             answers::daily_costs(&gw, &ctx, &start, &end).await
         },
