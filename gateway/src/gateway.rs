@@ -1,6 +1,6 @@
 //! The query router: for a request, which clouds to ask (allowed for the tenant, enabled, with
 //! an upstream), the rate limit, the scoped queries through the cache and each upstream's
-//! breaker, and which clouds failed. REST and MCP both call `answers.rs`, which calls this.
+//! breaker, and which clouds failed. REST and MCP both call `answers/`, which calls this.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
