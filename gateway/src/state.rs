@@ -1,0 +1,149 @@
+//! Which clouds each tenant has disabled, kept across restarts in a small JSON file.
+//!
+//! A file written atomically (temporary file in the same directory, fsync, rename, fsync of
+//! the directory) rather than SQLite: the state is a few bytes per tenant, written only when
+//! someone enables or disables a cloud, and read once at start; a rename is atomic on POSIX
+//! file systems, so a crash leaves either the old or the new file, never half of one. SQLite
+//! would add a C library and a schema for a map of tenant to clouds, and the file stays
+//! readable and editable by hand.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Cloud;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    version: u32,
+    /// tenant -> clouds it has disabled
+    disabled: BTreeMap<String, BTreeSet<Cloud>>,
+}
+
+pub struct Store {
+    path: PathBuf,
+    state: Mutex<StateFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("state file {path}: {message}")]
+pub struct StateError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Store {
+    /// Loads the file; a missing file is an empty state, an unreadable one an error (the
+    /// gateway refuses to start rather than silently re-enable clouds).
+    pub fn open(path: &Path) -> Result<Store, StateError> {
+        let err = |message: String| StateError {
+            path: path.display().to_string(),
+            message,
+        };
+        let state = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let s: StateFile = serde_json::from_str(&text)
+                    .map_err(|e| err(format!("not a gateway state file: {e}")))?;
+                if s.version != 1 {
+                    return Err(err(format!("unknown version {}", s.version)));
+                }
+                s
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile {
+                version: 1,
+                disabled: BTreeMap::new(),
+            },
+            Err(e) => return Err(err(format!("cannot read: {e}"))),
+        };
+        Ok(Store {
+            path: path.to_path_buf(),
+            state: Mutex::new(state),
+        })
+    }
+
+    pub fn disabled(&self, tenant: &str) -> BTreeSet<Cloud> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.disabled.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// Enables or disables `cloud` for `tenant` and persists it before returning.
+    pub fn set(&self, tenant: &str, cloud: Cloud, enabled: bool) -> Result<(), StateError> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = s.clone();
+        let set = next.disabled.entry(tenant.to_string()).or_default();
+        if enabled {
+            set.remove(&cloud);
+        } else {
+            set.insert(cloud);
+        }
+        next.disabled.retain(|_, v| !v.is_empty());
+        if next != *s {
+            write_atomically(&self.path, &next).map_err(|e| StateError {
+                path: self.path.display().to_string(),
+                message: format!("cannot write: {e}"),
+            })?;
+            *s = next;
+        }
+        Ok(())
+    }
+}
+
+fn write_atomically(path: &Path, state: &StateFile) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let body = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is durable only once the directory is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_reopen_and_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.state");
+        let s = Store::open(&path).unwrap();
+        assert!(s.disabled("a").is_empty());
+        s.set("a", Cloud::Gcp, false).unwrap();
+        s.set("a", Cloud::Aws, false).unwrap();
+        s.set("a", Cloud::Aws, true).unwrap();
+        let again = Store::open(&path).unwrap();
+        assert_eq!(again.disabled("a"), BTreeSet::from([Cloud::Gcp]));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.state");
+        std::fs::write(&path, "{oops").unwrap();
+        let e = Store::open(&path).err().unwrap().to_string();
+        assert!(
+            e.starts_with(&format!("state file {}", path.display())),
+            "{e}"
+        );
+    }
+}

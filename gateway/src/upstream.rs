@@ -1,0 +1,220 @@
+//! One upstream Prometheus: its HTTP API client (instant queries and the readiness probe, the
+//! only endpoints ever called), with a timeout and a circuit breaker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::breaker::{Breaker, BreakerState};
+use crate::config::{self, BreakerConfig, Cloud};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("circuit open after repeated failures")]
+    CircuitOpen,
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("unreachable: {0}")]
+    Transport(String),
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// Prometheus refused the query itself (the caller's PromQL): not the upstream's fault.
+    #[error("query refused: {0}")]
+    BadQuery(String),
+}
+
+impl UpstreamError {
+    pub fn is_bad_query(&self) -> bool {
+        matches!(self, UpstreamError::BadQuery(_))
+    }
+}
+
+/// The largest upstream answer read.
+const MAX_ANSWER: usize = 32 << 20;
+
+pub struct Upstream {
+    pub name: String,
+    pub clouds: Vec<Cloud>,
+    /// Holds several clouds: queries get a `cloud` matcher.
+    pub shared: bool,
+    base: reqwest::Url,
+    timeout: Duration,
+    client: reqwest::Client,
+    breaker: Breaker,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Deserialize)]
+struct ApiResponse {
+    status: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl Upstream {
+    pub fn new(u: &config::Upstream, breaker: &BreakerConfig, metrics: Arc<Metrics>) -> Upstream {
+        // reqwest's rustls needs a process-wide provider (no-op when already installed).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(u.timeout)
+            .connect_timeout(u.timeout)
+            .build()
+            .unwrap_or_default();
+        let up = Upstream {
+            name: u.name.clone(),
+            clouds: u.clouds.clone(),
+            shared: u.shared,
+            base: u.url.clone(),
+            timeout: u.timeout,
+            client,
+            breaker: Breaker::new(breaker.failures, breaker.open_for),
+            metrics,
+        };
+        up.publish_state();
+        up
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        let s = self.breaker.state();
+        self.metrics
+            .circuit_state
+            .with_label_values(&[&self.name])
+            .set(s.gauge());
+        s
+    }
+
+    fn publish_state(&self) {
+        let _ = self.breaker_state();
+    }
+
+    fn url(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        let base = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{base}{path}"));
+        url
+    }
+
+    /// `GET /api/v1/query`: the `data` object of a successful answer.
+    pub async fn query(&self, promql: &str, time: Option<f64>) -> Result<Value, UpstreamError> {
+        let mut params = vec![("query", promql.to_string())];
+        if let Some(t) = time {
+            params.push(("time", format!("{t:.3}")));
+        }
+        let body = self.call("/api/v1/query", &params).await?;
+        let parsed: ApiResponse = serde_json::from_str(&body)
+            .map_err(|e| UpstreamError::Transport(format!("not a Prometheus answer: {e}")))?;
+        if parsed.status == "success" {
+            Ok(parsed.data)
+        } else {
+            Err(UpstreamError::BadQuery(format!(
+                "{}: {}",
+                parsed.error_type.unwrap_or_default(),
+                parsed.error.unwrap_or_default()
+            )))
+        }
+    }
+
+    /// `GET /-/ready` through the breaker: the health probe.
+    pub async fn probe(&self) -> Result<(), UpstreamError> {
+        self.call("/-/ready", &[]).await.map(|_| ())
+    }
+
+    async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<String, UpstreamError> {
+        if !self.breaker.try_acquire() {
+            self.count("circuit_open");
+            self.publish_state();
+            return Err(UpstreamError::CircuitOpen);
+        }
+        let start = Instant::now();
+        let result = self.send(path, params).await;
+        self.metrics
+            .upstream_duration
+            .with_label_values(&[&self.name])
+            .observe(start.elapsed().as_secs_f64());
+        match &result {
+            Ok(_) => {
+                self.breaker.record(true);
+                self.count("success");
+            }
+            Err(e) if e.is_bad_query() => {
+                // Prometheus answered: it is healthy.
+                self.breaker.record(true);
+                self.count("bad_query");
+            }
+            Err(e) => {
+                self.breaker.record(false);
+                self.count(if matches!(e, UpstreamError::Timeout(_)) {
+                    "timeout"
+                } else {
+                    "error"
+                });
+                tracing::warn!(upstream = %self.name, error = %e, "upstream request failed");
+            }
+        }
+        self.publish_state();
+        result
+    }
+
+    async fn send(&self, path: &str, params: &[(&str, String)]) -> Result<String, UpstreamError> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .query(params)
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status();
+        // Read at most MAX_ANSWER bytes: a query selecting everything the caller may see must
+        // not take the gateway's memory with it.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(UpstreamError::BadQuery(format!(
+                    "the answer is larger than {} MiB: narrow the query",
+                    MAX_ANSWER >> 20
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        // 400 and 422 are Prometheus refusing the query (JSON error body); other non-2xx
+        // answers are the server's (or a proxy's) trouble.
+        if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 {
+            if !status.is_success() && !body.trim_start().starts_with('{') {
+                return Err(UpstreamError::Status(status.as_u16()));
+            }
+            Ok(body)
+        } else {
+            Err(UpstreamError::Status(status.as_u16()))
+        }
+    }
+
+    fn classify(&self, e: reqwest::Error) -> UpstreamError {
+        if e.is_timeout() {
+            UpstreamError::Timeout(self.timeout)
+        } else {
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg = format!("{msg}: {s}");
+                source = s.source();
+            }
+            UpstreamError::Transport(msg)
+        }
+    }
+
+    fn count(&self, outcome: &str) {
+        self.metrics
+            .upstream_requests
+            .with_label_values(&[&self.name, outcome])
+            .inc();
+    }
+}
