@@ -15,12 +15,20 @@ use serde::Deserialize;
 /// A config error that names the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The config file itself (the OS error follows once, as the cause).
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path}: field `{field}`: {message}")]
+    /// A file a config key names (`pricing_file`, `state_file`...).
+    #[error("{key} {path}: cannot read it: {message}")]
+    ReadFile {
+        key: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{path}: field `{field}`: {message}")]
     Field {
         path: String,
         field: String,
@@ -29,13 +37,27 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn field(path: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A field error; the message is cut short (it may quote a value of any size).
+    pub fn field(path: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Field {
             path: path.to_string(),
             field: field.into(),
-            message: message.into(),
+            message: shorten(&message.into(), 300),
         }
     }
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary) with an ellipsis: errors and
+/// logs quote user and cloud values, which can be megabytes long.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..cut], text.len())
 }
 
 /// The common keys. Unknown keys are errors, so a typo never silently falls back to a default.
@@ -59,6 +81,10 @@ pub struct Config {
     /// A counter that has not grown for this long is dropped and frees its `max_series` slot.
     #[serde(default = "defaults::series_ttl", with = "humantime_serde")]
     pub series_ttl: Duration,
+    /// The largest value one minute of one series can plausibly have; larger ones are
+    /// rejected (counted in `llm_exporter_samples_rejected_total{reason="implausible"}`).
+    #[serde(default = "defaults::max_value_per_minute")]
+    pub max_value_per_minute: f64,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     /// Each exporter's own section, parsed by that exporter.
@@ -86,6 +112,9 @@ mod defaults {
     }
     pub fn max_series() -> usize {
         50_000
+    }
+    pub fn max_value_per_minute() -> f64 {
+        1e12
     }
     pub fn series_ttl() -> Duration {
         Duration::from_secs(24 * 3600)
@@ -122,11 +151,12 @@ impl Default for Config {
             extra_ca_file: None,
             max_series: defaults::max_series(),
             series_ttl: defaults::series_ttl(),
+            max_value_per_minute: defaults::max_value_per_minute(),
             tenants: Vec::new(),
             aws: None,
             azure: None,
             gcp: None,
-            origin: "<defaults>".to_string(),
+            origin: "built-in defaults (no --config.file)".to_string(),
         }
     }
 }
@@ -138,7 +168,7 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        Config::parse(&text, &format!("config file {}", path.display()))
     }
 
     /// Parses and validates config text; `origin` names it in errors.
@@ -156,18 +186,22 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let o = &self.origin;
-        if self.poll_interval < Duration::from_secs(1) {
-            return Err(ConfigError::field(
-                o,
-                "poll_interval",
-                "must be at least 1s",
-            ));
+        // Every duration within a range a user can mean (beyond it, caches and clocks
+        // overflow or panic).
+        let day = 86_400;
+        for (field, value, min, max) in [
+            ("poll_interval", self.poll_interval, 1, 3600),
+            ("lookback", self.lookback, 60, day),
+            ("max_backfill", self.max_backfill, 60, 14 * day),
+            ("series_ttl", self.series_ttl, 60, 366 * day),
+        ] {
+            in_range(o, field, value, min, max)?;
         }
-        if self.lookback < Duration::from_secs(60) {
+        if !(self.max_value_per_minute.is_finite() && self.max_value_per_minute >= 1.0) {
             return Err(ConfigError::field(
                 o,
-                "lookback",
-                "must be at least 1m (one period)",
+                "max_value_per_minute",
+                "must be a number of at least 1",
             ));
         }
         if self.max_backfill < self.lookback {
@@ -180,8 +214,12 @@ impl Config {
                 ),
             ));
         }
-        if self.max_series == 0 {
-            return Err(ConfigError::field(o, "max_series", "must be at least 1"));
+        if self.max_series == 0 || self.max_series > 10_000_000 {
+            return Err(ConfigError::field(
+                o,
+                "max_series",
+                "must be between 1 and 10000000",
+            ));
         }
         if self.series_ttl < self.max_backfill {
             return Err(ConfigError::field(
@@ -257,6 +295,30 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// Checks `value` is between `min` and `max` seconds; the error names the field.
+pub fn in_range(
+    origin: &str,
+    field: &str,
+    value: Duration,
+    min_secs: u64,
+    max_secs: u64,
+) -> Result<(), ConfigError> {
+    let secs = value.as_secs_f64();
+    if secs < min_secs as f64 || secs > max_secs as f64 {
+        return Err(ConfigError::field(
+            origin,
+            field,
+            format!(
+                "must be between {} and {}, got {}",
+                humantime::format_duration(Duration::from_secs(min_secs)),
+                humantime::format_duration(Duration::from_secs(max_secs)),
+                humantime::format_duration(value)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A compiled tenant rule.
@@ -391,6 +453,19 @@ gcp:
         assert!(err("tenants:\n  - name: a\n  - name: a").contains("named twice"));
         assert!(err("lookback: 5m\nmax_backfill: 1m").contains("field `max_backfill`"));
         assert!(err("max_series: 0").contains("field `max_series`"));
+        assert!(err("lookback: 1001y").contains("field `lookback`: must be between"));
+        assert!(err("poll_interval: 0s").contains("field `poll_interval`"));
+        assert!(err("max_value_per_minute: -5").contains("field `max_value_per_minute`"));
+        let huge = format!(
+            "tenants:\n  - name: a\n    match: {{model: \"({}\"}}",
+            "x".repeat(1_000_000)
+        );
+        let e = err(&huge);
+        assert!(
+            e.len() < 1_000 && e.contains("bytes)"),
+            "{}",
+            &e[..200.min(e.len())]
+        );
         assert!(err("tenants: [ {name: x, budget: 3} ]").contains("tenants[0]"));
         assert!(err("- just\n- a list").contains("cfg.yaml"));
     }

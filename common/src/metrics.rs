@@ -19,7 +19,9 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::accumulator::{Accumulator, CounterMetric, SKIP_LATE_DISCOVERY, SKIP_OUTAGE};
+use crate::accumulator::{
+    Accumulator, CounterMetric, REJECT_REASONS, SKIP_LATE_DISCOVERY, SKIP_OUTAGE,
+};
 use crate::config::Config;
 use crate::source::{LatencyKind, SeriesLabels, TokenType};
 
@@ -57,6 +59,7 @@ pub mod names {
     pub const CLOCK_REPAIRS: &str = "llm_exporter_clock_repairs_total";
     pub const STATE_WRITES: &str = "llm_exporter_state_writes_total";
     pub const TARGET_LAST_SUCCESS: &str = "llm_exporter_target_last_success_timestamp_seconds";
+    pub const SAMPLES_REJECTED: &str = "llm_exporter_samples_rejected_total";
 
     /// Every name above, for the README drift test.
     pub const ALL: &[&str] = &[
@@ -91,6 +94,7 @@ pub mod names {
         CLOCK_REPAIRS,
         STATE_WRITES,
         TARGET_LAST_SUCCESS,
+        SAMPLES_REJECTED,
     ];
 }
 
@@ -523,6 +527,20 @@ impl UsageRenderer {
             MetricType::COUNTER,
             stats.late_series as f64,
         ));
+        let mut rejected = family(
+            names::SAMPLES_REJECTED,
+            "Samples from the cloud not used, by reason: non_finite, negative, implausible (above max_value_per_minute), future (held until their minute is reached), before_window.",
+            MetricType::COUNTER,
+        );
+        for reason in REJECT_REASONS {
+            let v = stats.rejected.get(reason).copied().unwrap_or(0);
+            rejected.mut_metric().push(metric(
+                vec![label("reason", reason)],
+                MetricType::COUNTER,
+                v as f64,
+            ));
+        }
+        fams.push(rejected);
         fams.push(plain(
             names::CLOCK_REPAIRS,
             "Times the host clock was found to have stepped back and open periods were fetched again.",

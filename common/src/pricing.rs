@@ -84,10 +84,11 @@ impl Pricing {
     }
 
     fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let origin = format!("pricing file {}", path.display());
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let origin = format!("pricing_file {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
+            key: "pricing_file",
             path: path.to_path_buf(),
-            source,
+            message: e.to_string(),
         })?;
         let file: CatalogFile = parse_yaml(&text, &origin, "")?;
         for (cloud, models) in &file.models {
@@ -210,11 +211,14 @@ mod tests {
         assert!(err("models:\n  aws:\n    m: {input: -1}\n").contains("models.aws.m.input"));
         assert!(err("models:\n  aws:\n    m: {inptu: 1}\n").contains("models.aws.m"));
         assert!(err("models:\n  aws:\n    m: {input: cheap}\n").contains("models.aws.m.input"));
-        assert!(err("nothing: here\n").contains("pricing file"));
-        let missing = Pricing::load("aws", Some(Path::new("/nonexistent/prices.yaml")))
-            .unwrap_err()
-            .to_string();
-        assert!(missing.contains("/nonexistent/prices.yaml"), "{missing}");
+        assert!(err("nothing: here\n").contains("pricing_file"));
+        let missing =
+            Pricing::load("aws", Some(Path::new("/nonexistent/prices.yaml"))).unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(missing));
+        assert_eq!(
+            text,
+            "pricing_file /nonexistent/prices.yaml: cannot read it: No such file or directory (os error 2)"
+        );
     }
 
     #[test]

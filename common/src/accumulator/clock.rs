@@ -96,35 +96,12 @@ mod tests {
     #[test]
     fn a_jump_ahead_is_followed_slowly_and_a_step_back_at_once() {
         let mut c = TrustedClock::default();
-        assert_eq!(
-            c.observe(Now {
-                wall: 1_000,
-                uptime: 0
-            }),
-            1_000
-        );
-        // The wall clock jumps two hours ahead: 15 s later only 30 s are believed.
-        assert_eq!(
-            c.observe(Now {
-                wall: 8_215,
-                uptime: 15
-            }),
-            1_030
-        );
-        assert_eq!(
-            c.observe(Now {
-                wall: 8_230,
-                uptime: 30
-            }),
-            1_060
-        );
+        let at = |wall, uptime| Now { wall, uptime };
+        assert_eq!(c.observe(at(1_000, 0)), 1_000);
+        // The wall clock jumps two hours ahead: 100 s later only 110 s are believed.
+        assert_eq!(c.observe(at(8_300, 100)), 1_110);
+        assert_eq!(c.observe(at(8_400, 200)), 1_220);
         // NTP steps it back to the truth: taken at once.
-        assert_eq!(
-            c.observe(Now {
-                wall: 1_045,
-                uptime: 45
-            }),
-            1_045
-        );
+        assert_eq!(c.observe(at(1_210, 210)), 1_210);
     }
 }

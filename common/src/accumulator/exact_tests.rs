@@ -23,6 +23,7 @@ fn settings(max_series: usize) -> AccumulatorSettings {
         tenants: Vec::new(),
         zero_hold_secs: 15,
         series_ttl_secs: 86_400,
+        max_value_per_minute: 1e12,
     }
 }
 
@@ -370,4 +371,47 @@ fn a_version_1_state_file_keeps_its_counters_and_counts_nothing_twice() {
         &[tokens("id", &l, T0 - 60, 41.0), tokens("id", &l, T0, 3.0)],
     );
     assert_eq!(counted(&a), 44.0);
+}
+
+/// Issue 11, items 1-2. Before: two values of 1.797e308 drove a counter to +Inf (and the state
+/// file to null); NaN and negative values were dropped without a word; a point dated tomorrow
+/// was counted at once.
+#[test]
+fn values_no_cloud_can_report_are_rejected_counted_and_counters_stay_finite() {
+    let mut a = acc();
+    let l = labels("gpt-4o", "chat");
+    poll(&mut a, "s", at(T0), &[]);
+    let w = a.window("s", at(T0 + 30), P);
+    let bad = [
+        tokens("id", &l, T0, 1.797e308),
+        tokens("id2", &l, T0, 1.797e308),
+        tokens("id3", &l, T0, f64::NAN),
+        tokens("id4", &l, T0, -5.0),
+        tokens("id5", &l, T0 + 86_400, 10.0),
+        tokens("id6", &l, 0, 10.0),
+        tokens("id7", &l, T0, 42.0),
+    ];
+    a.apply("s", w, &bad, at(T0 + 30));
+    assert_eq!(counted(&a), 42.0);
+    let r = &a.stats().rejected;
+    assert_eq!(
+        (
+            r[REJECT_IMPLAUSIBLE],
+            r[REJECT_NON_FINITE],
+            r[REJECT_NEGATIVE],
+            r[REJECT_FUTURE],
+            r[REJECT_BEFORE_WINDOW]
+        ),
+        (2, 1, 1, 1, 1)
+    );
+    let state = String::from_utf8(a.state_bytes(at(T0 + 30))).unwrap();
+    assert!(
+        !state.contains("null"),
+        "a state file never holds a non-finite number"
+    );
+    // The point dated tomorrow was held, not lost: it counts once its minute is reached.
+    let later = at(T0 + 86_400 + 30);
+    let w = a.window("s", later, P);
+    a.apply("s", w, &[tokens("id5", &l, T0 + 86_400, 10.0)], later);
+    assert_eq!(counted(&a), 52.0);
 }

@@ -70,9 +70,28 @@ pub struct GaugeKey {
 pub const SKIP_OUTAGE: &str = "outage";
 pub const SKIP_LATE_DISCOVERY: &str = "late_discovery";
 
+/// Why a sample was not used (`llm_exporter_samples_rejected_total{reason}`).
+pub const REJECT_NON_FINITE: &str = "non_finite";
+pub const REJECT_NEGATIVE: &str = "negative";
+pub const REJECT_IMPLAUSIBLE: &str = "implausible";
+/// Dated after the window (a later minute than now): held, i.e. not used now; the cloud
+/// reports it again once its minute is reached.
+pub const REJECT_FUTURE: &str = "future";
+/// Dated before anything the window asked for (e.g. 1970).
+pub const REJECT_BEFORE_WINDOW: &str = "before_window";
+pub const REJECT_REASONS: [&str; 5] = [
+    REJECT_NON_FINITE,
+    REJECT_NEGATIVE,
+    REJECT_IMPLAUSIBLE,
+    REJECT_FUTURE,
+    REJECT_BEFORE_WINDOW,
+];
+
 /// Counts the accumulator keeps about itself (exported as `llm_exporter_*`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AccumulatorStats {
+    /// Samples not used, by reason (see `REJECT_*`).
+    pub rejected: BTreeMap<&'static str, u64>,
     /// Periods whose value grew after they were first counted.
     pub late_data: u64,
     /// Periods whose value shrank (never subtracted).
@@ -108,6 +127,8 @@ pub struct AccumulatorSettings {
     pub zero_hold_secs: i64,
     /// Seconds without growth after which a counter is dropped.
     pub series_ttl_secs: i64,
+    /// The largest plausible value of one minute of one series.
+    pub max_value_per_minute: f64,
 }
 
 impl AccumulatorSettings {
@@ -121,12 +142,16 @@ impl AccumulatorSettings {
             tenants: config.tenant_matchers(),
             zero_hold_secs: config.poll_interval.as_secs().max(1) as i64,
             series_ttl_secs: config.series_ttl.as_secs() as i64,
+            max_value_per_minute: config.max_value_per_minute,
         }
     }
 }
 
 pub struct Accumulator {
     lookback_secs: i64,
+    max_value_per_minute: f64,
+    /// When each rejection reason was last logged (logs are rate-limited per reason).
+    rejection_logged: HashMap<&'static str, i64>,
     max_backfill_secs: i64,
     pricing: Pricing,
     series: Series,
@@ -143,6 +168,8 @@ impl Accumulator {
     pub fn new(settings: AccumulatorSettings, pricing: Pricing) -> Self {
         Accumulator {
             lookback_secs: settings.lookback_secs,
+            max_value_per_minute: settings.max_value_per_minute,
+            rejection_logged: HashMap::new(),
             max_backfill_secs: settings.max_backfill_secs,
             pricing,
             series: Series::new(SeriesSettings {
@@ -253,7 +280,8 @@ impl Accumulator {
         };
 
         for sample in samples {
-            if !sample.value.is_finite() || sample.value < 0.0 {
+            if let Some(reason) = self.reject(scope, sample, &window, t) {
+                *self.stats.rejected.entry(reason).or_default() += 1;
                 continue;
             }
             let metric = match &sample.kind {
@@ -355,6 +383,37 @@ impl Accumulator {
             .expire_gauges(align_down(t - self.lookback_secs, period));
         self.scopes.insert(scope.to_string(), state);
         report
+    }
+
+    /// Why `sample` cannot be used, if it cannot; logged at most once a minute per reason.
+    fn reject(
+        &mut self,
+        scope: &str,
+        sample: &Sample,
+        window: &Window,
+        t: i64,
+    ) -> Option<&'static str> {
+        let v = sample.value;
+        let per_minute = v * 60.0 / window.period.max(1) as f64;
+        let reason = if !v.is_finite() {
+            REJECT_NON_FINITE
+        } else if v < 0.0 {
+            REJECT_NEGATIVE
+        } else if sample.kind.is_counter() && per_minute > self.max_value_per_minute {
+            REJECT_IMPLAUSIBLE
+        } else if sample.period_start >= window.end {
+            REJECT_FUTURE
+        } else if sample.period_start < window.backfill_start.min(window.start) {
+            REJECT_BEFORE_WINDOW
+        } else {
+            return None;
+        };
+        let last = self.rejection_logged.entry(reason).or_insert(i64::MIN);
+        if t.saturating_sub(*last) >= 60 {
+            *last = t;
+            tracing::warn!(scope, reason, series = %crate::config::shorten(&sample.series, 120), period = sample.period_start, value = v, limit = self.max_value_per_minute, "sample rejected (logged at most once a minute per reason; see llm_exporter_samples_rejected_total)");
+        }
+        Some(reason)
     }
 
     fn set_gauge(

@@ -110,6 +110,7 @@ fn settings() -> AccumulatorSettings {
         tenants: Vec::new(),
         zero_hold_secs: 15,
         series_ttl_secs: 86_400,
+        max_value_per_minute: 1e12,
     }
 }
 

@@ -28,6 +28,7 @@ fn acc_with(max_series: usize) -> Accumulator {
             tenants: Vec::new(),
             zero_hold_secs: 15,
             series_ttl_secs: 86_400,
+            max_value_per_minute: 1e12,
         },
         Pricing::load("aws", None).unwrap(),
     )
@@ -249,6 +250,7 @@ fn restore_refuses_corrupt_or_foreign_state() {
             tenants: vec![],
             zero_hold_secs: 15,
             series_ttl_secs: 86_400,
+            max_value_per_minute: 1e12,
         },
         Pricing::load("gcp", None).unwrap(),
     );
@@ -393,6 +395,7 @@ fn tenants_label_matching_series() {
             .tenant_matchers(),
             zero_hold_secs: 15,
             series_ttl_secs: 86_400,
+            max_value_per_minute: 1e12,
         },
         Pricing::load("aws", None).unwrap(),
     );
