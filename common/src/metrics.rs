@@ -36,6 +36,7 @@ pub mod names {
     pub const PRICE: &str = "llm_model_price_usd_per_token";
     pub const CATALOG_INFO: &str = "llm_pricing_catalog_info";
     pub const UNPRICED_INFO: &str = "llm_unpriced_model_info";
+    pub const CATALOG_TIMESTAMP: &str = "llm_pricing_catalog_timestamp_seconds";
     pub const BUDGET: &str = "llm_budget_usd";
     pub const BUDGET_ALERT_RATIO: &str = "llm_budget_alert_ratio";
 
@@ -72,6 +73,7 @@ pub mod names {
         PRICE,
         CATALOG_INFO,
         UNPRICED_INFO,
+        CATALOG_TIMESTAMP,
         BUDGET,
         BUDGET_ALERT_RATIO,
         BUILD_INFO,
@@ -413,7 +415,7 @@ impl UsageRenderer {
         );
         for model in acc.priced() {
             if let Some(p) = acc.pricing().model(model) {
-                for t in TokenType::ALL {
+                for t in TokenType::PRICED {
                     if let Some(v) = p.get(t) {
                         price.mut_metric().push(metric(
                             vec![
@@ -443,6 +445,22 @@ impl UsageRenderer {
             ));
         }
         fams.push(info);
+
+        let mut built = family(
+            names::CATALOG_TIMESTAMP,
+            "Unix time the loaded price catalogs were published (alert when they grow old).",
+            MetricType::GAUGE,
+        );
+        for s in acc.pricing().sources() {
+            if let Some(t) = s.built_at {
+                built.mut_metric().push(metric(
+                    vec![label("source", &s.source), label("version", &s.version)],
+                    MetricType::GAUGE,
+                    t as f64,
+                ));
+            }
+        }
+        fams.push(built);
 
         let mut unpriced = family(
             names::UNPRICED_INFO,

@@ -24,6 +24,9 @@ pub struct ModelPrice {
     pub output: Option<f64>,
     pub cache_read: Option<f64>,
     pub cache_write: Option<f64>,
+    /// One-hour cache writes (Anthropic's 1h TTL), where they are priced apart.
+    #[serde(default)]
+    pub cache_write_1h: Option<f64>,
 }
 
 impl ModelPrice {
@@ -33,6 +36,7 @@ impl ModelPrice {
             TokenType::Output => self.output,
             TokenType::CacheRead => self.cache_read,
             TokenType::CacheWrite => self.cache_write,
+            TokenType::CacheWrite1h => self.cache_write_1h,
         }
     }
 }
@@ -45,6 +49,9 @@ struct CatalogFile {
     source: Option<String>,
     #[serde(default)]
     version: Option<String>,
+    /// When the prices were published (RFC 3339), e.g. the LiteLLM release's date.
+    #[serde(default)]
+    built: Option<String>,
     /// cloud -> catalog key -> prices
     models: BTreeMap<String, BTreeMap<String, ModelPrice>>,
 }
@@ -54,6 +61,23 @@ struct CatalogFile {
 pub struct CatalogSource {
     pub source: String,
     pub version: String,
+    /// Unix seconds when the prices were published (the bundled catalog's release date; a
+    /// pricing file's `built`, else its modification time).
+    pub built_at: Option<i64>,
+}
+
+/// The clouds a pricing file may name.
+pub const CLOUDS: [&str; 3] = ["aws", "azure", "gcp"];
+
+/// A price above this many USD per token is almost certainly meant per million tokens.
+const SUSPICIOUS_USD_PER_TOKEN: f64 = 0.001;
+
+fn rfc3339(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(s)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
 }
 
 /// The prices of one cloud, bundled catalog plus overrides.
@@ -75,6 +99,7 @@ impl Pricing {
             sources: vec![CatalogSource {
                 source: bundled.source.unwrap_or_else(|| "bundled".into()),
                 version: bundled.version.unwrap_or_default(),
+                built_at: bundled.built.as_deref().and_then(rfc3339),
             }],
         };
         if let Some(path) = pricing_file {
@@ -92,18 +117,28 @@ impl Pricing {
         })?;
         let file: CatalogFile = parse_yaml(&text, &origin, "")?;
         for (cloud, models) in &file.models {
+            if !CLOUDS.contains(&cloud.as_str()) {
+                return Err(ConfigError::field(
+                    &origin,
+                    format!("models.{cloud}"),
+                    format!("unknown cloud; expected one of {CLOUDS:?}"),
+                ));
+            }
             for (key, price) in models {
-                for t in TokenType::ALL {
-                    if let Some(p) = price.get(t) {
-                        if !p.is_finite() || p < 0.0 {
-                            return Err(ConfigError::Field {
-                                path: origin,
-                                field: format!("models.{cloud}.{key}.{}", t.as_str()),
-                                message: format!(
-                                    "price must be a non-negative number of USD per token, got {p}"
-                                ),
-                            });
-                        }
+                for t in TokenType::PRICED {
+                    let Some(p) = price.get(t) else { continue };
+                    let field = format!("models.{cloud}.{key}.{}", t.as_str());
+                    if !p.is_finite() || p < 0.0 {
+                        return Err(ConfigError::field(
+                            &origin,
+                            field,
+                            format!(
+                                "price must be a non-negative number of USD per token, got {p}"
+                            ),
+                        ));
+                    }
+                    if p > SUSPICIOUS_USD_PER_TOKEN {
+                        tracing::warn!(file = %path.display(), field, usd_per_token = p, "a price above $0.001 per token ($1,000 per million): prices are USD per token, not per million");
                     }
                 }
             }
@@ -118,9 +153,15 @@ impl Pricing {
             let digest = Sha256::digest(text.as_bytes());
             digest[..6].iter().map(|b| format!("{b:02x}")).collect()
         });
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
         self.sources.push(CatalogSource {
             source: file.source.unwrap_or_else(|| "file".into()),
             version,
+            built_at: file.built.as_deref().and_then(rfc3339).or(modified),
         });
         Ok(())
     }
@@ -169,6 +210,12 @@ mod tests {
         assert_eq!(p.price(us_haiku, TokenType::Input), Some(1.1e-6));
         assert_eq!(p.price("amazon.nova-pro-v1:0", TokenType::CacheWrite), None);
         assert_eq!(p.sources()[0].source, "litellm");
+        // The one-hour cache-write tier has its own rate (LiteLLM's
+        // cache_creation_input_token_cost_above_1hr), and the release date is known.
+        let sonnet45 = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+        assert_eq!(p.price(sonnet45, TokenType::CacheWrite), Some(3.75e-6));
+        assert_eq!(p.price(sonnet45, TokenType::CacheWrite1h), Some(6.0e-6));
+        assert!(p.sources()[0].built_at.is_some_and(|t| t > 1_750_000_000));
         assert!(p.len() > 100);
         assert!(
             Pricing::load("azure", None)
@@ -211,6 +258,8 @@ mod tests {
         assert!(err("models:\n  aws:\n    m: {input: -1}\n").contains("models.aws.m.input"));
         assert!(err("models:\n  aws:\n    m: {inptu: 1}\n").contains("models.aws.m"));
         assert!(err("models:\n  aws:\n    m: {input: cheap}\n").contains("models.aws.m.input"));
+        assert!(err("models:\n  amazon:\n    m: {input: 1.0e-6}\n")
+            .contains("models.amazon`: unknown cloud"));
         assert!(err("nothing: here\n").contains("pricing_file"));
         let missing =
             Pricing::load("aws", Some(Path::new("/nonexistent/prices.yaml"))).unwrap_err();

@@ -14,15 +14,29 @@ pub enum TokenType {
     Input,
     Output,
     CacheRead,
+    /// Cache writes at the base (five-minute) rate, or where the cloud reports one number.
     CacheWrite,
+    /// One-hour cache writes, which cost more (Azure `ephemeral1hInputTokens`, Vertex
+    /// `cache_write_1h_input`). Counted as `cache_write`, priced at their own rate.
+    CacheWrite1h,
 }
 
 impl TokenType {
+    /// The contract's `token_type` values.
     pub const ALL: [TokenType; 4] = [
         TokenType::Input,
         TokenType::Output,
         TokenType::CacheRead,
         TokenType::CacheWrite,
+    ];
+
+    /// Every rate a catalog entry can have.
+    pub const PRICED: [TokenType; 5] = [
+        TokenType::Input,
+        TokenType::Output,
+        TokenType::CacheRead,
+        TokenType::CacheWrite,
+        TokenType::CacheWrite1h,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +45,15 @@ impl TokenType {
             TokenType::Output => "output",
             TokenType::CacheRead => "cache_read",
             TokenType::CacheWrite => "cache_write",
+            TokenType::CacheWrite1h => "cache_write_1h",
+        }
+    }
+
+    /// The `token_type` a token of this rate is counted under.
+    pub fn counted_as(self) -> TokenType {
+        match self {
+            TokenType::CacheWrite1h => TokenType::CacheWrite,
+            t => t,
         }
     }
 }

@@ -415,3 +415,39 @@ fn values_no_cloud_can_report_are_rejected_counted_and_counters_stay_finite() {
     a.apply("s", w, &[tokens("id5", &l, T0 + 86_400, 10.0)], later);
     assert_eq!(counted(&a), 52.0);
 }
+
+/// Issue 9 item 3. Before: one-hour cache writes were summed with five-minute ones and priced
+/// at the five-minute rate.
+#[test]
+fn one_hour_cache_writes_count_as_cache_write_at_their_own_rate() {
+    let mut a = Accumulator::new(settings(100), Pricing::load("gcp", None).unwrap());
+    let l = labels("claude-haiku-4-5", "");
+    poll(&mut a, "s", at(T0), &[]);
+    let write = |t: TokenType, v: f64| {
+        let mut s = Sample::new("id", l.clone(), SampleKind::Tokens(t), T0, v);
+        s.price_key = "claude-haiku-4-5@20251001".into();
+        s
+    };
+    poll(
+        &mut a,
+        "s",
+        at(T0 + 30),
+        &[
+            write(TokenType::CacheWrite, 1_000_000.0),
+            write(TokenType::CacheWrite1h, 1_000_000.0),
+        ],
+    );
+    let tokens = a.total(&CounterMetric::Tokens(TokenType::CacheWrite), &l);
+    let cost = a
+        .total(&CounterMetric::Cost(TokenType::CacheWrite), &l)
+        .unwrap();
+    assert_eq!(
+        tokens,
+        Some(2_000_000.0),
+        "both tiers are cache_write tokens"
+    );
+    assert!(
+        (cost - (1.25 + 2.0)).abs() < 1e-9,
+        "each tier at its own rate: {cost}"
+    );
+}

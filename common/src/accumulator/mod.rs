@@ -285,6 +285,8 @@ impl Accumulator {
                 continue;
             }
             let metric = match &sample.kind {
+                // One-hour cache writes are revised apart (their own cloud metric) but counted
+                // as cache_write; they are priced at their own rate below.
                 SampleKind::Tokens(t) => CounterMetric::Tokens(*t),
                 SampleKind::Invocations => CounterMetric::Invocations,
                 SampleKind::Errors(e) => CounterMetric::Errors(*e),
@@ -317,19 +319,22 @@ impl Accumulator {
                     }
                 }
             };
-            let key = CounterKey {
-                metric,
-                labels: sample.labels.clone(),
-            };
-            let price = match key.metric {
+            let price = match metric {
                 CounterMetric::Tokens(t) if !provisioned => {
                     Some((t, self.pricing.price(&sample.price_key, t)))
                 }
                 _ => None,
             };
+            let key = CounterKey {
+                metric: match metric {
+                    CounterMetric::Tokens(t) => CounterMetric::Tokens(t.counted_as()),
+                    m => m,
+                },
+                labels: sample.labels.clone(),
+            };
             let cost_key = match price {
                 Some((t, Some(_))) => Some(CounterKey {
-                    metric: CounterMetric::Cost(t),
+                    metric: CounterMetric::Cost(t.counted_as()),
                     labels: sample.labels.clone(),
                 }),
                 _ => None,
