@@ -35,6 +35,10 @@ pub struct Flags {
     /// Serve synthetic data from a built-in demo source: no cloud calls, no credentials.
     #[arg(long)]
     pub demo: bool,
+    /// Check the config file, the pricing file, the web config and the state file, print what
+    /// was checked and exit (0 when all are valid), like `promtool check config`.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
     /// With --demo: add this many synthetic models (about 14 series each), for load tests.
     #[arg(long = "demo.extra-models", default_value_t = 0, value_name = "N")]
     pub demo_extra_models: usize,

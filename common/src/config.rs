@@ -162,13 +162,37 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file. Relative paths in it (`state_file`, `pricing_file`,
+    /// `extra_ca_file`) are resolved against the config file's directory, not the working
+    /// directory, so the same file works wherever the exporter is started.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, &format!("config file {}", path.display()))
+        let mut config = Config::parse(&text, &format!("config file {}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for p in [
+            &mut config.state_file,
+            &mut config.pricing_file,
+            &mut config.extra_ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The state file of exporter `exporter` (`aws`, `azure`, `gcp`): `{exporter}` in the
+    /// configured path is replaced, so one config shared by every exporter gives each its own.
+    pub fn state_file_for(&self, exporter: &str) -> Option<PathBuf> {
+        self.state_file
+            .as_ref()
+            .map(|p| PathBuf::from(p.to_string_lossy().replace("{exporter}", exporter)))
     }
 
     /// Parses and validates config text; `origin` names it in errors.
@@ -390,6 +414,23 @@ mod tests {
         assert_eq!(c.lookback, Duration::from_secs(600));
         assert_eq!(c.max_backfill, Duration::from_secs(10800));
         assert_eq!(c.max_series, 50_000);
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file_and_exporter_is_a_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "state_file: state/{exporter}.state\npricing_file: /abs/p.yaml\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            c.state_file_for("gcp").unwrap(),
+            dir.path().join("state/gcp.state")
+        );
+        assert_eq!(c.pricing_file.unwrap(), PathBuf::from("/abs/p.yaml"));
     }
 
     #[test]

@@ -65,18 +65,26 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         version,
         flags,
         default_listen_address,
-        config,
+        mut config,
         metrics,
         pricing,
     } = settings;
+    config.state_file = config.state_file_for(cloud);
+    let new_accumulator = |pricing| {
+        let mut a = Accumulator::new(AccumulatorSettings::from_config(cloud, &config), pricing);
+        a.set_demo(flags.demo);
+        a
+    };
+    if flags.config_check {
+        return check(&config, &flags, new_accumulator(pricing));
+    }
     // Taken before anything else touches the state file, and held until exit: a second
     // exporter pointed at the same file refuses to start.
     let _state_lock = match &config.state_file {
         Some(path) => Some(StateLock::acquire(path)?),
         None => None,
     };
-    let mut accumulator =
-        Accumulator::new(AccumulatorSettings::from_config(cloud, &config), pricing);
+    let mut accumulator = new_accumulator(pricing);
     if let Some(path) = &config.state_file {
         if accumulator.restore(path, Now::system())? {
             tracing::info!(path = %path.display(), series = accumulator.series(), "state restored");
@@ -171,6 +179,38 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
             anyhow::bail!("state_file {}: the last write failed", path.display());
         }
         tracing::info!(path = %path.display(), "state saved");
+    }
+    Ok(())
+}
+
+/// `--config.check`: everything the exporter would refuse at start-up, without starting.
+fn check(config: &Config, flags: &cli::Flags, mut accumulator: Accumulator) -> anyhow::Result<()> {
+    let mut checked = vec![format!("{}: ok", config.origin)];
+    if let Some(p) = &config.pricing_file {
+        checked.push(format!("pricing_file {}: ok", p.display()));
+    }
+    if let Some(p) = &flags.web_config_file {
+        web_config::WebConfig::load(p)?;
+        checked.push(format!("--web.config.file {}: ok", p.display()));
+    }
+    if let Some(p) = &config.state_file {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            anyhow::bail!("state_file {}: its directory does not exist", p.display());
+        }
+        let found = accumulator.restore(p, Now::system())?;
+        checked.push(format!(
+            "state_file {}: {}",
+            p.display(),
+            if found {
+                "ok"
+            } else {
+                "not written yet (first start)"
+            }
+        ));
+    }
+    for line in checked {
+        println!("{line}");
     }
     Ok(())
 }

@@ -451,3 +451,23 @@ fn one_hour_cache_writes_count_as_cache_write_at_their_own_rate() {
         "each tier at its own rate: {cost}"
     );
 }
+
+/// Issue 13. Before: a state file written by --demo was loaded into a real run (74 fake series
+/// served and saved again).
+#[test]
+fn a_demo_state_file_is_refused_by_a_real_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("azure.state");
+    let mut demo = acc();
+    demo.set_demo(true);
+    poll(&mut demo, "s", at(T0), &[]);
+    demo.save(&path, at(T0)).unwrap();
+    let e = acc().restore(&path, at(T0)).unwrap_err().to_string();
+    assert!(
+        e.contains("written by a demo run") && e.contains("azure.state"),
+        "{e}"
+    );
+    let mut demo_again = acc();
+    demo_again.set_demo(true);
+    assert!(demo_again.restore(&path, at(T0)).unwrap());
+}

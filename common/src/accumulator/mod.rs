@@ -34,7 +34,7 @@ use revisions::{Offer, RevisionKey, ScopeRevisions};
 pub use series::{CounterValue, GaugeValue};
 use series::{Series, SeriesSettings};
 pub use state_file::{write_atomically, StateError, StateLock};
-use state_file::{SavedCounter, StateFile, STATE_VERSION};
+use state_file::{SavedCounter, StateFile, WrittenBy, STATE_VERSION};
 
 use crate::config::TenantMatcher;
 use crate::pricing::Pricing;
@@ -148,6 +148,8 @@ impl AccumulatorSettings {
 }
 
 pub struct Accumulator {
+    /// `demo` or `cloud`: recorded in the state file, checked when restoring it.
+    source: &'static str,
     lookback_secs: i64,
     max_value_per_minute: f64,
     /// When each rejection reason was last logged (logs are rate-limited per reason).
@@ -167,6 +169,7 @@ pub struct Accumulator {
 impl Accumulator {
     pub fn new(settings: AccumulatorSettings, pricing: Pricing) -> Self {
         Accumulator {
+            source: "cloud",
             lookback_secs: settings.lookback_secs,
             max_value_per_minute: settings.max_value_per_minute,
             rejection_logged: HashMap::new(),
@@ -456,6 +459,11 @@ impl Accumulator {
         self.series.publish(t);
     }
 
+    /// Marks this accumulator as the demo's (its state file is refused by a real run).
+    pub fn set_demo(&mut self, demo: bool) {
+        self.source = if demo { "demo" } else { "cloud" };
+    }
+
     /// Usage series held (counters and gauges, not cost), compared against `max_series`.
     pub fn series(&self) -> usize {
         self.series.len()
@@ -510,6 +518,10 @@ impl Accumulator {
             version: STATE_VERSION,
             cloud: self.cloud().to_string(),
             saved_at: self.clock.peek(now),
+            written_by: WrittenBy {
+                source: self.source.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
             counters: self
                 .series
                 .counters()
@@ -550,6 +562,16 @@ impl Accumulator {
                     "it belongs to the {} exporter, not {}",
                     state.cloud,
                     self.cloud()
+                ),
+            ));
+        }
+        let by = &state.written_by.source;
+        if !by.is_empty() && by != self.source {
+            return Err(StateError::new(
+                path,
+                format!(
+                    "it was written by a {by} run and this is a {} run: give each its own state_file (e.g. state/{{exporter}}-{}.state) or move the file away",
+                    self.source, self.source
                 ),
             ));
         }

@@ -38,8 +38,20 @@ pub struct StateFile {
     /// Unix seconds (trusted clock) when it was written.
     #[serde(default)]
     pub saved_at: i64,
+    /// What wrote it: the demo's counters must never be loaded into a real run, or the other
+    /// way round.
+    #[serde(default)]
+    pub written_by: WrittenBy,
     pub counters: Vec<SavedCounter>,
     pub scopes: BTreeMap<String, ScopeRevisions>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WrittenBy {
+    /// `demo` (--demo) or `cloud`; empty in files written before it was recorded.
+    #[serde(default)]
+    pub source: String,
+    pub version: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -94,6 +106,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StateFile, StateError> {
                 version: STATE_VERSION,
                 cloud: v1.cloud,
                 saved_at: 0,
+                written_by: WrittenBy::default(),
                 counters: v1.counters,
                 scopes: v1
                     .scopes

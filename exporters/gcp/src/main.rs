@@ -170,7 +170,8 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         pricing: p.pricing,
     };
-    if p.flags.demo {
+    if p.flags.demo || p.flags.config_check {
+        // --config.check needs no credentials: it checks files and exits before polling.
         tracing::info!("demo mode: synthetic data, no Google Cloud calls");
         return common::run(
             settings,
