@@ -250,10 +250,7 @@ impl Merged {
     /// API allows) is complete; `PartialData` with no NextToken left, `InternalError`,
     /// `Forbidden`, an unknown status, a query missing from the answer or a message about the
     /// whole call are not: the scope's poll fails and the window is fetched again.
-    fn finish(
-        mut self,
-        ids: impl Iterator<Item = String>,
-    ) -> Result<Series, (usize, String)> {
+    fn finish(mut self, ids: impl Iterator<Item = String>) -> Result<Series, (usize, String)> {
         let mut out = Vec::new();
         for (i, id) in ids.enumerate() {
             let why = match self.status.get(&id) {

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 pub use testkit::*;
 
+pub mod cloud;
+pub mod proxy;
+
+#[allow(unused_imports)]
+pub use cloud::*;
+
 /// The AWS exporter with test credentials and nothing from the machine's AWS configuration.
 pub fn start_exporter(args: &[&str], env: &[(&str, &str)]) -> Exporter {
     let remove = [
