@@ -14,7 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use support::*;
 
-const SONNET: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+// LocalStack instances of one test run share one CloudWatch store: each test its own models.
+const LLAMA: &str = "meta.llama3-8b-instruct-v1:0";
+const MISTRAL: &str = "mistral.mistral-7b-instruct-v0:2";
 const NEW_A: &str = "amazon.nova-lite-v1:0";
 const NEW_B: &str = "amazon.nova-micro-v1:0";
 const HAIKU: &str = "anthropic.claude-haiku-4-5-20251001-v1:0";
@@ -55,7 +57,7 @@ fn a_model_first_used_after_start_up_counts_from_its_first_minute() {
     let cw = cloudwatch(&ls.url);
     let rules = Arc::new(proxy::Rules::default());
     let proxy = proxy::start(ls.url.clone(), rules.clone());
-    put(&rt, &cw, &[("InputTokenCount", SONNET, now() - 30, 10.0)]);
+    put(&rt, &cw, &[("InputTokenCount", LLAMA, now() - 30, 10.0)]);
     let dir = tempfile::tempdir().unwrap();
     // discovery_ttl left at its default; a short lookback so a lag outlasts it quickly.
     let config = config(
@@ -67,7 +69,7 @@ fn a_model_first_used_after_start_up_counts_from_its_first_minute() {
         &[("AWS_ENDPOINT_URL", &proxy.url())],
     );
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
-        input(s, &[("model", SONNET)]).is_some()
+        input(s, &[("model", LLAMA)]).is_some()
     });
 
     // After start-up: A is listed at once; B's metric is hidden from ListMetrics.
@@ -113,7 +115,7 @@ fn a_model_first_used_after_start_up_counts_from_its_first_minute() {
         "every minute since start-up, once"
     );
     assert_eq!(input(&s, &[("model", NEW_A)]), Some(111.0));
-    assert_eq!(input(&s, &[("model", SONNET)]), Some(0.0), "baseline");
+    assert_eq!(input(&s, &[("model", LLAMA)]), Some(0.0), "baseline");
     assert_eq!(skipped_late(&s), 0.0, "nothing given up");
     // A few more polls change nothing.
     std::thread::sleep(Duration::from_secs(3));
@@ -172,7 +174,7 @@ fn a_profile_unknown_to_the_listing_resolves_within_a_minute_and_counts_once() {
     let phase = Arc::new(AtomicUsize::new(0));
     let calls = Arc::new(AtomicUsize::new(0));
     let bedrock = fake_bedrock(phase.clone(), calls.clone());
-    put(&rt, &cw, &[("InputTokenCount", SONNET, now() - 30, 10.0)]);
+    put(&rt, &cw, &[("InputTokenCount", MISTRAL, now() - 30, 10.0)]);
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         &dir,
@@ -186,7 +188,7 @@ fn a_profile_unknown_to_the_listing_resolves_within_a_minute_and_counts_once() {
         ],
     );
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
-        input(s, &[("model", SONNET)]).is_some()
+        input(s, &[("model", MISTRAL)]).is_some()
     });
     let arn = profile_arn();
     let minute = now();

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
+// LocalStack instances of one test run share one CloudWatch store: each test its own model.
 const SONNET: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+const US_HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 const ACCOUNT: &str = "111122223333";
 
 fn config(dir: &tempfile::TempDir, text: &str) -> String {
@@ -19,10 +21,14 @@ fn config(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 fn input(s: &Scrape, region: &str) -> Option<f64> {
+    input_of(s, SONNET, region)
+}
+
+fn input_of(s: &Scrape, model: &str, region: &str) -> Option<f64> {
     s.value(
         "llm_tokens_total",
         &[
-            ("model", SONNET),
+            ("model", model),
             ("region", region),
             ("token_type", "input"),
         ],
@@ -128,7 +134,11 @@ fn partial_data_fails_the_poll_and_the_window_is_fetched_again() {
     let rules = Arc::new(proxy::Rules::default());
     let proxy = proxy::start(ls.url.clone(), rules.clone());
     let east = cloudwatch(&ls.url);
-    put(&rt, &east, &[("InputTokenCount", SONNET, now() - 30, 10.0)]);
+    put(
+        &rt,
+        &east,
+        &[("InputTokenCount", US_HAIKU, now() - 30, 10.0)],
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         &dir,
@@ -142,22 +152,22 @@ fn partial_data_fails_the_poll_and_the_window_is_fetched_again() {
         &[("AWS_ENDPOINT_URL", &proxy.url())],
     );
     exporter.wait_for("the baseline", Duration::from_secs(60), |s| {
-        input(s, "us-east-1").is_some()
+        input_of(s, US_HAIKU, "us-east-1").is_some()
     });
     rules.set_partial(true);
-    put(&rt, &east, &[("InputTokenCount", SONNET, now(), 700.0)]);
+    put(&rt, &east, &[("InputTokenCount", US_HAIKU, now(), 700.0)]);
     let s = exporter.wait_for("the poll to fail", Duration::from_secs(30), |s| {
         target_up(s, "us-east-1") == Some(0.0)
     });
     std::thread::sleep(Duration::from_secs(3));
     let s2 = exporter.scrape();
     assert_eq!(
-        input(&s, "us-east-1"),
+        input_of(&s, US_HAIKU, "us-east-1"),
         Some(0.0),
         "nothing counted from partial data"
     );
     assert_eq!(
-        input(&s2, "us-east-1"),
+        input_of(&s2, US_HAIKU, "us-east-1"),
         Some(0.0),
         "nothing counted from partial data"
     );
@@ -170,7 +180,7 @@ fn partial_data_fails_the_poll_and_the_window_is_fetched_again() {
     );
     rules.set_partial(false);
     let s = exporter.wait_for("the window fetched again", Duration::from_secs(30), |s| {
-        input(s, "us-east-1") == Some(700.0)
+        input_of(s, US_HAIKU, "us-east-1") == Some(700.0)
     });
     assert_eq!(target_up(&s, "us-east-1"), Some(1.0));
 }
