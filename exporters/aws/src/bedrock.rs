@@ -1,15 +1,16 @@
 //! Resolves application inference profiles (which CloudWatch reports as the `ModelId`) to the
-//! model they serve, through Bedrock's ListInferenceProfiles (cached with a TTL). The profile's
-//! name becomes the `deployment` label.
+//! model they serve, through Bedrock's ListInferenceProfiles (cached with a TTL, and listed
+//! again at once, at most once a minute, when a profile is not in the cached listing: one
+//! created after it was cached). The profile's name becomes the `deployment` label.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_bedrock::types::InferenceProfileType;
-use common::cache::TtlCache;
 use common::guard::{Guard, GuardError};
 
 use crate::error::AwsError;
+use crate::listing::Listing;
 use crate::models::{classify, ModelRef};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,19 +21,19 @@ pub struct Profile {
 }
 
 /// Profiles by id and by ARN.
-type Profiles = Arc<HashMap<String, Profile>>;
+type Profiles = HashMap<String, Profile>;
 
 pub struct ProfileResolver {
     client: aws_sdk_bedrock::Client,
     guard: Arc<Guard>,
-    cache: TtlCache<(), Profiles>,
+    cache: Listing<Profiles>,
 }
 
 impl ProfileResolver {
     pub fn new(
         client: aws_sdk_bedrock::Client,
         guard: Arc<Guard>,
-        cache: TtlCache<(), Profiles>,
+        cache: Listing<Profiles>,
     ) -> Self {
         ProfileResolver {
             client,
@@ -42,16 +43,17 @@ impl ProfileResolver {
     }
 
     /// The profile behind an application inference profile id or ARN. `Ok(None)` when Bedrock
-    /// does not know it (deleted profile).
-    pub async fn resolve(
-        &self,
-        id_or_arn: &str,
-    ) -> Result<Option<Profile>, Arc<GuardError<AwsError>>> {
-        let profiles = self
-            .cache
-            .get_or_try_insert((), async { self.list().await.map(Arc::new) })
-            .await?;
-        Ok(profiles.get(id_or_arn).cloned())
+    /// does not know it (a deleted profile, or one created since the last listing that a
+    /// listing in the last minute did not show either).
+    pub async fn resolve(&self, id_or_arn: &str) -> Result<Option<Profile>, GuardError<AwsError>> {
+        let profiles = self.cache.get(|| self.list()).await?;
+        if let Some(p) = profiles.get(id_or_arn) {
+            return Ok(Some(p.clone()));
+        }
+        match self.cache.refresh_now(|| self.list()).await {
+            Some(listed) => Ok(listed?.get(id_or_arn).cloned()),
+            None => Ok(None),
+        }
     }
 
     async fn list(&self) -> Result<HashMap<String, Profile>, GuardError<AwsError>> {

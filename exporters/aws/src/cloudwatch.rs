@@ -1,20 +1,22 @@
 //! CloudWatch I/O: discovery with ListMetrics (cached), and GetMetricData in chunks of at most
-//! 500 queries (the SDK does not enforce CloudWatch's limit), following NextToken and merging
-//! pages by query Id. Every call goes through the guard.
+//! 500 queries (the SDK does not enforce CloudWatch's limit), following NextToken, merging
+//! pages by query Id and failing when a query did not complete. Every call goes through the
+//! guard.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+    Dimension, MessageData, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
+    StatusCode,
 };
-use common::cache::TtlCache;
 use common::guard::{Guard, GuardError};
 use common::metrics::SelfMetrics;
 use common::source::Window;
 
 use crate::error::AwsError;
+use crate::listing::Listing;
 use crate::models::{MODEL_DIMENSION, NAMESPACE};
 
 /// CloudWatch's limit of queries per GetMetricData call.
@@ -43,7 +45,7 @@ pub struct CloudWatch {
     client: aws_sdk_cloudwatch::Client,
     list_guard: Arc<Guard>,
     data_guard: Arc<Guard>,
-    discovery: TtlCache<(), Arc<Vec<ListedMetric>>>,
+    discovery: Listing<Vec<ListedMetric>>,
     metrics: Arc<SelfMetrics>,
 }
 
@@ -52,7 +54,7 @@ impl CloudWatch {
         client: aws_sdk_cloudwatch::Client,
         list_guard: Arc<Guard>,
         data_guard: Arc<Guard>,
-        discovery: TtlCache<(), Arc<Vec<ListedMetric>>>,
+        discovery: Listing<Vec<ListedMetric>>,
         metrics: Arc<SelfMetrics>,
     ) -> Self {
         CloudWatch {
@@ -64,11 +66,10 @@ impl CloudWatch {
         }
     }
 
-    /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension (cached).
-    pub async fn list_metrics(&self) -> Result<Arc<Vec<ListedMetric>>, Arc<GuardError<AwsError>>> {
-        self.discovery
-            .get_or_try_insert((), async { self.list_uncached().await.map(Arc::new) })
-            .await
+    /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension (cached for
+    /// `discovery_ttl`).
+    pub async fn list_metrics(&self) -> Result<Arc<Vec<ListedMetric>>, GuardError<AwsError>> {
+        self.discovery.get(|| self.list_uncached()).await
     }
 
     async fn list_uncached(&self) -> Result<Vec<ListedMetric>, GuardError<AwsError>> {
@@ -110,40 +111,51 @@ impl CloudWatch {
         Ok(out)
     }
 
-    /// Datapoints of every query over `window`, in calls of at most 500 queries.
+    /// Datapoints of every query, each from its own start time to `window.end`, in calls of
+    /// at most 500 queries that share a start time (a metric seen for the first time is
+    /// fetched from further back than the others).
     pub async fn get_metric_data(
         &self,
-        queries: &[Query],
+        queries: &[(Query, i64)],
         window: Window,
     ) -> Result<Series, GuardError<AwsError>> {
         let mut series: Series = vec![Vec::new(); queries.len()];
-        for (chunk_index, chunk) in queries.chunks(MAX_QUERIES_PER_CALL).enumerate() {
-            let offset = chunk_index * MAX_QUERIES_PER_CALL;
-            let built: Vec<MetricDataQuery> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, q)| build_query(i, q, window.period))
-                .collect();
-            for (i, points) in self.fetch_chunk(built, window).await? {
-                series[offset + i] = points;
+        let mut by_start: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, (_, start)) in queries.iter().enumerate() {
+            by_start.entry(*start).or_default().push(i);
+        }
+        for (start, indexes) in by_start {
+            for chunk in indexes.chunks(MAX_QUERIES_PER_CALL) {
+                let asked: Vec<&Query> = chunk.iter().map(|&i| &queries[i].0).collect();
+                let points = self.fetch_chunk(&asked, start, window).await?;
+                for (k, p) in points.into_iter().enumerate() {
+                    series[chunk[k]] = p;
+                }
             }
         }
         Ok(series)
     }
 
-    /// One chunk, following NextToken. Returns (index within the chunk, datapoints).
+    /// One chunk from `start` to `window.end`, following NextToken. Returns the datapoints of
+    /// each query in order; fails when any query did not complete.
     async fn fetch_chunk(
         &self,
-        queries: Vec<MetricDataQuery>,
+        asked: &[&Query],
+        start: i64,
         window: Window,
-    ) -> Result<Vec<(usize, Vec<(i64, f64)>)>, GuardError<AwsError>> {
+    ) -> Result<Series, GuardError<AwsError>> {
+        let queries: Vec<MetricDataQuery> = asked
+            .iter()
+            .enumerate()
+            .map(|(i, q)| build_query(i, q, window.period))
+            .collect();
         let count = queries.len();
-        let mut merged: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
-        let mut failed: HashMap<String, String> = HashMap::new();
+        let mut merged = Merged::default();
         let mut next: Option<String> = None;
-        loop {
+        // Bounded: CloudWatch pages by datapoints (100,800 a call), so a window of a few hours
+        // of one-minute data takes a handful of pages; a server that never stops is an error.
+        for _page in 0..MAX_PAGES {
             let token = next.clone();
-            let queries = queries.clone();
             let page = self
                 .data_guard
                 .call(|| {
@@ -151,7 +163,7 @@ impl CloudWatch {
                         .client
                         .get_metric_data()
                         .set_metric_data_queries(Some(queries.clone()))
-                        .start_time(DateTime::from_secs(window.start))
+                        .start_time(DateTime::from_secs(start))
                         .end_time(DateTime::from_secs(window.end))
                         .scan_by(ScanBy::TimestampAscending)
                         .set_next_token(token.clone());
@@ -161,61 +173,103 @@ impl CloudWatch {
             self.metrics
                 .api_cost
                 .inc_by(count as f64 * USD_PER_METRIC_REQUESTED);
-            merge_page(&mut merged, &mut failed, page.metric_data_results());
+            merged.page(page.metric_data_results(), page.messages());
             next = page.next_token().map(str::to_string);
             if next.is_none() {
-                break;
+                let ids = (0..count).map(|i| format!("q{i}"));
+                return merged.finish(ids).map_err(|(i, why)| {
+                    let q = asked[i];
+                    GuardError::Failed {
+                        api: "GetMetricData".into(),
+                        source: AwsError::permanent(format!(
+                            "{} {} of ModelId {} did not complete: {why}",
+                            q.metric.metric_name, q.stat, q.metric.model_id
+                        )),
+                    }
+                });
             }
         }
-        if let Some((id, why)) = failed.into_iter().next() {
-            return Err(GuardError::Failed {
-                api: "GetMetricData".into(),
-                source: AwsError::permanent(format!("query {id} did not complete: {why}")),
-            });
-        }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(id, points)| {
-                id.strip_prefix('q')?
-                    .parse::<usize>()
-                    .ok()
-                    .map(|i| (i, points))
-            })
-            .collect())
+        Err(GuardError::Failed {
+            api: "GetMetricData".into(),
+            source: AwsError::permanent(format!(
+                "still a NextToken after {MAX_PAGES} pages; the window is fetched again"
+            )),
+        })
     }
 }
 
-/// Merges one page of results into `merged` by query Id (every page repeats every Id, each
-/// with the next datapoints). A query whose last word is InternalError or Forbidden is
-/// recorded in `failed`; PartialData just means "more on the next page".
-fn merge_page(
-    merged: &mut HashMap<String, Vec<(i64, f64)>>,
-    failed: &mut HashMap<String, String>,
-    results: &[MetricDataResult],
-) {
-    for r in results {
-        let Some(id) = r.id() else { continue };
-        let points = merged.entry(id.to_string()).or_default();
-        points.extend(
-            r.timestamps()
-                .iter()
-                .zip(r.values())
-                .map(|(t, v)| (t.secs(), *v)),
-        );
-        match r.status_code() {
-            Some(StatusCode::InternalError) | Some(StatusCode::Forbidden) => {
-                let msg = r
-                    .messages()
+/// Pages one GetMetricData chunk may take before it is given up (and fetched again next poll).
+const MAX_PAGES: usize = 100;
+
+/// The pages of one GetMetricData chunk, merged by query Id.
+#[derive(Default)]
+struct Merged {
+    points: HashMap<String, Vec<(i64, f64)>>,
+    /// Each query's last StatusCode and messages.
+    status: HashMap<String, (Option<StatusCode>, String)>,
+    /// Messages about the whole call ("as much of the operation as possible is still
+    /// executed": some data may be missing).
+    call_messages: Vec<String>,
+}
+
+fn messages(m: &[MessageData]) -> String {
+    m.iter()
+        .map(|m| match (m.code(), m.value()) {
+            (Some(c), Some(v)) => format!("{c}: {v}"),
+            (Some(s), None) | (None, Some(s)) => s.to_string(),
+            (None, None) => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Merged {
+    /// Merges one page (every page repeats every Id, each with its next datapoints; a query's
+    /// status is the last page's).
+    fn page(&mut self, results: &[MetricDataResult], call_messages: &[MessageData]) {
+        for r in results {
+            let Some(id) = r.id() else { continue };
+            self.points.entry(id.to_string()).or_default().extend(
+                r.timestamps()
                     .iter()
-                    .filter_map(|m| m.value())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                failed.insert(id.to_string(), format!("{:?} {msg}", r.status_code()));
-            }
-            _ => {
-                failed.remove(id);
-            }
+                    .zip(r.values())
+                    .map(|(t, v)| (t.secs(), *v)),
+            );
+            self.status.insert(
+                id.to_string(),
+                (r.status_code().cloned(), messages(r.messages())),
+            );
         }
+        if !call_messages.is_empty() {
+            self.call_messages.push(messages(call_messages));
+        }
+    }
+
+    /// After the last page (no NextToken): the datapoints of `ids` in order, or the index of
+    /// the first query that did not complete and why. `Complete` (or no status, which the
+    /// API allows) is complete; `PartialData` with no NextToken left, `InternalError`,
+    /// `Forbidden`, an unknown status, a query missing from the answer or a message about the
+    /// whole call are not: the scope's poll fails and the window is fetched again.
+    fn finish(mut self, ids: impl Iterator<Item = String>) -> Result<Series, (usize, String)> {
+        let mut out = Vec::new();
+        for (i, id) in ids.enumerate() {
+            let why = match self.status.get(&id) {
+                None => Some("no result for this query".to_string()),
+                Some((None | Some(StatusCode::Complete), _)) => None,
+                Some((Some(StatusCode::PartialData), m)) => Some(format!(
+                    "PartialData and no NextToken to fetch the rest {m}"
+                )),
+                Some((Some(code), m)) => Some(format!("{} {m}", code.as_str())),
+            };
+            if let Some(why) = why {
+                return Err((i, why.trim_end().to_string()));
+            }
+            if let Some(m) = self.call_messages.first() {
+                return Err((i, format!("the call returned a message: {m}")));
+            }
+            out.push(self.points.remove(&id).unwrap_or_default());
+        }
+        Ok(out)
     }
 }
 
@@ -247,7 +301,6 @@ fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_cloudwatch::types::MessageData;
 
     fn result(id: &str, points: &[(i64, f64)], status: StatusCode) -> MetricDataResult {
         MetricDataResult::builder()
@@ -263,60 +316,112 @@ mod tests {
             .build()
     }
 
+    fn ids(n: usize) -> impl Iterator<Item = String> {
+        (0..n).map(|i| format!("q{i}"))
+    }
+
+    fn message(code: &str, value: &str) -> MessageData {
+        MessageData::builder().code(code).value(value).build()
+    }
+
     #[test]
     fn pages_are_merged_by_query_id() {
-        let mut merged = HashMap::new();
-        let mut failed = HashMap::new();
+        let mut merged = Merged::default();
         // Page 1: both queries partial; page 2: the rest, in another order.
-        merge_page(
-            &mut merged,
-            &mut failed,
+        merged.page(
             &[
                 result("q0", &[(60, 1.0)], StatusCode::PartialData),
                 result("q1", &[(60, 5.0)], StatusCode::PartialData),
             ],
+            &[],
         );
-        merge_page(
-            &mut merged,
-            &mut failed,
+        merged.page(
             &[
                 result("q1", &[(120, 6.0)], StatusCode::Complete),
                 result("q0", &[(120, 2.0), (180, 3.0)], StatusCode::Complete),
             ],
+            &[],
         );
-        assert_eq!(merged["q0"], vec![(60, 1.0), (120, 2.0), (180, 3.0)]);
-        assert_eq!(merged["q1"], vec![(60, 5.0), (120, 6.0)]);
-        assert!(failed.is_empty());
+        let out = merged.finish(ids(2)).unwrap();
+        assert_eq!(out[0], vec![(60, 1.0), (120, 2.0), (180, 3.0)]);
+        assert_eq!(out[1], vec![(60, 5.0), (120, 6.0)]);
     }
 
     #[test]
-    fn a_query_that_ends_in_error_is_reported() {
-        let mut merged = HashMap::new();
-        let mut failed = HashMap::new();
+    fn a_query_that_ends_in_error_fails_with_the_clouds_message() {
+        let mut merged = Merged::default();
         let forbidden = MetricDataResult::builder()
-            .id("q3")
+            .id("q1")
             .status_code(StatusCode::Forbidden)
-            .messages(
-                MessageData::builder()
-                    .code("Forbidden")
-                    .value("not authorized")
-                    .build(),
-            )
+            .messages(message("Forbidden", "not authorized"))
             .build();
-        merge_page(&mut merged, &mut failed, &[forbidden]);
-        assert!(failed["q3"].contains("not authorized"));
+        merged.page(
+            &[result("q0", &[(60, 1.0)], StatusCode::Complete), forbidden],
+            &[],
+        );
+        let (i, why) = merged.finish(ids(2)).unwrap_err();
+        assert_eq!(i, 1);
+        assert!(
+            why.contains("Forbidden") && why.contains("not authorized"),
+            "{why}"
+        );
+
+        let mut merged = Merged::default();
+        merged.page(&[result("q0", &[], StatusCode::InternalError)], &[]);
+        let (_, why) = merged.finish(ids(1)).unwrap_err();
+        assert!(why.contains("InternalError"), "{why}");
+
         // InternalError followed by a complete page (retried with NextToken) is fine.
-        merge_page(
-            &mut merged,
-            &mut failed,
-            &[result("q4", &[], StatusCode::InternalError)],
+        let mut merged = Merged::default();
+        merged.page(&[result("q0", &[], StatusCode::InternalError)], &[]);
+        merged.page(&[result("q0", &[(60, 1.0)], StatusCode::Complete)], &[]);
+        assert_eq!(merged.finish(ids(1)).unwrap()[0], vec![(60, 1.0)]);
+    }
+
+    #[test]
+    fn partial_data_on_the_last_page_is_not_complete() {
+        // The caller calls finish() only when no NextToken came back: PartialData then means
+        // datapoints are missing that no further page will bring (MetricDataResult.StatusCode:
+        // "NextToken is not returned if you are performing a math expression").
+        let mut merged = Merged::default();
+        merged.page(&[result("q0", &[(60, 1.0)], StatusCode::PartialData)], &[]);
+        let (i, why) = merged.finish(ids(1)).unwrap_err();
+        assert_eq!(i, 0);
+        assert!(why.contains("PartialData"), "{why}");
+    }
+
+    #[test]
+    fn a_missing_query_or_a_message_about_the_call_is_not_complete() {
+        let mut merged = Merged::default();
+        merged.page(&[result("q0", &[(60, 1.0)], StatusCode::Complete)], &[]);
+        assert_eq!(merged.finish(ids(2)).unwrap_err().0, 1, "q1 never answered");
+
+        let mut merged = Merged::default();
+        merged.page(
+            &[result("q0", &[(60, 1.0)], StatusCode::Complete)],
+            &[message(
+                "MaxMetricsExceeded",
+                "Maximum number of allowed metrics exceeded",
+            )],
         );
-        merge_page(
-            &mut merged,
-            &mut failed,
-            &[result("q4", &[(60, 1.0)], StatusCode::Complete)],
+        let (_, why) = merged.finish(ids(1)).unwrap_err();
+        assert!(
+            why.contains("Maximum number of allowed metrics exceeded"),
+            "{why}"
         );
-        assert!(!failed.contains_key("q4"));
+    }
+
+    #[test]
+    fn no_status_code_is_complete() {
+        // StatusCode is optional in the API reference.
+        let mut merged = Merged::default();
+        let r = MetricDataResult::builder()
+            .id("q0")
+            .timestamps(DateTime::from_secs(60))
+            .values(2.0)
+            .build();
+        merged.page(&[r], &[]);
+        assert_eq!(merged.finish(ids(1)).unwrap()[0], vec![(60, 2.0)]);
     }
 
     #[test]

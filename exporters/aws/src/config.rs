@@ -17,7 +17,8 @@ pub struct AwsConfig {
     /// requested, so each costs money; see the README).
     #[serde(default = "default_latency_stats")]
     pub latency_stats: Vec<String>,
-    /// How long the list of metrics and models (ListMetrics) is cached.
+    /// How long the list of metrics and models (ListMetrics) is cached. Short by default so a
+    /// model used for the first time shows within a minute of CloudWatch listing it.
     #[serde(default = "default_discovery_ttl", with = "humantime_serde")]
     pub discovery_ttl: Duration,
     /// How long the application inference profiles (Bedrock) are cached.
@@ -48,7 +49,9 @@ fn default_latency_stats() -> Vec<String> {
     vec!["avg".into(), "p90".into(), "p99".into()]
 }
 fn default_discovery_ttl() -> Duration {
-    Duration::from_secs(300)
+    // With the default 15 s poll_interval, the listing is refreshed every third poll, so a
+    // metric CloudWatch starts listing is queried at most 45 s + 15 s later.
+    Duration::from_secs(45)
 }
 fn default_profile_ttl() -> Duration {
     Duration::from_secs(600)

@@ -6,6 +6,7 @@ mod cloudwatch;
 mod config;
 mod demo;
 mod error;
+mod listing;
 mod models;
 mod source;
 
@@ -18,13 +19,14 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cloudwatch::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 use clap::Parser;
-use common::cache::TtlCache;
 use common::cli::{init_logging, Flags};
 use common::config::{section, ConfigError};
 use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 use common::RunSettings;
 use tokio::sync::OnceCell;
+
+use crate::listing::Listing;
 
 use crate::config::{account_of_role, cloudwatch_stat, AccountConfig, AwsConfig};
 use crate::source::{AccountId, BedrockSource};
@@ -89,7 +91,6 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     common::run(settings, sources).await
 }
 
-/// One source per (account, region). Guards are per API and shared, as CloudWatch's quotas are.
 /// The SDK's HTTPS client, trusting `extra_ca_file` besides the system roots (corporate
 /// TLS-intercepting proxies, private endpoints).
 fn http_client_trusting(path: &std::path::Path) -> anyhow::Result<SharedHttpClient> {
@@ -105,14 +106,22 @@ fn http_client_trusting(path: &std::path::Path) -> anyhow::Result<SharedHttpClie
         .build_https())
 }
 
+/// A profile unknown to the cached listing lists again at once, at most this often per scope.
+const PROFILE_REFRESH_MIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One source per (account, region), each with its own guards: CloudWatch's quotas are per
+/// account and region, and a bad role or a missing permission in one scope (or throttling, or
+/// an unreachable regional endpoint) must not open a breaker or spend a rate budget that the
+/// other scopes use.
 async fn build_sources(
     aws: &AwsConfig,
     metrics: &Arc<SelfMetrics>,
     http_client: Option<SharedHttpClient>,
 ) -> anyhow::Result<Vec<BedrockSource>> {
-    let guard = |api: &str, rps: u32, retries_in_sdk: bool| {
-        Arc::new(Guard::new(
+    let guard = |api: &str, scope: &str, rps: u32, retries_in_sdk: bool| {
+        Arc::new(Guard::for_target(
             api,
+            scope,
             GuardSettings {
                 timeout: aws.timeout,
                 requests_per_second: rps,
@@ -123,10 +132,6 @@ async fn build_sources(
             metrics.clone(),
         ))
     };
-    let list_guard = guard("ListMetrics", aws.requests_per_second.min(25), true);
-    let data_guard = guard("GetMetricData", aws.requests_per_second, true);
-    let profile_guard = guard("ListInferenceProfiles", 5, true);
-    let sts_guard = guard("GetCallerIdentity", 5, true);
 
     let loader = || {
         let l = aws_config::defaults(BehaviorVersion::latest());
@@ -175,11 +180,15 @@ async fn build_sources(
             }
             let sdk = loader.load().await;
             let scope = format!("{}/{region}", known.as_deref().unwrap_or("default"));
+            // ListMetrics: 25 TPS per account and region (shared/reference/cloud-apis.md).
+            let list_guard = guard("ListMetrics", &scope, aws.requests_per_second.min(25), true);
+            let data_guard = guard("GetMetricData", &scope, aws.requests_per_second, true);
+            let profile_guard = guard("ListInferenceProfiles", &scope, 5, true);
             let account_id = match &known {
                 Some(id) => AccountId::Known(id.clone()),
                 None => AccountId::FromSts {
                     client: aws_sdk_sts::Client::new(&sdk),
-                    guard: sts_guard.clone(),
+                    guard: guard("GetCallerIdentity", &scope, 5, true),
                 },
             };
             sources.push(BedrockSource {
@@ -189,17 +198,28 @@ async fn build_sources(
                 account: OnceCell::new(),
                 cloudwatch: cloudwatch::CloudWatch::new(
                     aws_sdk_cloudwatch::Client::new(&sdk),
-                    list_guard.clone(),
-                    data_guard.clone(),
-                    TtlCache::new("list_metrics", aws.discovery_ttl, 1, metrics.clone()),
+                    list_guard,
+                    data_guard,
+                    Listing::new(
+                        "list_metrics",
+                        aws.discovery_ttl,
+                        aws.discovery_ttl,
+                        metrics.clone(),
+                    ),
                     metrics.clone(),
                 ),
                 profiles: bedrock::ProfileResolver::new(
                     aws_sdk_bedrock::Client::new(&sdk),
-                    profile_guard.clone(),
-                    TtlCache::new("inference_profiles", aws.profile_ttl, 1, metrics.clone()),
+                    profile_guard,
+                    Listing::new(
+                        "inference_profiles",
+                        aws.profile_ttl,
+                        PROFILE_REFRESH_MIN,
+                        metrics.clone(),
+                    ),
                 ),
                 latency_stats: latency_stats.clone(),
+                fetched: Default::default(),
             });
         }
     }

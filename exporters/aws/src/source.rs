@@ -1,8 +1,10 @@
 //! `impl Source` for Bedrock in one account and region: discover the metrics that exist
-//! (ListMetrics), fetch them (GetMetricData), and normalize them into samples.
+//! (ListMetrics), fetch them (GetMetricData), and normalize them into samples. A counter metric
+//! this process has not fetched before is fetched from `window.backfill_start`: ListMetrics
+//! can list a new metric up to 15 minutes late, and its first minutes must still count.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use common::guard::Guard;
 use common::source::{
@@ -34,6 +36,8 @@ pub struct BedrockSource {
     pub profiles: ProfileResolver,
     /// (contract stat label, CloudWatch statistic), e.g. ("avg", "Average").
     pub latency_stats: Vec<(String, String)>,
+    /// Counter metrics fetched successfully at least once by this process.
+    pub fetched: Mutex<HashSet<ListedMetric>>,
 }
 
 /// What one query's datapoints become.
@@ -76,11 +80,11 @@ impl BedrockSource {
             ModelRef::ApplicationProfile(p) => match self.profiles.resolve(&p).await {
                 Ok(Some(profile)) => (profile.model, profile.name),
                 Ok(None) => {
-                    tracing::warn!(profile = %p, "unknown application inference profile: labelled with its id, not priced");
+                    tracing::warn!(scope = %self.scope, profile = %p, "unknown application inference profile: labelled with its id, not priced");
                     (p.clone(), p)
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot list application inference profiles: labelled with the profile id, not priced");
+                    tracing::warn!(scope = %self.scope, profile = %p, error = %e, "cannot list application inference profiles: labelled with the profile id, not priced, until a listing succeeds (its minutes are counted once either way)");
                     (p.clone(), p)
                 }
             },
@@ -148,12 +152,40 @@ impl Source for BedrockSource {
         if plan.is_empty() {
             return Ok(Vec::new());
         }
-        let queries: Vec<Query> = plan.iter().map(|(q, _)| q.clone()).collect();
+        // Counter metrics not fetched before reach back to backfill_start (the accumulator
+        // counts those older minutes only for series it has never seen); the rest, and every
+        // latency gauge, from the window's start.
+        let new: Vec<ListedMetric> = {
+            let fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+            plan.iter()
+                .filter(|(q, m)| matches!(m, Meaning::Counter(_)) && !fetched.contains(&q.metric))
+                .map(|(q, _)| q.metric.clone())
+                .collect()
+        };
+        let new_set: HashSet<&ListedMetric> = new.iter().collect();
+        let queries: Vec<(Query, i64)> = plan
+            .iter()
+            .map(|(q, _)| {
+                let start = if new_set.contains(&q.metric) {
+                    window.backfill_start.min(window.start)
+                } else {
+                    window.start
+                };
+                (q.clone(), start)
+            })
+            .collect();
         let series = self
             .cloudwatch
             .get_metric_data(&queries, window)
             .await
             .map_err(|e| SourceError::new(e.to_string()))?;
+        if !new.is_empty() {
+            tracing::debug!(scope = %self.scope, metrics = new.len(), from = window.backfill_start, "new metrics fetched from when counting started");
+            self.fetched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(new.iter().cloned());
+        }
 
         let mut labels_of: HashMap<&str, SeriesLabels> = HashMap::new();
         for (q, _) in &plan {

@@ -5,17 +5,13 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use support::*;
 
-const NS: &str = "AWS/Bedrock";
 const SONNET: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 const US_HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 const NOVA_ARN: &str = "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0";
@@ -36,65 +32,6 @@ const US_HAIKU_OUT: f64 = 5.50e-6;
 const NOVA_IN: f64 = 0.80e-6;
 const NOVA_CACHE_READ: f64 = 0.20e-6;
 const HAIKU_IN: f64 = 1.00e-6;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn cloudwatch(url: &str) -> aws_sdk_cloudwatch::Client {
-    let config = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(config)
-}
-
-/// Puts datapoints (metric, ModelId, Unix seconds, value) into AWS/Bedrock.
-fn put(
-    rt: &tokio::runtime::Runtime,
-    cw: &aws_sdk_cloudwatch::Client,
-    points: &[(&str, &str, i64, f64)],
-) {
-    for chunk in points.chunks(100) {
-        let data: Vec<MetricDatum> = chunk
-            .iter()
-            .map(|(metric, model, t, v)| {
-                MetricDatum::builder()
-                    .metric_name(*metric)
-                    .dimensions(Dimension::builder().name("ModelId").value(*model).build())
-                    .timestamp(DateTime::from_secs(*t))
-                    .value(*v)
-                    .unit(
-                        if metric.contains("Latency") || metric.contains("FirstToken") {
-                            StandardUnit::Milliseconds
-                        } else {
-                            StandardUnit::Count
-                        },
-                    )
-                    .build()
-            })
-            .collect();
-        rt.block_on(
-            cw.put_metric_data()
-                .namespace(NS)
-                .set_metric_data(Some(data))
-                .send(),
-        )
-        .expect("PutMetricData to LocalStack");
-    }
-}
 
 /// A fake Bedrock ListInferenceProfiles (restJson1 `GET /inference-profiles`), two pages.
 fn fake_bedrock(calls: Arc<AtomicUsize>) -> Server {

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 pub use testkit::*;
 
+pub mod cloud;
+pub mod proxy;
+
+#[allow(unused_imports)]
+pub use cloud::*;
+
 /// The AWS exporter with test credentials and nothing from the machine's AWS configuration.
 pub fn start_exporter(args: &[&str], env: &[(&str, &str)]) -> Exporter {
     let remove = [
@@ -64,6 +70,10 @@ impl LocalStack {
                 .env("SKIP_SSL_CERT_DOWNLOAD", "1")
                 .env("LOCALSTACK_VOLUME_DIR", data.path())
                 .env("FILESYSTEM_ROOT", data.path())
+                // Detected as running in a container, LocalStack keeps its CloudWatch store
+                // under tempfile.gettempdir(): without this, every LocalStack on the machine
+                // (parallel tests, other checkouts) shares one store of datapoints.
+                .env("TMPDIR", data.path())
                 .current_dir(data.path());
             let mut proc = Proc::spawn(cmd);
             let url = format!("http://127.0.0.1:{port}");

@@ -1,0 +1,73 @@
+//! Talking to LocalStack's CloudWatch as a test: put Bedrock datapoints.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+
+const NS: &str = "AWS/Bedrock";
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn cloudwatch_in(url: &str, region: &str) -> aws_sdk_cloudwatch::Client {
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+}
+
+/// Puts datapoints (metric, ModelId, Unix seconds, value) into AWS/Bedrock.
+pub fn put(
+    rt: &tokio::runtime::Runtime,
+    cw: &aws_sdk_cloudwatch::Client,
+    points: &[(&str, &str, i64, f64)],
+) {
+    for chunk in points.chunks(100) {
+        let data: Vec<MetricDatum> = chunk
+            .iter()
+            .map(|(metric, model, t, v)| {
+                MetricDatum::builder()
+                    .metric_name(*metric)
+                    .dimensions(Dimension::builder().name("ModelId").value(*model).build())
+                    .timestamp(DateTime::from_secs(*t))
+                    .value(*v)
+                    .unit(
+                        if metric.contains("Latency") || metric.contains("FirstToken") {
+                            StandardUnit::Milliseconds
+                        } else {
+                            StandardUnit::Count
+                        },
+                    )
+                    .build()
+            })
+            .collect();
+        rt.block_on(
+            cw.put_metric_data()
+                .namespace(NS)
+                .set_metric_data(Some(data))
+                .send(),
+        )
+        .expect("PutMetricData to LocalStack");
+    }
+}
+
+/// A CloudWatch client of LocalStack in us-east-1.
+pub fn cloudwatch(url: &str) -> aws_sdk_cloudwatch::Client {
+    cloudwatch_in(url, "us-east-1")
+}
