@@ -37,6 +37,10 @@ pub struct DemoSource {
     /// The demo's "cloud call" goes through a guard like a real one, so the breaker and API
     /// self-metrics show up in the demo as well.
     guard: Option<Arc<Guard>>,
+    /// The latency statistics the cloud reports (stat, factor of the mean), so the demo shows
+    /// what real data will: CloudWatch gives percentiles, Azure Monitor only averages.
+    invocation_stats: Vec<(&'static str, f64)>,
+    first_token_stats: Vec<(&'static str, f64)>,
 }
 
 /// Puts every demo source behind one guard (API `demo.synthetic`).
@@ -61,7 +65,20 @@ impl DemoSource {
             scope: scope.to_string(),
             models,
             guard: None,
+            invocation_stats: vec![("avg", 1.0), ("p90", 1.7), ("p99", 2.6)],
+            first_token_stats: vec![("avg", 1.0)],
         }
+    }
+
+    /// The latency statistics this cloud reports, as (stat, factor of the mean).
+    pub fn with_latency_stats(
+        mut self,
+        invocation: &[(&'static str, f64)],
+        first_token: &[(&'static str, f64)],
+    ) -> Self {
+        self.invocation_stats = invocation.to_vec();
+        self.first_token_stats = first_token.to_vec();
+        self
     }
 
     /// Adds `n` copies of this source's models, as deployments `load-<i>`, for load tests.
@@ -190,21 +207,23 @@ impl DemoSource {
                     v,
                 )
             };
-            out.push(lat("avg", avg));
-            out.push(lat("p90", avg * 1.7));
-            out.push(lat("p99", avg * 2.6));
+            for (stat, factor) in &self.invocation_stats {
+                out.push(lat(stat, avg * factor));
+            }
             if m.reports_first_token {
                 let ttft = 0.25 + 0.3 * unit(i, period, 10);
-                out.push(Sample::new(
-                    id.clone(),
-                    l.clone(),
-                    SampleKind::Latency {
-                        kind: LatencyKind::FirstToken,
-                        stat: "avg".into(),
-                    },
-                    period,
-                    ttft,
-                ));
+                for (stat, factor) in &self.first_token_stats {
+                    out.push(Sample::new(
+                        id.clone(),
+                        l.clone(),
+                        SampleKind::Latency {
+                            kind: LatencyKind::FirstToken,
+                            stat: stat.to_string(),
+                        },
+                        period,
+                        ttft * factor,
+                    ));
+                }
             }
         }
         out

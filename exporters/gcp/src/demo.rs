@@ -32,6 +32,11 @@ fn claude(location: &str, id: &str, peak: f64, tokens: [f64; 4]) -> DemoModel {
 }
 
 /// The demo sources; `extra_models` synthetic ones are added to the first, for load tests.
+/// What Cloud Monitoring gives (README): invocation latency as a mean, time to first token as
+/// a mean and a server-side 99th percentile.
+const INVOCATION: &[(&str, f64)] = &[("avg", 1.0)];
+const FIRST_TOKEN: &[(&str, f64)] = &[("avg", 1.0), ("p99", 2.2)];
+
 pub fn sources(extra_models: usize) -> Vec<DemoSource> {
     let us = "us-central1";
     let eu = "europe-west4";
@@ -55,13 +60,15 @@ pub fn sources(extra_models: usize) -> Vec<DemoSource> {
                 ),
             ],
         )
-        .with_extra_models(extra_models),
+        .with_extra_models(extra_models)
+        .with_latency_stats(INVOCATION, FIRST_TOKEN),
         DemoSource::new(
             "demo-project/eu",
             vec![
                 model(eu, "gemini-2.5-flash", 80.0, [800.0, 200.0]),
                 model(eu, "gemini-2.5-flash-lite", 200.0, [400.0, 100.0]),
             ],
-        ),
+        )
+        .with_latency_stats(INVOCATION, FIRST_TOKEN),
     ]
 }
