@@ -14,29 +14,39 @@ use crate::arm::Deployment;
 pub const NAMESPACE: &str = "Microsoft.CognitiveServices/accounts";
 
 /// One metrics query per batch of resources. A filter may only name dimensions every metric
-/// in the query has, so metrics split by status code are queried apart from the others.
+/// in the query has, so metrics split by status code are queried apart from the others; and
+/// each query asks only for the aggregation its metrics support ("Supported metrics for
+/// Microsoft.CognitiveServices/accounts": token and request counts are `Total (Sum)` only,
+/// latencies `Minimum, Maximum, Average`). Azure answers an unsupported aggregation with a
+/// per-metric error and no data, so mixing them in one query would lose a metric.
 pub struct MetricQuery {
     pub names: &'static [&'static str],
     pub aggregation: &'static str,
     pub filter: &'static str,
 }
 
-pub const QUERIES: [MetricQuery; 2] = [
+pub const QUERIES: [MetricQuery; 3] = [
     MetricQuery {
         names: &[
             "ProcessedPromptTokens",
             "GeneratedTokens",
-            "AzureOpenAITimeToResponse",
-            "AzureOpenAINormalizedTTFTInMS",
             "InputTokens",
             "OutputTokens",
             "cacheReadInputTokens",
             "ephemeral5mInputTokens",
             "ephemeral1hInputTokens",
+        ],
+        aggregation: "total",
+        filter: "ModelDeploymentName eq '*'",
+    },
+    MetricQuery {
+        names: &[
+            "AzureOpenAITimeToResponse",
+            "AzureOpenAINormalizedTTFTInMS",
             "TimeToResponse",
             "NormalizedTimeToFirstToken",
         ],
-        aggregation: "total,average",
+        aggregation: "average",
         filter: "ModelDeploymentName eq '*'",
     },
     MetricQuery {

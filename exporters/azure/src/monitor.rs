@@ -3,11 +3,12 @@
 //! is refused (e.g. no data-plane permission). Response shapes: shared/reference/cloud-apis.md
 //! §2.3, §2.4.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::guard::{Guard, GuardError};
+use common::guard::{Guard, GuardError, GuardSettings};
+use common::metrics::SelfMetrics;
 use common::source::Window;
 use serde::Deserialize;
 
@@ -109,10 +110,48 @@ fn iso(secs: i64) -> String {
         .to_string()
 }
 
+/// The guards of the metrics APIs, one per (API, subscription, region): a breaker opened by
+/// one region's failures never stops the others (`llm_exporter_circuit_state{api, target}`,
+/// target `<subscription>/<region>`). Permanent errors never open a breaker.
+pub struct Guards {
+    pub settings: GuardSettings,
+    pub metrics: Arc<SelfMetrics>,
+    made: Mutex<HashMap<(String, String), Arc<Guard>>>,
+}
+
+impl Guards {
+    pub fn new(settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
+        Guards {
+            settings,
+            metrics,
+            made: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, api: &str, target: &str) -> Arc<Guard> {
+        self.made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((api.to_string(), target.to_string()))
+            .or_insert_with(|| {
+                Arc::new(Guard::for_target(
+                    api,
+                    target,
+                    self.settings.clone(),
+                    self.metrics.clone(),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// What one query returned for each resource (by the id it was asked with): its metrics, or
+/// why they could not be read. Resources fail apart, so one bad account holds back no other.
+pub type PerResource = Vec<(String, Result<Vec<Metric>, String>)>;
+
 pub struct Monitor {
     pub client: Arc<AzClient>,
-    pub batch_guard: Arc<Guard>,
-    pub list_guard: Arc<Guard>,
+    pub guards: Guards,
     pub arm_base: String,
     pub arm_scope: String,
     pub metrics_scope: String,
@@ -123,9 +162,9 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// `query` for every resource (all in `subscription` and `region`) over `window`:
-    /// (resource id, metric) pairs. Metrics a resource does not have come back with an error
-    /// code of their own and are skipped.
+    /// `query` for every resource (all in `subscription` and `region`) over `window`. A
+    /// failed getBatch call fails the resources it asked for; a per-metric error inside a
+    /// successful answer fails that resource (see [`checked`]).
     pub async fn fetch(
         &self,
         subscription: &str,
@@ -133,19 +172,24 @@ impl Monitor {
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+    ) -> PerResource {
         let key = (subscription.to_string(), region.to_string());
+        let target = format!("{subscription}/{region}");
         let refused = self
             .refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&key);
         if refused {
-            return self.list_each(resources, query, window).await;
+            return self.list_each(&target, resources, query, window).await;
         }
+        let guard = self.guards.get("metrics:getBatch", &target);
         let mut out = Vec::new();
         for chunk in resources.chunks(MAX_RESOURCES_PER_BATCH) {
-            match self.batch(subscription, region, chunk, query, window).await {
+            match self
+                .batch(&guard, subscription, region, chunk, query, window)
+                .await
+            {
                 Ok(results) => out.extend(results),
                 Err(GuardError::Failed { source, .. }) if source.is_refusal() => {
                     tracing::warn!(subscription, region, error = %source, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
@@ -153,38 +197,46 @@ impl Monitor {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key);
-                    return self.list_each(resources, query, window).await;
+                    return self.list_each(&target, resources, query, window).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    let e = e.to_string();
+                    out.extend(chunk.iter().map(|id| (id.clone(), Err(e.clone()))));
+                }
             }
         }
-        Ok(without_metric_errors(out))
+        out
     }
 
     /// The per-resource fallback: one Metrics - List call per resource.
     async fn list_each(
         &self,
+        target: &str,
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+    ) -> PerResource {
+        let guard = self.guards.get("Metrics_List", target);
         let mut out = Vec::new();
         for id in resources {
-            for metric in self.list(id, query, window).await? {
-                out.push((id.clone(), metric));
-            }
+            let result = match self.list(&guard, id, query, window).await {
+                Ok(metrics) => checked(id, metrics),
+                Err(e) => Err(e.to_string()),
+            };
+            out.push((id.clone(), result));
         }
-        Ok(without_metric_errors(out))
+        out
     }
 
     async fn batch(
         &self,
+        guard: &Guard,
         subscription: &str,
         region: &str,
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+    ) -> Result<PerResource, GuardError<AzError>> {
         let base = format!(
             "{}/subscriptions/{subscription}/metrics:getBatch",
             self.metrics_template
@@ -205,22 +257,27 @@ impl Monitor {
         let url = url(&base, &params, "metrics:getBatch")?;
         // The body key is lower-case `resourceids`, as the API requires.
         let body = serde_json::json!({ "resourceids": resources });
-        let resp: BatchResponse = self
-            .batch_guard
+        let resp: BatchResponse = guard
             .call(|| self.client.post(url.as_str(), &self.metrics_scope, &body))
             .await?;
-        Ok(resp
-            .values
-            .into_iter()
-            .flat_map(|r| {
-                let id = r.resourceid.unwrap_or_default();
-                r.value.into_iter().map(move |m| (id.clone(), m))
+        // Answers come back by resource id, in any case.
+        let mut answers: HashMap<String, Vec<Metric>> = HashMap::new();
+        for r in resp.values {
+            let id = r.resourceid.unwrap_or_default().to_ascii_lowercase();
+            answers.entry(id).or_default().extend(r.value);
+        }
+        Ok(resources
+            .iter()
+            .map(|id| {
+                let metrics = answers.remove(&id.to_ascii_lowercase()).unwrap_or_default();
+                (id.clone(), checked(id, metrics))
             })
             .collect())
     }
 
     async fn list(
         &self,
+        guard: &Guard,
         resource: &str,
         query: &MetricQuery,
         window: Window,
@@ -243,8 +300,7 @@ impl Monitor {
             ("top", TOP.to_string()),
         ];
         let url = url(&base, &params, "Metrics_List")?;
-        let resp: ListResponse = self
-            .list_guard
+        let resp: ListResponse = guard
             .call(|| self.client.get(url.as_str(), &self.arm_scope))
             .await?;
         Ok(resp.value)
@@ -268,18 +324,26 @@ fn url(
     })
 }
 
-fn without_metric_errors(results: Vec<(String, Metric)>) -> Vec<(String, Metric)> {
-    results
-        .into_iter()
-        .filter(|(id, m)| {
-            if m.timeseries.len() >= TOP_SERIES {
-                tracing::warn!(resource = %id, metric = %m.name.value, top = TOP_SERIES, "as many series as `top` allows: some may be missing");
-            }
-            let failed = m.error_code.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("Success"));
-            if failed {
-                tracing::debug!(resource = %id, metric = %m.name.value, code = ?m.error_code, message = ?m.error_message, "metric not available on this resource");
-            }
-            !failed
-        })
-        .collect()
+/// A resource's metrics, or the first per-metric error in them. Azure reports a metric it
+/// could not query (an unsupported aggregation, a back-end failure) inside a 200 answer, with
+/// `errorCode` other than `Success` and no data (metricBatch.json / metrics_API.json: "'Success'
+/// or the error details on query failures for this metric"). Treating that as "no data" would
+/// silently zero the metric and let its minutes pass the horizon, so it fails the resource's
+/// poll and the window is fetched again. Metrics the resource type defines but a deployment
+/// does not use answer `Success` with no time series: that is no data, not an error.
+fn checked(id: &str, metrics: Vec<Metric>) -> Result<Vec<Metric>, String> {
+    for m in &metrics {
+        if m.timeseries.len() >= TOP_SERIES {
+            tracing::warn!(resource = %id, metric = %m.name.value, top = TOP_SERIES, "as many series as `top` allows: some may be missing");
+        }
+        let code = m.error_code.as_deref().unwrap_or("Success");
+        if !code.eq_ignore_ascii_case("Success") {
+            return Err(format!(
+                "Azure Monitor could not query metric {} ({code}): {}",
+                m.name.value,
+                m.error_message.as_deref().unwrap_or("no message")
+            ));
+        }
+    }
+    Ok(metrics)
 }
