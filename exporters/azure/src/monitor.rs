@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::http::{AzClient, AzError};
 use crate::models::{MetricQuery, NAMESPACE};
+use crate::source::account_scope;
 
 /// getBatch's limit of resources per call.
 pub const MAX_RESOURCES_PER_BATCH: usize = 50;
@@ -110,9 +111,11 @@ fn iso(secs: i64) -> String {
         .to_string()
 }
 
-/// The guards of the metrics APIs, one per (API, subscription, region): a breaker opened by
-/// one region's failures never stops the others (`llm_exporter_circuit_state{api, target}`,
-/// target `<subscription>/<region>`). Permanent errors never open a breaker.
+/// The guards of the metrics APIs: getBatch one per subscription and region (one call serves
+/// a region's accounts; target `<subscription>/<region>`), the per-resource Metrics_List one
+/// per account (target: the account's scope), so a breaker opened by one region's or one
+/// account's failures never stops the others (`llm_exporter_circuit_state{api, target}`).
+/// Permanent errors never open a breaker.
 pub struct Guards {
     pub settings: GuardSettings,
     pub metrics: Arc<SelfMetrics>,
@@ -181,7 +184,7 @@ impl Monitor {
             .unwrap_or_else(|p| p.into_inner())
             .contains(&key);
         if refused {
-            return self.list_each(&target, resources, query, window).await;
+            return self.list_each(subscription, resources, query, window).await;
         }
         let guard = self.guards.get("metrics:getBatch", &target);
         let mut out = Vec::new();
@@ -197,7 +200,7 @@ impl Monitor {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key);
-                    return self.list_each(&target, resources, query, window).await;
+                    return self.list_each(subscription, resources, query, window).await;
                 }
                 Err(e) => {
                     let e = e.to_string();
@@ -211,14 +214,16 @@ impl Monitor {
     /// The per-resource fallback: one Metrics - List call per resource.
     async fn list_each(
         &self,
-        target: &str,
+        subscription: &str,
         resources: &[String],
         query: &MetricQuery,
         window: Window,
     ) -> PerResource {
-        let guard = self.guards.get("Metrics_List", target);
         let mut out = Vec::new();
         for id in resources {
+            let guard = self
+                .guards
+                .get("Metrics_List", &account_scope(subscription, id));
             let result = match self.list(&guard, id, query, window).await {
                 Ok(metrics) => checked(id, metrics),
                 Err(e) => Err(e.to_string()),

@@ -60,19 +60,9 @@ impl AzureSource {
         }
     }
 
-    /// The scope of an account: `<subscription>/<resource group>/<account>`, lower-case (ARM
-    /// names are case-insensitive; an account name is unique only within its resource group).
+    /// The scope of an account (see [`account_scope`]).
     pub fn scope_of(&self, account_id: &str) -> String {
-        let parts: Vec<&str> = account_id.split('/').filter(|p| !p.is_empty()).collect();
-        let rg = parts
-            .iter()
-            .position(|p| p.eq_ignore_ascii_case("resourceGroups"))
-            .and_then(|i| parts.get(i + 1));
-        match (rg, parts.last()) {
-            (Some(rg), Some(name)) => format!("{}/{rg}/{name}", self.subscription),
-            _ => format!("{}/{account_id}", self.subscription),
-        }
-        .to_ascii_lowercase()
+        account_scope(&self.subscription, account_id)
     }
 
     /// The deployments of `account`, by lower-case name.
@@ -310,6 +300,21 @@ impl AzureSource {
             .cloned()
             .collect()
     }
+}
+
+/// The scope of an account: `<subscription>/<resource group>/<account>`, lower-case (ARM
+/// names are case-insensitive; an account name is unique only within its resource group).
+pub fn account_scope(subscription: &str, account_id: &str) -> String {
+    let parts: Vec<&str> = account_id.split('/').filter(|p| !p.is_empty()).collect();
+    let rg = parts
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("resourceGroups"))
+        .and_then(|i| parts.get(i + 1));
+    match (rg, parts.last()) {
+        (Some(rg), Some(name)) => format!("{subscription}/{rg}/{name}"),
+        _ => format!("{subscription}/{account_id}"),
+    }
+    .to_ascii_lowercase()
 }
 
 /// `list` by lower-case deployment name.

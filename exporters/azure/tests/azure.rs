@@ -67,31 +67,6 @@ fn sweden() -> FakeAccount {
     }
 }
 
-struct Setup {
-    fake: FakeAzure,
-    _server: Server,
-    _tls: tokio::sync::oneshot::Sender<()>,
-    public: String,
-    dir: tempfile::TempDir,
-    ca: std::path::PathBuf,
-}
-
-fn setup(accounts: Vec<FakeAccount>) -> Setup {
-    let fake = FakeAzure::default();
-    fake.state().accounts = accounts;
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_test_ca(dir.path());
-    let (server, tls, public) = fake.start(&cert, &key);
-    Setup {
-        fake,
-        _server: server,
-        _tls: tls,
-        public,
-        dir,
-        ca,
-    }
-}
-
 #[test]
 fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     let t = setup(vec![east(), sweden()]);

@@ -8,6 +8,9 @@
 #![allow(dead_code)]
 
 mod answers;
+mod setup;
+#[allow(unused_imports)] // not every test binary uses it
+pub use setup::*;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
