@@ -352,3 +352,42 @@ fn checked(id: &str, metrics: Vec<Metric>) -> Result<Vec<Metric>, String> {
     }
     Ok(metrics)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A getBatch answer for one resource in the documented shape (metricBatch.json).
+    fn metrics(json: &str) -> Vec<Metric> {
+        serde_json::from_str::<ResourceValues>(json).unwrap().value
+    }
+
+    #[test]
+    fn a_per_metric_error_fails_the_resource_and_names_the_metric() {
+        let ok = metrics(
+            r#"{"resourceid": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a",
+                "value": [{"name": {"value": "GeneratedTokens", "localizedValue": "x"}, "errorCode": "Success", "timeseries": []}]}"#,
+        );
+        assert_eq!(
+            checked("a", ok).unwrap().len(),
+            1,
+            "Success with no series: no data, no error"
+        );
+        let failed = metrics(
+            r#"{"value": [
+                {"name": {"value": "GeneratedTokens"}, "errorCode": "Success", "timeseries": []},
+                {"name": {"value": "ProcessedPromptTokens"}, "errorCode": "BadRequest",
+                 "errorMessage": "Aggregation type(s) average not supported", "timeseries": []}]}"#,
+        );
+        let e = checked("a", failed).unwrap_err();
+        assert!(
+            e.contains("ProcessedPromptTokens")
+                && e.contains("BadRequest")
+                && e.contains("not supported"),
+            "{e}"
+        );
+        let no_code =
+            metrics(r#"{"value": [{"name": {"value": "InputTokens"}, "timeseries": []}]}"#);
+        assert!(checked("a", no_code).is_ok(), "no errorCode: success");
+    }
+}
