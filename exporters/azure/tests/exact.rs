@@ -305,6 +305,68 @@ fn one_failing_account_never_holds_back_the_others() {
 }
 
 #[test]
+fn one_account_failing_inside_its_regions_batch_holds_back_no_other() {
+    // getBatch serves both accounts of eastus in one call; Azure fails one of them per metric
+    // inside the 200 answer.
+    let (a, b) = (
+        account("oai-east", "eastus"),
+        account("oai-east2", "eastus"),
+    );
+    let t = setup(vec![a.clone(), b.clone()]);
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    t.fake.state().resource_faults.insert(
+        a.name.clone(),
+        (
+            "ResourceNotAvailable".into(),
+            "The metrics of this resource are unavailable".into(),
+        ),
+    );
+    let m = now_minute() - 120;
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat-prod", "", m, 1_000.0);
+    t.fake
+        .add(&b, "ProcessedPromptTokens", "chat-prod", "", m, 2_000.0);
+    let (ta, tb) = (scope(&a), scope(&b));
+    let s = exporter.wait_for(
+        "the healthy account to count",
+        Duration::from_secs(60),
+        |s| {
+            sum(s, "llm_tokens_total", &[("token_type", "input")]) == 2_000.0
+                && s.value("llm_exporter_target_up", &[("target", ta.as_str())]) == Some(0.0)
+        },
+    );
+    assert_eq!(
+        s.value("llm_exporter_target_up", &[("target", tb.as_str())]),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.value(
+            "llm_exporter_circuit_state",
+            &[
+                ("api", "metrics:getBatch"),
+                ("target", format!("{SUB}/eastus").as_str())
+            ]
+        ),
+        Some(0.0),
+        "the region's calls succeed: its breaker stays closed"
+    );
+    assert!(exporter
+        .proc
+        .log()
+        .contains("The metrics of this resource are unavailable"));
+    t.fake.state().resource_faults.clear();
+    exporter.wait_for(
+        "the failing account to recover",
+        Duration::from_secs(60),
+        |s| sum(s, "llm_tokens_total", &[("token_type", "input")]) == 3_000.0,
+    );
+}
+
+#[test]
 fn an_error_inside_a_successful_answer_fails_the_account_until_it_clears() {
     let east = account("oai-east", "eastus");
     let t = setup(vec![east.clone()]);
