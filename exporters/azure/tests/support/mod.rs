@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 mod answers;
+mod arm;
 mod setup;
 #[allow(unused_imports)] // not every test binary uses it
 pub use setup::*;
@@ -151,8 +152,8 @@ impl FakeAzure {
     ) -> (Server, tokio::sync::oneshot::Sender<()>, String) {
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
-            .route("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts", get(accounts))
-            .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments", get(deployments))
+            .route("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts", get(arm::accounts))
+            .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments", get(arm::deployments))
             .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/providers/Microsoft.Insights/metrics", get(metrics_list))
             .route("/{region}/subscriptions/{sub}/{op}", post(get_batch))
             .with_state(self.clone());
@@ -193,7 +194,7 @@ impl FakeAzure {
     }
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Response {
     let mut r = (
         StatusCode::from_u16(status).unwrap(),
         [("content-type", "application/json")],
@@ -245,89 +246,6 @@ async fn token(
     fake.state().scopes_issued.push(scope.clone());
     let host = scope.trim_end_matches("/.default");
     (StatusCode::OK, [("content-type", "application/json")], json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("fake-token:{host}/.default")}).to_string()).into_response()
-}
-
-fn skip_token(q: &Option<String>) -> usize {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
-    pairs
-        .iter()
-        .find(|(k, _)| k == "$skiptoken")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// One ARM page of `items`, with a `nextLink` back to `path` when more remain.
-fn arm_page(fake: &FakeAzure, path: &str, items: Vec<Value>, skip: usize) -> Response {
-    let (size, public) = {
-        let s = fake.state();
-        (s.page_size, s.public.clone())
-    };
-    let size = if size == 0 { items.len().max(1) } else { size };
-    let page: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
-    let mut body = json!({"value": page});
-    if skip + size < items.len() {
-        body["nextLink"] = json!(format!(
-            "{public}{path}?api-version=2024-10-01&$skiptoken={}",
-            skip + size
-        ));
-    }
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-async fn accounts(
-    State(fake): State<FakeAzure>,
-    Path(sub): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = fake.admit(ARM, &headers).await {
-        return r;
-    }
-    let items: Vec<Value> = fake
-        .state()
-        .accounts
-        .iter()
-        .filter(|a| a.subscription == sub)
-        .map(|a| json!({"id": a.id(), "name": a.name, "type": "Microsoft.CognitiveServices/accounts", "location": a.location, "kind": "AIServices", "sku": {"name": "S0"}, "properties": {"provisioningState": "Succeeded"}}))
-        .collect();
-    arm_page(
-        &fake,
-        &format!("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts"),
-        items,
-        skip_token(&q),
-    )
-}
-
-async fn deployments(
-    State(fake): State<FakeAzure>,
-    Path((sub, rg, name)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = fake.admit(ARM, &headers).await {
-        return r;
-    }
-    let Some(account) = fake
-        .state()
-        .accounts
-        .iter()
-        .find(|a| a.subscription == sub && a.name == name)
-        .cloned()
-    else {
-        return error(404, "ResourceNotFound", "no such account");
-    };
-    let items: Vec<Value> = account
-        .deployments
-        .iter()
-        .map(|d| json!({"id": format!("{}/deployments/{}", account.id(), d.name), "name": d.name, "sku": {"name": d.sku, "capacity": 10}, "properties": {"model": {"format": d.format, "name": d.model, "version": d.version}, "provisioningState": "Succeeded"}}))
-        .collect();
-    arm_page(&fake, &format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments"), items, skip_token(&q))
 }
 
 /// The metrics of one resource, as both APIs return them (the query's parameters, as given).
