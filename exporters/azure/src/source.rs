@@ -32,6 +32,10 @@ pub struct AzureSource {
     listed: Mutex<Vec<String>>,
     /// Accounts polled by this process; None before the first successful listing.
     seen: Mutex<Option<HashSet<String>>>,
+    /// True while the subscription itself (target `<subscription>`: its account listing) is
+    /// reported failed: the next successful listing reports it up again, so its
+    /// `llm_exporter_target_up` does not stay 0.
+    subscription_failed: Mutex<bool>,
     /// Catalog keys whose one-hour cache writes were priced at the five-minute rate (warned).
     one_hour_warned: Mutex<HashSet<String>>,
 }
@@ -62,6 +66,7 @@ impl AzureSource {
             pricing,
             listed: Mutex::new(Vec::new()),
             seen: Mutex::new(None),
+            subscription_failed: Mutex::new(false),
             one_hour_warned: Mutex::new(HashSet::new()),
         }
     }
@@ -195,11 +200,12 @@ impl AzureSource {
             Ok(a) => a,
             Err(e) => {
                 // Without the listing no account can be fetched: every account known from the
-                // last listing fails (the subscription itself before the first one).
+                // last listing fails.
+                // The subscription's own target says the listing failed; it is reported up
+                // again after the next successful listing.
                 let mut scopes = lock(&self.listed).clone();
-                if scopes.is_empty() {
-                    scopes.push(self.subscription.clone());
-                }
+                scopes.push(self.subscription.clone());
+                *lock(&self.subscription_failed) = true;
                 let msg = format!("listing the subscription's accounts: {e}");
                 return scopes
                     .into_iter()
@@ -212,6 +218,14 @@ impl AzureSource {
             }
         };
         let mut out = Vec::new();
+        if std::mem::take(&mut *lock(&self.subscription_failed)) {
+            let scope = self.subscription.clone();
+            out.push(ScopeFetch {
+                window: windows.window(&scope),
+                scope,
+                result: Ok(Vec::new()),
+            });
+        }
         let mut targets: Vec<Target<'_>> = Vec::new();
         let scopes: Vec<String> = accounts.iter().map(|a| self.scope_of(&a.id)).collect();
         *lock(&self.listed) = scopes.clone();

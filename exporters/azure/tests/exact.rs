@@ -434,3 +434,39 @@ fn an_account_created_after_start_up_is_counted_from_when_it_is_first_listed() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_failing_account_listing_fails_every_account_and_clears_when_it_recovers() {
+    let east = account("oai-east", "eastus");
+    let t = setup(vec![east.clone()]);
+    t.fake.state().sticky.insert(ARM.into(), Fault::Status(500));
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 2s");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    let (sub, acct) = (SUB.to_string(), scope(&east));
+    let up = |s: &Scrape, target: &str| s.value("llm_exporter_target_up", &[("target", target)]);
+    let s = exporter.wait_for("the subscription to fail", Duration::from_secs(60), |s| {
+        up(s, &sub) == Some(0.0)
+    });
+    assert_eq!(s.value("llm_exporter_up", &[]), Some(0.0));
+
+    t.fake.state().sticky.clear();
+    exporter.wait_for("recovery", Duration::from_secs(90), |s| {
+        up(s, &sub) == Some(1.0) && up(s, &acct) == Some(1.0)
+    });
+    // Known accounts fail with the listing (its cache expires after 2 s).
+    t.fake.state().sticky.insert(ARM.into(), Fault::Status(500));
+    exporter.wait_for(
+        "the account to fail with the listing",
+        Duration::from_secs(60),
+        |s| up(s, &sub) == Some(0.0) && up(s, &acct) == Some(0.0),
+    );
+    t.fake.state().sticky.clear();
+    let m = now_minute() - 120;
+    t.fake
+        .add(&east, "ProcessedPromptTokens", "chat-prod", "", m, 800.0);
+    exporter.wait_for("both up and counting", Duration::from_secs(90), |s| {
+        up(s, &sub) == Some(1.0)
+            && up(s, &acct) == Some(1.0)
+            && s.value("llm_tokens_total", &input("chat-prod")) == Some(800.0)
+    });
+}
