@@ -115,12 +115,18 @@ fn iso(secs: i64) -> String {
 /// a region's accounts; target `<subscription>/<region>`), the per-resource Metrics_List one
 /// per account (target: the account's scope), so a breaker opened by one region's or one
 /// account's failures never stops the others (`llm_exporter_circuit_state{api, target}`).
-/// Permanent errors never open a breaker.
+/// Permanent errors never open a breaker. The client-side rate limit
+/// (`azure.requests_per_second`) stays one per API, shared by all of that API's guards.
 pub struct Guards {
-    pub settings: GuardSettings,
-    pub metrics: Arc<SelfMetrics>,
-    made: Mutex<HashMap<(String, String), Arc<Guard>>>,
+    settings: GuardSettings,
+    metrics: Arc<SelfMetrics>,
+    /// (API, target) -> its guard and the API's limiter.
+    made: Mutex<HashMap<(String, String), Guarded>>,
+    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
 }
+
+type Limiter = governor::DefaultDirectRateLimiter;
+type Guarded = (Arc<Guard>, Arc<Limiter>);
 
 impl Guards {
     pub fn new(settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
@@ -128,21 +134,37 @@ impl Guards {
             settings,
             metrics,
             made: Mutex::new(HashMap::new()),
+            limiters: Mutex::new(HashMap::new()),
         }
     }
 
-    fn get(&self, api: &str, target: &str) -> Arc<Guard> {
+    /// The guard of `api` for `target`, and `api`'s shared rate limiter.
+    fn get(&self, api: &str, target: &str) -> Guarded {
+        let limiter = self
+            .limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(api.to_string())
+            .or_insert_with(|| {
+                let rps = std::num::NonZeroU32::new(self.settings.requests_per_second.max(1))
+                    .unwrap_or(std::num::NonZeroU32::MIN);
+                Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+                    rps,
+                )))
+            })
+            .clone();
         self.made
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry((api.to_string(), target.to_string()))
             .or_insert_with(|| {
-                Arc::new(Guard::for_target(
-                    api,
-                    target,
-                    self.settings.clone(),
-                    self.metrics.clone(),
-                ))
+                // The guard's own limiter is left wide open: the shared one applies.
+                let settings = GuardSettings {
+                    requests_per_second: u32::MAX,
+                    ..self.settings.clone()
+                };
+                let guard = Guard::for_target(api, target, settings, self.metrics.clone());
+                (Arc::new(guard), limiter)
             })
             .clone()
     }
@@ -186,11 +208,12 @@ impl Monitor {
         if refused {
             return self.list_each(subscription, resources, query, window).await;
         }
-        let guard = self.guards.get("metrics:getBatch", &target);
+        let made = self.guards.get("metrics:getBatch", &target);
+        let guard = (&*made.0, &*made.1);
         let mut out = Vec::new();
         for chunk in resources.chunks(MAX_RESOURCES_PER_BATCH) {
             match self
-                .batch(&guard, subscription, region, chunk, query, window)
+                .batch(guard, subscription, region, chunk, query, window)
                 .await
             {
                 Ok(results) => out.extend(results),
@@ -221,10 +244,11 @@ impl Monitor {
     ) -> PerResource {
         let mut out = Vec::new();
         for id in resources {
-            let guard = self
+            let made = self
                 .guards
                 .get("Metrics_List", &account_scope(subscription, id));
-            let result = match self.list(&guard, id, query, window).await {
+            let guard = (&*made.0, &*made.1);
+            let result = match self.list(guard, id, query, window).await {
                 Ok(metrics) => checked(id, metrics),
                 Err(e) => Err(e.to_string()),
             };
@@ -235,7 +259,7 @@ impl Monitor {
 
     async fn batch(
         &self,
-        guard: &Guard,
+        (guard, limiter): (&Guard, &Limiter),
         subscription: &str,
         region: &str,
         resources: &[String],
@@ -263,7 +287,12 @@ impl Monitor {
         // The body key is lower-case `resourceids`, as the API requires.
         let body = serde_json::json!({ "resourceids": resources });
         let resp: BatchResponse = guard
-            .call(|| self.client.post(url.as_str(), &self.metrics_scope, &body))
+            .call(|| async {
+                limiter.until_ready().await;
+                self.client
+                    .post(url.as_str(), &self.metrics_scope, &body)
+                    .await
+            })
             .await?;
         // Answers come back by resource id, in any case.
         let mut answers: HashMap<String, Vec<Metric>> = HashMap::new();
@@ -282,7 +311,7 @@ impl Monitor {
 
     async fn list(
         &self,
-        guard: &Guard,
+        (guard, limiter): (&Guard, &Limiter),
         resource: &str,
         query: &MetricQuery,
         window: Window,
@@ -306,7 +335,10 @@ impl Monitor {
         ];
         let url = url(&base, &params, "Metrics_List")?;
         let resp: ListResponse = guard
-            .call(|| self.client.get(url.as_str(), &self.arm_scope))
+            .call(|| async {
+                limiter.until_ready().await;
+                self.client.get(url.as_str(), &self.arm_scope).await
+            })
             .await?;
         Ok(resp.value)
     }
@@ -360,6 +392,22 @@ mod tests {
     /// A getBatch answer for one resource in the documented shape (metricBatch.json).
     fn metrics(json: &str) -> Vec<Metric> {
         serde_json::from_str::<ResourceValues>(json).unwrap().value
+    }
+
+    #[test]
+    fn breakers_are_per_target_and_the_rate_limit_per_api() {
+        let guards = Guards::new(
+            GuardSettings::default(),
+            Arc::new(SelfMetrics::new("azure", "0")),
+        );
+        let (east, east_limit) = guards.get("metrics:getBatch", "s/eastus");
+        let (west, west_limit) = guards.get("metrics:getBatch", "s/westus");
+        let (again, _) = guards.get("metrics:getBatch", "s/eastus");
+        let (_, list_limit) = guards.get("Metrics_List", "s/rg/a");
+        assert!(!Arc::ptr_eq(&east, &west), "a breaker per region");
+        assert!(Arc::ptr_eq(&east, &again));
+        assert!(Arc::ptr_eq(&east_limit, &west_limit), "one limit per API");
+        assert!(!Arc::ptr_eq(&east_limit, &list_limit));
     }
 
     #[test]
