@@ -200,9 +200,8 @@ impl AzureSource {
             Ok(a) => a,
             Err(e) => {
                 // Without the listing no account can be fetched: every account known from the
-                // last listing fails.
-                // The subscription's own target says the listing failed; it is reported up
-                // again after the next successful listing.
+                // last listing fails, and so does the subscription's own target (the listing),
+                // reported up again after the next successful listing.
                 let mut scopes = lock(&self.listed).clone();
                 scopes.push(self.subscription.clone());
                 *lock(&self.subscription_failed) = true;
@@ -290,7 +289,12 @@ impl AzureSource {
                     .monitor
                     .fetch(&self.subscription, region, &ids, query, window)
                     .await;
-                for (&i, (_, answer)) in asked.iter().zip(answers) {
+                let mut answers: HashMap<String, Result<Vec<Metric>, String>> =
+                    answers.into_iter().collect();
+                for &i in &asked {
+                    let answer = answers
+                        .remove(&targets[i].account.id)
+                        .unwrap_or_else(|| Err("no answer for this account".into()));
                     match (&mut results[i], answer) {
                         (Ok(all), Ok(metrics)) => all.extend(metrics),
                         (slot, Err(e)) => *slot = Err(e),
