@@ -1,8 +1,13 @@
 //! Azure Resource Manager discovery: the Cognitive Services accounts of a subscription and the
 //! deployments of each account (which model a `ModelDeploymentName` serves, and under which
-//! SKU). Both are cached with a TTL; every call goes through the guard.
+//! SKU). Both are cached with a TTL; every call goes through the guard. A deployment that
+//! reports metrics before the cached listing knows it makes that account's listing refresh at
+//! once (at most once a minute per account), so its model and price are right from its first
+//! minute.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::cache::TtlCache;
 use common::guard::{Guard, GuardError};
@@ -56,6 +61,16 @@ pub struct DeployedModel {
     pub version: Option<String>,
 }
 
+/// The shortest time between two forced refreshes of one account's deployments: a deployment
+/// that never appears in the listing (deleted, still reporting) costs one ARM call a minute.
+pub const MIN_REFRESH: Duration = Duration::from_secs(60);
+
+/// A listing fetched ahead of the cache's TTL.
+struct Refreshed {
+    at: Instant,
+    list: Option<Arc<Vec<Deployment>>>,
+}
+
 pub struct Arm {
     pub client: Arc<AzClient>,
     pub guard: Arc<Guard>,
@@ -63,9 +78,32 @@ pub struct Arm {
     pub scope: String,
     pub accounts: TtlCache<String, Arc<Vec<Account>>>,
     pub deployments: TtlCache<String, Arc<Vec<Deployment>>>,
+    /// The caches' TTL (`azure.discovery_ttl`).
+    pub ttl: Duration,
+    refreshed: Mutex<HashMap<String, Refreshed>>,
 }
 
 impl Arm {
+    pub fn new(
+        client: Arc<AzClient>,
+        guard: Arc<Guard>,
+        base: String,
+        scope: String,
+        ttl: Duration,
+        metrics: Arc<common::metrics::SelfMetrics>,
+    ) -> Self {
+        Arm {
+            client,
+            guard,
+            base,
+            scope,
+            accounts: TtlCache::new("accounts", ttl, 1000, metrics.clone()),
+            deployments: TtlCache::new("deployments", ttl, 10_000, metrics),
+            ttl,
+            refreshed: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The subscription's Cognitive Services accounts (Azure OpenAI and AI Foundry).
     pub async fn accounts(
         &self,
@@ -79,20 +117,76 @@ impl Arm {
             .await
     }
 
-    /// The deployments of one account (by its resource id).
+    /// The deployments of one account (by its resource id): a forced refresh younger than
+    /// the TTL, else the cached listing.
     pub async fn deployments(
         &self,
         account_id: &str,
     ) -> Result<Arc<Vec<Deployment>>, Arc<GuardError<AzError>>> {
-        let url = format!(
-            "{}{account_id}/deployments?api-version={ACCOUNTS_API}",
-            self.base
-        );
+        if let Some(list) = self
+            .refreshed()
+            .get(account_id)
+            .filter(|r| r.at.elapsed() < self.ttl)
+            .and_then(|r| r.list.clone())
+        {
+            return Ok(list);
+        }
+        let url = self.deployments_url(account_id);
         self.deployments
             .get_or_try_insert(account_id.to_string(), async {
                 self.list(url).await.map(Arc::new)
             })
             .await
+    }
+
+    /// Lists the deployments of `account_id` again, ahead of the TTL, unless that was done
+    /// less than [`MIN_REFRESH`] ago (then None: keep what is known).
+    pub async fn refresh_deployments(
+        &self,
+        account_id: &str,
+    ) -> Option<Result<Arc<Vec<Deployment>>, GuardError<AzError>>> {
+        {
+            let mut refreshed = self.refreshed();
+            if refreshed
+                .get(account_id)
+                .is_some_and(|r| r.at.elapsed() < MIN_REFRESH)
+            {
+                return None;
+            }
+            // Marked before the call: a failing listing is not retried every poll either.
+            refreshed.insert(
+                account_id.to_string(),
+                Refreshed {
+                    at: Instant::now(),
+                    list: None,
+                },
+            );
+        }
+        let result = self
+            .list(self.deployments_url(account_id))
+            .await
+            .map(Arc::new);
+        if let Ok(list) = &result {
+            self.refreshed().insert(
+                account_id.to_string(),
+                Refreshed {
+                    at: Instant::now(),
+                    list: Some(list.clone()),
+                },
+            );
+        }
+        Some(result)
+    }
+
+    fn refreshed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Refreshed>> {
+        self.refreshed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn deployments_url(&self, account_id: &str) -> String {
+        format!(
+            "{}{account_id}/deployments?api-version={ACCOUNTS_API}",
+            self.base
+        )
     }
 
     /// Every page, following `nextLink`.

@@ -22,7 +22,6 @@ use azure_identity::{
     WorkloadIdentityCredentialOptions,
 };
 use clap::Parser;
-use common::cache::TtlCache;
 use common::cli::{init_logging, Flags};
 use common::config::{section, ConfigError};
 use common::guard::{Guard, GuardSettings};
@@ -32,7 +31,7 @@ use common::RunSettings;
 use crate::arm::Arm;
 use crate::config::{AzureConfig, CredentialKind};
 use crate::http::AzClient;
-use crate::monitor::Monitor;
+use crate::monitor::{Guards, Monitor};
 use crate::source::AzureSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -98,35 +97,34 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let http = http_client(extra_ca.as_deref(), azure.timeout)?;
     let credential = credential(&azure, &http)?;
     let client = Arc::new(AzClient { http, credential });
-    let guard = |api: &str| {
-        Arc::new(Guard::new(
-            api,
-            GuardSettings {
-                timeout: azure.timeout,
-                requests_per_second: azure.requests_per_second,
-                retries: 2,
-                ..GuardSettings::default()
-            },
-            metrics.clone(),
-        ))
+    let guard_settings = GuardSettings {
+        timeout: azure.timeout,
+        requests_per_second: azure.requests_per_second,
+        retries: 2,
+        ..GuardSettings::default()
     };
     let arm_base = azure
         .endpoints
         .resource_manager
         .trim_end_matches('/')
         .to_string();
-    let arm = Arc::new(Arm {
-        client: client.clone(),
-        guard: guard("ARM_List"),
-        base: arm_base.clone(),
-        scope: azure.endpoints.arm_scope(),
-        accounts: TtlCache::new("accounts", azure.discovery_ttl, 1000, metrics.clone()),
-        deployments: TtlCache::new("deployments", azure.discovery_ttl, 10_000, metrics.clone()),
-    });
+    // ARM throttles per subscription and principal: one guard for the listings. The metrics
+    // APIs get a guard per subscription and region (see monitor::Guards).
+    let arm = Arc::new(Arm::new(
+        client.clone(),
+        Arc::new(Guard::new(
+            "ARM_List",
+            guard_settings.clone(),
+            metrics.clone(),
+        )),
+        arm_base.clone(),
+        azure.endpoints.arm_scope(),
+        azure.discovery_ttl,
+        metrics.clone(),
+    ));
     let monitor = Arc::new(Monitor {
         client,
-        batch_guard: guard("metrics:getBatch"),
-        list_guard: guard("Metrics_List"),
+        guards: Guards::new(guard_settings, metrics.clone()),
         arm_base,
         arm_scope: azure.endpoints.arm_scope(),
         metrics_scope: azure.endpoints.metrics_scope(),
@@ -136,11 +134,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let sources: Vec<AzureSource> = azure
         .subscriptions
         .iter()
-        .map(|s| AzureSource {
-            subscription: s.clone(),
-            arm: arm.clone(),
-            monitor: monitor.clone(),
-            pricing: shared_pricing.clone(),
+        .map(|s| {
+            AzureSource::new(
+                s.clone(),
+                arm.clone(),
+                monitor.clone(),
+                shared_pricing.clone(),
+            )
         })
         .collect();
     tracing::info!(subscriptions = ?azure.subscriptions, resource_manager = %azure.endpoints.resource_manager, "polling Azure Monitor for Cognitive Services accounts");

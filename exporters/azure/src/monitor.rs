@@ -3,16 +3,18 @@
 //! is refused (e.g. no data-plane permission). Response shapes: shared/reference/cloud-apis.md
 //! §2.3, §2.4.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::guard::{Guard, GuardError};
+use common::guard::{Guard, GuardError, GuardSettings};
+use common::metrics::SelfMetrics;
 use common::source::Window;
 use serde::Deserialize;
 
 use crate::http::{AzClient, AzError};
 use crate::models::{MetricQuery, NAMESPACE};
+use crate::source::account_scope;
 
 /// getBatch's limit of resources per call.
 pub const MAX_RESOURCES_PER_BATCH: usize = 50;
@@ -109,10 +111,72 @@ fn iso(secs: i64) -> String {
         .to_string()
 }
 
+/// The guards of the metrics APIs: getBatch one per subscription and region (one call serves
+/// a region's accounts; target `<subscription>/<region>`), the per-resource Metrics_List one
+/// per account (target: the account's scope), so a breaker opened by one region's or one
+/// account's failures never stops the others (`llm_exporter_circuit_state{api, target}`).
+/// Permanent errors never open a breaker. The client-side rate limit
+/// (`azure.requests_per_second`) stays one per API, shared by all of that API's guards.
+pub struct Guards {
+    settings: GuardSettings,
+    metrics: Arc<SelfMetrics>,
+    /// (API, target) -> its guard and the API's limiter.
+    made: Mutex<HashMap<(String, String), Guarded>>,
+    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+}
+
+type Limiter = governor::DefaultDirectRateLimiter;
+type Guarded = (Arc<Guard>, Arc<Limiter>);
+
+impl Guards {
+    pub fn new(settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
+        Guards {
+            settings,
+            metrics,
+            made: Mutex::new(HashMap::new()),
+            limiters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The guard of `api` for `target`, and `api`'s shared rate limiter.
+    fn get(&self, api: &str, target: &str) -> Guarded {
+        let limiter = self
+            .limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(api.to_string())
+            .or_insert_with(|| {
+                let rps = std::num::NonZeroU32::new(self.settings.requests_per_second.max(1))
+                    .unwrap_or(std::num::NonZeroU32::MIN);
+                Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+                    rps,
+                )))
+            })
+            .clone();
+        self.made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((api.to_string(), target.to_string()))
+            .or_insert_with(|| {
+                // The guard's own limiter is left wide open: the shared one applies.
+                let settings = GuardSettings {
+                    requests_per_second: u32::MAX,
+                    ..self.settings.clone()
+                };
+                let guard = Guard::for_target(api, target, settings, self.metrics.clone());
+                (Arc::new(guard), limiter)
+            })
+            .clone()
+    }
+}
+
+/// What one query returned for each resource (by the id it was asked with): its metrics, or
+/// why they could not be read. Resources fail apart, so one bad account holds back no other.
+pub type PerResource = Vec<(String, Result<Vec<Metric>, String>)>;
+
 pub struct Monitor {
     pub client: Arc<AzClient>,
-    pub batch_guard: Arc<Guard>,
-    pub list_guard: Arc<Guard>,
+    pub guards: Guards,
     pub arm_base: String,
     pub arm_scope: String,
     pub metrics_scope: String,
@@ -123,9 +187,9 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// `query` for every resource (all in `subscription` and `region`) over `window`:
-    /// (resource id, metric) pairs. Metrics a resource does not have come back with an error
-    /// code of their own and are skipped.
+    /// `query` for every resource (all in `subscription` and `region`) over `window`. A
+    /// failed getBatch call fails the resources it asked for; a per-metric error inside a
+    /// successful answer fails that resource (see [`checked`]).
     pub async fn fetch(
         &self,
         subscription: &str,
@@ -133,19 +197,25 @@ impl Monitor {
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+    ) -> PerResource {
         let key = (subscription.to_string(), region.to_string());
+        let target = format!("{subscription}/{region}");
         let refused = self
             .refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&key);
         if refused {
-            return self.list_each(resources, query, window).await;
+            return self.list_each(subscription, resources, query, window).await;
         }
+        let made = self.guards.get("metrics:getBatch", &target);
+        let guard = (&*made.0, &*made.1);
         let mut out = Vec::new();
         for chunk in resources.chunks(MAX_RESOURCES_PER_BATCH) {
-            match self.batch(subscription, region, chunk, query, window).await {
+            match self
+                .batch(guard, subscription, region, chunk, query, window)
+                .await
+            {
                 Ok(results) => out.extend(results),
                 Err(GuardError::Failed { source, .. }) if source.is_refusal() => {
                     tracing::warn!(subscription, region, error = %source, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
@@ -153,38 +223,49 @@ impl Monitor {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key);
-                    return self.list_each(resources, query, window).await;
+                    return self.list_each(subscription, resources, query, window).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    let e = e.to_string();
+                    out.extend(chunk.iter().map(|id| (id.clone(), Err(e.clone()))));
+                }
             }
         }
-        Ok(without_metric_errors(out))
+        out
     }
 
     /// The per-resource fallback: one Metrics - List call per resource.
     async fn list_each(
         &self,
+        subscription: &str,
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+    ) -> PerResource {
         let mut out = Vec::new();
         for id in resources {
-            for metric in self.list(id, query, window).await? {
-                out.push((id.clone(), metric));
-            }
+            let made = self
+                .guards
+                .get("Metrics_List", &account_scope(subscription, id));
+            let guard = (&*made.0, &*made.1);
+            let result = match self.list(guard, id, query, window).await {
+                Ok(metrics) => checked(id, metrics),
+                Err(e) => Err(e.to_string()),
+            };
+            out.push((id.clone(), result));
         }
-        Ok(without_metric_errors(out))
+        out
     }
 
     async fn batch(
         &self,
+        (guard, limiter): (&Guard, &Limiter),
         subscription: &str,
         region: &str,
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<(String, Metric)>, GuardError<AzError>> {
+    ) -> Result<PerResource, GuardError<AzError>> {
         let base = format!(
             "{}/subscriptions/{subscription}/metrics:getBatch",
             self.metrics_template
@@ -205,22 +286,32 @@ impl Monitor {
         let url = url(&base, &params, "metrics:getBatch")?;
         // The body key is lower-case `resourceids`, as the API requires.
         let body = serde_json::json!({ "resourceids": resources });
-        let resp: BatchResponse = self
-            .batch_guard
-            .call(|| self.client.post(url.as_str(), &self.metrics_scope, &body))
+        let resp: BatchResponse = guard
+            .call(|| async {
+                limiter.until_ready().await;
+                self.client
+                    .post(url.as_str(), &self.metrics_scope, &body)
+                    .await
+            })
             .await?;
-        Ok(resp
-            .values
-            .into_iter()
-            .flat_map(|r| {
-                let id = r.resourceid.unwrap_or_default();
-                r.value.into_iter().map(move |m| (id.clone(), m))
+        // Answers come back by resource id, in any case.
+        let mut answers: HashMap<String, Vec<Metric>> = HashMap::new();
+        for r in resp.values {
+            let id = r.resourceid.unwrap_or_default().to_ascii_lowercase();
+            answers.entry(id).or_default().extend(r.value);
+        }
+        Ok(resources
+            .iter()
+            .map(|id| {
+                let metrics = answers.remove(&id.to_ascii_lowercase()).unwrap_or_default();
+                (id.clone(), checked(id, metrics))
             })
             .collect())
     }
 
     async fn list(
         &self,
+        (guard, limiter): (&Guard, &Limiter),
         resource: &str,
         query: &MetricQuery,
         window: Window,
@@ -243,9 +334,11 @@ impl Monitor {
             ("top", TOP.to_string()),
         ];
         let url = url(&base, &params, "Metrics_List")?;
-        let resp: ListResponse = self
-            .list_guard
-            .call(|| self.client.get(url.as_str(), &self.arm_scope))
+        let resp: ListResponse = guard
+            .call(|| async {
+                limiter.until_ready().await;
+                self.client.get(url.as_str(), &self.arm_scope).await
+            })
             .await?;
         Ok(resp.value)
     }
@@ -268,18 +361,81 @@ fn url(
     })
 }
 
-fn without_metric_errors(results: Vec<(String, Metric)>) -> Vec<(String, Metric)> {
-    results
-        .into_iter()
-        .filter(|(id, m)| {
-            if m.timeseries.len() >= TOP_SERIES {
-                tracing::warn!(resource = %id, metric = %m.name.value, top = TOP_SERIES, "as many series as `top` allows: some may be missing");
-            }
-            let failed = m.error_code.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("Success"));
-            if failed {
-                tracing::debug!(resource = %id, metric = %m.name.value, code = ?m.error_code, message = ?m.error_message, "metric not available on this resource");
-            }
-            !failed
-        })
-        .collect()
+/// A resource's metrics, or the first per-metric error in them. Azure reports a metric it
+/// could not query (an unsupported aggregation, a back-end failure) inside a 200 answer, with
+/// `errorCode` other than `Success` and no data (metricBatch.json / metrics_API.json: "'Success'
+/// or the error details on query failures for this metric"). Treating that as "no data" would
+/// silently zero the metric and let its minutes pass the horizon, so it fails the resource's
+/// poll and the window is fetched again. Metrics the resource type defines but a deployment
+/// does not use answer `Success` with no time series: that is no data, not an error.
+fn checked(id: &str, metrics: Vec<Metric>) -> Result<Vec<Metric>, String> {
+    for m in &metrics {
+        if m.timeseries.len() >= TOP_SERIES {
+            tracing::warn!(resource = %id, metric = %m.name.value, top = TOP_SERIES, "as many series as `top` allows: some may be missing");
+        }
+        let code = m.error_code.as_deref().unwrap_or("Success");
+        if !code.eq_ignore_ascii_case("Success") {
+            return Err(format!(
+                "Azure Monitor could not query metric {} ({code}): {}",
+                m.name.value,
+                m.error_message.as_deref().unwrap_or("no message")
+            ));
+        }
+    }
+    Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A getBatch answer for one resource in the documented shape (metricBatch.json).
+    fn metrics(json: &str) -> Vec<Metric> {
+        serde_json::from_str::<ResourceValues>(json).unwrap().value
+    }
+
+    #[test]
+    fn breakers_are_per_target_and_the_rate_limit_per_api() {
+        let guards = Guards::new(
+            GuardSettings::default(),
+            Arc::new(SelfMetrics::new("azure", "0")),
+        );
+        let (east, east_limit) = guards.get("metrics:getBatch", "s/eastus");
+        let (west, west_limit) = guards.get("metrics:getBatch", "s/westus");
+        let (again, _) = guards.get("metrics:getBatch", "s/eastus");
+        let (_, list_limit) = guards.get("Metrics_List", "s/rg/a");
+        assert!(!Arc::ptr_eq(&east, &west), "a breaker per region");
+        assert!(Arc::ptr_eq(&east, &again));
+        assert!(Arc::ptr_eq(&east_limit, &west_limit), "one limit per API");
+        assert!(!Arc::ptr_eq(&east_limit, &list_limit));
+    }
+
+    #[test]
+    fn a_per_metric_error_fails_the_resource_and_names_the_metric() {
+        let ok = metrics(
+            r#"{"resourceid": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a",
+                "value": [{"name": {"value": "GeneratedTokens", "localizedValue": "x"}, "errorCode": "Success", "timeseries": []}]}"#,
+        );
+        assert_eq!(
+            checked("a", ok).unwrap().len(),
+            1,
+            "Success with no series: no data, no error"
+        );
+        let failed = metrics(
+            r#"{"value": [
+                {"name": {"value": "GeneratedTokens"}, "errorCode": "Success", "timeseries": []},
+                {"name": {"value": "ProcessedPromptTokens"}, "errorCode": "BadRequest",
+                 "errorMessage": "Aggregation type(s) average not supported", "timeseries": []}]}"#,
+        );
+        let e = checked("a", failed).unwrap_err();
+        assert!(
+            e.contains("ProcessedPromptTokens")
+                && e.contains("BadRequest")
+                && e.contains("not supported"),
+            "{e}"
+        );
+        let no_code =
+            metrics(r#"{"value": [{"name": {"value": "InputTokens"}, "timeseries": []}]}"#);
+        assert!(checked("a", no_code).is_ok(), "no errorCode: success");
+    }
 }

@@ -1,28 +1,376 @@
 //! `impl Source` for Azure OpenAI / AI Foundry in one subscription: discover accounts and
 //! deployments (ARM, cached), fetch their metrics in batches per region, and turn them into
 //! samples labelled with the deployment and the model it serves.
+//!
+//! Each Cognitive Services account is a scope of its own (`<subscription>/<resource
+//! group>/<account>`): it has its own horizon, succeeds or fails on its own and gets its own
+//! `llm_exporter_target_up`. One getBatch call still serves every account of a region, over
+//! the oldest of their windows; the accumulator drops what each account has already made final.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use common::pricing::Pricing;
 use common::source::{
-    align_down, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
+    align_down, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source, SourceError,
+    Window, Windows,
 };
 
 use crate::arm::{Account, Arm, Deployment};
-use crate::models::{is_openai, meaning, outcome, pricing_of, Meaning, QUERIES};
-use crate::monitor::Monitor;
+use crate::models::{
+    is_one_hour_cache_write, is_openai, meaning, one_hour_key, outcome, pricing_of, Meaning,
+    QUERIES,
+};
+use crate::monitor::{Metric, Monitor};
 
 pub struct AzureSource {
     pub subscription: String,
     pub arm: Arc<Arm>,
     pub monitor: Arc<Monitor>,
     pub pricing: Arc<Pricing>,
+    /// Scope names of the last successful account listing: when a listing fails, these fail.
+    listed: Mutex<Vec<String>>,
+    /// Accounts polled by this process; None before the first successful listing.
+    seen: Mutex<Option<HashSet<String>>>,
+    /// True while the subscription itself (target `<subscription>`: its account listing) is
+    /// reported failed: the next successful listing reports it up again, so its
+    /// `llm_exporter_target_up` does not stay 0.
+    subscription_failed: Mutex<bool>,
+    /// Catalog keys whose one-hour cache writes were priced at the five-minute rate (warned).
+    one_hour_warned: Mutex<HashSet<String>>,
 }
 
-fn err(e: impl std::fmt::Display) -> SourceError {
-    SourceError::new(e.to_string())
+/// One account of the poll: its scope, window and deployments by lower-case name.
+struct Target<'a> {
+    account: &'a Account,
+    scope: String,
+    window: Window,
+    deployments: HashMap<String, Deployment>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AzureSource {
+    pub fn new(
+        subscription: String,
+        arm: Arc<Arm>,
+        monitor: Arc<Monitor>,
+        pricing: Arc<Pricing>,
+    ) -> Self {
+        AzureSource {
+            subscription,
+            arm,
+            monitor,
+            pricing,
+            listed: Mutex::new(Vec::new()),
+            seen: Mutex::new(None),
+            subscription_failed: Mutex::new(false),
+            one_hour_warned: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The scope of an account (see [`account_scope`]).
+    pub fn scope_of(&self, account_id: &str) -> String {
+        account_scope(&self.subscription, account_id)
+    }
+
+    /// The deployments of `account`, by lower-case name.
+    async fn deployments(&self, account: &Account) -> Result<HashMap<String, Deployment>, String> {
+        let list = self
+            .arm
+            .deployments(&account.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(by_name(&list))
+    }
+
+    /// Lists the deployments of `t`'s account again when `metrics` name a deployment the
+    /// cached listing does not know (created or renamed since), so labels and price are right
+    /// from its first minute. At most once a minute per account ([`crate::arm::MIN_REFRESH`]).
+    async fn learn_new_deployments(&self, t: &mut Target<'_>, metrics: &[Metric]) {
+        let unknown = metrics.iter().flat_map(|m| &m.timeseries).any(|ts| {
+            let name = ts.dimension("ModelDeploymentName").to_ascii_lowercase();
+            !name.is_empty() && !t.deployments.contains_key(&name)
+        });
+        if !unknown {
+            return;
+        }
+        match self.arm.refresh_deployments(&t.account.id).await {
+            Some(Ok(list)) => {
+                tracing::info!(scope = %t.scope, "a deployment unknown to the cached listing reports metrics: deployments listed again");
+                t.deployments = by_name(&list);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(scope = %t.scope, error = %e, "listing deployments again failed; labelled by deployment name until the next listing")
+            }
+            None => {}
+        }
+    }
+
+    /// Turns one account's metrics into samples.
+    fn samples(
+        &self,
+        t: &Target<'_>,
+        metrics: &[Metric],
+        sums: &mut PeriodSums,
+        out: &mut Vec<Sample>,
+    ) {
+        let key = t.account.id.to_ascii_lowercase();
+        let period = t.window.period;
+        for metric in metrics {
+            for ts in &metric.timeseries {
+                let name = ts.dimension("ModelDeploymentName");
+                let deployment = t.deployments.get(&name.to_ascii_lowercase());
+                let Some(what) = meaning(&metric.name.value, is_openai(deployment)) else {
+                    continue;
+                };
+                let model = deployment
+                    .and_then(|d| d.properties.as_ref()?.model.as_ref())
+                    .map(|m| m.name.clone())
+                    .unwrap_or_else(|| name.to_string());
+                let labels = SeriesLabels {
+                    account: self.subscription.clone(),
+                    region: t.account.location.clone(),
+                    model: model.clone(),
+                    deployment: name.to_string(),
+                };
+                let (billing, mut price_key) =
+                    pricing_of(&self.pricing, deployment, &t.account.location, &model);
+                // The cloud's identity: the account's resource id and the deployment name.
+                // The model label may change (listing refreshed, model replaced under the same
+                // name); minutes counted stay counted.
+                let mut series = format!("{key}|{}", name.to_ascii_lowercase());
+                if is_one_hour_cache_write(&metric.name.value) {
+                    // Its own cloud series (summed apart from the five-minute tier), priced
+                    // at its own rate; both feed the one `cache_write` counter.
+                    series.push_str("|ephemeral1h");
+                    match one_hour_key(&self.pricing, &price_key) {
+                        Some(k) => price_key = k,
+                        None => {
+                            if lock(&self.one_hour_warned).insert(price_key.clone()) {
+                                tracing::warn!(model = %price_key, "no `{}#1h` entry in the price catalog: one-hour cache writes priced at the five-minute cache-write rate (an underestimate; add one in pricing_file)", price_key);
+                            }
+                        }
+                    }
+                }
+                for point in &ts.data {
+                    let Some(p) = point.seconds().map(|s| align_down(s, period)) else {
+                        continue;
+                    };
+                    match what {
+                        // A minute without data may have no `total` at all.
+                        Meaning::Tokens(tt) => {
+                            if let Some(v) = point.total {
+                                let kind = SampleKind::Tokens(tt);
+                                sums.add(&series, &labels, kind, billing, p, v, &price_key);
+                            }
+                        }
+                        Meaning::Requests => {
+                            if let Some(v) = point.total {
+                                let error = outcome(ts.dimension("StatusCode"));
+                                sums.add_requests(&series, &labels, p, v, error);
+                            }
+                        }
+                        Meaning::Latency(kind) => {
+                            if let Some(ms) = point.average {
+                                let kind = SampleKind::Latency {
+                                    kind,
+                                    stat: "avg".into(),
+                                };
+                                out.push(Sample::new(
+                                    series.clone(),
+                                    labels.clone(),
+                                    kind,
+                                    p,
+                                    ms / 1000.0,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every account's fetch: its own result, over its own window.
+    async fn fetch_accounts(&self, windows: &(dyn Windows + '_)) -> Vec<ScopeFetch> {
+        let accounts = match self.arm.accounts(&self.subscription).await {
+            Ok(a) => a,
+            Err(e) => {
+                // Without the listing no account can be fetched: every account known from the
+                // last listing fails, and so does the subscription's own target (the listing),
+                // reported up again after the next successful listing.
+                let mut scopes = lock(&self.listed).clone();
+                scopes.push(self.subscription.clone());
+                *lock(&self.subscription_failed) = true;
+                let msg = format!("listing the subscription's accounts: {e}");
+                return scopes
+                    .into_iter()
+                    .map(|scope| ScopeFetch {
+                        window: windows.window(&scope),
+                        scope,
+                        result: Err(SourceError::new(msg.clone())),
+                    })
+                    .collect();
+            }
+        };
+        let mut out = Vec::new();
+        if std::mem::take(&mut *lock(&self.subscription_failed)) {
+            let scope = self.subscription.clone();
+            out.push(ScopeFetch {
+                window: windows.window(&scope),
+                scope,
+                result: Ok(Vec::new()),
+            });
+        }
+        let mut targets: Vec<Target<'_>> = Vec::new();
+        let scopes: Vec<String> = accounts.iter().map(|a| self.scope_of(&a.id)).collect();
+        *lock(&self.listed) = scopes.clone();
+        let late = self.late_accounts(&scopes);
+        for (account, scope) in accounts.iter().zip(scopes) {
+            let window = windows.window(&scope);
+            if late.contains(&scope) {
+                // An account created after start-up: an empty first poll starts its counting
+                // at this window, so everything it reports from here on is counted (a first
+                // poll with data would be a baseline, recorded but not counted).
+                tracing::info!(scope = %scope, "new account: counted from now");
+                out.push(ScopeFetch {
+                    scope,
+                    window,
+                    result: Ok(Vec::new()),
+                });
+                continue;
+            }
+            match self.deployments(account).await {
+                Ok(deployments) => targets.push(Target {
+                    account,
+                    scope,
+                    window,
+                    deployments,
+                }),
+                Err(e) => out.push(ScopeFetch {
+                    scope,
+                    window,
+                    result: Err(SourceError::new(format!("listing deployments: {e}"))),
+                }),
+            }
+        }
+
+        let mut by_region: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, t) in targets.iter().enumerate() {
+            by_region
+                .entry(t.account.location.to_ascii_lowercase())
+                .or_default()
+                .push(i);
+        }
+        let mut results: Vec<Result<Vec<Metric>, String>> =
+            targets.iter().map(|_| Ok(Vec::new())).collect();
+        for (region, members) in &by_region {
+            // The oldest window of the region's accounts serves them all; periods an account
+            // has made final are dropped by the accumulator.
+            let window = oldest(members.iter().map(|&i| targets[i].window));
+            for query in &QUERIES {
+                // An account that failed one query has failed this poll: not asked again.
+                let asked: Vec<usize> = members
+                    .iter()
+                    .copied()
+                    .filter(|&i| results[i].is_ok())
+                    .collect();
+                if asked.is_empty() {
+                    break;
+                }
+                let ids: Vec<String> = asked
+                    .iter()
+                    .map(|&i| targets[i].account.id.clone())
+                    .collect();
+                let answers = self
+                    .monitor
+                    .fetch(&self.subscription, region, &ids, query, window)
+                    .await;
+                let mut answers: HashMap<String, Result<Vec<Metric>, String>> =
+                    answers.into_iter().collect();
+                for &i in &asked {
+                    let answer = answers
+                        .remove(&targets[i].account.id)
+                        .unwrap_or_else(|| Err("no answer for this account".into()));
+                    match (&mut results[i], answer) {
+                        (Ok(all), Ok(metrics)) => all.extend(metrics),
+                        (slot, Err(e)) => *slot = Err(e),
+                        (Err(_), Ok(_)) => {}
+                    }
+                }
+            }
+        }
+
+        for (mut t, result) in targets.into_iter().zip(results) {
+            let result = match result {
+                Ok(metrics) => {
+                    self.learn_new_deployments(&mut t, &metrics).await;
+                    let mut sums = PeriodSums::default();
+                    let mut samples = Vec::new();
+                    self.samples(&t, &metrics, &mut sums, &mut samples);
+                    samples.extend(sums.into_samples());
+                    Ok(samples)
+                }
+                Err(e) => Err(SourceError::new(e)),
+            };
+            out.push(ScopeFetch {
+                scope: t.scope,
+                window: t.window,
+                result,
+            });
+        }
+        out
+    }
+
+    /// The accounts of this listing first listed after this source's first successful
+    /// listing (each reported once).
+    fn late_accounts(&self, scopes: &[String]) -> HashSet<String> {
+        let mut seen = lock(&self.seen);
+        let first = seen.is_none();
+        let seen = seen.get_or_insert_with(HashSet::new);
+        scopes
+            .iter()
+            .filter(|s| seen.insert(s.to_string()) && !first)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The scope of an account: `<subscription>/<resource group>/<account>`, lower-case (ARM
+/// names are case-insensitive; an account name is unique only within its resource group).
+pub fn account_scope(subscription: &str, account_id: &str) -> String {
+    let parts: Vec<&str> = account_id.split('/').filter(|p| !p.is_empty()).collect();
+    let rg = parts
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("resourceGroups"))
+        .and_then(|i| parts.get(i + 1));
+    match (rg, parts.last()) {
+        (Some(rg), Some(name)) => format!("{subscription}/{rg}/{name}"),
+        _ => format!("{subscription}/{account_id}"),
+    }
+    .to_ascii_lowercase()
+}
+
+/// `list` by lower-case deployment name.
+fn by_name(list: &[Deployment]) -> HashMap<String, Deployment> {
+    list.iter()
+        .map(|d| (d.name.to_ascii_lowercase(), d.clone()))
+        .collect()
+}
+
+/// A window covering all of `windows` (not empty).
+fn oldest(windows: impl Iterator<Item = Window>) -> Window {
+    windows
+        .reduce(|a, b| Window {
+            start: a.start.min(b.start),
+            end: a.end.max(b.end),
+            period: a.period,
+            backfill_start: a.backfill_start.min(b.backfill_start),
+        })
+        .expect("a region has at least one account")
 }
 
 impl Source for AzureSource {
@@ -30,117 +378,22 @@ impl Source for AzureSource {
         &self.subscription
     }
 
+    /// Every account over one window, all or nothing (the poller uses `fetch_scopes`).
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
-        let accounts = self.arm.accounts(&self.subscription).await.map_err(err)?;
-        // Resource ids come back in any case: index by lower case.
-        let mut deployments: HashMap<String, HashMap<String, Deployment>> = HashMap::new();
-        let mut by_id: HashMap<String, &Account> = HashMap::new();
-        let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for a in accounts.iter() {
-            let list = self.arm.deployments(&a.id).await.map_err(err)?;
-            deployments.insert(
-                a.id.to_ascii_lowercase(),
-                list.iter()
-                    .map(|d| (d.name.to_ascii_lowercase(), d.clone()))
-                    .collect(),
-            );
-            by_id.insert(a.id.to_ascii_lowercase(), a);
-            by_region
-                .entry(a.location.to_ascii_lowercase())
-                .or_default()
-                .push(a.id.clone());
-        }
-
-        let mut sums = PeriodSums::default();
-        let mut samples = Vec::new();
-        for (region, ids) in &by_region {
-            for query in &QUERIES {
-                for (resource, metric) in self
-                    .monitor
-                    .fetch(&self.subscription, region, ids, query, window)
-                    .await
-                    .map_err(err)?
-                {
-                    let key = resource.to_ascii_lowercase();
-                    let Some(account) = by_id.get(&key) else {
-                        continue;
-                    };
-                    for ts in &metric.timeseries {
-                        let name = ts.dimension("ModelDeploymentName");
-                        let deployment = deployments
-                            .get(&key)
-                            .and_then(|d| d.get(&name.to_ascii_lowercase()));
-                        let Some(what) = meaning(&metric.name.value, is_openai(deployment)) else {
-                            continue;
-                        };
-                        let model = deployment
-                            .and_then(|d| d.properties.as_ref()?.model.as_ref())
-                            .map(|m| m.name.clone())
-                            .unwrap_or_else(|| name.to_string());
-                        let labels = SeriesLabels {
-                            account: self.subscription.clone(),
-                            region: account.location.clone(),
-                            model: model.clone(),
-                            deployment: name.to_string(),
-                        };
-                        let (billing, price_key) =
-                            pricing_of(&self.pricing, deployment, &account.location, &model);
-                        // The cloud's identity: the account's resource id and the deployment
-                        // name. The model label may change (ARM listing refreshed, model
-                        // replaced under the same name); counted minutes stay counted.
-                        let series = format!("{key}|{}", name.to_ascii_lowercase());
-                        for point in &ts.data {
-                            let Some(period) =
-                                point.seconds().map(|t| align_down(t, window.period))
-                            else {
-                                continue;
-                            };
-                            match what {
-                                Meaning::Tokens(t) => {
-                                    // A minute without data may have no `total` at all.
-                                    if let Some(v) = point.total {
-                                        sums.add(
-                                            &series,
-                                            &labels,
-                                            SampleKind::Tokens(t),
-                                            billing,
-                                            period,
-                                            v,
-                                            &price_key,
-                                        );
-                                    }
-                                }
-                                Meaning::Requests => {
-                                    let Some(v) = point.total else { continue };
-                                    sums.add_requests(
-                                        &series,
-                                        &labels,
-                                        period,
-                                        v,
-                                        outcome(ts.dimension("StatusCode")),
-                                    );
-                                }
-                                Meaning::Latency(kind) => {
-                                    if let Some(ms) = point.average {
-                                        samples.push(Sample::new(
-                                            series.clone(),
-                                            labels.clone(),
-                                            SampleKind::Latency {
-                                                kind,
-                                                stat: "avg".into(),
-                                            },
-                                            period,
-                                            ms / 1000.0,
-                                        ));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+        struct Same(Window);
+        impl Windows for Same {
+            fn window(&self, _: &str) -> Window {
+                self.0
             }
         }
-        samples.extend(sums.into_samples());
+        let mut samples = Vec::new();
+        for f in self.fetch_accounts(&Same(window)).await {
+            samples.extend(f.result?);
+        }
         Ok(samples)
+    }
+
+    async fn fetch_scopes(&self, windows: &(dyn Windows + '_)) -> Vec<ScopeFetch> {
+        self.fetch_accounts(windows).await
     }
 }

@@ -67,31 +67,6 @@ fn sweden() -> FakeAccount {
     }
 }
 
-struct Setup {
-    fake: FakeAzure,
-    _server: Server,
-    _tls: tokio::sync::oneshot::Sender<()>,
-    public: String,
-    dir: tempfile::TempDir,
-    ca: std::path::PathBuf,
-}
-
-fn setup(accounts: Vec<FakeAccount>) -> Setup {
-    let fake = FakeAzure::default();
-    fake.state().accounts = accounts;
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_test_ca(dir.path());
-    let (server, tls, public) = fake.start(&cert, &key);
-    Setup {
-        fake,
-        _server: server,
-        _tls: tls,
-        public,
-        dir,
-        ca,
-    }
-}
-
 #[test]
 fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     let t = setup(vec![east(), sweden()]);
@@ -360,20 +335,24 @@ fn sixty_resources_in_one_region_take_two_batches_per_query() {
     )
     .unwrap();
     let exporter = start_exporter(&["--config.file", path.to_str().unwrap()]);
+    // One poll of 60 accounts: 60 scopes, each a successful poll of its own.
     let s = exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
-        s.value("llm_exporter_polls_total", &[("outcome", "success")]) == Some(1.0)
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]) == Some(60.0)
+            && s.matching("llm_tokens_total", &[("token_type", "input")])
+                .len()
+                == 60
     });
     assert_eq!(
         s.matching("llm_tokens_total", &[("token_type", "input")])
             .len(),
         60
     );
-    // 60 resources -> batches of 50 and 10, for each of the two metric queries (tokens and
-    // latency; requests split by status code).
+    // 60 resources -> batches of 50 and 10, for each of the three metric queries (tokens:
+    // Total; latency: Average; requests split by status code: Total).
     assert_eq!(
         t.fake.calls(BATCH),
-        4,
-        "ceil(60 / 50) = 2 batches x 2 queries"
+        6,
+        "ceil(60 / 50) = 2 batches x 3 queries"
     );
     assert_eq!(t.fake.state().largest_batch, 50);
     assert_eq!(t.fake.calls(LIST), 0);

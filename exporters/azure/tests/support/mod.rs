@@ -7,6 +7,12 @@
 //! naming a dimension a metric lacks failing that metric. Faults can be injected per API.
 #![allow(dead_code)]
 
+mod answers;
+mod arm;
+mod setup;
+#[allow(unused_imports)] // not every test binary uses it
+pub use setup::*;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,19 +83,15 @@ pub struct FakeState {
     pub sticky: HashMap<String, Fault>,
     /// ARM list page size (0: one page).
     pub page_size: usize,
+    /// Per account name: every metric of that resource fails with this (code, message) in
+    /// getBatch, and its Metrics_List calls with HTTP 500.
+    pub resource_faults: HashMap<String, (String, String)>,
+    /// Per metric name: the metric fails with this (code, message) for every resource.
+    pub metric_errors: HashMap<String, (String, String)>,
 }
 
 #[derive(Clone, Default)]
 pub struct FakeAzure(pub Arc<Mutex<FakeState>>);
-
-/// Dimensions each metric has (a subset of the documented ones that the exporter may use).
-fn has_dimension(metric: &str, dimension: &str) -> bool {
-    let d = dimension.to_ascii_lowercase();
-    if d == "modeldeploymentname" {
-        return true;
-    }
-    d == "statuscode" && matches!(metric, "AzureOpenAIRequests" | "ModelRequests")
-}
 
 impl FakeAzure {
     pub fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
@@ -150,8 +152,8 @@ impl FakeAzure {
     ) -> (Server, tokio::sync::oneshot::Sender<()>, String) {
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
-            .route("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts", get(accounts))
-            .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments", get(deployments))
+            .route("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts", get(arm::accounts))
+            .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments", get(arm::deployments))
             .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/providers/Microsoft.Insights/metrics", get(metrics_list))
             .route("/{region}/subscriptions/{sub}/{op}", post(get_batch))
             .with_state(self.clone());
@@ -192,7 +194,7 @@ impl FakeAzure {
     }
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Response {
     let mut r = (
         StatusCode::from_u16(status).unwrap(),
         [("content-type", "application/json")],
@@ -246,95 +248,14 @@ async fn token(
     (StatusCode::OK, [("content-type", "application/json")], json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("fake-token:{host}/.default")}).to_string()).into_response()
 }
 
-fn skip_token(q: &Option<String>) -> usize {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
-    pairs
-        .iter()
-        .find(|(k, _)| k == "$skiptoken")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// One ARM page of `items`, with a `nextLink` back to `path` when more remain.
-fn arm_page(fake: &FakeAzure, path: &str, items: Vec<Value>, skip: usize) -> Response {
-    let (size, public) = {
-        let s = fake.state();
-        (s.page_size, s.public.clone())
-    };
-    let size = if size == 0 { items.len().max(1) } else { size };
-    let page: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
-    let mut body = json!({"value": page});
-    if skip + size < items.len() {
-        body["nextLink"] = json!(format!(
-            "{public}{path}?api-version=2024-10-01&$skiptoken={}",
-            skip + size
-        ));
-    }
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-async fn accounts(
-    State(fake): State<FakeAzure>,
-    Path(sub): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = fake.admit(ARM, &headers).await {
-        return r;
-    }
-    let items: Vec<Value> = fake
-        .state()
-        .accounts
-        .iter()
-        .filter(|a| a.subscription == sub)
-        .map(|a| json!({"id": a.id(), "name": a.name, "type": "Microsoft.CognitiveServices/accounts", "location": a.location, "kind": "AIServices", "sku": {"name": "S0"}, "properties": {"provisioningState": "Succeeded"}}))
-        .collect();
-    arm_page(
-        &fake,
-        &format!("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts"),
-        items,
-        skip_token(&q),
-    )
-}
-
-async fn deployments(
-    State(fake): State<FakeAzure>,
-    Path((sub, rg, name)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = fake.admit(ARM, &headers).await {
-        return r;
-    }
-    let Some(account) = fake
-        .state()
-        .accounts
-        .iter()
-        .find(|a| a.subscription == sub && a.name == name)
-        .cloned()
-    else {
-        return error(404, "ResourceNotFound", "no such account");
-    };
-    let items: Vec<Value> = account
-        .deployments
-        .iter()
-        .map(|d| json!({"id": format!("{}/deployments/{}", account.id(), d.name), "name": d.name, "sku": {"name": d.sku, "capacity": 10}, "properties": {"model": {"format": d.format, "name": d.model, "version": d.version}, "provisioningState": "Succeeded"}}))
-        .collect();
-    arm_page(&fake, &format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments"), items, skip_token(&q))
-}
-
-/// The metrics of one resource, as both APIs return them.
+/// The metrics of one resource, as both APIs return them (the query's parameters, as given).
+#[allow(clippy::too_many_arguments)]
 fn resource_metrics(
     fake: &FakeAzure,
     resource: &str,
     names: &str,
     filter: &str,
+    aggregation: &str,
     start: i64,
     end: i64,
     top: usize,
@@ -348,9 +269,18 @@ fn resource_metrics(
     names
         .split(',')
         .map(|metric| {
-            if let Some(bad) = dims.iter().find(|d| !has_dimension(metric, d)) {
-                return json!({"id": format!("{resource}/providers/Microsoft.Insights/metrics/{metric}"), "type": "Microsoft.Insights/metrics", "name": {"value": metric, "localizedValue": metric}, "unit": "Count", "errorCode": "BadRequest", "errorMessage": format!("Dimension '{bad}' is not supported by metric '{metric}'."), "timeseries": []});
+            let name = resource.rsplit('/').next().unwrap_or("");
+            let injected = state
+                .resource_faults
+                .get(name)
+                .or_else(|| state.metric_errors.get(metric))
+                .cloned();
+            if let Some((code, message)) =
+                injected.or_else(|| answers::query_error(metric, aggregation, &dims))
+            {
+                return answers::failed(&resource, metric, &code, &message);
             }
+            let wants = |a: &str| aggregation.is_empty() || aggregation.split(',').any(|x| x.trim().eq_ignore_ascii_case(a));
             let split_status = dims.iter().any(|d| d.eq_ignore_ascii_case("StatusCode"));
             let mut series: BTreeMap<(String, String), BTreeMap<i64, PointValue>> = BTreeMap::new();
             for ((r, m, dep, status, minute), v) in state.points.iter() {
@@ -378,10 +308,11 @@ fn resource_metrics(
                         .map(|t| {
                             let mut p = json!({"timeStamp": rfc3339(t)});
                             if let Some((total, avg)) = minutes.get(&t) {
-                                if let Some(v) = total {
+                                // Only the aggregations asked for are answered.
+                                if let (Some(v), true) = (total, wants("total")) {
                                     p["total"] = json!(v);
                                 }
-                                if let Some(v) = avg {
+                                if let (Some(v), true) = (avg, wants("average")) {
                                     p["average"] = json!(v);
                                 }
                             }
@@ -478,9 +409,10 @@ async fn get_batch(
     let top = p.get("top").and_then(|t| t.parse().ok()).unwrap_or(10);
     let names = p.get("metricnames").cloned().unwrap_or_default();
     let filter = p.get("filter").cloned().unwrap_or_default();
+    let aggregation = p.get("aggregation").cloned().unwrap_or_default();
     let values: Vec<Value> = ids
         .iter()
-        .map(|id| json!({"starttime": rfc3339(start), "endtime": rfc3339(end), "interval": "PT1M", "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": region, "resourceid": id, "value": resource_metrics(&fake, id, &names, &filter, start, end, top)}))
+        .map(|id| json!({"starttime": rfc3339(start), "endtime": rfc3339(end), "interval": "PT1M", "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": region, "resourceid": id, "value": resource_metrics(&fake, id, &names, &filter, &aggregation, start, end, top)}))
         .collect();
     (
         StatusCode::OK,
@@ -511,6 +443,14 @@ async fn metrics_list(
     let top = p.get("top").and_then(|t| t.parse().ok()).unwrap_or(10);
     let names = p.get("metricnames").cloned().unwrap_or_default();
     let filter = p.get("$filter").cloned().unwrap_or_default();
+    let aggregation = p.get("aggregation").cloned().unwrap_or_default();
+    if fake.state().resource_faults.contains_key(&name) {
+        return error(
+            500,
+            "InternalServerError",
+            "injected for this resource by the test",
+        );
+    }
     let region = fake
         .state()
         .accounts
@@ -518,7 +458,7 @@ async fn metrics_list(
         .find(|a| a.id().eq_ignore_ascii_case(&resource))
         .map(|a| a.location.clone())
         .unwrap_or_default();
-    let body = json!({"cost": 0, "timespan": format!("{}/{}", rfc3339(start), rfc3339(end)), "interval": "PT1M", "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": region, "value": resource_metrics(&fake, &resource, &names, &filter, start, end, top)});
+    let body = json!({"cost": 0, "timespan": format!("{}/{}", rfc3339(start), rfc3339(end)), "interval": "PT1M", "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": region, "value": resource_metrics(&fake, &resource, &names, &filter, &aggregation, start, end, top)});
     (
         StatusCode::OK,
         [("content-type", "application/json")],

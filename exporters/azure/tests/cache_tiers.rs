@@ -1,0 +1,65 @@
+//! One-hour and five-minute cache writes, which Azure reports apart for Anthropic deployments
+//! (`ephemeral1hInputTokens`, `ephemeral5mInputTokens`), are each priced at their own rate
+//! (issue 9, item 3). The real binary against the fake Azure.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
+// azure_ai/claude-haiku-4-5 in the bundled catalog: cache_write is the five-minute rate.
+const HAIKU_CACHE_WRITE_5M: f64 = 1.25e-6;
+// Anthropic's one-hour cache write: twice the input rate (1.00e-6), given in pricing_file.
+const HAIKU_CACHE_WRITE_1H: f64 = 2.0e-6;
+
+#[test]
+fn one_hour_and_five_minute_cache_writes_are_priced_at_their_own_rates() {
+    let foundry = FakeAccount {
+        subscription: SUB.into(),
+        name: "foundry-se".into(),
+        location: "swedencentral".into(),
+        deployments: vec![deployment(
+            "claude",
+            "claude-haiku-4-5",
+            "1",
+            "Anthropic",
+            "GlobalStandard",
+        )],
+    };
+    let t = setup(vec![foundry.clone()]);
+    let prices = t.dir.path().join("prices.yaml");
+    std::fs::write(
+        &prices,
+        format!("models:\n  azure:\n    \"azure_ai/claude-haiku-4-5#1h\": {{cache_write: {HAIKU_CACHE_WRITE_1H}}}\n"),
+    )
+    .unwrap();
+    let cfg = config_with(
+        &t,
+        &[SUB],
+        &format!("pricing_file: {}\n", prices.display()),
+        "",
+    );
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    t.fake
+        .add(&foundry, "ephemeral5mInputTokens", "claude", "", m, 1_000.0);
+    t.fake
+        .add(&foundry, "ephemeral1hInputTokens", "claude", "", m, 3_000.0);
+    let write = [("deployment", "claude"), ("token_type", "cache_write")];
+    let s = exporter.wait_for("the cache writes", Duration::from_secs(60), |s| {
+        s.value("llm_tokens_total", &write) == Some(4_000.0)
+    });
+    assert!(
+        close(
+            s.value("llm_estimated_cost_usd_total", &write),
+            1_000.0 * HAIKU_CACHE_WRITE_5M + 3_000.0 * HAIKU_CACHE_WRITE_1H
+        ),
+        "each tier at its own rate: {:?}",
+        s.value("llm_estimated_cost_usd_total", &write)
+    );
+}
