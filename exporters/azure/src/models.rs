@@ -78,9 +78,9 @@ pub fn meaning(metric: &str, openai: bool) -> Option<Meaning> {
         "inputtokens" => Some(Meaning::Tokens(TokenType::Input)),
         "outputtokens" => Some(Meaning::Tokens(TokenType::Output)),
         "cachereadinputtokens" => Some(Meaning::Tokens(TokenType::CacheRead)),
-        "ephemeral5minputtokens" | "ephemeral1hinputtokens" => {
-            Some(Meaning::Tokens(TokenType::CacheWrite))
-        }
+        // One-hour cache writes cost more: their own rate, counted as cache_write.
+        "ephemeral5minputtokens" => Some(Meaning::Tokens(TokenType::CacheWrite)),
+        "ephemeral1hinputtokens" => Some(Meaning::Tokens(TokenType::CacheWrite1h)),
         "modelrequests" => Some(Meaning::Requests),
         "timetoresponse" => Some(Meaning::Latency(LatencyKind::Invocation)),
         "normalizedtimetofirsttoken" => Some(Meaning::Latency(LatencyKind::FirstToken)),
@@ -91,24 +91,6 @@ pub fn meaning(metric: &str, openai: bool) -> Option<Meaning> {
     } else {
         models_category
     }
-}
-
-/// The catalog entry suffix of one-hour cache writes. Anthropic bills a one-hour cache write
-/// at twice the input rate and a five-minute one at 1.25 times; Azure reports them apart
-/// (`ephemeral1hInputTokens`, `ephemeral5mInputTokens`), but the catalog's `cache_write` is the
-/// five-minute rate. A `<key>#1h` entry (from a `pricing_file`) prices the one-hour tier.
-pub const ONE_HOUR_SUFFIX: &str = "#1h";
-
-/// True for the one-hour cache-write metric.
-pub fn is_one_hour_cache_write(metric: &str) -> bool {
-    metric.eq_ignore_ascii_case("ephemeral1hInputTokens")
-}
-
-/// The catalog key of `key`'s one-hour cache writes: `<key>#1h` where the catalog has it,
-/// else None (the caller prices them at the five-minute rate and says so).
-pub fn one_hour_key(pricing: &Pricing, key: &str) -> Option<String> {
-    let k = format!("{key}{ONE_HOUR_SUFFIX}");
-    pricing.model(&k).is_some().then_some(k)
 }
 
 /// True for deployments of OpenAI models (and for deployments ARM does not know, which on
@@ -273,28 +255,6 @@ mod tests {
             );
             assert_eq!(q.aggregation, if latency { "average" } else { "total" });
         }
-    }
-
-    #[test]
-    fn one_hour_cache_writes_have_their_own_catalog_key_when_one_exists() {
-        let p = Pricing::load("azure", None).unwrap();
-        assert_eq!(one_hour_key(&p, "azure_ai/claude-haiku-4-5"), None);
-        let dir = std::env::temp_dir().join(format!("azure-1h-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("p.yaml");
-        std::fs::write(
-            &file,
-            "models:\n  azure:\n    \"azure_ai/claude-haiku-4-5#1h\": {cache_write: 2.0e-6}\n",
-        )
-        .unwrap();
-        let p = Pricing::load("azure", Some(&file)).unwrap();
-        assert_eq!(
-            one_hour_key(&p, "azure_ai/claude-haiku-4-5").as_deref(),
-            Some("azure_ai/claude-haiku-4-5#1h")
-        );
-        assert!(is_one_hour_cache_write("ephemeral1hinputtokens"));
-        assert!(!is_one_hour_cache_write("ephemeral5mInputTokens"));
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

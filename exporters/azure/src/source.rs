@@ -17,10 +17,7 @@ use common::source::{
 };
 
 use crate::arm::{Account, Arm, Deployment};
-use crate::models::{
-    is_one_hour_cache_write, is_openai, meaning, one_hour_key, outcome, pricing_of, Meaning,
-    QUERIES,
-};
+use crate::models::{is_openai, meaning, outcome, pricing_of, Meaning, QUERIES};
 use crate::monitor::{Metric, Monitor};
 
 pub struct AzureSource {
@@ -36,8 +33,6 @@ pub struct AzureSource {
     /// reported failed: the next successful listing reports it up again, so its
     /// `llm_exporter_target_up` does not stay 0.
     subscription_failed: Mutex<bool>,
-    /// Catalog keys whose one-hour cache writes were priced at the five-minute rate (warned).
-    one_hour_warned: Mutex<HashSet<String>>,
 }
 
 /// One account of the poll: its scope, window and deployments by lower-case name.
@@ -67,7 +62,6 @@ impl AzureSource {
             listed: Mutex::new(Vec::new()),
             seen: Mutex::new(None),
             subscription_failed: Mutex::new(false),
-            one_hour_warned: Mutex::new(HashSet::new()),
         }
     }
 
@@ -136,25 +130,12 @@ impl AzureSource {
                     model: model.clone(),
                     deployment: name.to_string(),
                 };
-                let (billing, mut price_key) =
+                let (billing, price_key) =
                     pricing_of(&self.pricing, deployment, &t.account.location, &model);
                 // The cloud's identity: the account's resource id and the deployment name.
                 // The model label may change (listing refreshed, model replaced under the same
                 // name); minutes counted stay counted.
-                let mut series = format!("{key}|{}", name.to_ascii_lowercase());
-                if is_one_hour_cache_write(&metric.name.value) {
-                    // Its own cloud series (summed apart from the five-minute tier), priced
-                    // at its own rate; both feed the one `cache_write` counter.
-                    series.push_str("|ephemeral1h");
-                    match one_hour_key(&self.pricing, &price_key) {
-                        Some(k) => price_key = k,
-                        None => {
-                            if lock(&self.one_hour_warned).insert(price_key.clone()) {
-                                tracing::warn!(model = %price_key, "no `{}#1h` entry in the price catalog: one-hour cache writes priced at the five-minute cache-write rate (an underestimate; add one in pricing_file)", price_key);
-                            }
-                        }
-                    }
-                }
+                let series = format!("{key}|{}", name.to_ascii_lowercase());
                 for point in &ts.data {
                     let Some(p) = point.seconds().map(|s| align_down(s, period)) else {
                         continue;

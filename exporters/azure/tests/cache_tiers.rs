@@ -11,7 +11,7 @@ use support::*;
 const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
 // azure_ai/claude-haiku-4-5 in the bundled catalog: cache_write is the five-minute rate.
 const HAIKU_CACHE_WRITE_5M: f64 = 1.25e-6;
-// Anthropic's one-hour cache write: twice the input rate (1.00e-6), given in pricing_file.
+// Its one-hour cache write (the catalog's cache_write_1h): twice the input rate.
 const HAIKU_CACHE_WRITE_1H: f64 = 2.0e-6;
 
 #[test]
@@ -29,18 +29,7 @@ fn one_hour_and_five_minute_cache_writes_are_priced_at_their_own_rates() {
         )],
     };
     let t = setup(vec![foundry.clone()]);
-    let prices = t.dir.path().join("prices.yaml");
-    std::fs::write(
-        &prices,
-        format!("models:\n  azure:\n    \"azure_ai/claude-haiku-4-5#1h\": {{cache_write: {HAIKU_CACHE_WRITE_1H}}}\n"),
-    )
-    .unwrap();
-    let cfg = config_with(
-        &t,
-        &[SUB],
-        &format!("pricing_file: {}\n", prices.display()),
-        "",
-    );
+    let cfg = config_with(&t, &[SUB], "", "");
     let exporter = start_exporter(&["--config.file", &cfg]);
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_up", &[]) == Some(1.0)

@@ -22,11 +22,9 @@ pub fn known(label: &str) -> Option<TokenType> {
         "input" => Some(TokenType::Input),
         "output" => Some(TokenType::Output),
         "cache_read_input" => Some(TokenType::CacheRead),
-        // Both cache-write tiers are one contract type, priced at the catalog's (5-minute)
-        // cache-write rate: the catalog has no separate 1-hour rate.
-        "cache_write_5m_input" | "cache_write_1h_input" | "cache_write_input" => {
-            Some(TokenType::CacheWrite)
-        }
+        // Both cache-write tiers count as cache_write; each is priced at its own rate.
+        "cache_write_5m_input" | "cache_write_input" => Some(TokenType::CacheWrite),
+        "cache_write_1h_input" => Some(TokenType::CacheWrite1h),
         _ => None,
     }
 }
@@ -80,7 +78,7 @@ mod tests {
     #[test]
     fn cache_types_map_and_unknown_types_count_as_input() {
         assert_eq!(known("cache_read_input"), Some(TokenType::CacheRead));
-        assert_eq!(known("cache_write_1h_input"), Some(TokenType::CacheWrite));
+        assert_eq!(known("cache_write_1h_input"), Some(TokenType::CacheWrite1h));
         assert_eq!(known("cache_write_5m_input"), Some(TokenType::CacheWrite));
         let registry = Registry::new();
         let u = UnknownTypes::register(&registry);

@@ -136,14 +136,14 @@ fn cache_and_unknown_token_types_are_counted_and_named() {
     });
     assert_eq!(s.value("llm_tokens_total", &t("cache_write")), Some(500.0));
     // claude-haiku-4-5@20251001 in the bundled catalog: input 1e-6, cache read 1e-7, cache
-    // write 1.25e-6 (the catalog's one cache-write rate, for both tiers).
+    // write 1.25e-6 (five-minute) and 2e-6 (one-hour): each tier at its own rate.
     assert!(close(
         s.value("llm_estimated_cost_usd_total", &t("cache_read")),
         8_000.0 * 1.0e-7
     ));
     assert!(close(
         s.value("llm_estimated_cost_usd_total", &t("cache_write")),
-        500.0 * 1.25e-6
+        300.0 * 1.25e-6 + 200.0 * 2.0e-6
     ));
     assert!(
         close(
