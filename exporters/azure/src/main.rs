@@ -85,7 +85,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         pricing,
     };
-    if flags.demo {
+    // --config.check needs no credentials: it checks files and exits before polling.
+    if flags.demo || flags.config_check {
         tracing::info!("demo mode: synthetic data, no Azure calls");
         return common::run(
             settings,
