@@ -191,28 +191,35 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
         .build()
         .await
         .context("cannot create the Cloud Monitoring client")?;
-    let guard = Arc::new(Guard::new(
-        "timeSeries.list",
-        GuardSettings {
-            timeout: p.gcp.timeout,
-            requests_per_second: p.gcp.requests_per_second,
-            retries: 2,
-            ..GuardSettings::default()
-        },
-        metrics.clone(),
-    ));
-    let monitoring = Arc::new(Monitoring { client, guard });
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
+    // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
+    // and one project's outage or missing permission must not hold back the others.
     let sources: Vec<VertexSource> = p
         .gcp
         .projects
         .iter()
-        .map(|project| VertexSource {
-            project: project.clone(),
-            scope: project.clone(),
-            monitoring: monitoring.clone(),
-            pricing: pricing.clone(),
-            unknown_types: unknown_types.clone(),
+        .map(|project| {
+            let guard = Arc::new(Guard::for_target(
+                "timeSeries.list",
+                project,
+                GuardSettings {
+                    timeout: p.gcp.timeout,
+                    requests_per_second: p.gcp.requests_per_second,
+                    retries: 2,
+                    ..GuardSettings::default()
+                },
+                metrics.clone(),
+            ));
+            VertexSource {
+                project: project.clone(),
+                scope: project.clone(),
+                monitoring: Arc::new(Monitoring {
+                    client: client.clone(),
+                    guard,
+                }),
+                pricing: pricing.clone(),
+                unknown_types: unknown_types.clone(),
+            }
         })
         .collect();
     tracing::info!(projects = ?p.gcp.projects, endpoint = %p.gcp.monitoring_endpoint, "polling Cloud Monitoring for Vertex AI");

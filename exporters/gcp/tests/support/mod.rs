@@ -81,6 +81,8 @@ pub struct FakeState {
     pub faults: VecDeque<Fault>,
     /// A fault for every request while set.
     pub sticky: Option<Fault>,
+    /// A fault for every request about one project while set.
+    pub project_faults: BTreeMap<String, Fault>,
     pub unauthenticated: usize,
 }
 
@@ -201,7 +203,10 @@ async fn list(
     let fault = {
         let mut s = fake.state();
         *s.calls.entry(metric_type.to_string()).or_default() += 1;
-        s.faults.pop_front().or_else(|| s.sticky.clone())
+        s.faults
+            .pop_front()
+            .or_else(|| s.sticky.clone())
+            .or_else(|| s.project_faults.get(&project).cloned())
     };
     match fault {
         Some(Fault::Status(code)) => return google_error(code, "injected fault"),
