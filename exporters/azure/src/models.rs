@@ -224,7 +224,7 @@ mod tests {
         );
         assert_eq!(
             meaning("ephemeral1hInputTokens", false),
-            Some(Meaning::Tokens(TokenType::CacheWrite))
+            Some(Meaning::Tokens(TokenType::CacheWrite1h))
         );
         assert_eq!(
             meaning("processedprompttokens", true),
