@@ -39,6 +39,7 @@ fn prometheus_configs_rules_and_rule_tests_pass_promtool() {
         "prometheus/azure.yml",
         "prometheus/gcp.yml",
         "prometheus/global.yml",
+        "prometheus/single.yml",
     ] {
         let (code, out) = tool("promtool", &["check", "config", config]);
         assert_eq!(code, 0, "promtool check config {config}:\n{out}");
@@ -104,7 +105,7 @@ fn every_alert_is_tested_firing_and_quiet_and_has_its_runbook_section() {
             names.push(name);
         }
     }
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 17);
     for name in &names {
         // Firing: a test expecting this alert; quiet: a test expecting none of it.
         let firing = tests
