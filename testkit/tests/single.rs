@@ -164,6 +164,33 @@ fn single_prometheus_with_the_readme_jobs_fires_exporter_down_and_names_exporter
     assert_eq!(seen.len(), 3, "{series:#?}");
     // And nothing stale or down among the live exporters on the real expression.
     assert!(query(&prom, &stale).is_empty());
+    // The exporter-health dashboard works here too: every panel has series, each naming
+    // its job (not one `{}` series, as `by (cloud)` gave without external labels).
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("dashboards/llm-exporter-health.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .replace("$job", ".*")
+            .replace("$__rate_interval", "1m");
+        let series = wait_until(
+            &format!("health panel {}", panel["title"]),
+            Duration::from_secs(60),
+            || Some(query(&prom, &expr)).filter(|s| !s.is_empty()),
+        );
+        for s in series {
+            assert!(
+                s["metric"]["job"]
+                    .as_str()
+                    .is_some_and(|j| j.starts_with("llm-exporter-")),
+                "{}: {s}",
+                panel["title"]
+            );
+        }
+    }
     // Usage recording rules carry the exporters' own `cloud` label here too.
     wait_until(
         "llm:cost_usd_per_hour:rate5m from all three clouds",

@@ -402,7 +402,7 @@ fn live_stack_federates_serves_every_panel_and_delivers_a_spend_alert() {
         for panel in dash["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().unwrap() {
                 let expr = target["expr"].as_str().unwrap();
-                let expr = ["$cloud", "$account", "$region", "$model", "$tenant"]
+                let expr = ["$cloud", "$account", "$region", "$model", "$tenant", "$job"]
                     .iter()
                     .fold(expr.to_string(), |e, v| e.replace(v, ".*"))
                     .replace("$__rate_interval", "1m");
