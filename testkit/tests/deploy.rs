@@ -217,6 +217,69 @@ fn systemd_units_verify_and_are_hardened() {
     }
 }
 
+#[test]
+fn systemd_exec_start_runs_the_exporter_with_its_state_in_the_state_directory() {
+    for (cloud, _) in CLOUDS {
+        let text = std::fs::read_to_string(
+            root().join(format!("deploy/systemd/llm-exporter-{cloud}.service")),
+        )
+        .unwrap();
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        // The unit's own arguments, with the paths moved into a temporary "host": the config
+        // the unit names, keeping state in what would be its StateDirectory.
+        let host = tempfile::tempdir().unwrap();
+        let state_dir = host.path().join(format!("var/lib/llm-exporter-{cloud}"));
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let config = host.path().join(format!("{cloud}.yaml"));
+        let state = state_dir.join("state");
+        std::fs::write(&config, format!("state_file: {}\n", state.display())).unwrap();
+        let port = non_ephemeral_free_port();
+        let args: Vec<String> = exec
+            .split_whitespace()
+            .skip(1)
+            .map(|a| {
+                a.replace(
+                    &format!("/etc/llm-exporter/{cloud}.yaml"),
+                    config.to_str().unwrap(),
+                )
+                .replace(
+                    &format!("--web.listen-address=:{}", a.rsplit(':').next().unwrap()),
+                    &format!("--web.listen-address=127.0.0.1:{port}"),
+                )
+            })
+            .collect();
+        let mut cmd = Command::new(binary(&format!("llm-exporter-{cloud}")));
+        cmd.args(&args).arg("--demo");
+        let mut proc = Proc::spawn(cmd);
+        let addr = format!("127.0.0.1:{port}");
+        wait_until(
+            &format!("{cloud} started as its unit says, ready"),
+            std::time::Duration::from_secs(30),
+            || {
+                http_get(&addr, "/-/ready")
+                    .ok()
+                    .filter(|r| r.0 == 200)
+                    .map(|_| ())
+            },
+        );
+        // SIGTERM, as systemctl stop sends: the state file is written into the directory.
+        let status = proc.stop();
+        assert!(
+            state.exists(),
+            "{cloud}: no state file after stop\n{}",
+            proc.log()
+        );
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{cloud}: {status:?}\n{}",
+            proc.log()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // --web.config.file
 
