@@ -62,4 +62,21 @@ if [ ! -d "$tools/node_modules/@grafana/schema" ] || [ ! -x "$tools/node_modules
   (cd "$tools" && retry npm install --silent --no-audit --no-fund '@grafana/schema@12' 'typescript@5')
 fi
 
+# --- systemd-analyze (the units in deploy/systemd) and mkpasswd (bcrypt for web configs) ---
+if ! command -v systemd-analyze >/dev/null || ! command -v mkpasswd >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  tmp=$(mktemp -d "$root/.apt-tmp.XXXXXX")
+  retry apt-get update -qq
+  TMPDIR=$tmp retry apt-get install -y -qq --no-install-recommends systemd whois >/dev/null
+  rm -rf "$tmp"
+fi
+
+# --- kubernetes-validate (pinned, with its schemas) for deploy/kubernetes ---
+k8s_venv=$root/.venv-k8s
+if ! "$k8s_venv/bin/python" -c 'import importlib.metadata as m; assert m.version("kubernetes-validate") == "1.37.0"' 2>/dev/null; then
+  rm -rf "$k8s_venv"
+  python3 -m venv "$k8s_venv"
+  retry "$k8s_venv/bin/pip" install -q 'kubernetes-validate==1.37.0' 'jsonschema==4.26.0' 'PyYAML==6.0.3'
+fi
+
 echo "install-test-deps: ok (promtool: $(command -v promtool), localstack venv: $venv)"

@@ -3,7 +3,6 @@
 //! exporters on their demo source, three regional Prometheus servers, the global one
 //! federating them, Alertmanager, and a webhook receiver.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,26 +10,8 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 use testkit::*;
 
-fn root() -> PathBuf {
-    workspace_root()
-}
-
-/// Runs a tool to completion: (exit code, stdout + stderr).
-fn tool(cmd: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e} (run scripts/install-test-deps.sh)"));
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+mod support;
+use support::*;
 
 #[test]
 fn prometheus_configs_rules_and_rule_tests_pass_promtool() {
@@ -39,6 +20,7 @@ fn prometheus_configs_rules_and_rule_tests_pass_promtool() {
         "prometheus/azure.yml",
         "prometheus/gcp.yml",
         "prometheus/global.yml",
+        "prometheus/single.yml",
     ] {
         let (code, out) = tool("promtool", &["check", "config", config]);
         assert_eq!(code, 0, "promtool check config {config}:\n{out}");
@@ -104,7 +86,7 @@ fn every_alert_is_tested_firing_and_quiet_and_has_its_runbook_section() {
             names.push(name);
         }
     }
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 17);
     for name in &names {
         // Firing: a test expecting this alert; quiet: a test expecting none of it.
         let firing = tests
@@ -253,64 +235,6 @@ fn dashboards_type_check_against_grafana_schema() {
 // ---------------------------------------------------------------------------------------
 // The live stack.
 
-fn binary(name: &str) -> String {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let path = dir.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the whole suite (cargo test --workspace)",
-        path.display()
-    );
-    path.display().to_string()
-}
-
-fn yaml(path: &Path) -> Value {
-    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn write_yaml(path: &Path, v: &Value) {
-    std::fs::write(path, serde_yaml_ng::to_string(v).unwrap()).unwrap();
-}
-
-fn start_prometheus(config: &Path, dir: &Path) -> (Proc, String) {
-    let port = non_ephemeral_free_port();
-    let data = dir.join(format!("data-{port}"));
-    let mut cmd = Command::new("prometheus");
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let proc = Proc::spawn(cmd);
-    let addr = format!("127.0.0.1:{port}");
-    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
-        http_get(&addr, "/-/ready")
-            .ok()
-            .filter(|r| r.0 == 200)
-            .map(|_| ())
-    });
-    (proc, addr)
-}
-
-/// An instant query against a Prometheus: the result vector.
-fn query(addr: &str, expr: &str) -> Vec<serde_json::Value> {
-    let q: String = expr
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let (_, body) = http_get(addr, &format!("/api/v1/query?query={q}")).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{expr}: {e}: {body}"));
-    assert_eq!(v["status"], "success", "{expr}: {body}");
-    v["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
 #[test]
 fn live_stack_federates_serves_every_panel_and_delivers_a_spend_alert() {
     let dir = tempfile::tempdir().unwrap();
@@ -420,14 +344,7 @@ fn live_stack_federates_serves_every_panel_and_delivers_a_spend_alert() {
         }
     }
     write_yaml(&d.join("thresholds.yml"), &thresholds);
-    let mut alerts = yaml(&repo.join("alerts/llm.alerts.yml"));
-    for group in alerts["groups"].as_sequence_mut().unwrap() {
-        for rule in group["rules"].as_sequence_mut().unwrap() {
-            if rule.get("for").is_some() {
-                rule["for"] = Value::from("0s");
-            }
-        }
-    }
+    let alerts = alert_rules_with_for("0s");
     write_yaml(&d.join("llm.alerts.yml"), &alerts);
     let mut g = yaml(&repo.join("prometheus/global.yml"));
     g["global"]["scrape_interval"] = Value::from("1s");
@@ -485,7 +402,7 @@ fn live_stack_federates_serves_every_panel_and_delivers_a_spend_alert() {
         for panel in dash["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().unwrap() {
                 let expr = target["expr"].as_str().unwrap();
-                let expr = ["$cloud", "$account", "$region", "$model", "$tenant"]
+                let expr = ["$cloud", "$account", "$region", "$model", "$tenant", "$job"]
                     .iter()
                     .fold(expr.to_string(), |e, v| e.replace(v, ".*"))
                     .replace("$__rate_interval", "1m");

@@ -1,0 +1,207 @@
+//! The single-Prometheus setup (no federation): one Prometheus scraping the three exporters
+//! with the README's scrape config, the recording rules, the thresholds and the alert rules
+//! of prometheus/single.yml. A dead target must fire LLMExporterDown, and the health alerts
+//! must work without any external label.
+
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+use testkit::*;
+
+mod support;
+use support::*;
+
+/// The scrape_configs of the README's "Install" snippet.
+fn readme_scrape_configs() -> Value {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("```yaml\nscrape_configs:")
+        .expect("README has a scrape_configs snippet")
+        + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let v: Value = serde_yaml_ng::from_str(&readme[start..end]).unwrap();
+    v["scrape_configs"].clone()
+}
+
+#[test]
+fn readme_scrape_config_is_the_one_of_single_yml() {
+    let readme = readme_scrape_configs();
+    let single = yaml(&root().join("prometheus/single.yml"))["scrape_configs"].clone();
+    assert_eq!(
+        readme, single,
+        "README's scrape snippet and prometheus/single.yml differ"
+    );
+    for job in readme.as_sequence().unwrap() {
+        let name = job["job_name"].as_str().unwrap();
+        assert!(
+            name.starts_with("llm-exporter-"),
+            "{name}: the alerts expect llm-exporter-<cloud>"
+        );
+    }
+}
+
+#[test]
+fn single_prometheus_with_the_readme_jobs_fires_exporter_down_and_names_exporters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = root();
+
+    let mut exporters = Vec::new();
+    for cloud in ["aws", "azure", "gcp"] {
+        let e = Exporter::start(
+            &binary(&format!("llm-exporter-{cloud}")),
+            &["--demo"],
+            &[],
+            &[],
+        );
+        exporters.push((cloud, e));
+    }
+    // A port nothing listens on: the dead target, in the AWS job.
+    let dead = format!("127.0.0.1:{}", non_ephemeral_free_port());
+
+    // Test copies of the rules: the to-date group at 2 s, every `for` at 0 s.
+    let mut r = yaml(&repo.join("prometheus/rules/llm.rules.yml"));
+    for group in r["groups"].as_sequence_mut().unwrap() {
+        if group.get("interval").is_some() {
+            group["interval"] = Value::from("2s");
+        }
+    }
+    write_yaml(&d.join("llm.rules.yml"), &r);
+    write_yaml(&d.join("llm.alerts.yml"), &alert_rules_with_for("0s"));
+    std::fs::copy(repo.join("alerts/thresholds.yml"), d.join("thresholds.yml")).unwrap();
+
+    // prometheus/single.yml with the README's jobs, pointed at the local exporters.
+    let mut c = yaml(&repo.join("prometheus/single.yml"));
+    assert_eq!(
+        c["rule_files"].as_sequence().unwrap().len(),
+        3,
+        "single.yml loads the recording rules, the thresholds and the alerts"
+    );
+    c["global"]["scrape_interval"] = Value::from("1s");
+    c["global"]["evaluation_interval"] = Value::from("1s");
+    c["rule_files"] = Value::Sequence(
+        ["llm.rules.yml", "thresholds.yml", "llm.alerts.yml"]
+            .iter()
+            .map(|f| Value::from(d.join(f).display().to_string()))
+            .collect(),
+    );
+    // No Alertmanager here: the alerts are read from Prometheus' API.
+    c.as_mapping_mut().unwrap().remove("alerting");
+    let mut jobs = readme_scrape_configs();
+    for job in jobs.as_sequence_mut().unwrap() {
+        let name = job["job_name"].as_str().unwrap().to_string();
+        let (cloud, e) = exporters
+            .iter()
+            .find(|(cloud, _)| name.ends_with(cloud))
+            .unwrap_or_else(|| panic!("{name}: which exporter?"));
+        let mut targets = vec![Value::from(e.addr.clone())];
+        if *cloud == "aws" {
+            targets.push(Value::from(dead.clone()));
+        }
+        job["scrape_interval"] = Value::from("1s");
+        job["scrape_timeout"] = Value::from("1s");
+        job["static_configs"] = Value::Sequence(vec![Value::Mapping(
+            [(Value::from("targets"), Value::Sequence(targets))]
+                .into_iter()
+                .collect(),
+        )]);
+    }
+    c["scrape_configs"] = jobs;
+    let config = d.join("single.yml");
+    write_yaml(&config, &c);
+    let (_prom, prom) = start_prometheus(&config, d);
+
+    // The dead target fires LLMExporterDown, and only it does.
+    let down = wait_until(
+        "LLMExporterDown firing for the dead target",
+        Duration::from_secs(60),
+        || {
+            let firing: Vec<_> = alerts(&prom)
+                .into_iter()
+                .filter(|a| a["labels"]["alertname"] == "LLMExporterDown" && a["state"] == "firing")
+                .collect();
+            (!firing.is_empty()).then_some(firing)
+        },
+    );
+    assert_eq!(down.len(), 1, "{down:#?}");
+    assert_eq!(down[0]["labels"]["instance"], dead.as_str());
+    assert_eq!(down[0]["labels"]["job"], "llm-exporter-aws");
+    assert_eq!(down[0]["labels"]["severity"], "critical");
+
+    // The health alerts' join names each exporter from its build info, with no `cloud`
+    // external label: the LLMDataStale expression with its threshold lowered to "always"
+    // gives one series per target, each naming its exporter and matching its job.
+    let rules = yaml(&d.join("llm.alerts.yml"));
+    let stale = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().iter())
+        .find(|r| r["alert"] == "LLMDataStale")
+        .unwrap()["expr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(stale.contains("> 900"), "{stale}");
+    let always = stale.replace("> 900", "> -1e12");
+    let series = wait_until(
+        "the stale expression over all three exporters",
+        Duration::from_secs(60),
+        || {
+            let s = query(&prom, &always);
+            (s.len() >= 3).then_some(s)
+        },
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &series {
+        let m = &s["metric"];
+        let exporter = m["exporter"].as_str().unwrap_or_default();
+        let job = m["job"].as_str().unwrap();
+        assert_eq!(job, format!("llm-exporter-{exporter}"), "{m}");
+        assert!(m["target"].as_str().is_some_and(|t| !t.is_empty()), "{m}");
+        seen.insert(exporter.to_string());
+    }
+    assert_eq!(seen.len(), 3, "{series:#?}");
+    // And nothing stale or down among the live exporters on the real expression.
+    assert!(query(&prom, &stale).is_empty());
+    // The exporter-health dashboard works here too: every panel has series, each naming
+    // its job (not one `{}` series, as `by (cloud)` gave without external labels).
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("dashboards/llm-exporter-health.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .replace("$job", ".*")
+            .replace("$__rate_interval", "1m");
+        let series = wait_until(
+            &format!("health panel {}", panel["title"]),
+            Duration::from_secs(60),
+            || Some(query(&prom, &expr)).filter(|s| !s.is_empty()),
+        );
+        for s in series {
+            assert!(
+                s["metric"]["job"]
+                    .as_str()
+                    .is_some_and(|j| j.starts_with("llm-exporter-")),
+                "{}: {s}",
+                panel["title"]
+            );
+        }
+    }
+    // Usage recording rules carry the exporters' own `cloud` label here too.
+    wait_until(
+        "llm:cost_usd_per_hour:rate5m from all three clouds",
+        Duration::from_secs(60),
+        || {
+            let clouds: std::collections::BTreeSet<String> =
+                query(&prom, "llm:cost_usd_per_hour:rate5m")
+                    .iter()
+                    .filter_map(|s| s["metric"]["cloud"].as_str().map(String::from))
+                    .collect();
+            (clouds.len() == 3).then_some(())
+        },
+    );
+}
