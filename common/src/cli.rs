@@ -10,7 +10,9 @@ use tracing_subscriber::Layer;
 
 #[derive(Debug, Clone, Args)]
 pub struct Flags {
-    /// Path to the YAML config file (without it the exporter runs on its cloud's defaults).
+    /// Path to the YAML config file. Without it every common key takes its default; the AWS
+    /// exporter then uses the SDK's region and credentials, while Azure and GCP need their
+    /// subscriptions or projects from a config file (or --demo).
     #[arg(long = "config.file", value_name = "PATH")]
     pub config_file: Option<PathBuf>,
     /// Address to listen on for the web interface and telemetry (":PORT" is every interface).

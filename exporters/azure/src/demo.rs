@@ -21,6 +21,9 @@ fn deployment(region: &str, model: &str, name: &str, peak: f64, tokens: [f64; 4]
     }
 }
 
+/// Azure Monitor reports latency as averages only (no percentiles), and so does the demo.
+const AVERAGE_ONLY: &[(&str, f64)] = &[("avg", 1.0)];
+
 /// The demo sources; `extra_models` synthetic ones are added to the first, for load tests.
 pub fn sources(extra_models: usize) -> Vec<DemoSource> {
     vec![
@@ -50,7 +53,8 @@ pub fn sources(extra_models: usize) -> Vec<DemoSource> {
                 ),
             ],
         )
-        .with_extra_models(extra_models),
+        .with_extra_models(extra_models)
+        .with_latency_stats(AVERAGE_ONLY, AVERAGE_ONLY),
         DemoSource::new(
             "demo-subscription/swedencentral",
             vec![deployment(
@@ -60,6 +64,7 @@ pub fn sources(extra_models: usize) -> Vec<DemoSource> {
                 40.0,
                 [1500.0, 400.0, 0.0, 0.0],
             )],
-        ),
+        )
+        .with_latency_stats(AVERAGE_ONLY, AVERAGE_ONLY),
     ]
 }
