@@ -67,7 +67,16 @@ where
             }
             _ => (ErrorClass::Permanent, DisplayErrorContext(&err).to_string()),
         };
-        // The SDK's messages carry codes, request ids and endpoints, never credentials.
+        // The SDK's messages carry codes, request ids and endpoints, never credentials; but a
+        // failed credential chain prints every provider's debug dump (1,300+ characters).
+        let message = if message.to_ascii_lowercase().contains("credential") {
+            format!(
+                "no usable AWS credentials: tried environment variables (AWS_ACCESS_KEY_ID), the shared profile (AWS_PROFILE, ~/.aws), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), SSO, ECS and EC2 instance roles; configure one of them ({})",
+                common::config::shorten(&message, 160)
+            )
+        } else {
+            common::config::shorten(&message, 400)
+        };
         AwsError { class, message }
     }
 }

@@ -141,7 +141,12 @@ async fn build_sources(
             None => l,
         }
     };
-    let base = loader().load().await;
+    // With regions configured, name one for the base config too: otherwise the SDK's region
+    // chain probes the EC2 instance metadata service (and warns) on hosts that are not EC2.
+    let base = match aws.regions.first() {
+        Some(r) => loader().region(Region::new(r.clone())).load().await,
+        None => loader().load().await,
+    };
     let regions: Vec<String> = if aws.regions.is_empty() {
         match base.region() {
             Some(r) => vec![r.to_string()],

@@ -1,0 +1,49 @@
+//! With no credentials anywhere, the failure is one short line naming the sources tried, and
+//! configured regions mean no probe of the EC2 metadata service (issue 13, defect 3). Before:
+//! one 1,335-character debug dump per failed poll and three IMDS warnings at start-up.
+
+use std::process::Command;
+use std::time::Duration;
+
+use testkit::{wait_until, Proc};
+
+#[test]
+fn missing_credentials_are_one_short_line_naming_what_was_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "poll_interval: 1s\naws:\n  regions: [us-east-1]\n  accounts: [{account_id: '111122223333'}]\n  timeout: 5s\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-exporter-aws"));
+    cmd.args([
+        "--config.file",
+        cfg.to_str().unwrap(),
+        "--web.listen-address=127.0.0.1:0",
+    ])
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("HOME", dir.path())
+    // No metadata service here: the SDK would otherwise wait for it.
+    .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9");
+    let proc = Proc::spawn(cmd);
+    let line = wait_until("a failed poll", Duration::from_secs(60), || {
+        proc.log()
+            .lines()
+            .find(|l| l.contains("poll failed"))
+            .map(str::to_string)
+    });
+    assert!(line.contains("no usable AWS credentials"), "{line}");
+    assert!(
+        line.contains("environment variables") && line.contains("instance roles"),
+        "{line}"
+    );
+    assert!(line.len() < 700, "{} characters: {line}", line.len());
+    let log = proc.log();
+    let start = log.split("poll failed").next().unwrap_or("");
+    assert!(
+        !start.to_ascii_lowercase().contains("imds"),
+        "no metadata-service probe before the first poll:\n{start}"
+    );
+}
