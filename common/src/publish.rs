@@ -4,6 +4,12 @@
 //! So no value a scrape has seen is ever higher than what a restart restores, even after a
 //! kill -9 or an OOM at any moment; and a scrape never waits for a poll or sees half of one.
 //!
+//! The published form is ready bytes, plain and gzip ([`Exposition`]), swapped in whole: a
+//! scrape clones two reference-counted buffers, so it never copies, renders or compresses the
+//! usage series and never waits for a poll. Rendering and compression reuse the publisher's
+//! buffers, so publishing allocates the two published copies and nothing else that grows
+//! with the series.
+//!
 //! One publisher writes the state file, serialized by a lock, so the shutdown's last write
 //! can never race an in-flight one. While writes fail, nothing new is published: counters
 //! freeze, `/-/ready` answers 503 and `llm_exporter_state_writes_total{outcome="error"}` grows.
@@ -12,24 +18,42 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::accumulator::{write_atomically, Accumulator, Now};
+use crate::gzip;
 use crate::metrics::{SelfMetrics, UsageRenderer};
 use crate::poller::lock;
+
+/// The usage exposition as scrapes serve it: the Prometheus text format, and the same bytes
+/// as one gzip member.
+#[derive(Clone, Debug, Default)]
+pub struct Exposition {
+    pub plain: Bytes,
+    pub gzip: Bytes,
+}
+
+/// Buffers reused from one publish to the next (they keep the size of the largest
+/// exposition, so a steady state allocates nothing here).
+#[derive(Default)]
+struct Scratch {
+    text: Vec<u8>,
+    gzip: Vec<u8>,
+}
 
 pub struct Publisher {
     accumulator: Arc<Mutex<Accumulator>>,
     metrics: Arc<SelfMetrics>,
     renderer: UsageRenderer,
     state_file: Option<PathBuf>,
-    /// The usage exposition scrapes serve (Prometheus text format).
-    published: RwLock<Arc<String>>,
+    /// The usage exposition scrapes serve.
+    published: RwLock<Arc<Exposition>>,
     /// False while the state file cannot be written.
     state_ok: AtomicBool,
     requested: Notify,
-    /// One write at a time: the loop's and the shutdown's.
-    writing: tokio::sync::Mutex<()>,
+    /// One write at a time: the loop's and the shutdown's (with the buffers it renders into).
+    writing: tokio::sync::Mutex<Scratch>,
 }
 
 impl Publisher {
@@ -44,10 +68,10 @@ impl Publisher {
             metrics,
             renderer,
             state_file,
-            published: RwLock::new(Arc::new(String::new())),
+            published: RwLock::new(Arc::new(Exposition::default())),
             state_ok: AtomicBool::new(true),
             requested: Notify::new(),
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(Scratch::default()),
         }
     }
 
@@ -67,13 +91,16 @@ impl Publisher {
     /// Snapshot, persist, publish. Returns false when the state file could not be written
     /// (nothing new is published then).
     pub async fn publish(&self) -> bool {
-        let _one_at_a_time = self.writing.lock().await;
+        let mut one_at_a_time = self.writing.lock().await;
         let now = Now::system();
-        let (state, usage) = {
+        let mut scratch = std::mem::take(&mut *one_at_a_time);
+        scratch.text.clear();
+        let state = {
             let mut acc = lock(&self.accumulator);
             acc.publish(now);
             let state = self.state_file.as_ref().map(|_| acc.state_bytes(now));
-            (state, self.renderer.render(&acc))
+            self.renderer.render_into(&acc, &mut scratch.text);
+            state
         };
         if let (Some(path), Some(bytes)) = (self.state_file.clone(), state) {
             let written =
@@ -98,16 +125,43 @@ impl Publisher {
                 tracing::info!("state file written again: publishing resumed");
             }
         }
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(usage);
+        // Compression is CPU work that grows with the series: off the async workers.
+        let compressed = tokio::task::spawn_blocking(move || {
+            scratch.gzip.clear();
+            gzip::member(&scratch.text, gzip::PUBLISH_LEVEL, &mut scratch.gzip);
+            let exposition = Exposition {
+                plain: Bytes::copy_from_slice(&scratch.text),
+                gzip: Bytes::copy_from_slice(&scratch.gzip),
+            };
+            (exposition, scratch)
+        })
+        .await;
+        let exposition = match compressed {
+            Ok((exposition, scratch)) => {
+                *one_at_a_time = scratch;
+                exposition
+            }
+            // A panic in the compressor: nothing new to publish (the buffers are renewed).
+            Err(e) => {
+                tracing::error!(error = %e, "compressing the exposition failed");
+                return false;
+            }
+        };
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
         true
     }
 
     /// The usage exposition last published.
-    pub fn usage(&self) -> Arc<String> {
+    pub fn exposition(&self) -> Arc<Exposition> {
         self.published
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The usage exposition last published, as text (tests and tools).
+    pub fn usage(&self) -> String {
+        String::from_utf8_lossy(&self.exposition().plain).into_owned()
     }
 
     /// False while the state file cannot be written.

@@ -1,0 +1,139 @@
+//! CPU of the two steps per poll that grow with the series (run by hand: `cargo bench -p
+//! common`): the accumulator turning 10k datapoints into counters, and rendering 10k usage
+//! series into the text format (and gzip) for publishing.
+
+use std::hint::black_box;
+
+use common::accumulator::{Accumulator, AccumulatorSettings, Now};
+use common::gzip;
+use common::metrics::UsageRenderer;
+use common::pricing::Pricing;
+use common::source::{ErrorType, Sample, SampleKind, SeriesLabels, TokenType, Window};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Cloud series for the apply bench: four datapoints per minute each, 10k in all.
+const APPLY_SERIES: usize = 2_500;
+/// Cloud series for the render bench: six counters each (four kinds, two costs), ~10k.
+const RENDER_SERIES: usize = 1_700;
+const START: i64 = 1_800_000_000;
+
+fn accumulator() -> Accumulator {
+    let settings = AccumulatorSettings {
+        cloud: "aws".into(),
+        lookback_secs: 600,
+        max_backfill_secs: 3 * 3600,
+        max_series: 100_000,
+        tenants: Vec::new(),
+        zero_hold_secs: 15,
+        series_ttl_secs: 86_400,
+    };
+    Accumulator::new(
+        settings,
+        Pricing::load("aws", None).expect("bundled catalog"),
+    )
+}
+
+/// One minute of datapoints: input and output tokens, invocations and throttles per series.
+fn minute(series: usize, period: i64) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(series * 4);
+    for i in 0..series {
+        let labels = SeriesLabels {
+            account: "123456789012".into(),
+            region: ["us-east-1", "us-west-2", "eu-west-1"][i % 3].into(),
+            model: "anthropic.claude-3-5-sonnet-20240620-v1:0".into(),
+            deployment: format!("load-{i}"),
+        };
+        let id = format!("series-{i}");
+        let v = (i as f64 + (period / 60) as f64) * 3.0;
+        for (kind, value) in [
+            (SampleKind::Tokens(TokenType::Input), v * 100.0),
+            (SampleKind::Tokens(TokenType::Output), v * 10.0),
+            (SampleKind::Invocations, v),
+            (SampleKind::Errors(ErrorType::Throttled), 1.0),
+        ] {
+            out.push(Sample::new(id.clone(), labels.clone(), kind, period, value));
+        }
+    }
+    out
+}
+
+fn window(period: i64) -> Window {
+    Window {
+        start: period,
+        end: period + 60,
+        period: 60,
+        backfill_start: period,
+    }
+}
+
+fn now(t: i64) -> Now {
+    Now {
+        wall: t,
+        uptime: t - START + 600,
+    }
+}
+
+fn apply(c: &mut Criterion) {
+    let mut acc = accumulator();
+    // The baseline poll, then steady state: every iteration is the next minute's poll.
+    let mut period = START;
+    acc.apply(
+        "scope",
+        window(period),
+        &minute(APPLY_SERIES, period),
+        now(period + 61),
+    );
+    let minutes: Vec<Vec<Sample>> = (1..=30)
+        .map(|m| minute(APPLY_SERIES, START + 60 * m))
+        .collect();
+    let mut i = 0usize;
+    c.bench_function("accumulator apply, 10k datapoints", |b| {
+        b.iter(|| {
+            period += 60;
+            let samples = &minutes[i % minutes.len()];
+            i += 1;
+            // Values for a minute seen before are revisions of it (no growth): also real.
+            black_box(acc.apply("scope", window(period), samples, now(period + 61)))
+        })
+    });
+}
+
+fn render(c: &mut Criterion) {
+    let mut acc = accumulator();
+    for m in 0..3 {
+        let p = START + 60 * m;
+        acc.apply("scope", window(p), &minute(RENDER_SERIES, p), now(p + 61));
+        acc.publish(now(p + 120));
+    }
+    let renderer = UsageRenderer::new(&common::config::Config::default());
+    let mut text = Vec::new();
+    renderer.render_into(&acc, &mut text);
+    eprintln!(
+        "{} usage series, {} bytes of text",
+        acc.counters().len() + acc.gauges().len(),
+        text.len()
+    );
+    c.bench_function("render 10k usage series (text)", |b| {
+        b.iter(|| {
+            text.clear();
+            renderer.render_into(&acc, &mut text);
+            black_box(text.len())
+        })
+    });
+    let mut gz = Vec::new();
+    c.bench_function("gzip 10k usage series (publish level)", |b| {
+        b.iter(|| {
+            gz.clear();
+            gzip::member(&text, gzip::PUBLISH_LEVEL, &mut gz);
+            black_box(gz.len())
+        })
+    });
+    eprintln!("gzip: {} bytes", gz.len());
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = apply, render
+}
+criterion_main!(benches);
