@@ -42,18 +42,18 @@ bytes() { curl -s -o /dev/null -w '%{size_download}' ${2:+-H "Accept-Encoding: g
 # wrk at 8 connections: "req/s p50_ms p99_ms".
 wrk_run() {
   local url=$1 gzip=$2 conns=${3:-8} secs=${4:-$duration}
-  wrk -t2 -c"$conns" -d"${secs}s" --latency ${gzip:+-H "Accept-Encoding: gzip"} "$url" | awk '
+  wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency ${gzip:+-H "Accept-Encoding: gzip"} "$url" | awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /Requests\/sec/ {rps=$2} /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)}
-    END {printf "%.0f %.2f %.2f", rps, p50, p99}'
+    END {printf "%.0f %.2f %.2f\n", rps, p50, p99}'
 }
 
 rows=()
 row() { rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
 
 for size in $sizes; do
-  # The demo's default set is ~100 series; each extra model adds ~16.
-  models=$(( (size - 100) / 16 )); ((models < 0)) && models=0
+  # The demo's default set is ~100 usage series; each extra model adds ~10.6.
+  models=$(( (size - 100) * 10 / 106 )); ((models < 0)) && models=0
   cfg=$work/c$size.yaml
   printf 'max_series: %d\n' $((size * 2)) >"$cfg"
   a=127.0.0.1:$(free_port)
@@ -113,7 +113,8 @@ for size in $sizes; do
     done
     wait $wrk_pid || true
     peak_p99=$(awk '/^ +99%/{print $2}' "$work/load.txt")
-    sleep 2
+    # Freed memory goes back to the OS after each publish: wait one poll interval.
+    sleep 16
     after=$(rss_mib $ex_pid)
     echo "  64 connections ${load_secs}s (gzip): p99 $peak_p99, /-/healthy worst $(printf '%.1f' "$worst") ms, RSS $before → $after MiB (idle $ex_idle)" >&2
     rows+=("| $usage | exporter, wrk -c64 ${load_secs}s gzip | gzip | $(awk '/Requests\/sec/{printf "%.0f", $2}' "$work/load.txt") | p99 $peak_p99; /-/healthy worst $(printf '%.1f' "$worst") ms | | $ex_idle → $after |")

@@ -2,7 +2,9 @@
 //! common`): the accumulator turning 10k datapoints into counters, and rendering 10k usage
 //! series into the text format (and gzip) for publishing.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::accumulator::{Accumulator, AccumulatorSettings, Now};
 use common::gzip;
@@ -10,6 +12,31 @@ use common::metrics::UsageRenderer;
 use common::pricing::Pricing;
 use common::source::{ErrorType, Sample, SampleKind, SeriesLabels, TokenType, Window};
 use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Counts heap bytes held, to say where memory goes (printed, never asserted).
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let held = HELD.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(held, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
 
 /// Cloud series for the apply bench: four datapoints per minute each, 10k in all.
 const APPLY_SERIES: usize = 2_500;
@@ -99,19 +126,33 @@ fn apply(c: &mut Criterion) {
 }
 
 fn render(c: &mut Criterion) {
+    let before = HELD.load(Ordering::Relaxed);
     let mut acc = accumulator();
-    for m in 0..3 {
+    let mut peak = 0;
+    let mut sample_bytes = 0;
+    for m in 0..10 {
         let p = START + 60 * m;
-        acc.apply("scope", window(p), &minute(RENDER_SERIES, p), now(p + 61));
+        let at = HELD.load(Ordering::Relaxed);
+        let samples = minute(RENDER_SERIES, p);
+        sample_bytes = HELD.load(Ordering::Relaxed) - at;
+        PEAK.store(HELD.load(Ordering::Relaxed), Ordering::Relaxed);
+        let at = HELD.load(Ordering::Relaxed);
+        acc.apply("scope", window(p), &samples, now(p + 61));
+        peak = peak.max(PEAK.load(Ordering::Relaxed) - at);
         acc.publish(now(p + 120));
     }
+    let held = HELD.load(Ordering::Relaxed) - before;
     let renderer = UsageRenderer::new(&common::config::Config::default());
     let mut text = Vec::new();
     renderer.render_into(&acc, &mut text);
     eprintln!(
-        "{} usage series, {} bytes of text",
+        "{} usage series from {RENDER_SERIES} cloud series, 10 minutes of revisions: accumulator holds {:.1} MiB (one poll's apply allocates {:.1} MiB more at its peak); one minute of samples from a source {:.1} MiB ({} bytes per datapoint); text {:.1} MiB",
         acc.counters().len() + acc.gauges().len(),
-        text.len()
+        mib(held),
+        mib(peak),
+        mib(sample_bytes),
+        sample_bytes / (RENDER_SERIES * 4),
+        mib(text.len())
     );
     c.bench_function("render 10k usage series (text)", |b| {
         b.iter(|| {
@@ -131,9 +172,47 @@ fn render(c: &mut Criterion) {
     eprintln!("gzip: {} bytes", gz.len());
 }
 
+/// What every scrape does besides cloning the published bytes: render the self-metrics and,
+/// for gzip, compress them as the first member.
+fn per_scrape(c: &mut Criterion) {
+    let m = common::metrics::SelfMetrics::new("aws", "bench");
+    for api in [
+        "cloudwatch.GetMetricData",
+        "cloudwatch.ListMetrics",
+        "bedrock.ListInferenceProfiles",
+    ] {
+        for outcome in ["success", "error", "throttled"] {
+            m.api_requests.with_label_values(&[api, outcome]).inc();
+        }
+        m.api_duration.with_label_values(&[api]).observe(0.2);
+        m.circuit_state
+            .with_label_values(&[api, "123456789012/us-east-1"])
+            .set(0);
+    }
+    for target in ["123456789012/us-east-1", "123456789012/us-west-2"] {
+        m.target_up.with_label_values(&[target]).set(1);
+        m.target_last_success
+            .with_label_values(&[target])
+            .set(1.8e9);
+    }
+    m.poll_duration.observe(1.2);
+    let mut text = Vec::new();
+    m.render_into(&mut text);
+    eprintln!("self-metrics: {} bytes of text", text.len());
+    c.bench_function("self-metrics per scrape (render + gzip member)", |b| {
+        b.iter(|| {
+            let mut text = Vec::with_capacity(16 * 1024);
+            m.render_into(&mut text);
+            let mut gz = Vec::with_capacity(text.len() / 4 + 64);
+            gzip::small_member(&text, &mut gz);
+            black_box(gz.len())
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = apply, render
+    targets = apply, render, per_scrape
 }
 criterion_main!(benches);

@@ -6,9 +6,9 @@
 //!
 //! The published form is ready bytes, plain and gzip ([`Exposition`]), swapped in whole: a
 //! scrape clones two reference-counted buffers, so it never copies, renders or compresses the
-//! usage series and never waits for a poll. Rendering and compression reuse the publisher's
-//! buffers, so publishing allocates the two published copies and nothing else that grows
-//! with the series.
+//! usage series and never waits for a poll. The exposition is rendered and compressed into
+//! buffers sized from the last publish, which then become the published bytes as they are:
+//! nothing that grows with the series is held besides the two published forms.
 //!
 //! One publisher writes the state file, serialized by a lock, so the shutdown's last write
 //! can never race an in-flight one. While writes fail, nothing new is published: counters
@@ -34,12 +34,12 @@ pub struct Exposition {
     pub gzip: Bytes,
 }
 
-/// Buffers reused from one publish to the next (they keep the size of the largest
-/// exposition, so a steady state allocates nothing here).
-#[derive(Default)]
+/// The sizes of the last published exposition: the next one is rendered into buffers of that
+/// size, so it is written without growing (and copying) them, and handed over as it is.
+#[derive(Clone, Copy, Default)]
 struct Scratch {
-    text: Vec<u8>,
-    gzip: Vec<u8>,
+    text: usize,
+    gzip: usize,
 }
 
 pub struct Publisher {
@@ -52,7 +52,7 @@ pub struct Publisher {
     /// False while the state file cannot be written.
     state_ok: AtomicBool,
     requested: Notify,
-    /// One write at a time: the loop's and the shutdown's (with the buffers it renders into).
+    /// One write at a time: the loop's and the shutdown's (with the last sizes).
     writing: tokio::sync::Mutex<Scratch>,
 }
 
@@ -105,13 +105,14 @@ impl Publisher {
     pub async fn publish(&self) -> bool {
         let mut one_at_a_time = self.writing.lock().await;
         let now = Now::system();
-        let mut scratch = std::mem::take(&mut *one_at_a_time);
-        scratch.text.clear();
+        let sizes = *one_at_a_time;
+        // A little room for growth since the last publish.
+        let mut text = Vec::with_capacity(sizes.text + sizes.text / 16 + 4096);
         let state = {
             let mut acc = lock(&self.accumulator);
             acc.publish(now);
             let state = self.state_file.as_ref().map(|_| acc.state_bytes(now));
-            self.renderer.render_into(&acc, &mut scratch.text);
+            self.renderer.render_into(&acc, &mut text);
             state
         };
         if let (Some(path), Some(bytes)) = (self.state_file.clone(), state) {
@@ -138,19 +139,24 @@ impl Publisher {
             }
         }
         // Compression is CPU work that grows with the series: off the async workers.
+        // The buffers become the published bytes without a copy; nothing is kept beside them.
         let compressed = tokio::task::spawn_blocking(move || {
-            scratch.gzip.clear();
-            gzip::member(&scratch.text, gzip::PUBLISH_LEVEL, &mut scratch.gzip);
-            let exposition = Exposition {
-                plain: Bytes::copy_from_slice(&scratch.text),
-                gzip: Bytes::copy_from_slice(&scratch.gzip),
+            let mut gz = Vec::with_capacity(sizes.gzip + sizes.gzip / 8 + 1024);
+            gzip::member(&text, gzip::PUBLISH_LEVEL, &mut gz);
+            let sizes = Scratch {
+                text: text.len(),
+                gzip: gz.len(),
             };
-            (exposition, scratch)
+            let exposition = Exposition {
+                plain: Bytes::from(text),
+                gzip: Bytes::from(gz),
+            };
+            (exposition, sizes)
         })
         .await;
         let exposition = match compressed {
-            Ok((exposition, scratch)) => {
-                *one_at_a_time = scratch;
+            Ok((exposition, sizes)) => {
+                *one_at_a_time = sizes;
                 exposition
             }
             // A panic in the compressor: nothing new to publish (the buffers are renewed).
