@@ -11,7 +11,7 @@ use common::gzip;
 use common::metrics::UsageRenderer;
 use common::pricing::Pricing;
 use common::source::{ErrorType, Sample, SampleKind, SeriesLabels, TokenType, Window};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 /// Counts heap bytes held, to say where memory goes (printed, never asserted).
 struct Counting;
@@ -110,18 +110,16 @@ fn apply(c: &mut Criterion) {
         &minute(APPLY_SERIES, period),
         now(period + 61),
     );
-    let minutes: Vec<Vec<Sample>> = (1..=30)
-        .map(|m| minute(APPLY_SERIES, START + 60 * m))
-        .collect();
-    let mut i = 0usize;
     c.bench_function("accumulator apply, 10k datapoints", |b| {
-        b.iter(|| {
-            period += 60;
-            let samples = &minutes[i % minutes.len()];
-            i += 1;
-            // Values for a minute seen before are revisions of it (no growth): also real.
-            black_box(acc.apply("scope", window(period), samples, now(period + 61)))
-        })
+        b.iter_batched(
+            // Every iteration is the next minute's poll: 10k new datapoints to count.
+            || {
+                period += 60;
+                (period, minute(APPLY_SERIES, period))
+            },
+            |(p, samples)| black_box(acc.apply("scope", window(p), &samples, now(p + 61))),
+            BatchSize::LargeInput,
+        )
     });
 }
 
