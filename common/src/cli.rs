@@ -28,6 +28,14 @@ pub struct Flags {
         value_name = "PATH"
     )]
     pub telemetry_path: String,
+    /// Close a connection that has not sent a complete request header within this time,
+    /// new or idle between requests (slowloris); e.g. 30s, 1m.
+    #[arg(long = "web.header-timeout", default_value = "30s", value_name = "DURATION", value_parser = parse_timeout)]
+    pub header_timeout: std::time::Duration,
+    /// Most HTTP connections served at once (a few more are kept for health checks); 0: below
+    /// the file-descriptor soft limit.
+    #[arg(long = "web.max-connections", default_value_t = 0, value_name = "N")]
+    pub max_connections: usize,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -60,6 +68,14 @@ pub enum LogFormat {
     Json,
 }
 
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d < std::time::Duration::from_millis(100) || d > std::time::Duration::from_secs(3600) {
+        return Err(format!("{text:?} must be between 100ms and 1h"));
+    }
+    Ok(d)
+}
+
 impl Flags {
     pub fn validate(&self) -> Result<(), String> {
         if !self.telemetry_path.starts_with('/')
@@ -82,6 +98,10 @@ where
 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking work is a state file write, a publish's compression, DNS lookups of the
+        // cloud clients and bcrypt checks (bounded separately): a few threads, not tokio's
+        // 512, whose stacks and allocator arenas stay resident after a burst.
+        .max_blocking_threads(16)
         .build()
     {
         Ok(r) => r,

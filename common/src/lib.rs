@@ -6,11 +6,15 @@
 //! cloud SDK; each exporter implements [`source::Source`] and calls [`run`].
 
 pub mod accumulator;
+pub mod basic_auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod edge;
+pub mod exposition;
 pub mod guard;
+pub mod gzip;
 pub mod metrics;
 pub mod poller;
 pub mod pricing;
@@ -76,7 +80,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         a
     };
     if flags.config_check {
-        return check(&config, &flags, new_accumulator(pricing));
+        return check(&config, &flags, new_accumulator(pricing), metrics);
     }
     // Taken before anything else touches the state file, and held until exit: a second
     // exporter pointed at the same file refuses to start.
@@ -112,7 +116,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
 
     // Read before binding: a bad web config must stop the exporter before it serves anything.
     let web = match &flags.web_config_file {
-        Some(path) => Some(web_config::WebConfig::load(path)?),
+        Some(path) => Some(web_config::WebConfig::load(path, metrics.clone())?),
         None => None,
     };
     let addr_text = flags
@@ -155,20 +159,9 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         ));
     }
     let tls = web.and_then(|w| w.tls);
-    tracing::info!(address = %listener.local_addr()?, telemetry_path = %flags.telemetry_path, tls = tls.is_some(), poll_interval = ?config.poll_interval, "listening");
-    match tls {
-        Some(tls) => {
-            let listener = web_config::TlsListener::new(listener, tls)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("HTTPS server failed")?
-        }
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("HTTP server failed")?,
-    }
+    let edge = edge::EdgeSettings::new(flags.header_timeout, flags.max_connections);
+    tracing::info!(address = %listener.local_addr()?, telemetry_path = %flags.telemetry_path, tls = tls.is_some(), poll_interval = ?config.poll_interval, max_connections = edge.max_connections, header_timeout = ?edge.header_timeout, "listening");
+    edge::serve(listener, app, tls, edge, shutdown_signal()).await;
 
     // No poll applies after this; the last write waits for one in flight (the publisher
     // writes one at a time).
@@ -184,13 +177,18 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
 }
 
 /// `--config.check`: everything the exporter would refuse at start-up, without starting.
-fn check(config: &Config, flags: &cli::Flags, mut accumulator: Accumulator) -> anyhow::Result<()> {
+fn check(
+    config: &Config,
+    flags: &cli::Flags,
+    mut accumulator: Accumulator,
+    metrics: Arc<SelfMetrics>,
+) -> anyhow::Result<()> {
     let mut checked = vec![format!("{}: ok", config.origin)];
     if let Some(p) = &config.pricing_file {
         checked.push(format!("pricing_file {}: ok", p.display()));
     }
     if let Some(p) = &flags.web_config_file {
-        web_config::WebConfig::load(p)?;
+        web_config::WebConfig::load(p, metrics)?;
         checked.push(format!("--web.config.file {}: ok", p.display()));
     }
     if let Some(p) = &config.state_file {

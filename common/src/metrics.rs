@@ -2,28 +2,24 @@
 //! contract") are written here once; the README's metric table is checked against them by a
 //! test.
 //!
-//! Usage series live in the [`Accumulator`] (it owns totals and revision state, and writes the
-//! state file), so they are rendered from it by [`UsageRenderer`] once per publish (after the
-//! state file is written, see [`crate::publish`]) instead of being mirrored into a second set
-//! of counters. The exporter's own health metrics are plain
-//! `prometheus` crate metrics in [`SelfMetrics`].
+//! Usage series live in the [`Accumulator`](crate::accumulator::Accumulator) (it owns totals
+//! and revision state, and writes the state file), so they are rendered from it by
+//! [`UsageRenderer`] ([`crate::exposition`]) once per publish (after the state file is
+//! written, see [`crate::publish`]) instead of being mirrored into a second set of counters.
+//! The exporter's own health metrics are plain `prometheus` crate metrics in [`SelfMetrics`],
+//! rendered per scrape (they are small and some change between polls).
 //!
 //! We use the tikv `prometheus` crate rather than `prometheus-client` because the latter only
 //! writes OpenMetrics names (`# TYPE x counter` with samples `x_total`), which
 //! `promtool check metrics` reports as lint errors in the Prometheus text format.
 
 use prometheus::core::Collector;
-use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::accumulator::{
-    Accumulator, CounterMetric, REJECT_REASONS, SKIP_LATE_DISCOVERY, SKIP_OUTAGE,
-};
-use crate::config::Config;
-use crate::source::{LatencyKind, SeriesLabels, TokenType};
+pub use crate::exposition::UsageRenderer;
 
 /// Metric names of the contract.
 pub mod names {
@@ -61,6 +57,7 @@ pub mod names {
     pub const STATE_WRITES: &str = "llm_exporter_state_writes_total";
     pub const TARGET_LAST_SUCCESS: &str = "llm_exporter_target_last_success_timestamp_seconds";
     pub const SAMPLES_REJECTED: &str = "llm_exporter_samples_rejected_total";
+    pub const AUTH_FAILURES: &str = "llm_exporter_http_auth_failures_total";
 
     /// Every name above, for the README drift test.
     pub const ALL: &[&str] = &[
@@ -97,6 +94,7 @@ pub mod names {
         STATE_WRITES,
         TARGET_LAST_SUCCESS,
         SAMPLES_REJECTED,
+        AUTH_FAILURES,
     ];
 }
 
@@ -115,6 +113,7 @@ pub struct SelfMetrics {
     pub cache_requests: IntCounterVec,
     pub target_last_success: GaugeVec,
     pub state_writes: IntCounterVec,
+    pub auth_failures: IntCounterVec,
 }
 
 const DURATION_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -217,6 +216,15 @@ impl SelfMetrics {
         )
         .expect("valid metric");
         reg(Box::new(state_writes.clone()));
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                names::AUTH_FAILURES,
+                "Requests refused by basic authentication, by reason: malformed (credentials not in the Basic scheme), unknown_user, wrong_password. Requests without credentials (a challenge) are not counted.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        reg(Box::new(auth_failures.clone()));
 
         SelfMetrics {
             registry,
@@ -232,351 +240,24 @@ impl SelfMetrics {
             cache_requests,
             target_last_success,
             state_writes,
+            auth_failures,
         }
     }
 
     /// Renders the self-metrics in the Prometheus text format (0.0.4).
     pub fn render(&self) -> String {
-        encode(&self.registry.gather())
+        let mut out = Vec::with_capacity(8 * 1024);
+        self.render_into(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the self-metrics to `out` (a few KB: rendered per scrape, so they are fresh).
+    pub fn render_into(&self, out: &mut Vec<u8>) {
+        // Encoding into a Vec cannot fail for well-formed families.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), out) {
+            tracing::error!(error = %e, "encoding the self-metrics failed");
+        }
     }
 }
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-fn encode(families: &[MetricFamily]) -> String {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    // Encoding into a Vec cannot fail for well-formed families.
-    if let Err(e) = TextEncoder::new().encode(families, &mut buf) {
-        tracing::error!(error = %e, "encoding /metrics failed");
-    }
-    String::from_utf8(buf).unwrap_or_default()
-}
-
-/// Renders the accumulator's counters and gauges, the price catalog, the budgets and the
-/// accumulator's own counts. Called by the publisher once per publish, never per scrape.
-pub struct UsageRenderer {
-    series_labels: Vec<&'static str>,
-    budgets: Vec<(String, Option<f64>, f64)>,
-}
-
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: MetricType,
-}
-
-const FAMILIES: &[Family] = &[
-    Family {
-        name: names::TOKENS,
-        help: "Tokens the cloud reported, by token type.",
-        kind: MetricType::COUNTER,
-    },
-    Family {
-        name: names::INVOCATIONS,
-        help: "Requests the cloud accepted.",
-        kind: MetricType::COUNTER,
-    },
-    Family {
-        name: names::INVOCATION_ERRORS,
-        help: "Failed or throttled requests, by error type (client, server, throttled).",
-        kind: MetricType::COUNTER,
-    },
-    Family {
-        name: names::COST,
-        help: "Estimated cost in USD: tokens times the catalog's list price.",
-        kind: MetricType::COUNTER,
-    },
-    Family {
-        name: names::LATENCY,
-        help: "Invocation latency of the newest complete period, by statistic.",
-        kind: MetricType::GAUGE,
-    },
-    Family {
-        name: names::TTFT,
-        help: "Time to first token of the newest complete period, by statistic.",
-        kind: MetricType::GAUGE,
-    },
-];
-
-impl UsageRenderer {
-    pub fn new(config: &Config) -> Self {
-        let mut series_labels = vec!["cloud", "account", "region", "model", "deployment"];
-        if !config.tenants.is_empty() {
-            series_labels.push("tenant");
-        }
-        UsageRenderer {
-            series_labels,
-            budgets: config
-                .tenants
-                .iter()
-                .map(|t| (t.name.clone(), t.monthly_budget_usd, t.alert_ratio))
-                .collect(),
-        }
-    }
-
-    /// The usage exposition in the Prometheus text format.
-    pub fn render(&self, acc: &Accumulator) -> String {
-        let mut families = self.families(acc);
-        // The encoder refuses a family without samples (as Registry::gather drops them).
-        families.retain(|f| !f.get_metric().is_empty());
-        encode(&families)
-    }
-
-    fn series_pairs(
-        &self,
-        cloud: &str,
-        labels: &SeriesLabels,
-        tenant: &str,
-        extra: &[(&str, &str)],
-    ) -> Vec<LabelPair> {
-        let mut pairs = Vec::with_capacity(self.series_labels.len() + extra.len());
-        let values = [
-            cloud,
-            &labels.account,
-            &labels.region,
-            &labels.model,
-            &labels.deployment,
-            tenant,
-        ];
-        for (name, value) in self.series_labels.iter().zip(values) {
-            pairs.push(label(name, value));
-        }
-        pairs.extend(extra.iter().map(|(n, v)| label(n, v)));
-        pairs
-    }
-}
-
-fn label(name: &str, value: &str) -> LabelPair {
-    let mut l = LabelPair::default();
-    l.set_name(name.to_string());
-    l.set_value(value.to_string());
-    l
-}
-
-fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
-    let mut mf = MetricFamily::default();
-    mf.set_name(name.to_string());
-    mf.set_help(help.to_string());
-    mf.set_field_type(kind);
-    mf
-}
-
-fn metric(labels: Vec<LabelPair>, kind: MetricType, value: f64) -> proto::Metric {
-    let mut m = proto::Metric::default();
-    m.set_label(labels);
-    if kind == MetricType::COUNTER {
-        let mut c = proto::Counter::default();
-        c.set_value(value);
-        m.set_counter(c);
-    } else {
-        let mut g = proto::Gauge::default();
-        g.set_value(value);
-        m.set_gauge(g);
-    }
-    m
-}
-
-impl UsageRenderer {
-    fn families(&self, acc: &Accumulator) -> Vec<MetricFamily> {
-        let cloud = acc.cloud().to_string();
-        let mut fams: Vec<MetricFamily> = FAMILIES
-            .iter()
-            .map(|f| family(f.name, f.help, f.kind))
-            .collect();
-        for (key, value) in acc.counters() {
-            let (idx, extra): (usize, [(&str, &str); 1]) = match &key.metric {
-                CounterMetric::Tokens(t) => (0, [("token_type", t.as_str())]),
-                CounterMetric::Invocations => (1, [("", "")]),
-                CounterMetric::Errors(e) => (2, [("error_type", e.as_str())]),
-                CounterMetric::Cost(t) => (3, [("token_type", t.as_str())]),
-            };
-            let extra: &[(&str, &str)] = if extra[0].0.is_empty() { &[] } else { &extra };
-            let labels = self.series_pairs(&cloud, &key.labels, &value.tenant, extra);
-            fams[idx]
-                .mut_metric()
-                .push(metric(labels, MetricType::COUNTER, value.total));
-        }
-        for (key, value) in acc.gauges() {
-            let idx = match key.kind {
-                LatencyKind::Invocation => 4,
-                LatencyKind::FirstToken => 5,
-            };
-            let labels =
-                self.series_pairs(&cloud, &key.labels, &value.tenant, &[("stat", &key.stat)]);
-            fams[idx]
-                .mut_metric()
-                .push(metric(labels, MetricType::GAUGE, value.value));
-        }
-
-        let mut price = family(
-            names::PRICE,
-            "List price in USD per token of the models seen, from the loaded catalog.",
-            MetricType::GAUGE,
-        );
-        for model in acc.priced() {
-            if let Some(p) = acc.pricing().model(model) {
-                for t in TokenType::PRICED {
-                    if let Some(v) = p.get(t) {
-                        price.mut_metric().push(metric(
-                            vec![
-                                label("cloud", &cloud),
-                                label("model", model),
-                                label("token_type", t.as_str()),
-                            ],
-                            MetricType::GAUGE,
-                            v,
-                        ));
-                    }
-                }
-            }
-        }
-        fams.push(price);
-
-        let mut info = family(
-            names::CATALOG_INFO,
-            "The price catalogs loaded (bundled, then the pricing file).",
-            MetricType::GAUGE,
-        );
-        for s in acc.pricing().sources() {
-            info.mut_metric().push(metric(
-                vec![label("source", &s.source), label("version", &s.version)],
-                MetricType::GAUGE,
-                1.0,
-            ));
-        }
-        fams.push(info);
-
-        let mut built = family(
-            names::CATALOG_TIMESTAMP,
-            "Unix time the loaded price catalogs were published (alert when they grow old).",
-            MetricType::GAUGE,
-        );
-        for s in acc.pricing().sources() {
-            if let Some(t) = s.built_at {
-                built.mut_metric().push(metric(
-                    vec![label("source", &s.source), label("version", &s.version)],
-                    MetricType::GAUGE,
-                    t as f64,
-                ));
-            }
-        }
-        fams.push(built);
-
-        let mut unpriced = family(
-            names::UNPRICED_INFO,
-            "Models whose tokens were counted without a price for this token type.",
-            MetricType::GAUGE,
-        );
-        for (model, t) in acc.unpriced() {
-            unpriced.mut_metric().push(metric(
-                vec![
-                    label("cloud", &cloud),
-                    label("model", model),
-                    label("token_type", t.as_str()),
-                ],
-                MetricType::GAUGE,
-                1.0,
-            ));
-        }
-        fams.push(unpriced);
-
-        let mut budget = family(
-            names::BUDGET,
-            "Configured tenant budgets in USD.",
-            MetricType::GAUGE,
-        );
-        let mut ratio = family(
-            names::BUDGET_ALERT_RATIO,
-            "Fraction of the budget at which budget alerts fire.",
-            MetricType::GAUGE,
-        );
-        for (tenant, usd, alert_ratio) in &self.budgets {
-            if let Some(usd) = usd {
-                budget.mut_metric().push(metric(
-                    vec![label("tenant", tenant), label("period", "monthly")],
-                    MetricType::GAUGE,
-                    *usd,
-                ));
-            }
-            ratio.mut_metric().push(metric(
-                vec![label("tenant", tenant)],
-                MetricType::GAUGE,
-                *alert_ratio,
-            ));
-        }
-        fams.push(budget);
-        fams.push(ratio);
-
-        let stats = acc.stats();
-        let plain = |name: &str, help: &str, kind: MetricType, v: f64| {
-            let mut f = family(name, help, kind);
-            f.mut_metric().push(metric(vec![], kind, v));
-            f
-        };
-        fams.push(plain(
-            names::LATE_DATA,
-            "Periods whose value grew after they were first counted.",
-            MetricType::COUNTER,
-            stats.late_data as f64,
-        ));
-        fams.push(plain(
-            names::DOWNWARD_REVISIONS,
-            "Periods the cloud revised downwards (never subtracted from counters).",
-            MetricType::COUNTER,
-            stats.downward_revisions as f64,
-        ));
-        let mut skipped = family(
-            names::PERIODS_SKIPPED,
-            "Periods given up, by reason: outage (an outage outlasted max_backfill), late_discovery (a series discovered later than max_backfill after counting started).",
-            MetricType::COUNTER,
-        );
-        for reason in [SKIP_OUTAGE, SKIP_LATE_DISCOVERY] {
-            let v = stats.periods_skipped.get(reason).copied().unwrap_or(0);
-            skipped.mut_metric().push(metric(
-                vec![label("reason", reason)],
-                MetricType::COUNTER,
-                v as f64,
-            ));
-        }
-        fams.push(skipped);
-        fams.push(plain(
-            names::LATE_SERIES,
-            "Cloud series first seen after their first minute had passed the lookback (discovery lag); counted back from that minute.",
-            MetricType::COUNTER,
-            stats.late_series as f64,
-        ));
-        let mut rejected = family(
-            names::SAMPLES_REJECTED,
-            "Samples from the cloud not used, by reason: non_finite, negative, implausible (above max_value_per_minute), future (held until their minute is reached), before_window.",
-            MetricType::COUNTER,
-        );
-        for reason in REJECT_REASONS {
-            let v = stats.rejected.get(reason).copied().unwrap_or(0);
-            rejected.mut_metric().push(metric(
-                vec![label("reason", reason)],
-                MetricType::COUNTER,
-                v as f64,
-            ));
-        }
-        fams.push(rejected);
-        fams.push(plain(
-            names::CLOCK_REPAIRS,
-            "Times the host clock was found to have stepped back and open periods were fetched again.",
-            MetricType::COUNTER,
-            stats.clock_repairs as f64,
-        ));
-        fams.push(plain(
-            names::SERIES,
-            "Usage series held in memory.",
-            MetricType::GAUGE,
-            acc.series() as f64,
-        ));
-        fams.push(plain(
-            names::SERIES_DROPPED,
-            "Samples of new series refused by the max_series cap.",
-            MetricType::COUNTER,
-            stats.series_dropped as f64,
-        ));
-        fams
-    }
-}

@@ -4,6 +4,12 @@
 //! So no value a scrape has seen is ever higher than what a restart restores, even after a
 //! kill -9 or an OOM at any moment; and a scrape never waits for a poll or sees half of one.
 //!
+//! The published form is ready bytes, plain and gzip ([`Exposition`]), swapped in whole: a
+//! scrape clones two reference-counted buffers, so it never copies, renders or compresses the
+//! usage series and never waits for a poll. The exposition is rendered and compressed into
+//! buffers sized from the last publish, which then become the published bytes as they are:
+//! nothing that grows with the series is held besides the two published forms.
+//!
 //! One publisher writes the state file, serialized by a lock, so the shutdown's last write
 //! can never race an in-flight one. While writes fail, nothing new is published: counters
 //! freeze, `/-/ready` answers 503 and `llm_exporter_state_writes_total{outcome="error"}` grows.
@@ -12,24 +18,54 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::accumulator::{write_atomically, Accumulator, Now};
+use crate::gzip;
 use crate::metrics::{SelfMetrics, UsageRenderer};
 use crate::poller::lock;
+
+/// The usage exposition as scrapes serve it: the Prometheus text format, and the same bytes
+/// as one gzip member.
+#[derive(Clone, Debug, Default)]
+pub struct Exposition {
+    pub plain: Bytes,
+    pub gzip: Bytes,
+}
+
+/// The sizes of the last published exposition: the next one is rendered into buffers of that
+/// size, so it is written without growing (and copying) them, and handed over as it is.
+#[derive(Clone, Copy, Default)]
+struct Scratch {
+    text: usize,
+    gzip: usize,
+}
 
 pub struct Publisher {
     accumulator: Arc<Mutex<Accumulator>>,
     metrics: Arc<SelfMetrics>,
     renderer: UsageRenderer,
     state_file: Option<PathBuf>,
-    /// The usage exposition scrapes serve (Prometheus text format).
-    published: RwLock<Arc<String>>,
+    /// The usage exposition scrapes serve.
+    published: RwLock<Arc<Exposition>>,
     /// False while the state file cannot be written.
     state_ok: AtomicBool,
     requested: Notify,
-    /// One write at a time: the loop's and the shutdown's.
-    writing: tokio::sync::Mutex<()>,
+    /// One write at a time: the loop's and the shutdown's (with the last sizes).
+    writing: tokio::sync::Mutex<Scratch>,
+}
+
+/// Hands memory freed since the last publish back to the OS. A poll builds its samples and
+/// revision lookups on the heap and frees them; glibc keeps freed pages in its per-thread
+/// arenas, so without this the RSS shows the peak of the largest poll (or scrape burst) ever
+/// seen instead of what is held. Once per publish it costs a walk of the free lists.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 impl Publisher {
@@ -44,10 +80,10 @@ impl Publisher {
             metrics,
             renderer,
             state_file,
-            published: RwLock::new(Arc::new(String::new())),
+            published: RwLock::new(Arc::new(Exposition::default())),
             state_ok: AtomicBool::new(true),
             requested: Notify::new(),
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(Scratch::default()),
         }
     }
 
@@ -67,13 +103,17 @@ impl Publisher {
     /// Snapshot, persist, publish. Returns false when the state file could not be written
     /// (nothing new is published then).
     pub async fn publish(&self) -> bool {
-        let _one_at_a_time = self.writing.lock().await;
+        let mut one_at_a_time = self.writing.lock().await;
         let now = Now::system();
-        let (state, usage) = {
+        let sizes = *one_at_a_time;
+        // A little room for growth since the last publish.
+        let mut text = Vec::with_capacity(sizes.text + sizes.text / 16 + 4096);
+        let state = {
             let mut acc = lock(&self.accumulator);
             acc.publish(now);
             let state = self.state_file.as_ref().map(|_| acc.state_bytes(now));
-            (state, self.renderer.render(&acc))
+            self.renderer.render_into(&acc, &mut text);
+            state
         };
         if let (Some(path), Some(bytes)) = (self.state_file.clone(), state) {
             let written =
@@ -98,16 +138,50 @@ impl Publisher {
                 tracing::info!("state file written again: publishing resumed");
             }
         }
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(usage);
+        // Compression is CPU work that grows with the series: off the async workers.
+        // The buffers become the published bytes without a copy; nothing is kept beside them.
+        let compressed = tokio::task::spawn_blocking(move || {
+            let mut gz = Vec::with_capacity(sizes.gzip + sizes.gzip / 8 + 1024);
+            gzip::member(&text, gzip::PUBLISH_LEVEL, &mut gz);
+            let sizes = Scratch {
+                text: text.len(),
+                gzip: gz.len(),
+            };
+            let exposition = Exposition {
+                plain: Bytes::from(text),
+                gzip: Bytes::from(gz),
+            };
+            (exposition, sizes)
+        })
+        .await;
+        let exposition = match compressed {
+            Ok((exposition, sizes)) => {
+                *one_at_a_time = sizes;
+                exposition
+            }
+            // A panic in the compressor: nothing new to publish (the buffers are renewed).
+            Err(e) => {
+                tracing::error!(error = %e, "compressing the exposition failed");
+                return false;
+            }
+        };
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
+        // Off the async workers: it holds each arena's lock while it walks it.
+        tokio::task::spawn_blocking(release_free_memory);
         true
     }
 
     /// The usage exposition last published.
-    pub fn usage(&self) -> Arc<String> {
+    pub fn exposition(&self) -> Arc<Exposition> {
         self.published
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The usage exposition last published, as text (tests and tools).
+    pub fn usage(&self) -> String {
+        String::from_utf8_lossy(&self.exposition().plain).into_owned()
     }
 
     /// False while the state file cannot be written.

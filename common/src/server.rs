@@ -1,16 +1,30 @@
 //! HTTP: the telemetry path (`/metrics` by default), `/-/healthy`, `/-/ready` (true after the
 //! first successful poll) and a small landing page. Everything is served from memory.
+//!
+//! A scrape serves the self-metrics, rendered per scrape (a few KB: they hold what changes
+//! between polls, such as failed logins, and must be fresh), followed by the usage
+//! exposition exactly as last published ([`crate::publish::Exposition`]): with
+//! `Accept-Encoding: gzip` the self-metrics are compressed as a small gzip member and the
+//! usage part is the member compressed at publish time, so the large part is never copied,
+//! rendered or compressed per scrape. Connections are accepted by [`crate::edge`].
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 
+use crate::gzip;
 use crate::metrics::{SelfMetrics, CONTENT_TYPE};
 use crate::publish::Publisher;
 
@@ -35,11 +49,79 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
-    // The self-metrics are small and change between polls; the usage part is ready text.
-    let mut body = s.metrics.render();
-    body.push_str(&s.publisher.usage());
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+async fn metrics(State(s): State<AppState>, request: HeaderMap) -> Response {
+    let usage = s.publisher.exposition();
+    let mut own = Vec::with_capacity(16 * 1024);
+    s.metrics.render_into(&mut own);
+    let gzip = accepts_gzip(&request);
+    let body = if gzip {
+        let mut member = Vec::with_capacity(own.len() / 4 + 64);
+        gzip::small_member(&own, &mut member);
+        TwoChunks([Some(Bytes::from(member)), Some(usage.gzip.clone())])
+    } else {
+        TwoChunks([Some(Bytes::from(own)), Some(usage.plain.clone())])
+    };
+    let mut response = Response::new(Body::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// True when the client accepts gzip (RFC 9110 section 12.5.3): `gzip` (or `x-gzip`) with a
+/// q-value above 0, or `*` above 0 without gzip refused by name.
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+                .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+                .next()
+                .unwrap_or(1.0);
+            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                gzip = Some(q);
+            } else if coding == "*" {
+                any = Some(q);
+            }
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
+}
+
+/// A response body of two ready buffers, sent without joining them (the second is the
+/// published exposition, shared by every scrape). Its exact length becomes Content-Length.
+struct TwoChunks([Option<Bytes>; 2]);
+
+impl http_body::Body for TwoChunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let next = self
+            .0
+            .iter_mut()
+            .find_map(|c| c.take().filter(|b| !b.is_empty()));
+        Poll::Ready(next.map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.iter().flatten().all(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().flatten().map(|b| b.len() as u64).sum())
+    }
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
@@ -84,6 +166,28 @@ pub fn parse_listen_address(addr: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accept(values: &[&str]) -> bool {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        }
+        accepts_gzip(&h)
+    }
+
+    #[test]
+    fn gzip_is_negotiated_from_accept_encoding() {
+        // What Prometheus sends.
+        assert!(accept(&["gzip"]));
+        assert!(accept(&["deflate, GZIP;q=0.5"]));
+        assert!(accept(&["br", "x-gzip"]));
+        assert!(accept(&["*"]));
+        assert!(!accept(&[]));
+        assert!(!accept(&["identity"]));
+        assert!(!accept(&["gzip;q=0"]));
+        assert!(!accept(&["*, gzip; q=0"]));
+        assert!(!accept(&["br, deflate"]));
+    }
 
     #[test]
     fn listen_addresses_follow_exporter_conventions() {

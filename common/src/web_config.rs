@@ -13,27 +13,19 @@
 //! ```
 //!
 //! Written here because no crate serves this format; TLS is rustls (already compiled for the
-//! clouds' clients) and password hashes are checked with the `bcrypt` crate.
+//! clouds' clients), served by [`crate::edge`]; basic auth is [`crate::basic_auth`].
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
 
+pub use crate::basic_auth::{require_basic_auth, BasicAuth};
 use crate::config::{parse_yaml, ConfigError};
+use crate::metrics::SelfMetrics;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,17 +60,19 @@ impl std::fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
-            .field("basic_auth_users", &self.users.users.len())
+            .field("basic_auth_users", &self.users.len())
             .finish()
     }
 }
 
 impl WebConfig {
-    pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
-        let origin = format!("web config file {}", path.display());
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    /// Loads the file; failed logins are counted in `metrics`.
+    pub fn load(path: &Path, metrics: Arc<SelfMetrics>) -> Result<WebConfig, ConfigError> {
+        let origin = format!("--web.config.file {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
+            key: "--web.config.file",
             path: path.to_path_buf(),
-            source,
+            message: e.to_string(),
         })?;
         let file: WebConfigFile = if text.trim().is_empty() {
             WebConfigFile {
@@ -113,13 +107,7 @@ impl WebConfig {
         };
         Ok(WebConfig {
             tls,
-            users: Arc::new(BasicAuth {
-                users: file.basic_auth_users,
-                verified: moka::sync::Cache::builder()
-                    .max_capacity(1024)
-                    .time_to_live(Duration::from_secs(300))
-                    .build(),
-            }),
+            users: Arc::new(BasicAuth::new(file.basic_auth_users, metrics)),
         })
     }
 }
@@ -185,134 +173,6 @@ fn server_config(t: &TlsServerConfig) -> Result<rustls::ServerConfig, (&'static 
     Ok(config)
 }
 
-/// Basic authentication against bcrypt hashes. bcrypt is slow on purpose (tens of ms), so a
-/// successful check is remembered for five minutes by a hash of the credentials (never the
-/// password itself), as exporter-toolkit does.
-pub struct BasicAuth {
-    users: BTreeMap<String, String>,
-    verified: moka::sync::Cache<[u8; 32], ()>,
-}
-
-impl BasicAuth {
-    pub fn enabled(&self) -> bool {
-        !self.users.is_empty()
-    }
-
-    fn allows(&self, authorization: Option<&str>) -> bool {
-        use base64::Engine;
-        let Some(encoded) = authorization.and_then(|v| v.strip_prefix("Basic ")) else {
-            return false;
-        };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-            return false;
-        };
-        let Ok(text) = String::from_utf8(decoded) else {
-            return false;
-        };
-        let Some((user, password)) = text.split_once(':') else {
-            return false;
-        };
-        let Some(hash) = self.users.get(user) else {
-            return false;
-        };
-        let key: [u8; 32] = Sha256::digest(format!("{user}\0{password}\0{hash}").as_bytes()).into();
-        if self.verified.contains_key(&key) {
-            return true;
-        }
-        let ok = bcrypt::verify(password, hash).unwrap_or(false);
-        if ok {
-            self.verified.insert(key, ());
-        }
-        ok
-    }
-}
-
-/// axum middleware: 401 with a `WWW-Authenticate` challenge unless the credentials match.
-pub async fn require_basic_auth(
-    State(auth): State<Arc<BasicAuth>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let header_value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let auth2 = auth.clone();
-    // bcrypt burns CPU: keep it off the async workers.
-    let allowed = tokio::task::spawn_blocking(move || auth2.allows(header_value.as_deref()))
-        .await
-        .unwrap_or(false);
-    if allowed {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"llm-exporter\"")],
-            "Unauthorized\n",
-        )
-            .into_response()
-    }
-}
-
-/// A TLS listener for `axum::serve`. Handshakes run in their own tasks (with a deadline), so
-/// a slow or hostile client never holds up the next connection.
-pub struct TlsListener {
-    local: std::net::SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, std::net::SocketAddr)>,
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let (tx, ready) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { local, ready })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The acceptor task never ends while the listener lives.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,7 +181,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("web.yml");
         std::fs::write(&p, text).unwrap();
-        WebConfig::load(&p).map_err(|e| e.to_string())
+        WebConfig::load(&p, Arc::new(SelfMetrics::new("test", "0"))).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -338,27 +198,5 @@ mod tests {
             .unwrap_err()
             .contains("http_server_config"));
         assert!(load("").unwrap().tls.is_none());
-    }
-
-    #[test]
-    fn basic_auth_checks_bcrypt_hashes_and_remembers_successes() {
-        use base64::Engine;
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let c = load(&format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
-        let header = |u: &str, p: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )
-        };
-        assert!(c.users.allows(Some(&header("prometheus", "s3cret"))));
-        assert!(
-            c.users.allows(Some(&header("prometheus", "s3cret"))),
-            "cached"
-        );
-        assert!(!c.users.allows(Some(&header("prometheus", "wrong"))));
-        assert!(!c.users.allows(Some(&header("mallory", "s3cret"))));
-        assert!(!c.users.allows(None));
-        assert!(!c.users.allows(Some("Bearer x")));
     }
 }
