@@ -45,6 +45,9 @@ pub struct Flags {
     /// Serve synthetic data from a built-in demo source: no cloud calls, no credentials.
     #[arg(long)]
     pub demo: bool,
+    /// Enable `POST /-/reload` (reload the config, like SIGHUP), Prometheus' convention.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
     /// Check the config file, the pricing file, the web config and the state file, print what
     /// was checked and exit (0 when all are valid), like `promtool check config`.
     #[arg(long = "config.check")]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod poller;
 pub mod pricing;
 pub mod publish;
+pub mod reload;
 pub mod server;
 pub mod source;
 pub mod tls;
@@ -139,6 +140,15 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     };
     let publish_task = tokio::spawn(publisher.clone().run());
     let poll_task = tokio::spawn(poller.run());
+    let reloader = Arc::new(reload::Reloader {
+        cloud,
+        config_file: flags.config_file.clone(),
+        running: Mutex::new(config.clone()),
+        accumulator: accumulator.clone(),
+        publisher: publisher.clone(),
+        metrics: metrics.clone(),
+    });
+    let sighup_task = tokio::spawn(reload::on_sighup(reloader.clone()));
 
     let mut app = server::router(server::AppState {
         metrics,
@@ -147,6 +157,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         exporter: cloud.to_string(),
         version: version.to_string(),
         telemetry_path: flags.telemetry_path.clone(),
+        reloader: flags.enable_lifecycle.then_some(reloader),
     });
     if let Some(users) = web
         .as_ref()
@@ -167,6 +178,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     // writes one at a time).
     poll_task.abort();
     publish_task.abort();
+    sighup_task.abort();
     if let Some(path) = &config.state_file {
         if !publisher.publish().await {
             anyhow::bail!("state_file {}: the last write failed", path.display());

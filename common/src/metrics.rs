@@ -58,6 +58,9 @@ pub mod names {
     pub const TARGET_LAST_SUCCESS: &str = "llm_exporter_target_last_success_timestamp_seconds";
     pub const SAMPLES_REJECTED: &str = "llm_exporter_samples_rejected_total";
     pub const AUTH_FAILURES: &str = "llm_exporter_http_auth_failures_total";
+    pub const CONFIG_RELOAD_SUCCESSFUL: &str = "llm_exporter_config_last_reload_successful";
+    pub const CONFIG_RELOAD_TIMESTAMP: &str =
+        "llm_exporter_config_last_reload_success_timestamp_seconds";
 
     /// Every name above, for the README drift test.
     pub const ALL: &[&str] = &[
@@ -95,6 +98,8 @@ pub mod names {
         TARGET_LAST_SUCCESS,
         SAMPLES_REJECTED,
         AUTH_FAILURES,
+        CONFIG_RELOAD_SUCCESSFUL,
+        CONFIG_RELOAD_TIMESTAMP,
     ];
 }
 
@@ -114,6 +119,8 @@ pub struct SelfMetrics {
     pub target_last_success: GaugeVec,
     pub state_writes: IntCounterVec,
     pub auth_failures: IntCounterVec,
+    pub config_reload_successful: IntGauge,
+    pub config_reload_timestamp: Gauge,
 }
 
 const DURATION_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -225,6 +232,20 @@ impl SelfMetrics {
         )
         .expect("valid metric");
         reg(Box::new(auth_failures.clone()));
+        let config_reload_successful = IntGauge::new(
+            names::CONFIG_RELOAD_SUCCESSFUL,
+            "1 if the last config reload (SIGHUP, POST /-/reload) succeeded, 0 if the running config was kept.",
+        )
+        .expect("valid metric");
+        config_reload_successful.set(1);
+        reg(Box::new(config_reload_successful.clone()));
+        let config_reload_timestamp = Gauge::new(
+            names::CONFIG_RELOAD_TIMESTAMP,
+            "Unix time of the last successful config load (start-up or reload).",
+        )
+        .expect("valid metric");
+        config_reload_timestamp.set(crate::poller::unix_now() as f64);
+        reg(Box::new(config_reload_timestamp.clone()));
 
         SelfMetrics {
             registry,
@@ -241,6 +262,8 @@ impl SelfMetrics {
             target_last_success,
             state_writes,
             auth_failures,
+            config_reload_successful,
+            config_reload_timestamp,
         }
     }
 

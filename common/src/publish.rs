@@ -45,7 +45,8 @@ struct Scratch {
 pub struct Publisher {
     accumulator: Arc<Mutex<Accumulator>>,
     metrics: Arc<SelfMetrics>,
-    renderer: UsageRenderer,
+    /// Replaced when the config is reloaded (tenants, budgets).
+    renderer: RwLock<UsageRenderer>,
     state_file: Option<PathBuf>,
     /// The usage exposition scrapes serve.
     published: RwLock<Arc<Exposition>>,
@@ -78,13 +79,18 @@ impl Publisher {
         Publisher {
             accumulator,
             metrics,
-            renderer,
+            renderer: RwLock::new(renderer),
             state_file,
             published: RwLock::new(Arc::new(Exposition::default())),
             state_ok: AtomicBool::new(true),
             requested: Notify::new(),
             writing: tokio::sync::Mutex::new(Scratch::default()),
         }
+    }
+
+    /// Renders with `renderer` from the next publish on (a reloaded config's budgets).
+    pub fn set_renderer(&self, renderer: UsageRenderer) {
+        *self.renderer.write().unwrap_or_else(|p| p.into_inner()) = renderer;
     }
 
     /// Asks for a publish; requests made while one runs are served by one more.
@@ -112,7 +118,10 @@ impl Publisher {
             let mut acc = lock(&self.accumulator);
             acc.publish(now);
             let state = self.state_file.as_ref().map(|_| acc.state_bytes(now));
-            self.renderer.render_into(&acc, &mut text);
+            self.renderer
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .render_into(&acc, &mut text);
             state
         };
         if let (Some(path), Some(bytes)) = (self.state_file.clone(), state) {

@@ -38,15 +38,35 @@ pub struct AppState {
     pub exporter: String,
     pub version: String,
     pub telemetry_path: String,
+    /// Set with `--web.enable-lifecycle`: `POST /-/reload` reloads the config.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route(&state.telemetry_path, get(metrics))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
-        .route("/", get(landing))
-        .with_state(state)
+        .route("/", get(landing));
+    if state.reloader.is_some() {
+        router = router.route("/-/reload", axum::routing::post(reload));
+    }
+    router.with_state(state)
+}
+
+async fn reload(State(s): State<AppState>) -> Response {
+    let Some(reloader) = s.reloader.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(())) => (StatusCode::OK, "Reloaded\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed, the running config is kept: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "reload failed\n").into_response(),
+    }
 }
 
 async fn metrics(State(s): State<AppState>, request: HeaderMap) -> Response {

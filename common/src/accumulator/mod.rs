@@ -459,6 +459,17 @@ impl Accumulator {
         self.series.publish(t);
     }
 
+    /// Applies a reloaded config's tenants and prices. Counted tokens and cost stay as they
+    /// are; new tokens are priced at the new prices, and every series is matched to the new
+    /// tenants (its `tenant` label changes from the next publish).
+    pub fn reconfigure(&mut self, tenants: Vec<TenantMatcher>, pricing: Pricing) {
+        self.series.set_tenants(tenants);
+        self.pricing = pricing;
+        // Models are named again as unpriced if they still are.
+        self.unpriced.clear();
+        self.priced.clear();
+    }
+
     /// Marks this accumulator as the demo's (its state file is refused by a real run).
     pub fn set_demo(&mut self, demo: bool) {
         self.source = if demo { "demo" } else { "cloud" };

@@ -225,6 +225,32 @@ impl Series {
         self.capped -= before - self.gauges.len();
     }
 
+    /// New tenant rules (a reloaded config): every series is matched again.
+    pub fn set_tenants(&mut self, tenants: Vec<TenantMatcher>) {
+        self.settings.tenants = tenants;
+        let tenant_of = |labels: &SeriesLabels| self.tenant_of(labels);
+        let counters: Vec<(CounterKey, String)> = self
+            .counters
+            .keys()
+            .map(|k| (k.clone(), tenant_of(&k.labels)))
+            .collect();
+        let gauges: Vec<(GaugeKey, String)> = self
+            .gauges
+            .keys()
+            .map(|k| (k.clone(), tenant_of(&k.labels)))
+            .collect();
+        for (k, t) in counters {
+            if let Some(c) = self.counters.get_mut(&k) {
+                c.tenant = t;
+            }
+        }
+        for (k, t) in gauges {
+            if let Some(g) = self.gauges.get_mut(&k) {
+                g.tenant = t;
+            }
+        }
+    }
+
     pub fn tenant_of(&self, labels: &SeriesLabels) -> String {
         let value = |k: &str| match k {
             "cloud" => self.settings.cloud.clone(),
