@@ -15,6 +15,7 @@ pub mod edge;
 pub mod exposition;
 pub mod guard;
 pub mod gzip;
+pub mod landing;
 pub mod metrics;
 pub mod poller;
 pub mod pricing;
@@ -129,6 +130,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let polled = Arc::new(AtomicBool::new(false));
+    let target_errors = Arc::new(landing::TargetErrors::default());
 
     let poller = poller::Poller {
         sources: sources.into_iter().map(Arc::new).collect(),
@@ -137,6 +139,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         interval: config.poll_interval,
         publisher: publisher.clone(),
         polled: polled.clone(),
+        errors: target_errors.clone(),
     };
     let publish_task = tokio::spawn(publisher.clone().run());
     let poll_task = tokio::spawn(poller.run());
@@ -158,6 +161,9 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         version: version.to_string(),
         telemetry_path: flags.telemetry_path.clone(),
         reloader: flags.enable_lifecycle.then_some(reloader),
+        errors: target_errors,
+        accumulator: accumulator.clone(),
+        summary: Arc::new(landing::config_summary(&config)),
     });
     if let Some(users) = web
         .as_ref()

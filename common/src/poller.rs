@@ -24,6 +24,8 @@ pub struct Poller<S: Source> {
     pub publisher: Arc<Publisher>,
     /// Set after the first successful poll of any scope (`/-/ready`).
     pub polled: Arc<AtomicBool>,
+    /// Each failing target's last error, for the landing page.
+    pub errors: Arc<crate::landing::TargetErrors>,
 }
 
 /// Unix seconds now, from the host's wall clock.
@@ -65,6 +67,7 @@ impl<S: Source> Poller<S> {
             let accumulator = self.accumulator.clone();
             let metrics = self.metrics.clone();
             let publisher = self.publisher.clone();
+            let errors = self.errors.clone();
             let span = tracing::info_span!("poll", source = source.scope());
             tasks.spawn(
                 async move {
@@ -90,6 +93,7 @@ impl<S: Source> Poller<S> {
                                 false
                             }
                         };
+                        errors.set(&f.scope, f.result.as_ref().err().map(|e| e.to_string()));
                         metrics.target_up.with_label_values(&[&f.scope]).set(ok as i64);
                         metrics.polls.with_label_values(&[if ok { "success" } else { "error" }]).inc();
                         oks.push(ok);

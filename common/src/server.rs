@@ -40,6 +40,10 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Set with `--web.enable-lifecycle`: `POST /-/reload` reloads the config.
     pub reloader: Option<Arc<crate::reload::Reloader>>,
+    /// For the landing page: each target's last error, the series held, the config.
+    pub errors: Arc<crate::landing::TargetErrors>,
+    pub accumulator: Arc<std::sync::Mutex<crate::accumulator::Accumulator>>,
+    pub summary: Arc<Vec<(String, String)>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -163,12 +167,14 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 async fn landing(State(s): State<AppState>) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html><head><title>LLM usage exporter ({0})</title></head><body>\
-         <h1>LLM usage exporter: {0}</h1><p>Version {1}</p><ul>\
-         <li><a href=\"{2}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li>\
-         <li><a href=\"/-/ready\">Readiness</a></li></ul></body></html>\n",
-        s.exporter, s.version, s.telemetry_path
+    Html(crate::landing::render(
+        &s.exporter,
+        &s.version,
+        &s.telemetry_path,
+        &s.metrics,
+        &s.errors,
+        &s.accumulator,
+        &s.summary,
     ))
 }
 

@@ -61,4 +61,24 @@ fn one_failing_project_does_not_hold_back_another() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(exporter.proc.log().contains("proj-b"));
+
+    // The landing page shows each target's state and error, the breakers and the config
+    // (issue 13: before, it was three links).
+    let (status, page) = exporter.get("/");
+    assert_eq!(status, 200);
+    for expected in [
+        "proj-a",
+        "proj-b",
+        "failed",
+        "circuit open",
+        "timeSeries.list proj-b</td><td>open",
+        "usage series held",
+        "poll_interval",
+        "litellm 1.109.1",
+    ] {
+        assert!(
+            page.contains(expected),
+            "{expected:?} missing from the landing page:\n{page}"
+        );
+    }
 }
