@@ -53,10 +53,14 @@ impl From<google_cloud_gax::error::Error> for GcpError {
         };
         let mut message = match (http, e.status()) {
             (Some(code), Some(s)) => format!("HTTP {code}: {}", s.message),
+            _ if e.is_authentication() => format!(
+                "no usable Google credentials: tried GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials file (gcloud auth application-default login) and the metadata server (GKE workload identity, GCE); set one of them ({})",
+                common::config::shorten(&e.to_string(), 160)
+            ),
             _ => e.to_string(),
         };
         // Bodies of malformed responses can be long; a log line needs the start only.
-        message = truncate(&message, 300);
+        message = truncate(&message, 600);
         GcpError { class, message }
     }
 }
