@@ -137,6 +137,52 @@ pub struct TenantConfig {
     pub alert_ratio: f64,
 }
 
+/// The top-level keys of each exporter's section. Every exporter checks them in a shared
+/// config, so a typo in another cloud's section is not ignored (each exporter also checks its
+/// own section fully). The README's config block and each exporter's parser are tested
+/// against this list.
+pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
+    (
+        "aws",
+        &[
+            "regions",
+            "accounts",
+            "latency_stats",
+            "discovery_ttl",
+            "profile_ttl",
+            "requests_per_second",
+            "timeout",
+        ],
+    ),
+    (
+        "azure",
+        &[
+            "subscriptions",
+            "credential",
+            "endpoints",
+            "discovery_ttl",
+            "requests_per_second",
+            "timeout",
+        ],
+    ),
+    (
+        "gcp",
+        &[
+            "projects",
+            "monitoring_endpoint",
+            "requests_per_second",
+            "timeout",
+        ],
+    ),
+];
+
+/// The YAML block of the README's "Every key, with its default" example.
+pub fn example_from_readme(readme: &str) -> Option<&str> {
+    let after = readme.split("Every key, with its default:").nth(1)?;
+    let block = after.split("```yaml\n").nth(1)?;
+    block.split("\n```").next()
+}
+
 /// The labels a tenant may match on.
 pub const TENANT_MATCH_LABELS: [&str; 5] = ["cloud", "account", "region", "model", "deployment"];
 
@@ -255,6 +301,31 @@ impl Config {
                 ),
             ));
         }
+        for (name, keys) in SECTION_KEYS {
+            let section = match name {
+                "aws" => &self.aws,
+                "azure" => &self.azure,
+                _ => &self.gcp,
+            };
+            match section {
+                None | Some(serde_yaml_ng::Value::Null) => {}
+                Some(serde_yaml_ng::Value::Mapping(m)) => {
+                    for key in m.keys() {
+                        let key = key.as_str().unwrap_or("<not a string>");
+                        if !keys.contains(&key) {
+                            return Err(ConfigError::field(
+                                o,
+                                format!("{name}.{key}"),
+                                format!("unknown key; expected one of {keys:?}"),
+                            ));
+                        }
+                    }
+                }
+                Some(_) => {
+                    return Err(ConfigError::field(o, name, "must be a mapping of keys"));
+                }
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
             let at = |f: &str| format!("tenants[{i}].{f}");
@@ -343,6 +414,19 @@ pub fn in_range(
         ));
     }
     Ok(())
+}
+
+/// [`in_range`] for an exporter section's validation: `Err((field, message))`.
+pub fn section_range(
+    field: &str,
+    value: Duration,
+    min_secs: u64,
+    max_secs: u64,
+) -> Result<(), (String, String)> {
+    in_range("", field, value, min_secs, max_secs).map_err(|e| match e {
+        ConfigError::Field { field, message, .. } => (field, message),
+        other => (field.to_string(), other.to_string()),
+    })
 }
 
 /// A compiled tenant rule.
@@ -495,6 +579,9 @@ gcp:
         assert!(err("lookback: 5m\nmax_backfill: 1m").contains("field `max_backfill`"));
         assert!(err("max_series: 0").contains("field `max_series`"));
         assert!(err("lookback: 1001y").contains("field `lookback`: must be between"));
+        // A typo in another cloud's section of a shared config is not ignored.
+        assert!(err("aws:\n  regons: [us-east-1]\n").contains("field `aws.regons`: unknown key"));
+        assert!(err("gcp: [p]\n").contains("field `gcp`"));
         assert!(err("poll_interval: 0s").contains("field `poll_interval`"));
         assert!(err("max_value_per_minute: -5").contains("field `max_value_per_minute`"));
         let huge = format!(
@@ -523,11 +610,12 @@ gcp:
         let c = Config::parse("aws:\n  regions: [a]\n", "t").unwrap();
         let s: Section = section(&c, &c.aws, "aws").unwrap();
         assert_eq!(s.regions, vec!["a"]);
-        let c = Config::parse("aws:\n  regons: [a]\n", "t").unwrap();
+        // A nested typo is the exporter's own parser's to name.
+        let c = Config::parse("aws:\n  regions: {a: b}\n", "t").unwrap();
         let e = section::<Section>(&c, &c.aws, "aws")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("field `aws.regons`"), "{e}");
+        assert!(e.contains("field `aws.regions`"), "{e}");
         let missing: Section = section(&c, &c.gcp, "gcp").unwrap();
         assert!(missing.regions.is_empty());
     }

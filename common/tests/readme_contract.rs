@@ -29,3 +29,30 @@ fn readme_metric_table_matches_the_registered_names() {
         "in the README's metric table but not registered: {unregistered:?}"
     );
 }
+
+/// The README's config block documents exactly the section keys every exporter checks.
+#[test]
+fn readme_config_block_lists_every_section_key() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the workspace root");
+    let block = common::config::example_from_readme(&readme).expect("the config block");
+    let config =
+        common::config::Config::parse(block, "README").expect("the README's example parses");
+    for (name, keys) in common::config::SECTION_KEYS {
+        let section = match name {
+            "aws" => config.aws.clone(),
+            "azure" => config.azure.clone(),
+            _ => config.gcp.clone(),
+        };
+        let documented: BTreeSet<String> = section
+            .and_then(|v| v.as_mapping().cloned())
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let checked: BTreeSet<String> = keys.iter().map(|k| k.to_string()).collect();
+        assert_eq!(documented, checked, "section {name}");
+    }
+}

@@ -82,12 +82,16 @@ impl AwsConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {
         for (i, r) in self.regions.iter().enumerate() {
             let ok = !r.is_empty()
+                && r.len() <= 64
                 && r.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
                 return Err((
                     format!("aws.regions[{i}]"),
-                    format!("{r:?} is not an AWS region name like us-east-1"),
+                    format!(
+                        "{:?} is not an AWS region name like us-east-1",
+                        common::config::shorten(r, 80)
+                    ),
                 ));
             }
         }
@@ -125,8 +129,16 @@ impl AwsConfig {
                 "must be at least 1".into(),
             ));
         }
-        if self.timeout < Duration::from_secs(1) {
-            return Err(("aws.timeout".into(), "must be at least 1s".into()));
+        // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
+        // cache).
+        common::config::section_range("aws.timeout", self.timeout, 1, 600)?;
+        common::config::section_range("aws.discovery_ttl", self.discovery_ttl, 1, 86400)?;
+        common::config::section_range("aws.profile_ttl", self.profile_ttl, 1, 86400)?;
+        if self.requests_per_second > 10_000 {
+            return Err((
+                "aws.requests_per_second".into(),
+                "must be at most 10000".into(),
+            ));
         }
         Ok(())
     }
@@ -200,5 +212,26 @@ mod tests {
             ..Default::default()
         }];
         assert_eq!(c.validate().unwrap_err().0, "aws.accounts[0].role_arn");
+    }
+
+    /// The README's config block (every key, with its default) is what this parser takes;
+    /// common's SECTION_KEYS is checked against the same block.
+    #[test]
+    fn the_readme_example_is_a_valid_aws_section() {
+        let readme = include_str!("../../../README.md");
+        let block = common::config::example_from_readme(readme).expect("the config block");
+        let c = common::config::Config::parse(block, "README").expect("valid");
+        let parsed: Result<AwsConfig, _> = common::config::section(&c, &c.aws, "aws");
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    /// Issue 11 item 4. Before: `discovery_ttl: 1001y` panicked inside the cache (exit 101).
+    #[test]
+    fn absurd_durations_are_refused_naming_the_field() {
+        let c = common::config::Config::parse("aws:\n  discovery_ttl: 1001y\n", "t").unwrap();
+        let parsed: AwsConfig = common::config::section(&c, &c.aws, "aws").unwrap();
+        let (field, message) = parsed.validate().unwrap_err();
+        assert_eq!(field, "aws.discovery_ttl", "{message}");
+        assert!(message.contains("must be between"), "{message}");
     }
 }

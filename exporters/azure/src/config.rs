@@ -153,8 +153,15 @@ impl AzureConfig {
                 "must be at least 1".into(),
             ));
         }
-        if self.timeout < Duration::from_secs(1) {
-            return Err(("azure.timeout".into(), "must be at least 1s".into()));
+        // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
+        // cache).
+        common::config::section_range("azure.timeout", self.timeout, 1, 600)?;
+        common::config::section_range("azure.discovery_ttl", self.discovery_ttl, 1, 86400)?;
+        if self.requests_per_second > 10_000 {
+            return Err((
+                "azure.requests_per_second".into(),
+                "must be at most 10000".into(),
+            ));
         }
         Ok(())
     }
@@ -210,5 +217,26 @@ mod tests {
         c.endpoints.authority_host = default_authority();
         c.endpoints.metrics = "https://metrics.example".into();
         assert_eq!(c.validate(true).unwrap_err().0, "azure.endpoints.metrics");
+    }
+
+    /// The README's config block (every key, with its default) is what this parser takes;
+    /// common's SECTION_KEYS is checked against the same block.
+    #[test]
+    fn the_readme_example_is_a_valid_azure_section() {
+        let readme = include_str!("../../../README.md");
+        let block = common::config::example_from_readme(readme).expect("the config block");
+        let c = common::config::Config::parse(block, "README").expect("valid");
+        let parsed: Result<AzureConfig, _> = common::config::section(&c, &c.azure, "azure");
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    /// Issue 11 item 4. Before: `discovery_ttl: 1001y` panicked inside the cache (exit 101).
+    #[test]
+    fn absurd_durations_are_refused_naming_the_field() {
+        let c = common::config::Config::parse("azure:\n  subscriptions: [00000000-0000-0000-0000-000000000000]\n  discovery_ttl: 1001y\n", "t").unwrap();
+        let parsed: AzureConfig = common::config::section(&c, &c.azure, "azure").unwrap();
+        let (field, message) = parsed.validate(true).unwrap_err();
+        assert_eq!(field, "azure.discovery_ttl", "{message}");
+        assert!(message.contains("must be between"), "{message}");
     }
 }

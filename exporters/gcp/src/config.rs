@@ -78,8 +78,14 @@ impl GcpConfig {
                 "must be at least 1".into(),
             ));
         }
-        if self.timeout < Duration::from_secs(1) {
-            return Err(("gcp.timeout".into(), "must be at least 1s".into()));
+        // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
+        // cache).
+        common::config::section_range("gcp.timeout", self.timeout, 1, 600)?;
+        if self.requests_per_second > 10_000 {
+            return Err((
+                "gcp.requests_per_second".into(),
+                "must be at most 10000".into(),
+            ));
         }
         Ok(())
     }
@@ -105,5 +111,16 @@ mod tests {
             ..GcpConfig::default()
         };
         assert_eq!(c.validate(true).unwrap_err().0, "gcp.monitoring_endpoint");
+    }
+
+    /// The README's config block (every key, with its default) is what this parser takes;
+    /// common's SECTION_KEYS is checked against the same block.
+    #[test]
+    fn the_readme_example_is_a_valid_gcp_section() {
+        let readme = include_str!("../../../README.md");
+        let block = common::config::example_from_readme(readme).expect("the config block");
+        let c = common::config::Config::parse(block, "README").expect("valid");
+        let parsed: Result<GcpConfig, _> = common::config::section(&c, &c.gcp, "gcp");
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
     }
 }
