@@ -59,6 +59,9 @@ fn shown(url: &str) -> &str {
 pub struct AzClient {
     pub http: reqwest::Client,
     pub credential: Arc<dyn TokenCredential>,
+    /// Which credential is used and why, added to token errors: the one thing to know when
+    /// none works.
+    pub credential_hint: String,
 }
 
 impl AzClient {
@@ -90,7 +93,11 @@ impl AzClient {
                 class: ErrorClass::Transient,
                 status: None,
                 retry_after: None,
-                message: format!("cannot get a token for {scope}: {e}"),
+                message: format!(
+                    "cannot get a token for {scope} ({}): {}",
+                    self.credential_hint,
+                    common::config::shorten(&e.to_string(), 300)
+                ),
             })?;
         let resp = req
             .bearer_auth(token.token.secret())

@@ -96,8 +96,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
 
     let http = http_client(extra_ca.as_deref(), azure.timeout)?;
-    let credential = credential(&azure, &http)?;
-    let client = Arc::new(AzClient { http, credential });
+    let (credential, credential_hint) = credential(&azure, &http)?;
+    let client = Arc::new(AzClient {
+        http,
+        credential,
+        credential_hint,
+    });
     let guard_settings = GuardSettings {
         timeout: azure.timeout,
         requests_per_second: azure.requests_per_second,
@@ -170,8 +174,18 @@ fn http_client(
 fn credential(
     azure: &AzureConfig,
     http: &reqwest::Client,
-) -> anyhow::Result<Arc<dyn TokenCredential>> {
+) -> anyhow::Result<(Arc<dyn TokenCredential>, String)> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let hint = match azure.credential {
+        Some(k) => format!("credential {k:?} from azure.credential"),
+        None if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => {
+            "workload identity, chosen because AZURE_FEDERATED_TOKEN_FILE is set".to_string()
+        }
+        None if env("AZURE_CLIENT_SECRET").is_some() => {
+            "client secret, chosen because AZURE_CLIENT_SECRET is set".to_string()
+        }
+        None => "managed identity, chosen because neither AZURE_FEDERATED_TOKEN_FILE nor AZURE_CLIENT_SECRET is set; set azure.credential or those variables to use another".to_string(),
+    };
     let kind = azure
         .credential
         .unwrap_or(if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
@@ -204,5 +218,5 @@ fn credential(
         CredentialKind::ManagedIdentity => ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions { client_options, ..Default::default() })).context("managed identity credential")?,
     };
     tracing::info!(credential = ?kind, "Azure credential");
-    Ok(credential)
+    Ok((credential, hint))
 }
