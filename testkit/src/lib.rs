@@ -1,6 +1,8 @@
 //! Test harness shared by the exporters' integration tests: real processes (exporter binaries,
 //! promtool) on 127.0.0.1 with free ports, polled with deadlines, stopped on drop.
 
+pub mod bare;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

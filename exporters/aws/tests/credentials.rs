@@ -2,10 +2,7 @@
 //! configured regions mean no probe of the EC2 metadata service (issue 13, defect 3). Before:
 //! one 1,335-character debug dump per failed poll and three IMDS warnings at start-up.
 
-use std::process::Command;
-use std::time::Duration;
-
-use testkit::{wait_until, Proc};
+use testkit::bare::{first_failed_poll, start_bare};
 
 #[test]
 fn missing_credentials_are_one_short_line_naming_what_was_tried() {
@@ -16,24 +13,14 @@ fn missing_credentials_are_one_short_line_naming_what_was_tried() {
         "poll_interval: 1s\naws:\n  regions: [us-east-1]\n  accounts: [{account_id: '111122223333'}]\n  timeout: 5s\n",
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-exporter-aws"));
-    cmd.args([
-        "--config.file",
-        cfg.to_str().unwrap(),
-        "--web.listen-address=127.0.0.1:0",
-    ])
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default())
-    .env("HOME", dir.path())
-    // No metadata service here: the SDK would otherwise wait for it.
-    .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9");
-    let proc = Proc::spawn(cmd);
-    let line = wait_until("a failed poll", Duration::from_secs(60), || {
-        proc.log()
-            .lines()
-            .find(|l| l.contains("poll failed"))
-            .map(str::to_string)
-    });
+    let proc = start_bare(
+        env!("CARGO_BIN_EXE_llm-exporter-aws"),
+        &["--config.file", cfg.to_str().unwrap()],
+        dir.path(),
+        // No metadata service here: the SDK would otherwise wait for it.
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")],
+    );
+    let line = first_failed_poll(&proc);
     assert!(line.contains("no usable AWS credentials"), "{line}");
     assert!(
         line.contains("environment variables") && line.contains("instance roles"),
