@@ -189,22 +189,6 @@ struct Regional {
     data: PathBuf,
 }
 
-fn start_prometheus(config: &Path, data: &Path, port: u16) -> Proc {
-    let mut cmd = Command::new("prometheus");
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let proc = Proc::spawn(cmd);
-    let addr = format!("127.0.0.1:{port}");
-    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
-        http_get(&addr, "/-/ready")
-            .ok()
-            .filter(|r| r.0 == 200)
-            .map(|_| ())
-    });
-    proc
-}
-
 fn start_gateway(config: &Path) -> Exporter {
     Exporter::start(
         gateway_bin(),
@@ -581,7 +565,7 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
         std::fs::write(&config, serde_yaml_ng::to_string(&c).unwrap()).unwrap();
         let port = non_ephemeral_free_port();
         let data = d.join(format!("data-{cloud}"));
-        let proc = start_prometheus(&config, &data, port);
+        let proc = start_prometheus_at(&config, &data, port);
         regional.push(Regional {
             cloud,
             proc,
@@ -782,7 +766,7 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
     )
     .unwrap();
     let shared_port = non_ephemeral_free_port();
-    let _shared = start_prometheus(&shared_config, &d.join("data-shared"), shared_port);
+    let _shared = start_prometheus_at(&shared_config, &d.join("data-shared"), shared_port);
     let shared_addr = format!("127.0.0.1:{shared_port}");
     let shared_gw_config = d.join("gateway-shared.yaml");
     std::fs::write(
@@ -1234,7 +1218,7 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
         "requests the open breaker refused: {refused:?}"
     );
     let port: u16 = gcp.addr.rsplit(':').next().unwrap().parse().unwrap();
-    gcp.proc = start_prometheus(&gcp.config, &gcp.data, port);
+    gcp.proc = start_prometheus_at(&gcp.config, &gcp.data, port);
     wait_until("the gcp breaker to close", Duration::from_secs(30), || {
         let h = gw.ok(KEY_ADMIN, "/api/v1/health");
         (h["status"] == "ok").then_some(())

@@ -566,3 +566,43 @@ pub fn tls_proxy(
         stop_tx,
     )
 }
+
+/// Starts Debian's Prometheus with `config` and its data in `data` on 127.0.0.1:`port`, and
+/// waits until it is ready.
+pub fn start_prometheus_at(config: &Path, data: &Path, port: u16) -> Proc {
+    let mut cmd = Command::new("prometheus");
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let proc = Proc::spawn(cmd);
+    let addr = format!("127.0.0.1:{port}");
+    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
+        http_get(&addr, "/-/ready")
+            .ok()
+            .filter(|r| r.0 == 200)
+            .map(|_| ())
+    });
+    proc
+}
+
+/// Standard base64 with padding, for basic-auth headers in tests (no base64 crate linked).
+pub fn base64(input: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

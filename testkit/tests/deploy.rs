@@ -283,27 +283,6 @@ fn systemd_exec_start_runs_the_exporter_with_its_state_in_the_state_directory() 
 // ---------------------------------------------------------------------------------------
 // --web.config.file
 
-fn base64(input: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// GET with basic auth: the status code.
 fn get_as(addr: &str, path: &str, user: &str, password: &str) -> u16 {
     let mut s = std::net::TcpStream::connect(addr).unwrap();

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use serde_yaml_ng::Value;
 use testkit::*;
@@ -55,20 +54,8 @@ pub fn write_yaml(path: &Path, v: &Value) {
 /// Starts Debian's Prometheus on a free 127.0.0.1 port and waits until it is ready.
 pub fn start_prometheus(config: &Path, dir: &Path) -> (Proc, String) {
     let port = non_ephemeral_free_port();
-    let data = dir.join(format!("data-{port}"));
-    let mut cmd = Command::new("prometheus");
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let proc = Proc::spawn(cmd);
-    let addr = format!("127.0.0.1:{port}");
-    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
-        http_get(&addr, "/-/ready")
-            .ok()
-            .filter(|r| r.0 == 200)
-            .map(|_| ())
-    });
-    (proc, addr)
+    let proc = start_prometheus_at(config, &dir.join(format!("data-{port}")), port);
+    (proc, format!("127.0.0.1:{port}"))
 }
 
 fn url_encode(s: &str) -> String {
