@@ -56,6 +56,25 @@ pub struct SeriesSettings {
     pub tenants: Vec<TenantMatcher>,
 }
 
+impl SeriesSettings {
+    /// The first tenant whose rules match `labels`, or "".
+    fn tenant_of(&self, labels: &SeriesLabels) -> String {
+        let value = |k: &str| match k {
+            "cloud" => self.cloud.clone(),
+            "account" => labels.account.clone(),
+            "region" => labels.region.clone(),
+            "model" => labels.model.clone(),
+            "deployment" => labels.deployment.clone(),
+            _ => String::new(),
+        };
+        self.tenants
+            .iter()
+            .find(|t| t.matches(value))
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    }
+}
+
 pub struct Series {
     pub settings: SeriesSettings,
     counters: HashMap<CounterKey, CounterValue>,
@@ -228,43 +247,16 @@ impl Series {
     /// New tenant rules (a reloaded config): every series is matched again.
     pub fn set_tenants(&mut self, tenants: Vec<TenantMatcher>) {
         self.settings.tenants = tenants;
-        let tenant_of = |labels: &SeriesLabels| self.tenant_of(labels);
-        let counters: Vec<(CounterKey, String)> = self
-            .counters
-            .keys()
-            .map(|k| (k.clone(), tenant_of(&k.labels)))
-            .collect();
-        let gauges: Vec<(GaugeKey, String)> = self
-            .gauges
-            .keys()
-            .map(|k| (k.clone(), tenant_of(&k.labels)))
-            .collect();
-        for (k, t) in counters {
-            if let Some(c) = self.counters.get_mut(&k) {
-                c.tenant = t;
-            }
+        let settings = &self.settings;
+        for (k, c) in self.counters.iter_mut() {
+            c.tenant = settings.tenant_of(&k.labels);
         }
-        for (k, t) in gauges {
-            if let Some(g) = self.gauges.get_mut(&k) {
-                g.tenant = t;
-            }
+        for (k, g) in self.gauges.iter_mut() {
+            g.tenant = settings.tenant_of(&k.labels);
         }
     }
 
     pub fn tenant_of(&self, labels: &SeriesLabels) -> String {
-        let value = |k: &str| match k {
-            "cloud" => self.settings.cloud.clone(),
-            "account" => labels.account.clone(),
-            "region" => labels.region.clone(),
-            "model" => labels.model.clone(),
-            "deployment" => labels.deployment.clone(),
-            _ => String::new(),
-        };
-        self.settings
-            .tenants
-            .iter()
-            .find(|t| t.matches(value))
-            .map(|t| t.name.clone())
-            .unwrap_or_default()
+        self.settings.tenant_of(labels)
     }
 }
