@@ -85,6 +85,10 @@ pub struct Config {
     /// rejected (counted in `llm_exporter_samples_rejected_total{reason="implausible"}`).
     #[serde(default = "defaults::max_value_per_minute")]
     pub max_value_per_minute: f64,
+    /// The most bytes read from one cloud response; a larger body fails the call (generous:
+    /// a real page is a few MB at most, this only stops a broken or hostile endpoint).
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: u64,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     /// Each exporter's own section, parsed by that exporter.
@@ -115,6 +119,9 @@ mod defaults {
     }
     pub fn max_value_per_minute() -> f64 {
         1e12
+    }
+    pub fn max_response_bytes() -> u64 {
+        64 * 1024 * 1024
     }
     pub fn series_ttl() -> Duration {
         Duration::from_secs(24 * 3600)
@@ -198,6 +205,7 @@ impl Default for Config {
             max_series: defaults::max_series(),
             series_ttl: defaults::series_ttl(),
             max_value_per_minute: defaults::max_value_per_minute(),
+            max_response_bytes: defaults::max_response_bytes(),
             tenants: Vec::new(),
             aws: None,
             azure: None,
@@ -272,6 +280,13 @@ impl Config {
                 o,
                 "max_value_per_minute",
                 "must be a number of at least 1",
+            ));
+        }
+        if !(1024..=4 * 1024 * 1024 * 1024).contains(&self.max_response_bytes) {
+            return Err(ConfigError::field(
+                o,
+                "max_response_bytes",
+                "must be between 1024 and 4294967296 (4 GiB)",
             ));
         }
         if self.max_backfill < self.lookback {

@@ -45,6 +45,7 @@ pub mod names {
     pub const API_REQUESTS: &str = "llm_exporter_api_requests_total";
     pub const API_DURATION: &str = "llm_exporter_api_request_duration_seconds";
     pub const API_COST: &str = "llm_exporter_api_cost_usd_total";
+    pub const API_BILLABLE_UNITS: &str = "llm_exporter_api_billable_units_total";
     pub const CIRCUIT_STATE: &str = "llm_exporter_circuit_state";
     pub const CACHE_REQUESTS: &str = "llm_exporter_cache_requests_total";
     pub const LATE_DATA: &str = "llm_exporter_late_data_total";
@@ -85,6 +86,7 @@ pub mod names {
         API_REQUESTS,
         API_DURATION,
         API_COST,
+        API_BILLABLE_UNITS,
         CIRCUIT_STATE,
         CACHE_REQUESTS,
         LATE_DATA,
@@ -114,6 +116,7 @@ pub struct SelfMetrics {
     pub api_requests: IntCounterVec,
     pub api_duration: HistogramVec,
     pub api_cost: Counter,
+    pub api_billable_units: IntCounterVec,
     pub circuit_state: IntGaugeVec,
     pub cache_requests: IntCounterVec,
     pub target_last_success: GaugeVec,
@@ -187,6 +190,15 @@ impl SelfMetrics {
         reg(Box::new(api_duration.clone()));
         let api_cost = Counter::new(names::API_COST, "Estimated USD the exporter's own queries cost (e.g. CloudWatch GetMetricData at $0.01 per 1,000 metrics requested).").expect("valid metric");
         reg(Box::new(api_cost.clone()));
+        let api_billable_units = IntCounterVec::new(
+            Opts::new(
+                names::API_BILLABLE_UNITS,
+                "Units the clouds bill the exporter's own queries by, per API and unit (e.g. GetMetricData metrics requested, getBatch calls, Cloud Monitoring time series returned).",
+            ),
+            &["api", "unit"],
+        )
+        .expect("valid metric");
+        reg(Box::new(api_billable_units.clone()));
         let circuit_state = IntGaugeVec::new(
             Opts::new(
                 names::CIRCUIT_STATE,
@@ -257,6 +269,7 @@ impl SelfMetrics {
             api_requests,
             api_duration,
             api_cost,
+            api_billable_units,
             circuit_state,
             cache_requests,
             target_last_success,
@@ -265,6 +278,15 @@ impl SelfMetrics {
             config_reload_successful,
             config_reload_timestamp,
         }
+    }
+
+    /// Counts `units` billable units of `api` (e.g. "getBatch", "calls") and adds what they
+    /// cost at `usd_per_unit` to `llm_exporter_api_cost_usd_total`, so both stay in step.
+    pub fn bill(&self, api: &str, unit: &str, units: u64, usd_per_unit: f64) {
+        self.api_billable_units
+            .with_label_values(&[api, unit])
+            .inc_by(units);
+        self.api_cost.inc_by(units as f64 * usd_per_unit);
     }
 
     /// Renders the self-metrics in the Prometheus text format (0.0.4).

@@ -170,9 +170,12 @@ impl CloudWatch {
                     async move { req.send().await.map_err(AwsError::from) }
                 })
                 .await?;
-            self.metrics
-                .api_cost
-                .inc_by(count as f64 * USD_PER_METRIC_REQUESTED);
+            self.metrics.bill(
+                "GetMetricData",
+                "metrics_requested",
+                count as u64,
+                USD_PER_METRIC_REQUESTED,
+            );
             merged.page(page.metric_data_results(), page.messages());
             next = page.next_token().map(str::to_string);
             if next.is_none() {
