@@ -232,25 +232,38 @@ impl UsageRenderer {
 
     fn catalog(&self, acc: &Accumulator, out: &mut Vec<u8>) {
         let cloud = acc.cloud();
+        let n = if self.tenants { 6 } else { 5 };
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(7);
         let mut price = Family::new(
             out,
             names::PRICE,
-            "List price in USD per token of the models seen, from the loaded catalog.",
+            "List price in USD per token, with the labels of the token series it prices (join one to one with llm_tokens_total).",
             "gauge",
         );
-        for model in acc.priced() {
-            if let Some(p) = acc.pricing().model(model) {
-                for t in TokenType::PRICED {
-                    if let Some(v) = p.get(t) {
-                        price.sample(
-                            &[
-                                ("cloud", cloud),
-                                ("model", model),
-                                ("token_type", t.as_str()),
-                            ],
-                            v,
-                        );
-                    }
+        // One price per token series, with that series' labels: the model label alone is
+        // not enough to find a price (Azure SKUs, AWS geo profiles and regions differ).
+        for (key, v) in acc.counters() {
+            let CounterMetric::Tokens(counted) = key.metric else {
+                continue;
+            };
+            let Some(prices) = acc
+                .priced()
+                .get(&key.labels)
+                .and_then(|price_key| acc.pricing().model(price_key))
+            else {
+                continue;
+            };
+            // Cache writes are one counter; their one-hour rate is shown beside it.
+            let rates: &[TokenType] = match counted {
+                TokenType::CacheWrite => &[TokenType::CacheWrite, TokenType::CacheWrite1h],
+                _ => std::slice::from_ref(&counted),
+            };
+            for t in rates {
+                if let Some(p) = prices.get(*t) {
+                    pairs.clear();
+                    pairs.extend_from_slice(&series_labels(cloud, &key.labels, &v.tenant)[..n]);
+                    pairs.push(("token_type", t.as_str()));
+                    price.sample(&pairs, p);
                 }
             }
         }

@@ -209,4 +209,58 @@ fn single_prometheus_with_the_readme_jobs_fires_exporter_down_and_names_exporter
             (clouds.len() == 3).then_some(())
         },
     );
+
+    // The README's price join matches usage one to one on every cloud and gives what the
+    // cost counters counted (the prices have not changed since; no one-hour cache writes
+    // in the demo, whose tokens count as cache_write at a higher rate).
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let join = readme
+        .lines()
+        .find(|l| l.contains("llm_tokens_total * llm_model_price_usd_per_token"))
+        .expect("the README documents the price join")
+        .trim()
+        .to_string();
+    assert_eq!(
+        join,
+        "sum by (cloud, model) (llm_tokens_total * llm_model_price_usd_per_token)"
+    );
+    let by_model = |expr: &str| -> std::collections::BTreeMap<(String, String), f64> {
+        query(&prom, expr)
+            .iter()
+            .map(|s| {
+                let m = &s["metric"];
+                let key = (
+                    m["cloud"].as_str().unwrap_or_default().to_string(),
+                    m["model"].as_str().unwrap_or_default().to_string(),
+                );
+                (key, s["value"][1].as_str().unwrap().parse::<f64>().unwrap())
+            })
+            .collect()
+    };
+    let (joined, cost) = wait_until(
+        "the price join with spend on all three clouds",
+        Duration::from_secs(60),
+        || {
+            let joined = by_model(&join);
+            let cost = by_model("sum by (cloud, model) (llm_estimated_cost_usd_total)");
+            let clouds: std::collections::BTreeSet<&str> = joined
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|((c, _), _)| c.as_str())
+                .collect();
+            (clouds.len() == 3).then_some((joined, cost))
+        },
+    );
+    assert_eq!(
+        joined.keys().collect::<Vec<_>>(),
+        cost.keys().collect::<Vec<_>>(),
+        "every priced model joins"
+    );
+    for (key, usd) in &joined {
+        let counted = cost[key];
+        assert!(
+            (usd - counted).abs() <= 1e-9 * counted.abs().max(1e-9),
+            "{key:?}: join {usd} vs counted {counted}"
+        );
+    }
 }

@@ -23,7 +23,7 @@ pub mod revisions;
 pub mod series;
 pub mod state_file;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -161,8 +161,10 @@ pub struct Accumulator {
     clock: TrustedClock,
     /// (catalog key, token type) of tokens counted without a price.
     unpriced: BTreeSet<(String, TokenType)>,
-    /// Catalog keys of priced models seen, for `llm_model_price_usd_per_token`.
-    priced: BTreeSet<String>,
+    /// The catalog key each priced usage label set was last priced with, so
+    /// `llm_model_price_usd_per_token` carries the usage series' own labels and joins with
+    /// them one to one (`llm_tokens_total * llm_model_price_usd_per_token`).
+    priced: HashMap<SeriesLabels, String>,
     stats: AccumulatorStats,
 }
 
@@ -185,7 +187,7 @@ impl Accumulator {
             scopes: HashMap::new(),
             clock: TrustedClock::default(),
             unpriced: BTreeSet::new(),
-            priced: BTreeSet::new(),
+            priced: HashMap::new(),
             stats: AccumulatorStats::default(),
         }
     }
@@ -366,7 +368,10 @@ impl Accumulator {
             let before = self.series.counters().len();
             self.series.add(&key, delta, t);
             if let (Some(cost_key), Some((_, Some(usd)))) = (&cost_key, price) {
-                self.priced.insert(sample.price_key.clone());
+                if self.priced.get(&sample.labels) != Some(&sample.price_key) {
+                    self.priced
+                        .insert(sample.labels.clone(), sample.price_key.clone());
+                }
                 self.series.add(cost_key, delta * usd, t);
             } else if let Some((tt, None)) = price {
                 if self.unpriced.insert((sample.price_key.clone(), tt)) {
@@ -456,7 +461,17 @@ impl Accumulator {
     /// Called once per published exposition.
     pub fn publish(&mut self, now: Now) {
         let t = self.clock.peek(now);
-        self.series.publish(t);
+        if self.series.publish(t) > 0 {
+            // Idle counters were dropped: forget the prices of label sets left without tokens.
+            let live: HashSet<&SeriesLabels> = self
+                .series
+                .counters()
+                .keys()
+                .filter(|k| matches!(k.metric, CounterMetric::Tokens(_)))
+                .map(|k| &k.labels)
+                .collect();
+            self.priced.retain(|labels, _| live.contains(labels));
+        }
     }
 
     /// Applies a reloaded config's tenants and prices. Counted tokens and cost stay as they
@@ -465,9 +480,9 @@ impl Accumulator {
     pub fn reconfigure(&mut self, tenants: Vec<TenantMatcher>, pricing: Pricing) {
         self.series.set_tenants(tenants);
         self.pricing = pricing;
-        // Models are named again as unpriced if they still are.
+        // Models are named again as unpriced if they still are. `priced` stays: the catalog
+        // key of a series does not change with its price.
         self.unpriced.clear();
-        self.priced.clear();
     }
 
     /// Marks this accumulator as the demo's (its state file is refused by a real run).
@@ -492,7 +507,8 @@ impl Accumulator {
         &self.unpriced
     }
 
-    pub fn priced(&self) -> &BTreeSet<String> {
+    /// The catalog key of each priced usage label set.
+    pub fn priced(&self) -> &HashMap<SeriesLabels, String> {
         &self.priced
     }
 

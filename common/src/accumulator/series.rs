@@ -183,8 +183,8 @@ impl Series {
     }
 
     /// Publishes what new counters held back once their zero has been out long enough, and
-    /// drops counters idle for `series_ttl`.
-    pub fn publish(&mut self, now: i64) {
+    /// drops counters idle for `series_ttl`. Returns how many counters were dropped.
+    pub fn publish(&mut self, now: i64) -> usize {
         for c in self.counters.values_mut() {
             if c.pending > 0.0 && now >= c.held_until {
                 c.total += c.pending;
@@ -202,13 +202,15 @@ impl Series {
             keep
         });
         self.capped -= dropped;
-        if self.counters.len() < before {
+        let gone = before - self.counters.len();
+        if gone > 0 {
             tracing::info!(
-                dropped = before - self.counters.len(),
+                dropped = gone,
                 ttl_secs = ttl,
                 "counters idle for series_ttl dropped"
             );
         }
+        gone
     }
 
     /// Sets a latency gauge to the newest period's value. False when the cap refused it.

@@ -450,3 +450,69 @@ fn scopes_keep_their_own_horizon() {
     assert_eq!(a.window("west", at(now), P).start, align_down(T0 - 600, P));
     assert_eq!(a.window("east", at(now), P).start, align_down(now - 600, P));
 }
+
+/// Issue 9 item 6. Before: the price gauge carried catalog keys
+/// (`llm_model_price_usd_per_token{model="eu.anthropic..."}`) that no usage series has, so
+/// `llm_tokens_total * llm_model_price_usd_per_token` matched nothing on Azure and GCP, and
+/// one model priced two ways (a geo profile, an Azure SKU) had one price.
+#[test]
+fn each_token_series_has_its_own_price_with_its_own_labels() {
+    const HAIKU: &str = "anthropic.claude-haiku-4-5-20251001-v1:0";
+    let mut a = started(T0);
+    let plain = labels(HAIKU);
+    let mut profile = labels(HAIKU);
+    profile.deployment = "eu-app".into();
+    let mut geo = Sample::new(
+        "arn:profile/eu-app",
+        profile.clone(),
+        SampleKind::Tokens(TokenType::Input),
+        T0,
+        2000.0,
+    );
+    geo.price_key = format!("eu.{HAIKU}");
+    let base = Sample::new(
+        HAIKU,
+        plain.clone(),
+        SampleKind::Tokens(TokenType::Input),
+        T0,
+        1000.0,
+    );
+    poll(&mut a, T0 + 30, &[base.clone(), geo.clone()]);
+    let text = crate::exposition::UsageRenderer::new(&crate::config::Config::default()).render(&a);
+    let lines = |name: &str| -> Vec<(String, f64)> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                let (labels, v) = l.rsplit_once(' ').unwrap();
+                (labels.to_string(), v.parse().unwrap())
+            })
+            .collect()
+    };
+    let prices = lines("llm_model_price_usd_per_token");
+    let tokens = lines("llm_tokens_total");
+    assert_eq!(tokens.len(), 2, "{text}");
+    // The documented join, one to one on every label: each token series finds its price.
+    for (labels, _) in &tokens {
+        assert!(
+            prices.iter().any(|(l, _)| l == labels),
+            "no price with the labels {labels} in:\n{text}"
+        );
+    }
+    let price_of = |deployment: &str| {
+        prices
+            .iter()
+            .find(|(l, _)| {
+                l.contains(&format!("deployment=\"{deployment}\""))
+                    && l.contains("token_type=\"input\"")
+            })
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(price_of(""), Some(1e-6), "{text}");
+    assert_eq!(price_of("eu-app"), Some(1.1e-6), "the eu geo rate, {text}");
+    // The join gives what the cost counter counted.
+    let cost = a
+        .total(&CounterMetric::Cost(TokenType::Input), &profile)
+        .unwrap();
+    assert!((cost - 2000.0 * 1.1e-6).abs() < 1e-15);
+}
