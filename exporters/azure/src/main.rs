@@ -75,6 +75,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         None => None,
     };
     let metrics = Arc::new(SelfMetrics::new("azure", VERSION));
+    let max_body = config.max_response_bytes;
     let shared_pricing = Arc::new(pricing.clone());
     let settings = RunSettings {
         cloud: "azure",
@@ -101,6 +102,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         http,
         credential,
         credential_hint,
+        max_body,
     });
     let guard_settings = GuardSettings {
         timeout: azure.timeout,
@@ -135,6 +137,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         metrics_scope: azure.endpoints.metrics_scope(),
         metrics_template: azure.endpoints.metrics.clone(),
         refused: Mutex::new(Default::default()),
+        retry_batch: azure.getbatch_retry,
+        batch_usd_per_call: azure.getbatch_usd_per_1000_calls / 1000.0,
+        api_in_use: monitor::api_in_use_gauge(&metrics),
+        metrics: metrics.clone(),
     });
     let sources: Vec<AzureSource> = azure
         .subscriptions
