@@ -2,6 +2,7 @@
 //! Prometheus metrics. Flags -> config -> one Source per subscription -> `common::run`.
 
 mod arm;
+mod capped;
 mod config;
 mod demo;
 mod http;
@@ -97,7 +98,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
 
     let http = http_client(extra_ca.as_deref(), azure.timeout)?;
-    let (credential, credential_hint) = credential(&azure, &http)?;
+    let (credential, credential_hint) = credential(&azure, &http, max_body)?;
     let client = Arc::new(AzClient {
         http,
         credential,
@@ -180,6 +181,7 @@ fn http_client(
 fn credential(
     azure: &AzureConfig,
     http: &reqwest::Client,
+    max_body: u64,
 ) -> anyhow::Result<(Arc<dyn TokenCredential>, String)> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let hint = match azure.credential {
@@ -204,7 +206,10 @@ fn credential(
     let mut cloud = CustomConfiguration::default();
     cloud.authority_host = azure.endpoints.authority_host.clone();
     let client_options = ClientOptions {
-        transport: Some(Transport::new(Arc::new(http.clone()))),
+        transport: Some(Transport::new(Arc::new(capped::CappedHttp {
+            inner: http.clone(),
+            cap: max_body,
+        }))),
         cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
         ..Default::default()
     };

@@ -104,3 +104,31 @@ fn a_body_past_max_response_bytes_fails_the_call_and_the_exporter_keeps_serving(
     });
     assert!(!exporter.proc.log().contains("panicked"));
 }
+
+/// The token endpoint's answer is bounded too (azure_identity reads it through the exporter's
+/// transport): a 1 MB token response fails the poll naming the key, and the next token
+/// request, answered normally, lets counting start. Before: azure_identity read any body whole.
+#[test]
+fn a_token_response_past_max_response_bytes_fails_clearly() {
+    let t = setup(vec![account()]);
+    t.fake
+        .state()
+        .faults
+        .entry(TOKEN.into())
+        .or_default()
+        .push_back(Fault::Huge(1_000_000));
+    let cfg = config_with(&t, &[SUB], "max_response_bytes: 65536\n", "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for(
+        "polling after the refused token",
+        Duration::from_secs(60),
+        |s| s.value("llm_exporter_up", &[]) == Some(1.0),
+    );
+    let log = exporter.proc.log();
+    assert!(
+        log.contains("exceeds max_response_bytes (65536 bytes)"),
+        "{log}"
+    );
+    assert!(t.fake.calls(TOKEN) >= 2);
+    assert!(!log.contains(CLIENT_SECRET));
+}
