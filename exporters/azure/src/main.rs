@@ -8,6 +8,7 @@ mod demo;
 mod http;
 mod models;
 mod monitor;
+mod points;
 mod source;
 
 use std::process::ExitCode;

@@ -96,6 +96,9 @@ pub struct FakeState {
     pub metric_errors: HashMap<String, (String, String)>,
     /// Bytes handed out by `Fault::Endless` answers so far.
     pub endless_sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Every time series is answered twice, identical (a minute given twice for the same
+    /// metric and dimension values).
+    pub repeat_series: bool,
 }
 
 #[derive(Clone, Default)]
@@ -365,6 +368,11 @@ fn resource_metrics(
                     json!({"metadatavalues": meta, "data": data})
                 })
                 .collect();
+            let timeseries: Vec<Value> = if state.repeat_series {
+                timeseries.iter().flat_map(|t| [t.clone(), t.clone()]).collect()
+            } else {
+                timeseries
+            };
             json!({"id": format!("{resource}/providers/Microsoft.Insights/metrics/{metric}"), "type": "Microsoft.Insights/metrics", "name": {"value": metric, "localizedValue": metric}, "displayDescription": "", "unit": "Count", "errorCode": "Success", "timeseries": timeseries})
         })
         .collect()
