@@ -18,11 +18,15 @@ use common::source::align_down;
 
 use crate::monitor::Metric;
 
+/// A slice of a minute: metric (lower-case), dimension (name, value) pairs (lower-case,
+/// sorted), minute.
+type Slice = (String, Vec<(String, String)>, i64);
+
 /// Removes from `metrics` (one resource's) every point repeating a minute (of `period`
 /// seconds) already given for the same metric and dimension values; returns how many.
 /// The first point given for a minute is kept.
 pub fn drop_repeated(metrics: &mut [Metric], period: i64) -> usize {
-    let mut seen: HashSet<(String, Vec<(String, String)>, i64)> = HashSet::new();
+    let mut seen: HashSet<Slice> = HashSet::new();
     let mut dropped = 0;
     for metric in metrics.iter_mut() {
         let name = metric.name.value.to_ascii_lowercase();
