@@ -170,6 +170,8 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "discovery_ttl",
             "requests_per_second",
             "timeout",
+            "getbatch_retry",
+            "getbatch_usd_per_1000_calls",
         ],
     ),
     (

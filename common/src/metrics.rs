@@ -62,6 +62,8 @@ pub mod names {
     pub const CONFIG_RELOAD_SUCCESSFUL: &str = "llm_exporter_config_last_reload_successful";
     pub const CONFIG_RELOAD_TIMESTAMP: &str =
         "llm_exporter_config_last_reload_success_timestamp_seconds";
+    /// Registered by the Azure exporter only (which metrics API serves a region).
+    pub const AZURE_METRICS_API: &str = "llm_exporter_azure_metrics_api";
 
     /// Every name above, for the README drift test.
     pub const ALL: &[&str] = &[
@@ -102,6 +104,7 @@ pub mod names {
         AUTH_FAILURES,
         CONFIG_RELOAD_SUCCESSFUL,
         CONFIG_RELOAD_TIMESTAMP,
+        AZURE_METRICS_API,
     ];
 }
 

@@ -25,6 +25,13 @@ pub struct AzureConfig {
     /// Time allowed for one API call.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// After getBatch is refused (Metrics - List used instead), how long until it is tried
+    /// again.
+    #[serde(default = "default_getbatch_retry", with = "humantime_serde")]
+    pub getbatch_retry: Duration,
+    /// What Azure charges for 1,000 metrics data-plane (getBatch) calls, in USD.
+    #[serde(default = "default_getbatch_price")]
+    pub getbatch_usd_per_1000_calls: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -76,6 +83,14 @@ fn default_rps() -> u32 {
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
+fn default_getbatch_retry() -> Duration {
+    Duration::from_secs(300)
+}
+/// "$0.01 per 1,000 API calls" after a free 1,000,000 a month (see the README's "What polling
+/// costs" for the sources): the free allowance is not subtracted.
+fn default_getbatch_price() -> f64 {
+    0.01
+}
 
 impl Default for AzureConfig {
     fn default() -> Self {
@@ -86,6 +101,8 @@ impl Default for AzureConfig {
             discovery_ttl: default_discovery_ttl(),
             requests_per_second: default_rps(),
             timeout: default_timeout(),
+            getbatch_retry: default_getbatch_retry(),
+            getbatch_usd_per_1000_calls: default_getbatch_price(),
         }
     }
 }
@@ -157,6 +174,14 @@ impl AzureConfig {
         // cache).
         common::config::section_range("azure.timeout", self.timeout, 1, 600)?;
         common::config::section_range("azure.discovery_ttl", self.discovery_ttl, 1, 86400)?;
+        common::config::section_range("azure.getbatch_retry", self.getbatch_retry, 1, 86400)?;
+        let price = self.getbatch_usd_per_1000_calls;
+        if !(price.is_finite() && (0.0..=100.0).contains(&price)) {
+            return Err((
+                "azure.getbatch_usd_per_1000_calls".into(),
+                format!("{price} must be a price in USD between 0 and 100"),
+            ));
+        }
         if self.requests_per_second > 10_000 {
             return Err((
                 "azure.requests_per_second".into(),

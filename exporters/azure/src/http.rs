@@ -62,6 +62,46 @@ pub struct AzClient {
     /// Which credential is used and why, added to token errors: the one thing to know when
     /// none works.
     pub credential_hint: String,
+    /// `max_response_bytes`: the most read from one response body.
+    pub max_body: u64,
+}
+
+/// The body of `resp`, refused as soon as it is known to pass `cap` bytes: by its
+/// Content-Length before reading anything, else while reading chunk by chunk, so a huge or
+/// endless body never sits in memory (issue 11 item 3). A refused body is a permanent error of
+/// that call: asking again would get the same body.
+async fn read_capped(mut resp: reqwest::Response, cap: u64, url: &str) -> Result<Vec<u8>, AzError> {
+    let status = resp.status().as_u16();
+    let too_big = |what: String| {
+        AzError {
+        class: ErrorClass::Permanent,
+        status: Some(status),
+        retry_after: None,
+        message: format!(
+            "response body of {} exceeds max_response_bytes ({cap} bytes): {what}; not read further",
+            shown(url)
+        ),
+    }
+    };
+    if let Some(len) = resp.content_length().filter(|&l| l > cap) {
+        return Err(too_big(format!("Content-Length is {len}")));
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = resp.chunk().await.map_err(|e| AzError {
+            class: ErrorClass::Transient,
+            status: Some(status),
+            retry_after: None,
+            message: format!("{}: reading the body: {}", shown(url), e.without_url()),
+        })?;
+        let Some(chunk) = chunk else {
+            return Ok(body);
+        };
+        if (body.len() + chunk.len()) as u64 > cap {
+            return Err(too_big("more arrived".to_string()));
+        }
+        body.extend_from_slice(&chunk);
+    }
 }
 
 impl AzClient {
@@ -116,12 +156,7 @@ impl AzClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| AzError {
-            class: ErrorClass::Transient,
-            status: Some(status),
-            retry_after: None,
-            message: format!("{}: reading the body: {}", shown(url), e.without_url()),
-        })?;
+        let body = read_capped(resp, self.max_body, url).await?;
         if !(200..300).contains(&status) {
             // 429 is ARM throttling; 529 is the metrics back-end's.
             let class = match status {

@@ -2,11 +2,13 @@
 //! Prometheus metrics. Flags -> config -> one Source per subscription -> `common::run`.
 
 mod arm;
+mod capped;
 mod config;
 mod demo;
 mod http;
 mod models;
 mod monitor;
+mod points;
 mod source;
 
 use std::process::ExitCode;
@@ -75,6 +77,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         None => None,
     };
     let metrics = Arc::new(SelfMetrics::new("azure", VERSION));
+    let max_body = config.max_response_bytes;
     let shared_pricing = Arc::new(pricing.clone());
     let settings = RunSettings {
         cloud: "azure",
@@ -96,11 +99,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     }
 
     let http = http_client(extra_ca.as_deref(), azure.timeout)?;
-    let (credential, credential_hint) = credential(&azure, &http)?;
+    let (credential, credential_hint) = credential(&azure, &http, max_body)?;
     let client = Arc::new(AzClient {
         http,
         credential,
         credential_hint,
+        max_body,
     });
     let guard_settings = GuardSettings {
         timeout: azure.timeout,
@@ -135,6 +139,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         metrics_scope: azure.endpoints.metrics_scope(),
         metrics_template: azure.endpoints.metrics.clone(),
         refused: Mutex::new(Default::default()),
+        retry_batch: azure.getbatch_retry,
+        batch_usd_per_call: azure.getbatch_usd_per_1000_calls / 1000.0,
+        api_in_use: monitor::api_in_use_gauge(&metrics),
+        metrics: metrics.clone(),
     });
     let sources: Vec<AzureSource> = azure
         .subscriptions
@@ -174,6 +182,7 @@ fn http_client(
 fn credential(
     azure: &AzureConfig,
     http: &reqwest::Client,
+    max_body: u64,
 ) -> anyhow::Result<(Arc<dyn TokenCredential>, String)> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let hint = match azure.credential {
@@ -198,7 +207,10 @@ fn credential(
     let mut cloud = CustomConfiguration::default();
     cloud.authority_host = azure.endpoints.authority_host.clone();
     let client_options = ClientOptions {
-        transport: Some(Transport::new(Arc::new(http.clone()))),
+        transport: Some(Transport::new(Arc::new(capped::CappedHttp {
+            inner: http.clone(),
+            cap: max_body,
+        }))),
         cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
         ..Default::default()
     };

@@ -130,9 +130,33 @@ fn is_eu(region: &str) -> bool {
     .any(|p| r.contains(p))
 }
 
+/// The Data Zone of a region: `eu` or `us` for regions in one, None elsewhere (Azure's Data
+/// Zones are the EU and the US).
+fn data_zone(region: &str) -> Option<&'static str> {
+    let r = region.to_ascii_lowercase();
+    let us = [
+        "eastus",
+        "westus",
+        "centralus",
+        "northcentralus",
+        "southcentralus",
+        "westcentralus",
+    ];
+    if is_eu(&r) {
+        Some("eu")
+    } else if us.iter().any(|p| r.starts_with(p)) {
+        Some("us")
+    } else {
+        None
+    }
+}
+
 /// The billing and catalog key of a deployment's tokens. The SKU picks LiteLLM's variant:
-/// Global Standard `global/...` (the base rate), Data Zone `us/...` or `eu/...`, Standard
-/// (regional) the plain name; provisioned SKUs are billed per hour, not per token.
+/// Global Standard `global/...` (the base rate), Data Zone `us/...` or `eu/...`; provisioned
+/// SKUs are billed per hour, not per token. Standard (regional) deployments are billed at
+/// Azure's Regional rate, which is not the Global one the plain name carries in LiteLLM's map:
+/// `regional/...` where the catalog (or a pricing file) has it, else the Data Zone rate of the
+/// region's zone (the nearest catalogued rate), else the plain name (the Global rate).
 pub fn pricing_of(
     pricing: &Pricing,
     deployment: Option<&Deployment>,
@@ -178,6 +202,10 @@ pub fn pricing_of(
         // No fallback to the global rate: Data Zone costs more, and cost is never invented.
         push(if is_eu(region) { "eu/" } else { "us/" });
     } else {
+        push("regional/");
+        if let Some(zone) = data_zone(region) {
+            push(&format!("{zone}/"));
+        }
         push("");
     }
     let key = candidates
@@ -290,12 +318,48 @@ mod tests {
             ),
             (Billing::PerToken, "eu/gpt-4o-2024-08-06".into())
         );
+        // Standard (regional): LiteLLM has no Regional entries; the Data Zone rate of the
+        // region's zone, not the plain (Global) one. Before: "gpt-4.1-2025-04-14", $2.00.
+        let standard = key(
+            &deployment("Standard", "OpenAI", "gpt-4.1", "2025-04-14"),
+            "eastus",
+        );
+        assert_eq!(
+            standard,
+            (Billing::PerToken, "us/gpt-4.1-2025-04-14".into())
+        );
+        assert_eq!(p.price(&standard.1, TokenType::Input), Some(2.2e-6));
         assert_eq!(
             key(
-                &deployment("Standard", "OpenAI", "gpt-4.1", "2025-04-14"),
+                &deployment("Standard", "OpenAI", "gpt-4o", "2024-08-06"),
+                "westeurope"
+            ),
+            (Billing::PerToken, "eu/gpt-4o-2024-08-06".into())
+        );
+        // Outside the Data Zones: the plain key (the Global rate; documented as such).
+        assert_eq!(
+            key(
+                &deployment("Standard", "OpenAI", "gpt-4o", "2024-08-06"),
+                "japaneast"
+            ),
+            (Billing::PerToken, "gpt-4o-2024-08-06".into())
+        );
+        // No versioned Data Zone entry: the unversioned one.
+        assert_eq!(
+            key(
+                &deployment("Standard", "OpenAI", "gpt-4.1", "2099-01-01"),
                 "eastus"
             ),
-            (Billing::PerToken, "gpt-4.1-2025-04-14".into())
+            (Billing::PerToken, "us/gpt-4.1".into())
+        );
+        assert_eq!(
+            key(
+                &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
+                "australiaeast"
+            )
+            .1,
+            "us/gpt-4o-2024-08-06",
+            "Data Zone SKUs outside the EU keep the us/ rate"
         );
         assert_eq!(
             key(
@@ -310,5 +374,43 @@ mod tests {
             Some(2.75e-6),
             "Data Zone is the +10% rate"
         );
+    }
+
+    /// A Regional rate given in a pricing file (`regional/<model>`) prices Standard
+    /// deployments, ahead of the Data Zone estimate; other SKUs never use it.
+    #[test]
+    fn a_regional_entry_prices_standard_deployments() {
+        let dir = tempfile_dir();
+        let file = dir.join("prices.yaml");
+        std::fs::write(
+            &file,
+            "models:\n  azure:\n    regional/gpt-4.1-2025-04-14: {input: 2.3e-6, output: 9.0e-6}\n",
+        )
+        .unwrap();
+        let p = Pricing::load("azure", Some(&file)).unwrap();
+        let key = |sku: &str| {
+            pricing_of(
+                &p,
+                Some(&deployment(sku, "OpenAI", "gpt-4.1", "2025-04-14")),
+                "eastus",
+                "x",
+            )
+            .1
+        };
+        assert_eq!(key("Standard"), "regional/gpt-4.1-2025-04-14");
+        assert_eq!(p.price(&key("Standard"), TokenType::Input), Some(2.3e-6));
+        assert_eq!(key("DataZoneStandard"), "us/gpt-4.1-2025-04-14");
+        assert_eq!(key("GlobalStandard"), "gpt-4.1-2025-04-14");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "llm-exporter-azure-models-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -3,9 +3,9 @@
 //! is refused (e.g. no data-plane permission). Response shapes: shared/reference/cloud-apis.md
 //! §2.3, §2.4.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::guard::{Guard, GuardError, GuardSettings};
 use common::metrics::SelfMetrics;
@@ -182,8 +182,38 @@ pub struct Monitor {
     pub metrics_scope: String,
     /// `https://{region}.metrics...` with `{region}` to fill in.
     pub metrics_template: String,
-    /// (subscription, region) pairs where getBatch was refused: Metrics_List from then on.
-    pub refused: Mutex<HashSet<(String, String)>>,
+    /// (subscription, region) pairs where getBatch was refused, with when: Metrics_List
+    /// until `retry_batch` has passed, then getBatch is tried again (a role assignment can be
+    /// granted, or a 401 be a passing fault of the data plane's token check).
+    pub refused: Mutex<HashMap<(String, String), Instant>>,
+    /// `azure.getbatch_retry`.
+    pub retry_batch: Duration,
+    /// `azure.getbatch_usd_per_1000_calls` / 1000: what one getBatch call costs.
+    pub batch_usd_per_call: f64,
+    pub metrics: Arc<SelfMetrics>,
+    /// `llm_exporter_azure_metrics_api{subscription, region, api}`: 1 for the API in use.
+    pub api_in_use: prometheus::IntGaugeVec,
+}
+
+/// The names of the two metrics APIs, as in `llm_exporter_api_requests_total{api}`.
+pub const GET_BATCH: &str = "metrics:getBatch";
+pub const METRICS_LIST: &str = "Metrics_List";
+
+/// The gauge of which metrics API serves a subscription and region, registered in the
+/// exporter's registry.
+pub fn api_in_use_gauge(metrics: &SelfMetrics) -> prometheus::IntGaugeVec {
+    let gauge = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            common::metrics::names::AZURE_METRICS_API,
+            "1 for the Azure Monitor metrics API that serves this subscription and region (metrics:getBatch, or Metrics_List while getBatch is refused), 0 for the other.",
+        ),
+        &["subscription", "region", "api"],
+    )
+    .expect("valid metric");
+    // Registered once per process; a second registration (never made) would only be a
+    // duplicate name.
+    let _ = metrics.registry.register(Box::new(gauge.clone()));
+    gauge
 }
 
 impl Monitor {
@@ -200,15 +230,26 @@ impl Monitor {
     ) -> PerResource {
         let key = (subscription.to_string(), region.to_string());
         let target = format!("{subscription}/{region}");
-        let refused = self
+        let refused_at = self
             .refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&key);
-        if refused {
-            return self.list_each(subscription, resources, query, window).await;
+            .get(&key)
+            .copied();
+        match refused_at {
+            Some(at) if at.elapsed() < self.retry_batch => {
+                return self.list_each(subscription, resources, query, window).await;
+            }
+            Some(_) => {
+                tracing::info!(
+                    subscription,
+                    region,
+                    "trying metrics:getBatch again after it was refused"
+                )
+            }
+            None => {}
         }
-        let made = self.guards.get("metrics:getBatch", &target);
+        let made = self.guards.get(GET_BATCH, &target);
         let guard = (&*made.0, &*made.1);
         let mut out = Vec::new();
         for chunk in resources.chunks(MAX_RESOURCES_PER_BATCH) {
@@ -216,13 +257,33 @@ impl Monitor {
                 .batch(guard, subscription, region, chunk, query, window)
                 .await
             {
-                Ok(results) => out.extend(results),
+                Ok(results) => {
+                    out.extend(results);
+                    self.serving(subscription, region, GET_BATCH);
+                    let back = self
+                        .refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key)
+                        .is_some();
+                    if back {
+                        tracing::info!(
+                            subscription,
+                            region,
+                            "metrics:getBatch works again; Metrics - List no longer used"
+                        );
+                    }
+                }
                 Err(GuardError::Failed { source, .. }) if source.is_refusal() => {
-                    tracing::warn!(subscription, region, error = %source, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
+                    let retry = humantime::format_duration(self.retry_batch).to_string();
+                    tracing::warn!(subscription, region, error = %source, retry_in = %retry, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
                     self.refused
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(key);
+                        .insert(key, Instant::now());
+                    self.serving(subscription, region, METRICS_LIST);
+                    // Every resource of the region from Metrics_List, those of batches
+                    // answered earlier in this call too: one answer per resource.
                     return self.list_each(subscription, resources, query, window).await;
                 }
                 Err(e) => {
@@ -232,6 +293,15 @@ impl Monitor {
             }
         }
         out
+    }
+
+    /// Records which API serves `subscription` and `region`.
+    fn serving(&self, subscription: &str, region: &str, api: &str) {
+        for other in [GET_BATCH, METRICS_LIST] {
+            self.api_in_use
+                .with_label_values(&[subscription, region, other])
+                .set(i64::from(other == api));
+        }
     }
 
     /// The per-resource fallback: one Metrics - List call per resource.
@@ -246,7 +316,7 @@ impl Monitor {
         for id in resources {
             let made = self
                 .guards
-                .get("Metrics_List", &account_scope(subscription, id));
+                .get(METRICS_LIST, &account_scope(subscription, id));
             let guard = (&*made.0, &*made.1);
             let result = match self.list(guard, id, query, window).await {
                 Ok(metrics) => checked(id, metrics),
@@ -289,9 +359,21 @@ impl Monitor {
         let resp: BatchResponse = guard
             .call(|| async {
                 limiter.until_ready().await;
-                self.client
+                let result = self
+                    .client
                     .post(url.as_str(), &self.metrics_scope, &body)
-                    .await
+                    .await;
+                // Azure bills every data-plane call ("all metrics data plane and batching
+                // calls are billed", migrate-to-batch-api): each one it answered, whatever
+                // the status, is counted.
+                if result
+                    .as_ref()
+                    .map_or_else(|e| e.status.is_some(), |_| true)
+                {
+                    self.metrics
+                        .bill("getBatch", "calls", 1, self.batch_usd_per_call);
+                }
+                result
             })
             .await?;
         // Answers come back by resource id, in any case.

@@ -33,6 +33,8 @@ pub struct AzureSource {
     /// reported failed: the next successful listing reports it up again, so its
     /// `llm_exporter_target_up` does not stay 0.
     subscription_failed: Mutex<bool>,
+    /// When repeated points were last logged.
+    repeat_warned: Mutex<Option<std::time::Instant>>,
 }
 
 /// One account of the poll: its scope, window and deployments by lower-case name.
@@ -62,6 +64,7 @@ impl AzureSource {
             listed: Mutex::new(Vec::new()),
             seen: Mutex::new(None),
             subscription_failed: Mutex::new(false),
+            repeat_warned: Mutex::new(None),
         }
     }
 
@@ -287,7 +290,11 @@ impl AzureSource {
 
         for (mut t, result) in targets.into_iter().zip(results) {
             let result = match result {
-                Ok(metrics) => {
+                Ok(mut metrics) => {
+                    let repeated = crate::points::drop_repeated(&mut metrics, t.window.period);
+                    if repeated > 0 {
+                        self.warn_repeated(&t.scope, repeated);
+                    }
                     self.learn_new_deployments(&mut t, &metrics).await;
                     let mut sums = PeriodSums::default();
                     let mut samples = Vec::new();
@@ -304,6 +311,16 @@ impl AzureSource {
             });
         }
         out
+    }
+
+    /// Logs points dropped as repeats (see [`crate::points`]), at most once a minute.
+    fn warn_repeated(&self, scope: &str, count: usize) {
+        let mut last = lock(&self.repeat_warned);
+        if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(60)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute)");
     }
 
     /// The accounts of this listing first listed after this source's first successful

@@ -13,8 +13,10 @@ const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
 const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
 const GPT4O_GLOBAL_OUT: f64 = 10.00e-6;
 const MINI_US_IN: f64 = 0.165e-6;
-const GPT41_IN: f64 = 2.00e-6;
-const GPT41_OUT: f64 = 8.00e-6;
+// Standard (regional) in an EU region: the EU Data Zone rate (`eu/gpt-4.1`), the catalog
+// having no Regional entries; the plain key would be the Global $2.00 / $8.00.
+const GPT41_IN: f64 = 2.20e-6;
+const GPT41_OUT: f64 = 8.80e-6;
 const HAIKU_IN: f64 = 1.00e-6;
 const HAIKU_CACHE_READ: f64 = 0.10e-6;
 

@@ -11,7 +11,8 @@ use support::*;
 const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
 // USD per token, from the bundled catalog (shared/reference/cloud-apis.md §4.2).
 const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
-const GPT41_IN: f64 = 2.00e-6;
+// A Standard deployment in eastus: the US Data Zone rate (`us/gpt-4.1-2025-04-14`).
+const GPT41_IN: f64 = 2.20e-6;
 
 fn account(name: &str, location: &str) -> FakeAccount {
     FakeAccount {

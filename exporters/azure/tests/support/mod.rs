@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 pub use testkit::*;
 
@@ -58,6 +59,11 @@ pub enum Fault {
     Status(u16),
     Hang(Duration),
     Malformed,
+    /// A 200 answer of this many bytes, with its Content-Length.
+    Huge(usize),
+    /// A 200 answer that does not end: chunked, no Content-Length, 64 KiB chunks for as long
+    /// as the client reads (bounded at 16 GiB). Bytes handed out are in `endless_sent`.
+    Endless,
 }
 
 /// Which API a fault or a call belongs to.
@@ -88,6 +94,11 @@ pub struct FakeState {
     pub resource_faults: HashMap<String, (String, String)>,
     /// Per metric name: the metric fails with this (code, message) for every resource.
     pub metric_errors: HashMap<String, (String, String)>,
+    /// Bytes handed out by `Fault::Endless` answers so far.
+    pub endless_sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Every time series is answered twice, identical (a minute given twice for the same
+    /// metric and dimension values).
+    pub repeat_series: bool,
 }
 
 #[derive(Clone, Default)]
@@ -164,6 +175,13 @@ impl FakeAzure {
         (server, stop, public)
     }
 
+    /// Bytes handed out by `Fault::Endless` answers so far.
+    pub fn endless_sent(&self) -> u64 {
+        self.state()
+            .endless_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn fault(&self, api: &str) -> Option<Fault> {
         let mut s = self.state();
         *s.calls.entry(api.to_string()).or_default() += 1;
@@ -179,7 +197,8 @@ impl FakeAzure {
     /// What every ARM and metrics handler does first: count the call, apply an injected
     /// fault, and refuse a missing or wrong-audience token. `None`: go on.
     async fn admit(&self, api: &str, headers: &HeaderMap) -> Option<Response> {
-        if let Some(r) = apply(self.fault(api)).await {
+        let sent = self.state().endless_sent.clone();
+        if let Some(r) = apply_counting(self.fault(api), sent).await {
             return Some(r);
         }
         let public = self.state().public.clone();
@@ -208,7 +227,34 @@ pub(crate) fn error(status: u16, code: &str, message: &str) -> Response {
 }
 
 async fn apply(fault: Option<Fault>) -> Option<Response> {
+    apply_counting(fault, Default::default()).await
+}
+
+async fn apply_counting(
+    fault: Option<Fault>,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+) -> Option<Response> {
     match fault? {
+        Fault::Huge(n) => {
+            // Valid JSON start, then padding: only its size is wrong.
+            let mut body = b"{\"values\": [], \"pad\": \"".to_vec();
+            body.resize(n.saturating_sub(2).max(body.len()), b'x');
+            body.extend_from_slice(b"\"}");
+            Some((StatusCode::OK, [("content-type", "application/json")], body).into_response())
+        }
+        Fault::Endless => {
+            const CHUNK: usize = 64 * 1024;
+            let chunk = axum::body::Bytes::from(vec![b' '; CHUNK]);
+            let chunks = (16u64 << 30) / CHUNK as u64;
+            let stream = futures_util::stream::iter(0..chunks).map(move |_| {
+                sent.fetch_add(CHUNK as u64, std::sync::atomic::Ordering::Relaxed);
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            });
+            let mut r = axum::body::Body::from_stream(stream).into_response();
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            Some(r)
+        }
         Fault::Status(code) => Some(error(code, "InjectedFault", "injected by the test")),
         Fault::Hang(d) => {
             tokio::time::sleep(d).await;
@@ -322,6 +368,11 @@ fn resource_metrics(
                     json!({"metadatavalues": meta, "data": data})
                 })
                 .collect();
+            let timeseries: Vec<Value> = if state.repeat_series {
+                timeseries.iter().flat_map(|t| [t.clone(), t.clone()]).collect()
+            } else {
+                timeseries
+            };
             json!({"id": format!("{resource}/providers/Microsoft.Insights/metrics/{metric}"), "type": "Microsoft.Insights/metrics", "name": {"value": metric, "localizedValue": metric}, "displayDescription": "", "unit": "Count", "errorCode": "Success", "timeseries": timeseries})
         })
         .collect()

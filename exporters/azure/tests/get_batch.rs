@@ -1,0 +1,155 @@
+//! The metrics data plane: back to getBatch after a refusal (issue 11 item 8), and every
+//! getBatch call billed (issue 9 item 7).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const SUB: &str = "bbbbbbbb-1111-2222-3333-444444444444";
+
+fn account() -> FakeAccount {
+    FakeAccount {
+        subscription: SUB.into(),
+        name: "oai-east".into(),
+        location: "eastus".into(),
+        deployments: vec![deployment(
+            "chat",
+            "gpt-4o",
+            "2024-08-06",
+            "OpenAI",
+            "GlobalStandard",
+        )],
+    }
+}
+
+fn input(s: &Scrape) -> Option<f64> {
+    s.value(
+        "llm_tokens_total",
+        &[("deployment", "chat"), ("token_type", "input")],
+    )
+}
+
+fn serving(s: &Scrape, api: &str) -> Option<f64> {
+    s.value(
+        "llm_exporter_azure_metrics_api",
+        &[("subscription", SUB), ("region", "eastus"), ("api", api)],
+    )
+}
+
+/// getBatch answers 401 for a while: the exporter counts through Metrics - List, then goes
+/// back to getBatch within `getbatch_retry` once it works, and again to Metrics - List when
+/// it is refused again. Every minute is counted once across the switches. Before: after the
+/// first refusal getBatch was never called again (0 calls however long it worked again).
+#[test]
+fn get_batch_is_tried_again_after_a_refusal_and_totals_stay_exact() {
+    let t = setup(vec![account()]);
+    let a = account();
+    t.fake
+        .state()
+        .sticky
+        .insert(BATCH.into(), Fault::Status(401));
+    let cfg = config_with(&t, &[SUB], "", "getbatch_retry: 3s");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 180;
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat", "", m, 1_000.0);
+    let s = exporter.wait_for(
+        "counting through Metrics_List",
+        Duration::from_secs(60),
+        |s| input(s) == Some(1_000.0),
+    );
+    assert_eq!(serving(&s, "Metrics_List"), Some(1.0));
+    assert_eq!(serving(&s, "metrics:getBatch"), Some(0.0));
+    let refusals = t.fake.calls(BATCH);
+    assert!(t.fake.calls(LIST) >= 2);
+
+    // getBatch works again: a minute already counted grows, a new one arrives.
+    t.fake.state().sticky.remove(BATCH);
+    let healed = Instant::now();
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat", "", m, 200.0);
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat", "", m + 60, 500.0);
+    let s = exporter.wait_for("back on getBatch", Duration::from_secs(30), |s| {
+        serving(s, "metrics:getBatch") == Some(1.0) && input(s) == Some(1_700.0)
+    });
+    assert!(
+        healed.elapsed() < Duration::from_secs(3 + 10),
+        "getBatch resumed within getbatch_retry plus a few polls ({:?})",
+        healed.elapsed()
+    );
+    assert_eq!(serving(&s, "Metrics_List"), Some(0.0));
+    assert!(exporter.proc.log().contains("metrics:getBatch works again"));
+    // A few more polls on getBatch alone: nothing counted twice.
+    let lists = t.fake.calls(LIST);
+    let batches = t.fake.calls(BATCH);
+    wait_until("three more getBatch polls", Duration::from_secs(30), || {
+        (t.fake.calls(BATCH) >= batches + 9).then_some(())
+    });
+    assert!(batches > refusals);
+    assert_eq!(
+        t.fake.calls(LIST),
+        lists,
+        "no Metrics - List call once getBatch works"
+    );
+    assert_eq!(input(&exporter.scrape()), Some(1_700.0));
+
+    // Refused again: Metrics - List again, still exact.
+    t.fake
+        .state()
+        .sticky
+        .insert(BATCH.into(), Fault::Status(403));
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat", "", m + 60, 100.0);
+    exporter.wait_for("on Metrics_List again", Duration::from_secs(30), |s| {
+        serving(s, "Metrics_List") == Some(1.0) && input(s) == Some(1_800.0)
+    });
+    let lists = t.fake.calls(LIST);
+    wait_until("three more polls", Duration::from_secs(30), || {
+        (t.fake.calls(LIST) >= lists + 9).then_some(())
+    });
+    assert_eq!(input(&exporter.scrape()), Some(1_800.0));
+}
+
+/// Every getBatch call Azure answered is billed at `getbatch_usd_per_1000_calls`, retried ones
+/// too; Metrics - List calls are not. Before: nothing was billed (the cost stayed 0).
+#[test]
+fn every_get_batch_call_is_billed_at_the_configured_price() {
+    let t = setup(vec![account()]);
+    // One 500: the guard retries it, and Azure answered both calls.
+    t.fake
+        .state()
+        .faults
+        .entry(BATCH.into())
+        .or_default()
+        .push_back(Fault::Status(500));
+    let cfg = config_with(&t, &[SUB], "", "getbatch_usd_per_1000_calls: 0.02");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    let (calls, s) = wait_until("ten polls billed", Duration::from_secs(60), || {
+        let before = t.fake.calls(BATCH);
+        let s = exporter.scrape();
+        let after = t.fake.calls(BATCH);
+        let units = s.value(
+            "llm_exporter_api_billable_units_total",
+            &[("api", "getBatch"), ("unit", "calls")],
+        );
+        (before == after && before >= 30 && units == Some(before as f64)).then_some((before, s))
+    });
+    let cost = s.value("llm_exporter_api_cost_usd_total", &[]).unwrap();
+    assert!(
+        (cost - calls as f64 * 0.00002).abs() < 1e-12,
+        "{cost} for {calls} calls"
+    );
+    assert_eq!(t.fake.calls(LIST), 0);
+    assert!(s
+        .matching(
+            "llm_exporter_api_billable_units_total",
+            &[("api", "Metrics_List")]
+        )
+        .is_empty());
+}
