@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod monitoring;
+mod rest;
 mod source;
 mod token_types;
 mod vertex;
@@ -20,11 +21,10 @@ use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 use common::pricing::Pricing;
 use common::RunSettings;
-use google_cloud_gax::retry_policy::NeverRetry;
-use google_cloud_monitoring_v3::client::MetricService;
 
 use crate::config::GcpConfig;
 use crate::monitoring::Monitoring;
+use crate::rest::Rest;
 use crate::source::VertexSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -161,6 +161,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     let _ca_bundle = p._ca_bundle;
     let metrics = Arc::new(SelfMetrics::new("gcp", VERSION));
     let pricing = Arc::new(p.pricing.clone());
+    let max_response_bytes = p.config.max_response_bytes;
     let settings = RunSettings {
         cloud: "gcp",
         version: VERSION,
@@ -184,13 +185,12 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     let credentials = google_cloud_auth::credentials::Builder::default()
         .build()
         .context("cannot set up Google application default credentials")?;
-    let client = MetricService::builder()
-        .with_endpoint(p.gcp.monitoring_endpoint.clone())
-        .with_credentials(credentials)
-        .with_retry_policy(NeverRetry)
-        .build()
-        .await
-        .context("cannot create the Cloud Monitoring client")?;
+    // Cloud Monitoring's REST endpoint, called directly so that no body is read past
+    // max_response_bytes (rest.rs says why not the generated client).
+    let rest = Arc::new(
+        Rest::new(&p.gcp.monitoring_endpoint, credentials, max_response_bytes)
+            .context("cannot create the Cloud Monitoring client")?,
+    );
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
     // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
     // and one project's outage or missing permission must not hold back the others.
@@ -214,7 +214,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
                 project: project.clone(),
                 scope: project.clone(),
                 monitoring: Arc::new(Monitoring {
-                    client: client.clone(),
+                    rest: rest.clone(),
                     guard,
                 }),
                 pricing: pricing.clone(),

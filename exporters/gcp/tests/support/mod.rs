@@ -68,6 +68,12 @@ pub enum Fault {
     ExecutionError(String),
     /// 200 without series and with `unreachable` (cloud regions that were unreachable).
     Unreachable(String),
+    /// 200 with a valid empty answer padded with whitespace to this many bytes, sent with
+    /// its Content-Length.
+    Oversized(usize),
+    /// 200 with a chunked body that never ends (valid JSON so far), as a broken or hostile
+    /// endpoint might send.
+    Endless,
 }
 
 #[derive(Default)]
@@ -238,6 +244,26 @@ async fn list(
                 StatusCode::OK,
                 [("content-type", "application/json")],
                 body.to_string(),
+            )
+                .into_response();
+        }
+        Some(Fault::Oversized(n)) => {
+            let mut body = json!({"timeSeries": [], "unit": ""})
+                .to_string()
+                .into_bytes();
+            body.resize(n.max(body.len()), b' ');
+            return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+        }
+        Some(Fault::Endless) => {
+            let start = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"timeSeries\": ["))
+            });
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+            let rest = futures_util::stream::repeat_with(move || Ok(chunk.clone()));
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                axum::body::Body::from_stream(futures_util::StreamExt::chain(start, rest)),
             )
                 .into_response();
         }
