@@ -216,6 +216,8 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
                 monitoring: Arc::new(Monitoring {
                     rest: rest.clone(),
                     guard,
+                    metrics: metrics.clone(),
+                    usd_per_series: p.gcp.usd_per_million_time_series / 1e6,
                 }),
                 pricing: pricing.clone(),
                 unknown_types: unknown_types.clone(),

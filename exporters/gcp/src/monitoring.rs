@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use common::guard::{Classify, ErrorClass, Guard, GuardError};
+use common::metrics::SelfMetrics;
 use common::source::Window;
 use google_cloud_monitoring_v3::model::aggregation::Aligner;
 use google_cloud_monitoring_v3::model::{
@@ -14,7 +15,7 @@ use google_cloud_monitoring_v3::model::{
 use google_cloud_wkt::{Duration as WktDuration, Timestamp};
 use serde_json::json;
 
-use crate::rest::{query_params, Rest};
+use crate::rest::{query_params, Rest, API};
 use crate::vertex::{filter, Query};
 
 #[derive(Debug)]
@@ -101,6 +102,9 @@ fn truncate(s: &str, max: usize) -> String {
 pub struct Monitoring {
     pub rest: Arc<Rest>,
     pub guard: Arc<Guard>,
+    pub metrics: Arc<SelfMetrics>,
+    /// What Cloud Monitoring charges per time series a read returns.
+    pub usd_per_series: f64,
 }
 
 impl Monitoring {
@@ -143,6 +147,16 @@ impl Monitoring {
                 .call(|| self.rest.list_page(project, &params))
                 .await
                 .map_err(ListError::Call)?;
+            // Billed per time series returned, at least one per read call (Google Cloud
+            // Observability pricing, "Monitoring API reads", since 2 October 2025). A failed
+            // call returned nothing to bill.
+            let returned = page.time_series.len() as u64;
+            self.metrics.bill(
+                API,
+                "time_series_returned",
+                returned.max(1),
+                self.usd_per_series,
+            );
             let series = std::mem::take(&mut page.time_series);
             // The reference: executionErrors are "query execution errors that may have caused
             // the time series data returned to be incomplete", unreachable the "cloud regions

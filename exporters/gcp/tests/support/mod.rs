@@ -90,6 +90,9 @@ pub struct FakeState {
     /// A fault for every request about one project while set.
     pub project_faults: BTreeMap<String, Fault>,
     pub unauthenticated: usize,
+    /// Series in each successful answer (one entry per page served), what Cloud Monitoring
+    /// bills a read by.
+    pub returned: Vec<usize>,
 }
 
 #[derive(Clone, Default)]
@@ -430,6 +433,7 @@ async fn list(
         page_size
     };
     let page: Vec<Value> = all.iter().skip(offset).take(size).cloned().collect();
+    fake.state().returned.push(page.len());
     let mut body = json!({"timeSeries": page, "unit": ""});
     if offset + size < all.len() {
         body["nextPageToken"] = json!((offset + size).to_string());
