@@ -2,6 +2,7 @@
 //! Flags -> config -> one Source per project -> `common::run`.
 
 mod config;
+mod dedupe;
 mod demo;
 mod monitoring;
 mod rest;
@@ -192,6 +193,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
             .context("cannot create the Cloud Monitoring client")?,
     );
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
+    let duplicates = Arc::new(dedupe::Duplicates::register(&metrics.registry));
     // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
     // and one project's outage or missing permission must not hold back the others.
     let sources: Vec<VertexSource> = p
@@ -218,6 +220,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
                     guard,
                     metrics: metrics.clone(),
                     usd_per_series: p.gcp.usd_per_million_time_series / 1e6,
+                    duplicates: duplicates.clone(),
                 }),
                 pricing: pricing.clone(),
                 unknown_types: unknown_types.clone(),

@@ -15,6 +15,7 @@ use google_cloud_monitoring_v3::model::{
 use google_cloud_wkt::{Duration as WktDuration, Timestamp};
 use serde_json::json;
 
+use crate::dedupe::{self, Duplicates};
 use crate::rest::{query_params, Rest, API};
 use crate::vertex::{filter, Query};
 
@@ -105,6 +106,7 @@ pub struct Monitoring {
     pub metrics: Arc<SelfMetrics>,
     /// What Cloud Monitoring charges per time series a read returns.
     pub usd_per_series: f64,
+    pub duplicates: Arc<Duplicates>,
 }
 
 impl Monitoring {
@@ -171,6 +173,9 @@ impl Monitoring {
             }
             out.extend(series);
             if page.next_page_token.is_empty() {
+                // Pages are merged first: one series may span several (dedupe.rs).
+                let (out, repeated) = dedupe::merge(out, window.period);
+                self.duplicates.count(project, query.metric_type, repeated);
                 return Ok(out);
             }
             token = page.next_page_token;

@@ -93,6 +93,9 @@ pub struct FakeState {
     /// Series in each successful answer (one entry per page served), what Cloud Monitoring
     /// bills a read by.
     pub returned: Vec<usize>,
+    /// Every series answers its newest point twice (the same minute, the same value), the
+    /// shape of issue 11 item 2; the API documents one point per alignment period.
+    pub repeat_newest_point: bool,
 }
 
 #[derive(Clone, Default)]
@@ -374,6 +377,7 @@ async fn list(
         }
     }
     let page_size = state.page_size;
+    let repeat_newest_point = state.repeat_newest_point;
     drop(state);
     if let Some(q) = percentile {
         // A percentile reducer answers DOUBLE values; only distributions can be reduced so.
@@ -426,6 +430,16 @@ async fn list(
             })
         })
         .collect();
+    let mut all = all;
+    if repeat_newest_point {
+        for series in &mut all {
+            if let Some(points) = series["points"].as_array_mut() {
+                if let Some(newest) = points.first().cloned() {
+                    points.insert(0, newest);
+                }
+            }
+        }
+    }
     let offset: usize = param("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
     let size = if page_size == 0 {
         all.len().max(1)
