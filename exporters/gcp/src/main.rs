@@ -93,7 +93,8 @@ fn prepare(flags: Flags) -> anyhow::Result<Prepared> {
     })
 }
 
-/// The Google client's HTTPS stack reads its roots through rustls-native-certs, which takes
+/// Both HTTPS stacks (ours for Cloud Monitoring, google-cloud-auth's own for token endpoints,
+/// which takes no client of ours) read their roots through rustls-native-certs, which takes
 /// `SSL_CERT_FILE` when set: point it at the system bundle plus `extra_ca_file`. Done before
 /// any thread exists, because the environment is process-wide.
 fn trust_extra_ca(path: &Path) -> anyhow::Result<CaBundle> {
