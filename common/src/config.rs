@@ -181,6 +181,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "monitoring_endpoint",
             "requests_per_second",
             "timeout",
+            "usd_per_million_time_series",
         ],
     ),
 ];

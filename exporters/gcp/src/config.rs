@@ -19,6 +19,10 @@ pub struct GcpConfig {
     /// Time allowed for one API call.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// What Cloud Monitoring charges per million time series a read returns (the
+    /// exporter's own bill, `llm_exporter_api_cost_usd_total`).
+    #[serde(default = "default_usd_per_million_time_series")]
+    pub usd_per_million_time_series: f64,
 }
 
 fn default_endpoint() -> String {
@@ -30,6 +34,11 @@ fn default_rps() -> u32 {
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
+/// Google Cloud Observability pricing, "Monitoring API reads" (since 2 October 2025): $0.50
+/// per million time series returned, after the first million per billing account and month.
+fn default_usd_per_million_time_series() -> f64 {
+    0.50
+}
 
 impl Default for GcpConfig {
     fn default() -> Self {
@@ -38,6 +47,7 @@ impl Default for GcpConfig {
             monitoring_endpoint: default_endpoint(),
             requests_per_second: default_rps(),
             timeout: default_timeout(),
+            usd_per_million_time_series: default_usd_per_million_time_series(),
         }
     }
 }
@@ -81,6 +91,12 @@ impl GcpConfig {
         // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
         // cache).
         common::config::section_range("gcp.timeout", self.timeout, 1, 600)?;
+        if !(0.0..=1000.0).contains(&self.usd_per_million_time_series) {
+            return Err((
+                "gcp.usd_per_million_time_series".into(),
+                "must be a price between 0 and 1000 (USD per million time series)".into(),
+            ));
+        }
         if self.requests_per_second > 10_000 {
             return Err((
                 "gcp.requests_per_second".into(),
@@ -111,6 +127,17 @@ mod tests {
             ..GcpConfig::default()
         };
         assert_eq!(c.validate(true).unwrap_err().0, "gcp.monitoring_endpoint");
+        for bad in [-0.5, f64::NAN, f64::INFINITY] {
+            let c = GcpConfig {
+                projects: vec!["p1".into()],
+                usd_per_million_time_series: bad,
+                ..GcpConfig::default()
+            };
+            assert_eq!(
+                c.validate(true).unwrap_err().0,
+                "gcp.usd_per_million_time_series"
+            );
+        }
     }
 
     /// The README's config block (every key, with its default) is what this parser takes;

@@ -2,8 +2,10 @@
 //! Flags -> config -> one Source per project -> `common::run`.
 
 mod config;
+mod dedupe;
 mod demo;
 mod monitoring;
+mod rest;
 mod source;
 mod token_types;
 mod vertex;
@@ -20,11 +22,10 @@ use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 use common::pricing::Pricing;
 use common::RunSettings;
-use google_cloud_gax::retry_policy::NeverRetry;
-use google_cloud_monitoring_v3::client::MetricService;
 
 use crate::config::GcpConfig;
 use crate::monitoring::Monitoring;
+use crate::rest::Rest;
 use crate::source::VertexSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -92,7 +93,8 @@ fn prepare(flags: Flags) -> anyhow::Result<Prepared> {
     })
 }
 
-/// The Google client's HTTPS stack reads its roots through rustls-native-certs, which takes
+/// Both HTTPS stacks (ours for Cloud Monitoring, google-cloud-auth's own for token endpoints,
+/// which takes no client of ours) read their roots through rustls-native-certs, which takes
 /// `SSL_CERT_FILE` when set: point it at the system bundle plus `extra_ca_file`. Done before
 /// any thread exists, because the environment is process-wide.
 fn trust_extra_ca(path: &Path) -> anyhow::Result<CaBundle> {
@@ -161,6 +163,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     let _ca_bundle = p._ca_bundle;
     let metrics = Arc::new(SelfMetrics::new("gcp", VERSION));
     let pricing = Arc::new(p.pricing.clone());
+    let max_response_bytes = p.config.max_response_bytes;
     let settings = RunSettings {
         cloud: "gcp",
         version: VERSION,
@@ -184,14 +187,14 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     let credentials = google_cloud_auth::credentials::Builder::default()
         .build()
         .context("cannot set up Google application default credentials")?;
-    let client = MetricService::builder()
-        .with_endpoint(p.gcp.monitoring_endpoint.clone())
-        .with_credentials(credentials)
-        .with_retry_policy(NeverRetry)
-        .build()
-        .await
-        .context("cannot create the Cloud Monitoring client")?;
+    // Cloud Monitoring's REST endpoint, called directly so that no body is read past
+    // max_response_bytes (rest.rs says why not the generated client).
+    let rest = Arc::new(
+        Rest::new(&p.gcp.monitoring_endpoint, credentials, max_response_bytes)
+            .context("cannot create the Cloud Monitoring client")?,
+    );
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
+    let duplicates = Arc::new(dedupe::Duplicates::register(&metrics.registry));
     // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
     // and one project's outage or missing permission must not hold back the others.
     let sources: Vec<VertexSource> = p
@@ -214,8 +217,11 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
                 project: project.clone(),
                 scope: project.clone(),
                 monitoring: Arc::new(Monitoring {
-                    client: client.clone(),
+                    rest: rest.clone(),
                     guard,
+                    metrics: metrics.clone(),
+                    usd_per_series: p.gcp.usd_per_million_time_series / 1e6,
+                    duplicates: duplicates.clone(),
                 }),
                 pricing: pricing.clone(),
                 unknown_types: unknown_types.clone(),

@@ -1,19 +1,22 @@
 //! Cloud Monitoring I/O: `projects.timeSeries.list`, aligned to whole minutes with
 //! `ALIGN_DELTA` and reduced server-side as each query says, following page tokens. Every call
-//! goes through the guard; the client's own retries are off so nothing is retried twice.
+//! goes through the guard (the only retries), and what it returns is billed.
 
 use std::fmt;
 use std::sync::Arc;
 
 use common::guard::{Classify, ErrorClass, Guard, GuardError};
+use common::metrics::SelfMetrics;
 use common::source::Window;
-use google_cloud_monitoring_v3::client::MetricService;
 use google_cloud_monitoring_v3::model::aggregation::Aligner;
 use google_cloud_monitoring_v3::model::{
     Aggregation, ListTimeSeriesResponse, TimeInterval, TimeSeries,
 };
 use google_cloud_wkt::{Duration as WktDuration, Timestamp};
+use serde_json::json;
 
+use crate::dedupe::{self, Duplicates};
+use crate::rest::{query_params, Rest, API};
 use crate::vertex::{filter, Query};
 
 #[derive(Debug)]
@@ -34,34 +37,17 @@ impl Classify for GcpError {
     }
 }
 
-impl From<google_cloud_gax::error::Error> for GcpError {
-    fn from(e: google_cloud_gax::error::Error) -> Self {
-        let http = e.http_status_code();
-        let status = e.status().map(|s| s.code as i32);
-        // gRPC codes: 8 RESOURCE_EXHAUSTED, 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 13 INTERNAL.
-        let class = if http == Some(429) || status == Some(8) {
-            ErrorClass::Throttled
-        } else if e.is_timeout()
-            || e.is_connect()
-            || e.is_io()
-            || http.is_some_and(|c| c >= 500)
-            || matches!(status, Some(4 | 13 | 14))
-        {
-            ErrorClass::Transient
-        } else {
-            ErrorClass::Permanent
-        };
-        let mut message = match (http, e.status()) {
-            (Some(code), Some(s)) => format!("HTTP {code}: {}", s.message),
-            _ if e.is_authentication() => format!(
-                "no usable Google credentials: tried GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials file (gcloud auth application-default login) and the metadata server (GKE workload identity, GCE); set one of them ({})",
-                common::config::shorten(&e.to_string(), 160)
-            ),
-            _ => e.to_string(),
-        };
+impl GcpError {
+    pub fn new(class: ErrorClass, message: String) -> Self {
         // Bodies of malformed responses can be long; a log line needs the start only.
-        message = truncate(&message, 600);
-        GcpError { class, message }
+        GcpError {
+            class,
+            message: truncate(&message, 600),
+        }
+    }
+
+    pub fn permanent(message: String) -> Self {
+        GcpError::new(ErrorClass::Permanent, message)
     }
 }
 
@@ -115,8 +101,12 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 pub struct Monitoring {
-    pub client: MetricService,
+    pub rest: Arc<Rest>,
     pub guard: Arc<Guard>,
+    pub metrics: Arc<SelfMetrics>,
+    /// What Cloud Monitoring charges per time series a read returns.
+    pub usd_per_series: f64,
+    pub duplicates: Arc<Duplicates>,
 }
 
 impl Monitoring {
@@ -135,24 +125,40 @@ impl Monitoring {
             .set_per_series_aligner(Aligner::AlignDelta)
             .set_cross_series_reducer(query.reducer.clone())
             .set_group_by_fields(query.group_by.clone());
+        // The model's own JSON, flattened into the query string as the REST mapping wants.
+        let fixed = [
+            ("filter", json!(filter(query.metric_type))),
+            (
+                "interval",
+                serde_json::to_value(&interval).unwrap_or_default(),
+            ),
+            (
+                "aggregation",
+                serde_json::to_value(&aggregation).unwrap_or_default(),
+            ),
+        ];
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
+            let mut params = query_params(&fixed);
+            if !token.is_empty() {
+                params.push(("pageToken".into(), token.clone()));
+            }
             let mut page = self
                 .guard
-                .call(|| {
-                    let req = self
-                        .client
-                        .list_time_series()
-                        .set_name(format!("projects/{project}"))
-                        .set_filter(filter(query.metric_type))
-                        .set_interval(interval.clone())
-                        .set_aggregation(aggregation.clone())
-                        .set_page_token(token.clone());
-                    async move { req.send().await.map_err(GcpError::from) }
-                })
+                .call(|| self.rest.list_page(project, &params))
                 .await
                 .map_err(ListError::Call)?;
+            // Billed per time series returned, at least one per read call (Google Cloud
+            // Observability pricing, "Monitoring API reads", since 2 October 2025). A failed
+            // call returned nothing to bill.
+            let returned = page.time_series.len() as u64;
+            self.metrics.bill(
+                API,
+                "time_series_returned",
+                returned.max(1),
+                self.usd_per_series,
+            );
             let series = std::mem::take(&mut page.time_series);
             // The reference: executionErrors are "query execution errors that may have caused
             // the time series data returned to be incomplete", unreachable the "cloud regions
@@ -166,8 +172,10 @@ impl Monitoring {
                 )));
             }
             out.extend(series);
-            out.extend(page.time_series);
             if page.next_page_token.is_empty() {
+                // Pages are merged first: one series may span several (dedupe.rs).
+                let (out, repeated) = dedupe::merge(out, window.period);
+                self.duplicates.count(project, query.metric_type, repeated);
                 return Ok(out);
             }
             token = page.next_page_token;

@@ -30,7 +30,7 @@ fn label<'a>(ts: &'a TimeSeries, name: &str) -> &'a str {
 }
 
 /// The period a point covers: its start time, or one period before its end.
-fn period_of(p: &Point, period: i64) -> Option<i64> {
+pub(crate) fn period_of(p: &Point, period: i64) -> Option<i64> {
     let interval = p.interval.as_ref()?;
     let start = match (&interval.start_time, &interval.end_time) {
         (Some(s), _) => s.seconds(),
@@ -40,7 +40,7 @@ fn period_of(p: &Point, period: i64) -> Option<i64> {
     Some(common::source::align_down(start, period))
 }
 
-fn number(p: &Point) -> Option<f64> {
+pub(crate) fn number(p: &Point) -> Option<f64> {
     match p.value.as_ref()?.value.as_ref()? {
         Value::Int64Value(v) => Some(*v as f64),
         Value::DoubleValue(v) => Some(*v),
@@ -80,7 +80,7 @@ impl Weighted {
 }
 
 /// (mean, count) of a distribution point.
-fn distribution(p: &Point) -> Option<(f64, f64)> {
+pub(crate) fn distribution(p: &Point) -> Option<(f64, f64)> {
     match p.value.as_ref()?.value.as_ref()? {
         Value::DistributionValue(d) if d.count > 0 => Some((d.mean, d.count as f64)),
         _ => None,

@@ -68,6 +68,12 @@ pub enum Fault {
     ExecutionError(String),
     /// 200 without series and with `unreachable` (cloud regions that were unreachable).
     Unreachable(String),
+    /// 200 with a valid empty answer padded with whitespace to this many bytes, sent with
+    /// its Content-Length.
+    Oversized(usize),
+    /// 200 with a chunked body that never ends (valid JSON so far), as a broken or hostile
+    /// endpoint might send.
+    Endless,
 }
 
 #[derive(Default)]
@@ -84,6 +90,12 @@ pub struct FakeState {
     /// A fault for every request about one project while set.
     pub project_faults: BTreeMap<String, Fault>,
     pub unauthenticated: usize,
+    /// Series in each successful answer (one entry per page served), what Cloud Monitoring
+    /// bills a read by.
+    pub returned: Vec<usize>,
+    /// Every series answers its newest point twice (the same minute, the same value), the
+    /// shape of issue 11 item 2; the API documents one point per alignment period.
+    pub repeat_newest_point: bool,
 }
 
 #[derive(Clone, Default)]
@@ -241,6 +253,26 @@ async fn list(
             )
                 .into_response();
         }
+        Some(Fault::Oversized(n)) => {
+            let mut body = json!({"timeSeries": [], "unit": ""})
+                .to_string()
+                .into_bytes();
+            body.resize(n.max(body.len()), b' ');
+            return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+        }
+        Some(Fault::Endless) => {
+            let start = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"timeSeries\": ["))
+            });
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+            let rest = futures_util::stream::repeat_with(move || Ok(chunk.clone()));
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                axum::body::Body::from_stream(futures_util::StreamExt::chain(start, rest)),
+            )
+                .into_response();
+        }
         None => {}
     }
     let authorized = headers
@@ -345,6 +377,7 @@ async fn list(
         }
     }
     let page_size = state.page_size;
+    let repeat_newest_point = state.repeat_newest_point;
     drop(state);
     if let Some(q) = percentile {
         // A percentile reducer answers DOUBLE values; only distributions can be reduced so.
@@ -397,6 +430,16 @@ async fn list(
             })
         })
         .collect();
+    let mut all = all;
+    if repeat_newest_point {
+        for series in &mut all {
+            if let Some(points) = series["points"].as_array_mut() {
+                if let Some(newest) = points.first().cloned() {
+                    points.insert(0, newest);
+                }
+            }
+        }
+    }
     let offset: usize = param("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
     let size = if page_size == 0 {
         all.len().max(1)
@@ -404,6 +447,7 @@ async fn list(
         page_size
     };
     let page: Vec<Value> = all.iter().skip(offset).take(size).cloned().collect();
+    fake.state().returned.push(page.len());
     let mut body = json!({"timeSeries": page, "unit": ""});
     if offset + size < all.len() {
         body["nextPageToken"] = json!((offset + size).to_string());
