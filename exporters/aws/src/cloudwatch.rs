@@ -1,4 +1,5 @@
-//! CloudWatch I/O: discovery with ListMetrics (cached), and GetMetricData in chunks of at most
+//! CloudWatch I/O: discovery with ListMetrics (cached; `AWS/Bedrock` and
+//! `AWS/BedrockMantle`), and GetMetricData in chunks of at most
 //! 500 queries (the SDK does not enforce CloudWatch's limit), following NextToken, merging
 //! pages by query Id and failing when a query did not complete. Every call goes through the
 //! guard.
@@ -17,18 +18,103 @@ use common::source::Window;
 
 use crate::error::AwsError;
 use crate::listing::Listing;
-use crate::models::{MODEL_DIMENSION, NAMESPACE};
+use crate::models::{
+    MANTLE_MODEL_DIMENSION, MANTLE_NAMESPACE, MANTLE_PROJECT_DIMENSION, MODEL_DIMENSION, NAMESPACE,
+};
 
 /// CloudWatch's limit of queries per GetMetricData call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 /// GetMetricData price: $0.01 per 1,000 metrics requested (shared/reference/cloud-apis.md §1.5).
 pub const USD_PER_METRIC_REQUESTED: f64 = 0.01 / 1000.0;
 
-/// A metric of `AWS/Bedrock` with a single `ModelId` dimension, as ListMetrics returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A metric as ListMetrics returns it: of `AWS/Bedrock` with exactly a `ModelId` dimension
+/// (`mantle_project` None), or of `AWS/BedrockMantle` at the Project+Model level (exactly the
+/// `Project` and `Model` dimensions).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListedMetric {
     pub metric_name: String,
+    /// `ModelId` (AWS/Bedrock) or `Model` (AWS/BedrockMantle) dimension value.
     pub model_id: String,
+    /// `Project` dimension value of an `AWS/BedrockMantle` metric.
+    pub mantle_project: Option<String>,
+}
+
+impl ListedMetric {
+    #[cfg(test)]
+    pub fn runtime(metric_name: &str, model_id: &str) -> Self {
+        ListedMetric {
+            metric_name: metric_name.into(),
+            model_id: model_id.into(),
+            mantle_project: None,
+        }
+    }
+
+    /// The cloud's identity of the series. A bedrock-mantle series is `mantle|<project>|<model>`:
+    /// `|` never occurs in a Bedrock ModelId (ids, ARNs), so it cannot collide with one.
+    pub fn series_id(&self) -> String {
+        match &self.mantle_project {
+            None => self.model_id.clone(),
+            Some(p) => format!("mantle|{p}|{}", self.model_id),
+        }
+    }
+
+    fn namespace(&self) -> &'static str {
+        if self.mantle_project.is_some() {
+            MANTLE_NAMESPACE
+        } else {
+            NAMESPACE
+        }
+    }
+
+    fn dimensions(&self) -> Vec<Dimension> {
+        let d = |n: &str, v: &str| Dimension::builder().name(n).value(v).build();
+        match &self.mantle_project {
+            None => vec![d(MODEL_DIMENSION, &self.model_id)],
+            Some(p) => vec![
+                d(MANTLE_PROJECT_DIMENSION, p),
+                d(MANTLE_MODEL_DIMENSION, &self.model_id),
+            ],
+        }
+    }
+
+    /// For error messages: `InputTokenCount of ModelId m`, `InputTokens of AWS/BedrockMantle
+    /// Project p Model m`.
+    fn describe(&self) -> String {
+        match &self.mantle_project {
+            None => format!("{} of ModelId {}", self.metric_name, self.model_id),
+            Some(p) => format!(
+                "{} of {MANTLE_NAMESPACE} Project {p} Model {}",
+                self.metric_name, self.model_id
+            ),
+        }
+    }
+
+    /// The metric ListMetrics reported, if it is one the exporter reads.
+    fn from_listed(namespace: &str, m: &Metric) -> Option<ListedMetric> {
+        let name = m.metric_name()?.to_string();
+        let dim = |want: &str| {
+            m.dimensions()
+                .iter()
+                .find(|d| d.name() == Some(want))
+                .and_then(|d| d.value())
+                .map(str::to_string)
+        };
+        match (namespace, m.dimensions().len()) {
+            (NAMESPACE, 1) => Some(ListedMetric {
+                metric_name: name,
+                model_id: dim(MODEL_DIMENSION)?,
+                mantle_project: None,
+            }),
+            // Only the Project+Model level: the Account, Project and Model levels carry the
+            // same requests again.
+            (MANTLE_NAMESPACE, 2) => Some(ListedMetric {
+                metric_name: name,
+                model_id: dim(MANTLE_MODEL_DIMENSION)?,
+                mantle_project: Some(dim(MANTLE_PROJECT_DIMENSION)?),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// One statistic of one metric to fetch.
@@ -47,6 +133,7 @@ pub struct CloudWatch {
     data_guard: Arc<Guard>,
     discovery: Listing<Vec<ListedMetric>>,
     metrics: Arc<SelfMetrics>,
+    list_usd_per_request: f64,
 }
 
 impl CloudWatch {
@@ -56,6 +143,7 @@ impl CloudWatch {
         data_guard: Arc<Guard>,
         discovery: Listing<Vec<ListedMetric>>,
         metrics: Arc<SelfMetrics>,
+        list_usd_per_request: f64,
     ) -> Self {
         CloudWatch {
             client,
@@ -63,19 +151,34 @@ impl CloudWatch {
             data_guard,
             discovery,
             metrics,
+            list_usd_per_request,
         }
     }
 
-    /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension (cached for
-    /// `discovery_ttl`).
+    /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension and every
+    /// `AWS/BedrockMantle` metric at the Project+Model level (cached for `discovery_ttl`).
     pub async fn list_metrics(&self) -> Result<Arc<Vec<ListedMetric>>, GuardError<AwsError>> {
         self.discovery.get(|| self.list_uncached()).await
     }
 
     async fn list_uncached(&self) -> Result<Vec<ListedMetric>, GuardError<AwsError>> {
         let mut out = Vec::new();
+        for namespace in [NAMESPACE, MANTLE_NAMESPACE] {
+            self.list_namespace(namespace, &mut out).await?;
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn list_namespace(
+        &self,
+        namespace: &'static str,
+        out: &mut Vec<ListedMetric>,
+    ) -> Result<(), GuardError<AwsError>> {
         let mut next: Option<String> = None;
-        loop {
+        // Bounded like GetMetricData's pages: 500 metrics a page.
+        for _page in 0..MAX_LIST_PAGES {
             let token = next.clone();
             let page = self
                 .list_guard
@@ -83,32 +186,32 @@ impl CloudWatch {
                     let req = self
                         .client
                         .list_metrics()
-                        .namespace(NAMESPACE)
+                        .namespace(namespace)
                         .set_next_token(token.clone());
                     async move { req.send().await.map_err(AwsError::from) }
                 })
                 .await?;
-            for m in page.metrics() {
-                let dims = m.dimensions();
-                if let ([d], Some(name)) = (dims, m.metric_name()) {
-                    if d.name() == Some(MODEL_DIMENSION) {
-                        if let Some(value) = d.value() {
-                            out.push(ListedMetric {
-                                metric_name: name.to_string(),
-                                model_id: value.to_string(),
-                            });
-                        }
-                    }
-                }
-            }
+            // Each ListMetrics call is a billable API request: free within the free tier
+            // (1,000,000 API requests a month per account, shared with every other call but
+            // GetMetricData), then $0.01 per 1,000; the price is `list_metrics_usd_per_request`.
+            self.metrics
+                .bill("ListMetrics", "requests", 1, self.list_usd_per_request);
+            out.extend(
+                page.metrics()
+                    .iter()
+                    .filter_map(|m| ListedMetric::from_listed(namespace, m)),
+            );
             next = page.next_token().map(str::to_string);
             if next.is_none() {
-                break;
+                return Ok(());
             }
         }
-        out.sort_by(|a, b| (&a.model_id, &a.metric_name).cmp(&(&b.model_id, &b.metric_name)));
-        out.dedup();
-        Ok(out)
+        Err(GuardError::Failed {
+            api: "ListMetrics".into(),
+            source: AwsError::permanent(format!(
+                "{namespace}: still a NextToken after {MAX_LIST_PAGES} pages"
+            )),
+        })
     }
 
     /// Datapoints of every query, each from its own start time to `window.end`, in calls of
@@ -185,8 +288,9 @@ impl CloudWatch {
                     GuardError::Failed {
                         api: "GetMetricData".into(),
                         source: AwsError::permanent(format!(
-                            "{} {} of ModelId {} did not complete: {why}",
-                            q.metric.metric_name, q.stat, q.metric.model_id
+                            "{} {} did not complete: {why}",
+                            q.metric.describe(),
+                            q.stat
                         )),
                     }
                 });
@@ -203,6 +307,8 @@ impl CloudWatch {
 
 /// Pages one GetMetricData chunk may take before it is given up (and fetched again next poll).
 const MAX_PAGES: usize = 100;
+/// ListMetrics pages per namespace (500 metrics each) before the listing is given up.
+const MAX_LIST_PAGES: usize = 1000;
 
 /// The pages of one GetMetricData chunk, merged by query Id.
 #[derive(Default)]
@@ -278,14 +384,9 @@ impl Merged {
 
 fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
     let metric = Metric::builder()
-        .namespace(NAMESPACE)
+        .namespace(q.metric.namespace())
         .metric_name(&q.metric.metric_name)
-        .dimensions(
-            Dimension::builder()
-                .name(MODEL_DIMENSION)
-                .value(&q.metric.model_id)
-                .build(),
-        )
+        .set_dimensions(Some(q.metric.dimensions()))
         .build();
     MetricDataQuery::builder()
         // Ids must be unique within the call and start with a lowercase letter.
@@ -430,10 +531,7 @@ mod tests {
     #[test]
     fn queries_have_unique_lowercase_ids_and_whole_minute_periods() {
         let q = Query {
-            metric: ListedMetric {
-                metric_name: "InputTokenCount".into(),
-                model_id: "m".into(),
-            },
+            metric: ListedMetric::runtime("InputTokenCount", "m"),
             stat: "Sum".into(),
         };
         let built = build_query(7, &q, 60);
@@ -441,5 +539,50 @@ mod tests {
         let stat = built.metric_stat().unwrap();
         assert_eq!((stat.period(), stat.stat()), (Some(60), Some("Sum")));
         assert_eq!(stat.metric().unwrap().dimensions()[0].value(), Some("m"));
+        assert_eq!(stat.metric().unwrap().namespace(), Some(NAMESPACE));
+    }
+
+    fn listed(namespace: &str, name: &str, dims: &[(&str, &str)]) -> Option<ListedMetric> {
+        let m = Metric::builder()
+            .namespace(namespace)
+            .metric_name(name)
+            .set_dimensions(Some(
+                dims.iter()
+                    .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
+                    .collect(),
+            ))
+            .build();
+        ListedMetric::from_listed(namespace, &m)
+    }
+
+    #[test]
+    fn only_the_project_and_model_level_of_mantle_is_read() {
+        let both = [("Project", "proj_a"), ("Model", "openai.gpt-oss-120b")];
+        let m = listed(MANTLE_NAMESPACE, "Inferences", &both).unwrap();
+        assert_eq!(m.series_id(), "mantle|proj_a|openai.gpt-oss-120b");
+        let q = build_query(
+            0,
+            &Query {
+                metric: m,
+                stat: "Sum".into(),
+            },
+            60,
+        );
+        let metric = q.metric_stat().unwrap().metric().unwrap();
+        assert_eq!(metric.namespace(), Some(MANTLE_NAMESPACE));
+        assert_eq!(metric.dimensions().len(), 2);
+        // The Account, Project and Model levels repeat the same requests.
+        assert_eq!(listed(MANTLE_NAMESPACE, "Inferences", &[]), None);
+        assert_eq!(
+            listed(MANTLE_NAMESPACE, "Inferences", &[("Project", "p")]),
+            None
+        );
+        assert_eq!(
+            listed(MANTLE_NAMESPACE, "TotalInputTokens", &[("Model", "m")]),
+            None
+        );
+        // A ModelId metric keeps its identity: the model id itself.
+        let r = listed(NAMESPACE, "Invocations", &[("ModelId", "m")]).unwrap();
+        assert_eq!(r.series_id(), "m");
     }
 }

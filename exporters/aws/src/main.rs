@@ -88,7 +88,8 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Some(path) => Some(http_client_trusting(path)?),
         None => None,
     };
-    let sources = build_sources(&aws, &metrics, http_client).await?;
+    let catalog = Arc::new(settings.pricing.clone());
+    let sources = build_sources(&aws, &metrics, http_client, catalog).await?;
     common::run(settings, sources).await
 }
 
@@ -118,6 +119,7 @@ async fn build_sources(
     aws: &AwsConfig,
     metrics: &Arc<SelfMetrics>,
     http_client: Option<SharedHttpClient>,
+    catalog: Arc<common::pricing::Pricing>,
 ) -> anyhow::Result<Vec<BedrockSource>> {
     let guard = |api: &str, scope: &str, rps: u32, retries_in_sdk: bool| {
         Arc::new(Guard::for_target(
@@ -213,6 +215,7 @@ async fn build_sources(
                         metrics.clone(),
                     ),
                     metrics.clone(),
+                    aws.list_metrics_usd_per_request,
                 ),
                 profiles: bedrock::ProfileResolver::new(
                     aws_sdk_bedrock::Client::new(&sdk),
@@ -226,10 +229,11 @@ async fn build_sources(
                 ),
                 latency_stats: latency_stats.clone(),
                 fetched: Default::default(),
+                catalog: catalog.clone(),
             });
         }
     }
     let scopes: Vec<&str> = sources.iter().map(|s| s.scope.as_str()).collect();
-    tracing::info!(targets = ?scopes, "polling CloudWatch AWS/Bedrock");
+    tracing::info!(targets = ?scopes, "polling CloudWatch AWS/Bedrock and AWS/BedrockMantle");
     Ok(sources)
 }
