@@ -36,7 +36,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const DEFAULT_LISTEN_ADDRESS: &str = ":9745";
 
 /// Prometheus exporter for AWS Bedrock token usage, invocations, errors, latency and estimated
-/// cost, polled from CloudWatch (namespace AWS/Bedrock).
+/// cost, polled from CloudWatch (namespaces AWS/Bedrock and AWS/BedrockMantle).
 #[derive(Parser)]
 #[command(
     name = "llm-exporter-aws",
