@@ -7,6 +7,7 @@ mod cloudwatch;
 mod config;
 mod demo;
 mod error;
+mod listed;
 mod listing;
 mod models;
 mod source;

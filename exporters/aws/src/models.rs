@@ -69,14 +69,16 @@ pub const COUNTERS: &[CounterMetric] = &[
 ];
 
 /// Counter metrics of `AWS/BedrockMantle`, read at the Project+Model level only, polled with
-/// `Sum`. The namespace publishes each request at four levels (Account, Project, Model,
-/// Project+Model); summing two levels would count it twice. Project+Model is the one level
-/// that covers every request (a request with no project is billed to `default`) and has both
-/// the request counts and the billable tokens: `TotalInputTokens`/`TotalOutputTokens` are
-/// published at Account, Project and Model levels only, while `InputTokens`/`OutputTokens`
-/// (one datum per completed inference, billable tokens) are published at Project+Model
-/// only, so their per-minute `Sum` is the project's share of the model's total. The page
-/// documents no server-error, throttle, cache or latency metric for this endpoint.
+/// `Sum`. "A single inference contributes to all four levels [Account, Project, Model,
+/// Project+Model] when both the project and the model can be resolved": summing two levels
+/// would count it twice. Project+Model is the page's "primary level for cost analysis", covers
+/// every request (one that names no project is billed to `default`) and has both the request
+/// counts and the billable tokens: `TotalInputTokens`/`TotalOutputTokens` are published at
+/// Account, Project and Model levels only, while `InputTokens`/`OutputTokens` ("per-inference
+/// billable input tokens. Each completed inference emits one datum") are published at
+/// Project+Model only, so their per-minute `Sum` is the project's share of the model's total.
+/// The page documents no server-error, throttle or cache metric, and says latency metrics
+/// "are not yet published".
 pub const MANTLE_COUNTERS: &[CounterMetric] = &[
     CounterMetric {
         name: "Inferences",
@@ -108,19 +110,25 @@ pub fn mantle_deployment(project: &str) -> String {
     }
 }
 
-/// The catalog key of a bedrock-mantle `Model` value. The endpoint names models without the
-/// `-1:0`/`-v1:0` version suffix that Bedrock runtime ids carry (`openai.gpt-oss-120b` vs
-/// `openai.gpt-oss-120b-1:0`); the first candidate the catalog knows is the key, else the
-/// value itself (then counted unpriced, and named in `llm_unpriced_model_info`).
+/// The catalog key of a bedrock-mantle `Model` value (e.g. `anthropic.claude-opus-4-7`). The
+/// endpoint may name a model without the `-1:0`/`-v1:0`/`-v1` version suffix its Bedrock
+/// runtime id carries (`openai.gpt-oss-120b` vs `openai.gpt-oss-120b-1:0`); the first
+/// candidate the catalog knows is the key, else the value itself (then counted unpriced, and
+/// named in `llm_unpriced_model_info`). No geo prefix: bedrock-mantle "is in-region only".
 pub fn mantle_price_key(model: &str, known: impl Fn(&str) -> bool) -> String {
     let base = match classify(model) {
         ModelRef::Model(m) => m,
         ModelRef::ApplicationProfile(p) => p,
     };
-    [base.clone(), format!("{base}-1:0"), format!("{base}-v1:0")]
-        .into_iter()
-        .find(|k| known(k))
-        .unwrap_or(base)
+    [
+        base.clone(),
+        format!("{base}-1:0"),
+        format!("{base}-v1:0"),
+        format!("{base}-v1"),
+    ]
+    .into_iter()
+    .find(|k| known(k))
+    .unwrap_or(base)
 }
 
 /// Latency metrics (milliseconds in CloudWatch, seconds in the contract).
@@ -212,7 +220,11 @@ mod tests {
 
     #[test]
     fn mantle_models_map_to_the_catalog_and_projects_to_a_deployment() {
-        let catalog = ["openai.gpt-oss-120b-1:0", "openai.gpt-6-sol"];
+        let catalog = [
+            "openai.gpt-oss-120b-1:0",
+            "openai.gpt-6-sol",
+            "anthropic.claude-opus-4-6-v1",
+        ];
         let known = |k: &str| catalog.contains(&k);
         assert_eq!(
             mantle_price_key("openai.gpt-oss-120b", known),
@@ -221,6 +233,10 @@ mod tests {
         assert_eq!(
             mantle_price_key("openai.gpt-6-sol", known),
             "openai.gpt-6-sol"
+        );
+        assert_eq!(
+            mantle_price_key("anthropic.claude-opus-4-6", known),
+            "anthropic.claude-opus-4-6-v1"
         );
         assert_eq!(
             mantle_price_key("vendor.unknown", known),
