@@ -159,6 +159,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "profile_ttl",
             "requests_per_second",
             "timeout",
+            "list_metrics_usd_per_request",
         ],
     ),
     (

@@ -1,4 +1,5 @@
-//! CloudWatch I/O: discovery with ListMetrics (cached), and GetMetricData in chunks of at most
+//! CloudWatch I/O: discovery with ListMetrics (cached; `AWS/Bedrock` and
+//! `AWS/BedrockMantle`), and GetMetricData in chunks of at most
 //! 500 queries (the SDK does not enforce CloudWatch's limit), following NextToken, merging
 //! pages by query Id and failing when a query did not complete. Every call goes through the
 //! guard.
@@ -8,28 +9,21 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, MessageData, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
-    StatusCode,
+    MessageData, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
 };
 use common::guard::{Guard, GuardError};
 use common::metrics::SelfMetrics;
 use common::source::Window;
 
 use crate::error::AwsError;
+pub use crate::listed::ListedMetric;
 use crate::listing::Listing;
-use crate::models::{MODEL_DIMENSION, NAMESPACE};
+use crate::models::{MANTLE_NAMESPACE, NAMESPACE};
 
 /// CloudWatch's limit of queries per GetMetricData call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 /// GetMetricData price: $0.01 per 1,000 metrics requested (shared/reference/cloud-apis.md §1.5).
 pub const USD_PER_METRIC_REQUESTED: f64 = 0.01 / 1000.0;
-
-/// A metric of `AWS/Bedrock` with a single `ModelId` dimension, as ListMetrics returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ListedMetric {
-    pub metric_name: String,
-    pub model_id: String,
-}
 
 /// One statistic of one metric to fetch.
 #[derive(Debug, Clone)]
@@ -47,6 +41,7 @@ pub struct CloudWatch {
     data_guard: Arc<Guard>,
     discovery: Listing<Vec<ListedMetric>>,
     metrics: Arc<SelfMetrics>,
+    list_usd_per_request: f64,
 }
 
 impl CloudWatch {
@@ -56,6 +51,7 @@ impl CloudWatch {
         data_guard: Arc<Guard>,
         discovery: Listing<Vec<ListedMetric>>,
         metrics: Arc<SelfMetrics>,
+        list_usd_per_request: f64,
     ) -> Self {
         CloudWatch {
             client,
@@ -63,19 +59,34 @@ impl CloudWatch {
             data_guard,
             discovery,
             metrics,
+            list_usd_per_request,
         }
     }
 
-    /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension (cached for
-    /// `discovery_ttl`).
+    /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension and every
+    /// `AWS/BedrockMantle` metric at the Project+Model level (cached for `discovery_ttl`).
     pub async fn list_metrics(&self) -> Result<Arc<Vec<ListedMetric>>, GuardError<AwsError>> {
         self.discovery.get(|| self.list_uncached()).await
     }
 
     async fn list_uncached(&self) -> Result<Vec<ListedMetric>, GuardError<AwsError>> {
         let mut out = Vec::new();
+        for namespace in [NAMESPACE, MANTLE_NAMESPACE] {
+            self.list_namespace(namespace, &mut out).await?;
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn list_namespace(
+        &self,
+        namespace: &'static str,
+        out: &mut Vec<ListedMetric>,
+    ) -> Result<(), GuardError<AwsError>> {
         let mut next: Option<String> = None;
-        loop {
+        // Bounded like GetMetricData's pages: 500 metrics a page.
+        for _page in 0..MAX_LIST_PAGES {
             let token = next.clone();
             let page = self
                 .list_guard
@@ -83,32 +94,32 @@ impl CloudWatch {
                     let req = self
                         .client
                         .list_metrics()
-                        .namespace(NAMESPACE)
+                        .namespace(namespace)
                         .set_next_token(token.clone());
                     async move { req.send().await.map_err(AwsError::from) }
                 })
                 .await?;
-            for m in page.metrics() {
-                let dims = m.dimensions();
-                if let ([d], Some(name)) = (dims, m.metric_name()) {
-                    if d.name() == Some(MODEL_DIMENSION) {
-                        if let Some(value) = d.value() {
-                            out.push(ListedMetric {
-                                metric_name: name.to_string(),
-                                model_id: value.to_string(),
-                            });
-                        }
-                    }
-                }
-            }
+            // Each ListMetrics call is a billable API request: free within the free tier
+            // (1,000,000 API requests a month per account, shared with every other call but
+            // GetMetricData), then $0.01 per 1,000; the price is `list_metrics_usd_per_request`.
+            self.metrics
+                .bill("ListMetrics", "requests", 1, self.list_usd_per_request);
+            out.extend(
+                page.metrics()
+                    .iter()
+                    .filter_map(|m| ListedMetric::from_listed(namespace, m)),
+            );
             next = page.next_token().map(str::to_string);
             if next.is_none() {
-                break;
+                return Ok(());
             }
         }
-        out.sort_by(|a, b| (&a.model_id, &a.metric_name).cmp(&(&b.model_id, &b.metric_name)));
-        out.dedup();
-        Ok(out)
+        Err(GuardError::Failed {
+            api: "ListMetrics".into(),
+            source: AwsError::permanent(format!(
+                "{namespace}: still a NextToken after {MAX_LIST_PAGES} pages"
+            )),
+        })
     }
 
     /// Datapoints of every query, each from its own start time to `window.end`, in calls of
@@ -185,8 +196,9 @@ impl CloudWatch {
                     GuardError::Failed {
                         api: "GetMetricData".into(),
                         source: AwsError::permanent(format!(
-                            "{} {} of ModelId {} did not complete: {why}",
-                            q.metric.metric_name, q.stat, q.metric.model_id
+                            "{} {} did not complete: {why}",
+                            q.metric.describe(),
+                            q.stat
                         )),
                     }
                 });
@@ -203,6 +215,8 @@ impl CloudWatch {
 
 /// Pages one GetMetricData chunk may take before it is given up (and fetched again next poll).
 const MAX_PAGES: usize = 100;
+/// ListMetrics pages per namespace (500 metrics each) before the listing is given up.
+const MAX_LIST_PAGES: usize = 1000;
 
 /// The pages of one GetMetricData chunk, merged by query Id.
 #[derive(Default)]
@@ -278,14 +292,9 @@ impl Merged {
 
 fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
     let metric = Metric::builder()
-        .namespace(NAMESPACE)
+        .namespace(q.metric.namespace())
         .metric_name(&q.metric.metric_name)
-        .dimensions(
-            Dimension::builder()
-                .name(MODEL_DIMENSION)
-                .value(&q.metric.model_id)
-                .build(),
-        )
+        .set_dimensions(Some(q.metric.dimensions()))
         .build();
     MetricDataQuery::builder()
         // Ids must be unique within the call and start with a lowercase letter.
@@ -304,6 +313,7 @@ fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_cloudwatch::types::Dimension;
 
     fn result(id: &str, points: &[(i64, f64)], status: StatusCode) -> MetricDataResult {
         MetricDataResult::builder()
@@ -430,10 +440,7 @@ mod tests {
     #[test]
     fn queries_have_unique_lowercase_ids_and_whole_minute_periods() {
         let q = Query {
-            metric: ListedMetric {
-                metric_name: "InputTokenCount".into(),
-                model_id: "m".into(),
-            },
+            metric: ListedMetric::runtime("InputTokenCount", "m"),
             stat: "Sum".into(),
         };
         let built = build_query(7, &q, 60);
@@ -441,5 +448,50 @@ mod tests {
         let stat = built.metric_stat().unwrap();
         assert_eq!((stat.period(), stat.stat()), (Some(60), Some("Sum")));
         assert_eq!(stat.metric().unwrap().dimensions()[0].value(), Some("m"));
+        assert_eq!(stat.metric().unwrap().namespace(), Some(NAMESPACE));
+    }
+
+    fn listed(namespace: &str, name: &str, dims: &[(&str, &str)]) -> Option<ListedMetric> {
+        let m = Metric::builder()
+            .namespace(namespace)
+            .metric_name(name)
+            .set_dimensions(Some(
+                dims.iter()
+                    .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
+                    .collect(),
+            ))
+            .build();
+        ListedMetric::from_listed(namespace, &m)
+    }
+
+    #[test]
+    fn only_the_project_and_model_level_of_mantle_is_read() {
+        let both = [("Project", "proj_a"), ("Model", "openai.gpt-oss-120b")];
+        let m = listed(MANTLE_NAMESPACE, "Inferences", &both).unwrap();
+        assert_eq!(m.series_id(), "mantle|proj_a|openai.gpt-oss-120b");
+        let q = build_query(
+            0,
+            &Query {
+                metric: m,
+                stat: "Sum".into(),
+            },
+            60,
+        );
+        let metric = q.metric_stat().unwrap().metric().unwrap();
+        assert_eq!(metric.namespace(), Some(MANTLE_NAMESPACE));
+        assert_eq!(metric.dimensions().len(), 2);
+        // The Account, Project and Model levels repeat the same requests.
+        assert_eq!(listed(MANTLE_NAMESPACE, "Inferences", &[]), None);
+        assert_eq!(
+            listed(MANTLE_NAMESPACE, "Inferences", &[("Project", "p")]),
+            None
+        );
+        assert_eq!(
+            listed(MANTLE_NAMESPACE, "TotalInputTokens", &[("Model", "m")]),
+            None
+        );
+        // A ModelId metric keeps its identity: the model id itself.
+        let r = listed(NAMESPACE, "Invocations", &[("ModelId", "m")]).unwrap();
+        assert_eq!(r.series_id(), "m");
     }
 }

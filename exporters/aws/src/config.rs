@@ -30,6 +30,11 @@ pub struct AwsConfig {
     /// Time allowed for one API call, including the SDK's own retries.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// USD per ListMetrics request in `llm_exporter_api_cost_usd_total`. Default 0: ListMetrics
+    /// is free within CloudWatch's free tier (1,000,000 API requests a month); beyond it,
+    /// $0.01 per 1,000 requests (0.00001).
+    #[serde(default)]
+    pub list_metrics_usd_per_request: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,6 +78,7 @@ impl Default for AwsConfig {
             profile_ttl: default_profile_ttl(),
             requests_per_second: default_rps(),
             timeout: default_timeout(),
+            list_metrics_usd_per_request: 0.0,
         }
     }
 }
@@ -134,6 +140,13 @@ impl AwsConfig {
         common::config::section_range("aws.timeout", self.timeout, 1, 600)?;
         common::config::section_range("aws.discovery_ttl", self.discovery_ttl, 1, 86400)?;
         common::config::section_range("aws.profile_ttl", self.profile_ttl, 1, 86400)?;
+        let price = self.list_metrics_usd_per_request;
+        if !(0.0..=0.01).contains(&price) {
+            return Err((
+                "aws.list_metrics_usd_per_request".into(),
+                format!("{price} is not a price between 0 and 0.01 USD per request (list price beyond the free tier: 0.00001)"),
+            ));
+        }
         if self.requests_per_second > 10_000 {
             return Err((
                 "aws.requests_per_second".into(),

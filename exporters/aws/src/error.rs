@@ -40,6 +40,20 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
+        // A body past max_response_bytes is no outage: the same answer would come again, so
+        // it is a permanent failure of the call (never retried, never opens the breaker).
+        if crate::capped::is_too_large(&err) {
+            let message = DisplayErrorContext(&err).to_string();
+            let message = match message.find("response body of") {
+                Some(i) => message[i..]
+                    .split(':')
+                    .next()
+                    .unwrap_or(&message[i..])
+                    .to_string(),
+                None => message,
+            };
+            return AwsError::permanent(common::config::shorten(&message, 400));
+        }
         let (class, message) = match &err {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)

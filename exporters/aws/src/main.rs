@@ -2,10 +2,12 @@
 //! Flags -> config -> one Source per account and region -> `common::run`.
 
 mod bedrock;
+mod capped;
 mod cloudwatch;
 mod config;
 mod demo;
 mod error;
+mod listed;
 mod listing;
 mod models;
 mod source;
@@ -35,7 +37,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const DEFAULT_LISTEN_ADDRESS: &str = ":9745";
 
 /// Prometheus exporter for AWS Bedrock token usage, invocations, errors, latency and estimated
-/// cost, polled from CloudWatch (namespace AWS/Bedrock).
+/// cost, polled from CloudWatch (namespaces AWS/Bedrock and AWS/BedrockMantle).
 #[derive(Parser)]
 #[command(
     name = "llm-exporter-aws",
@@ -84,27 +86,33 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         )
         .await;
     }
-    let http_client = match &settings.config.extra_ca_file {
-        Some(path) => Some(http_client_trusting(path)?),
-        None => None,
-    };
-    let sources = build_sources(&aws, &metrics, http_client).await?;
+    // One HTTP client for every AWS call (CloudWatch, Bedrock, STS, the credential chain),
+    // with each response body capped at max_response_bytes.
+    let http_client = capped::CappedClient::wrap(
+        https_client(settings.config.extra_ca_file.as_deref())?,
+        settings.config.max_response_bytes,
+    );
+    let catalog = Arc::new(settings.pricing.clone());
+    let sources = build_sources(&aws, &metrics, http_client, catalog).await?;
     common::run(settings, sources).await
 }
 
-/// The SDK's HTTPS client, trusting `extra_ca_file` besides the system roots (corporate
-/// TLS-intercepting proxies, private endpoints).
-fn http_client_trusting(path: &std::path::Path) -> anyhow::Result<SharedHttpClient> {
+/// The SDK's HTTPS client (the one its `default-https-client` feature builds: rustls with
+/// aws-lc), trusting `extra_ca_file` besides the system roots (corporate TLS-intercepting
+/// proxies, private endpoints).
+fn https_client(extra_ca_file: Option<&std::path::Path>) -> anyhow::Result<SharedHttpClient> {
+    let builder =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+    let Some(path) = extra_ca_file else {
+        return Ok(builder.build_https());
+    };
     let pem = common::tls::read_ca_file(path).map_err(anyhow::Error::msg)?;
     let trust = TrustStore::default().with_pem_certificate(pem);
     let tls = TlsContext::builder()
         .with_trust_store(trust)
         .build()
         .with_context(|| format!("extra_ca_file {}", path.display()))?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(tls)
-        .build_https())
+    Ok(builder.tls_context(tls).build_https())
 }
 
 /// A profile unknown to the cached listing lists again at once, at most this often per scope.
@@ -117,7 +125,8 @@ const PROFILE_REFRESH_MIN: std::time::Duration = std::time::Duration::from_secs(
 async fn build_sources(
     aws: &AwsConfig,
     metrics: &Arc<SelfMetrics>,
-    http_client: Option<SharedHttpClient>,
+    http_client: SharedHttpClient,
+    catalog: Arc<common::pricing::Pricing>,
 ) -> anyhow::Result<Vec<BedrockSource>> {
     let guard = |api: &str, scope: &str, rps: u32, retries_in_sdk: bool| {
         Arc::new(Guard::for_target(
@@ -134,13 +143,8 @@ async fn build_sources(
         ))
     };
 
-    let loader = || {
-        let l = aws_config::defaults(BehaviorVersion::latest());
-        match &http_client {
-            Some(c) => l.http_client(c.clone()),
-            None => l,
-        }
-    };
+    let loader =
+        || aws_config::defaults(BehaviorVersion::latest()).http_client(http_client.clone());
     // With regions configured, name one for the base config too: otherwise the SDK's region
     // chain probes the EC2 instance metadata service (and warns) on hosts that are not EC2.
     let base = match aws.regions.first() {
@@ -213,6 +217,7 @@ async fn build_sources(
                         metrics.clone(),
                     ),
                     metrics.clone(),
+                    aws.list_metrics_usd_per_request,
                 ),
                 profiles: bedrock::ProfileResolver::new(
                     aws_sdk_bedrock::Client::new(&sdk),
@@ -226,10 +231,11 @@ async fn build_sources(
                 ),
                 latency_stats: latency_stats.clone(),
                 fetched: Default::default(),
+                catalog: catalog.clone(),
             });
         }
     }
     let scopes: Vec<&str> = sources.iter().map(|s| s.scope.as_str()).collect();
-    tracing::info!(targets = ?scopes, "polling CloudWatch AWS/Bedrock");
+    tracing::info!(targets = ?scopes, "polling CloudWatch AWS/Bedrock and AWS/BedrockMantle");
     Ok(sources)
 }

@@ -6,6 +6,16 @@ use common::source::{ErrorType, LatencyKind, SampleKind, TokenType};
 pub const NAMESPACE: &str = "AWS/Bedrock";
 pub const MODEL_DIMENSION: &str = "ModelId";
 
+/// Traffic of the OpenAI-compatible `bedrock-mantle` endpoint (Responses, Chat Completions,
+/// Anthropic Messages APIs) is published here, not in `AWS/Bedrock` (Bedrock user guide,
+/// "Monitor bedrock-mantle inference using CloudWatch metrics").
+pub const MANTLE_NAMESPACE: &str = "AWS/BedrockMantle";
+pub const MANTLE_MODEL_DIMENSION: &str = "Model";
+pub const MANTLE_PROJECT_DIMENSION: &str = "Project";
+/// The project a bedrock-mantle request is billed to when the caller names none (Bedrock API
+/// reference: projectId "If you don't specify a value, the service uses the default project").
+pub const MANTLE_DEFAULT_PROJECT: &str = "default";
+
 /// A counter metric of `AWS/Bedrock`, polled with `Sum`.
 pub struct CounterMetric {
     pub name: &'static str,
@@ -58,6 +68,69 @@ pub const COUNTERS: &[CounterMetric] = &[
     },
 ];
 
+/// Counter metrics of `AWS/BedrockMantle`, read at the Project+Model level only, polled with
+/// `Sum`. "A single inference contributes to all four levels [Account, Project, Model,
+/// Project+Model] when both the project and the model can be resolved": summing two levels
+/// would count it twice. Project+Model is the page's "primary level for cost analysis", covers
+/// every request (one that names no project is billed to `default`) and has both the request
+/// counts and the billable tokens: `TotalInputTokens`/`TotalOutputTokens` are published at
+/// Account, Project and Model levels only, while `InputTokens`/`OutputTokens` ("per-inference
+/// billable input tokens. Each completed inference emits one datum") are published at
+/// Project+Model only, so their per-minute `Sum` is the project's share of the model's total.
+/// The page documents no server-error, throttle or cache metric, and says latency metrics
+/// "are not yet published".
+pub const MANTLE_COUNTERS: &[CounterMetric] = &[
+    CounterMetric {
+        name: "Inferences",
+        kind: SampleKind::Invocations,
+    },
+    CounterMetric {
+        name: "InferenceClientErrors",
+        kind: SampleKind::Errors(ErrorType::Client),
+    },
+    CounterMetric {
+        name: "InputTokens",
+        kind: SampleKind::Tokens(TokenType::Input),
+    },
+    CounterMetric {
+        name: "OutputTokens",
+        kind: SampleKind::Tokens(TokenType::Output),
+    },
+];
+
+/// The `deployment` label of bedrock-mantle traffic: `mantle` for the default project,
+/// `mantle:<project id>` otherwise. `AWS/Bedrock` series never carry a `mantle` deployment
+/// (theirs is empty or an application inference profile's name), so
+/// `deployment=~"mantle(:.*)?"` selects exactly the bedrock-mantle endpoint.
+pub fn mantle_deployment(project: &str) -> String {
+    if project == MANTLE_DEFAULT_PROJECT {
+        "mantle".to_string()
+    } else {
+        format!("mantle:{project}")
+    }
+}
+
+/// The catalog key of a bedrock-mantle `Model` value (e.g. `anthropic.claude-opus-4-7`). The
+/// endpoint may name a model without the `-1:0`/`-v1:0`/`-v1` version suffix its Bedrock
+/// runtime id carries (`openai.gpt-oss-120b` vs `openai.gpt-oss-120b-1:0`); the first
+/// candidate the catalog knows is the key, else the value itself (then counted unpriced, and
+/// named in `llm_unpriced_model_info`). No geo prefix: bedrock-mantle "is in-region only".
+pub fn mantle_price_key(model: &str, known: impl Fn(&str) -> bool) -> String {
+    let base = match classify(model) {
+        ModelRef::Model(m) => m,
+        ModelRef::ApplicationProfile(p) => p,
+    };
+    [
+        base.clone(),
+        format!("{base}-1:0"),
+        format!("{base}-v1:0"),
+        format!("{base}-v1"),
+    ]
+    .into_iter()
+    .find(|k| known(k))
+    .unwrap_or(base)
+}
+
 /// Latency metrics (milliseconds in CloudWatch, seconds in the contract).
 pub const LATENCIES: &[(&str, LatencyKind)] = &[
     ("InvocationLatency", LatencyKind::Invocation),
@@ -67,6 +140,10 @@ pub const LATENCIES: &[(&str, LatencyKind)] = &[
 #[cfg(test)]
 pub fn counter(name: &str) -> Option<&'static CounterMetric> {
     COUNTERS.iter().find(|m| m.name == name)
+}
+
+pub fn mantle_counter(name: &str) -> Option<&'static CounterMetric> {
+    MANTLE_COUNTERS.iter().find(|m| m.name == name)
 }
 
 pub fn latency(name: &str) -> Option<LatencyKind> {
@@ -139,6 +216,40 @@ mod tests {
             ModelRef::ApplicationProfile("a1b2c3d4e5f6".into())
         );
         assert_eq!(classify("amazon.nova-pro-v1:0"), m("amazon.nova-pro-v1:0"));
+    }
+
+    #[test]
+    fn mantle_models_map_to_the_catalog_and_projects_to_a_deployment() {
+        let catalog = [
+            "openai.gpt-oss-120b-1:0",
+            "openai.gpt-6-sol",
+            "anthropic.claude-opus-4-6-v1",
+        ];
+        let known = |k: &str| catalog.contains(&k);
+        assert_eq!(
+            mantle_price_key("openai.gpt-oss-120b", known),
+            "openai.gpt-oss-120b-1:0"
+        );
+        assert_eq!(
+            mantle_price_key("openai.gpt-6-sol", known),
+            "openai.gpt-6-sol"
+        );
+        assert_eq!(
+            mantle_price_key("anthropic.claude-opus-4-6", known),
+            "anthropic.claude-opus-4-6-v1"
+        );
+        assert_eq!(
+            mantle_price_key("vendor.unknown", known),
+            "vendor.unknown",
+            "unpriced, under its own name"
+        );
+        assert_eq!(mantle_deployment("default"), "mantle");
+        assert_eq!(mantle_deployment("proj_abc123"), "mantle:proj_abc123");
+        assert!(
+            mantle_counter("TotalInputTokens").is_none(),
+            "not at Project+Model"
+        );
+        assert!(mantle_counter("InputTokens").is_some());
     }
 
     #[test]

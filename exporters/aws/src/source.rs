@@ -1,5 +1,6 @@
 //! `impl Source` for Bedrock in one account and region: discover the metrics that exist
-//! (ListMetrics), fetch them (GetMetricData), and normalize them into samples. A counter metric
+//! (ListMetrics, in `AWS/Bedrock` and `AWS/BedrockMantle`), fetch them (GetMetricData), and
+//! normalize them into samples. A counter metric
 //! this process has not fetched before is fetched from `window.backfill_start`: ListMetrics
 //! can list a new metric up to 15 minutes late, and its first minutes must still count.
 
@@ -7,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use common::guard::Guard;
+use common::pricing::Pricing;
 use common::source::{
     Billing, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
 };
@@ -38,6 +40,8 @@ pub struct BedrockSource {
     pub latency_stats: Vec<(String, String)>,
     /// Counter metrics fetched successfully at least once by this process.
     pub fetched: Mutex<HashSet<ListedMetric>>,
+    /// The catalog loaded at start-up, to map bedrock-mantle model names to catalog keys.
+    pub catalog: Arc<Pricing>,
 }
 
 /// What one query's datapoints become.
@@ -73,12 +77,35 @@ impl BedrockSource {
         Ok(id)
     }
 
-    /// Labels for a ModelId value; application inference profiles are resolved to their model.
-    async fn labels(&self, account: &str, model_id: &str) -> SeriesLabels {
+    /// Labels for a listed metric: bedrock-mantle traffic is told apart by its `deployment`
+    /// (`mantle`, `mantle:<project>`); for a ModelId value, application inference profiles are
+    /// resolved to their model.
+    ///
+    /// Also the price key when it is not `model` ("" otherwise): a profile copied from a geo
+    /// profile whose geo model the catalog lacks is priced at its foundation model's rate.
+    async fn labels(&self, account: &str, metric: &ListedMetric) -> (SeriesLabels, String) {
+        if let Some(project) = &metric.mantle_project {
+            let labels = SeriesLabels {
+                account: account.to_string(),
+                region: self.region.clone(),
+                model: models::mantle_price_key(&metric.model_id, |k| {
+                    self.catalog.model(k).is_some()
+                }),
+                deployment: models::mantle_deployment(project),
+            };
+            return (labels, String::new());
+        }
+        let model_id = metric.model_id.as_str();
+        let mut price_key = String::new();
         let (model, deployment) = match classify(model_id) {
             ModelRef::Model(m) => (m, String::new()),
             ModelRef::ApplicationProfile(p) => match self.profiles.resolve(&p).await {
-                Ok(Some(profile)) => (profile.model, profile.name),
+                Ok(Some(profile)) => {
+                    if self.catalog.model(&profile.model).is_none() {
+                        price_key = profile.base_model;
+                    }
+                    (profile.model, profile.name)
+                }
                 Ok(None) => {
                     tracing::warn!(scope = %self.scope, profile = %p, "unknown application inference profile: labelled with its id, not priced");
                     (p.clone(), p)
@@ -89,12 +116,13 @@ impl BedrockSource {
                 }
             },
         };
-        SeriesLabels {
+        let labels = SeriesLabels {
             account: account.to_string(),
             region: self.region.clone(),
             model,
             deployment,
-        }
+        };
+        (labels, price_key)
     }
 
     /// The queries to make for the listed metrics, and what each one means.
@@ -104,7 +132,10 @@ impl BedrockSource {
         // one only (models::COUNTERS order), so its tokens are not counted twice.
         let mut taken: HashMap<(&str, SampleKind), usize> = HashMap::new();
         for (rank, counter) in models::COUNTERS.iter().enumerate() {
-            for m in listed.iter().filter(|m| m.metric_name == counter.name) {
+            for m in listed
+                .iter()
+                .filter(|m| m.mantle_project.is_none() && m.metric_name == counter.name)
+            {
                 let slot = taken
                     .entry((m.model_id.as_str(), counter.kind.clone()))
                     .or_insert(rank);
@@ -119,7 +150,20 @@ impl BedrockSource {
                 }
             }
         }
-        for m in listed {
+        // bedrock-mantle: one level only (Project+Model, all ListMetrics kept), one metric per
+        // kind, so nothing to choose between.
+        for m in listed.iter().filter(|m| m.mantle_project.is_some()) {
+            if let Some(counter) = models::mantle_counter(&m.metric_name) {
+                plan.push((
+                    Query {
+                        metric: m.clone(),
+                        stat: "Sum".into(),
+                    },
+                    Meaning::Counter(counter.kind.clone()),
+                ));
+            }
+        }
+        for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
             if let Some(kind) = models::latency(&m.metric_name) {
                 for (label, cw_stat) in &self.latency_stats {
                     plan.push((
@@ -187,11 +231,12 @@ impl Source for BedrockSource {
                 .extend(new.iter().cloned());
         }
 
-        let mut labels_of: HashMap<&str, SeriesLabels> = HashMap::new();
+        let mut labels_of: HashMap<String, (SeriesLabels, String)> = HashMap::new();
         for (q, _) in &plan {
-            if !labels_of.contains_key(q.metric.model_id.as_str()) {
-                let l = self.labels(&account, &q.metric.model_id).await;
-                labels_of.insert(&q.metric.model_id, l);
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                labels_of.entry(q.metric.series_id())
+            {
+                e.insert(self.labels(&account, &q.metric).await);
             }
         }
 
@@ -200,25 +245,27 @@ impl Source for BedrockSource {
         let mut counters = PeriodSums::default();
         let mut samples = Vec::new();
         for ((q, meaning), points) in plan.iter().zip(series) {
-            let labels = &labels_of[q.metric.model_id.as_str()];
+            let id = q.metric.series_id();
+            let (labels, price_key) = &labels_of[&id];
             for (t, v) in points {
                 let period = common::source::align_down(t, window.period);
                 match meaning {
-                    // The cloud's identity of the series is the ModelId value: labels (a
-                    // profile resolved late) may change, its minutes are counted once.
+                    // The cloud's identity of the series is the ModelId value (or
+                    // `mantle|<project>|<model>`): labels (a profile resolved late) may
+                    // change, its minutes are counted once.
                     Meaning::Counter(kind) => counters.add(
-                        &q.metric.model_id,
+                        &id,
                         labels,
                         kind.clone(),
                         Billing::PerToken,
                         period,
                         v,
-                        "",
+                        price_key,
                     ),
                     Meaning::Latency(kind, stat) => {
                         // CloudWatch reports milliseconds; the contract uses seconds.
                         samples.push(Sample::new(
-                            q.metric.model_id.clone(),
+                            id.clone(),
                             labels.clone(),
                             SampleKind::Latency {
                                 kind: *kind,

@@ -71,3 +71,43 @@ pub fn put(
 pub fn cloudwatch(url: &str) -> aws_sdk_cloudwatch::Client {
     cloudwatch_in(url, "us-east-1")
 }
+
+/// One AWS/BedrockMantle datapoint: (metric, Project, Model, Unix seconds, value).
+pub type MantlePoint<'a> = (&'a str, Option<&'a str>, Option<&'a str>, i64, f64);
+
+/// Puts datapoints into AWS/BedrockMantle: (metric, Project, Model, Unix seconds, value), a
+/// dimension left out when None (the Account, Project and Model levels of the same traffic).
+pub fn put_mantle(
+    rt: &tokio::runtime::Runtime,
+    cw: &aws_sdk_cloudwatch::Client,
+    points: &[MantlePoint],
+) {
+    for chunk in points.chunks(100) {
+        let data: Vec<MetricDatum> = chunk
+            .iter()
+            .map(|(metric, project, model, t, v)| {
+                let mut dims = Vec::new();
+                if let Some(p) = project {
+                    dims.push(Dimension::builder().name("Project").value(*p).build());
+                }
+                if let Some(m) = model {
+                    dims.push(Dimension::builder().name("Model").value(*m).build());
+                }
+                MetricDatum::builder()
+                    .metric_name(*metric)
+                    .set_dimensions(Some(dims))
+                    .timestamp(DateTime::from_secs(*t))
+                    .value(*v)
+                    .unit(StandardUnit::Count)
+                    .build()
+            })
+            .collect();
+        rt.block_on(
+            cw.put_metric_data()
+                .namespace("AWS/BedrockMantle")
+                .set_metric_data(Some(data))
+                .send(),
+        )
+        .expect("PutMetricData to LocalStack");
+    }
+}

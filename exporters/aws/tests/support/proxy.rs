@@ -5,7 +5,10 @@
 //!   appear", ListMetrics API reference), while GetMetricData still returns their data;
 //! - a region whose every call is refused (`failing`: region -> HTTP status and error code,
 //!   e.g. 403 AccessDenied for a role without permission there), the region read from the
-//!   SigV4 credential scope of the request.
+//!   SigV4 credential scope of the request;
+//! - oversized answers (`oversize`): GetMetricData's real answer padded with an extra CBOR
+//!   field to a given size (Content-Length set), or a stream of that many bytes with no
+//!   Content-Length (chunked), generated as it is sent.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,57 @@ pub struct Rules {
     pub partial: Mutex<bool>,
     /// Calls seen, by (region, operation).
     pub calls: Mutex<HashMap<(String, String), usize>>,
+    pub oversize: Mutex<Option<Oversize>>,
+}
+
+/// How GetMetricData answers are made large.
+#[derive(Clone, Copy, Debug)]
+pub enum Oversize {
+    /// The real answer plus a `Padding` field, this many bytes in all, with Content-Length.
+    Padded(usize),
+    /// This many bytes of junk, streamed in 64 KiB chunks without Content-Length.
+    Streamed(usize),
+}
+
+/// A body of `left` bytes made as it is read (the proxy holds none of it).
+struct Junk {
+    left: usize,
+}
+
+impl http_body::Body for Junk {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(64 * 1024);
+        self.left -= n;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(
+            vec![0u8; n],
+        )))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        // Unknown length: sent chunked.
+        http_body::SizeHint::default()
+    }
+}
+
+/// The answer with a `Padding` byte string added so that it is at least `size` bytes.
+fn pad(body: &[u8], size: usize) -> Vec<u8> {
+    let mut value: Value = ciborium::from_reader(body).expect("GetMetricData answer is CBOR");
+    if let Value::Map(fields) = &mut value {
+        fields.push((
+            Value::Text("Padding".into()),
+            Value::Bytes(vec![0u8; size.saturating_sub(body.len())]),
+        ));
+    }
+    cbor(&value)
 }
 
 impl Rules {
@@ -177,6 +231,14 @@ pub fn start(upstream: String, rules: Arc<Rules>) -> Server {
             if let Some((status, code)) = refused {
                 return error(status, &code);
             }
+            let oversize = *rules.oversize.lock().unwrap();
+            if let (Some(Oversize::Streamed(n)), "GetMetricData") = (oversize, operation.as_str()) {
+                return Response::builder()
+                    .header("content-type", "application/cbor")
+                    .header("smithy-protocol", "rpc-v2-cbor")
+                    .body(Body::new(Junk { left: n }))
+                    .unwrap();
+            }
             let (mut parts, body) = req.into_parts();
             let path = parts
                 .uri
@@ -200,7 +262,7 @@ pub fn start(upstream: String, rules: Arc<Rules>) -> Server {
             let partial = *rules.partial.lock().unwrap();
             let rewrite = match operation.as_str() {
                 "ListMetrics" => !hidden.is_empty(),
-                "GetMetricData" => partial,
+                "GetMetricData" => partial || oversize.is_some(),
                 _ => false,
             };
             if !rewrite || !resp.status().is_success() {
@@ -212,6 +274,8 @@ pub fn start(upstream: String, rules: Arc<Rules>) -> Server {
                 .expect("LocalStack's answer");
             let filtered = if operation == "ListMetrics" {
                 filter_list(&bytes, &hidden)
+            } else if let Some(Oversize::Padded(n)) = oversize {
+                pad(&bytes, n)
             } else {
                 mark_partial(&bytes)
             };
