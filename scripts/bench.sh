@@ -61,7 +61,9 @@ for size in $sizes; do
   pids+=($!); ex_pid=$!
   for _ in $(seq 1 600); do curl -sf -o /dev/null "http://$a/-/ready" && break; sleep 0.2; done
   sleep 17 # past the second poll: counters and gauges all present
-  curl -s "http://$a/metrics" >"$work/expo.txt"
+  # As Prometheus scrapes (gzip): a plain scrape would also keep the inflated text until the
+  # next publish.
+  curl -s --compressed "http://$a/metrics" >"$work/expo.txt"
   usage=$(awk '/^llm_exporter_series /{print $2}' "$work/expo.txt")
   ex_idle=$(rss_mib $ex_pid)
 

@@ -360,7 +360,7 @@ impl UsageRenderer {
             "counter",
             stats.late_series as f64,
         );
-        header(out, names::SAMPLES_REJECTED, "Samples from the cloud not used, by reason: non_finite, negative, implausible (above max_value_per_minute), future (held until their minute is reached), before_window.", "counter");
+        header(out, names::SAMPLES_REJECTED, "Samples from the cloud not used, by reason: non_finite, negative, implausible (above max_value_per_minute), future (held until their minute is reached), before_window, duplicate (the same point of one cloud series given twice in an answer: counted once).", "counter");
         for reason in REJECT_REASONS {
             let v = stats.rejected.get(reason).copied().unwrap_or(0);
             sample(

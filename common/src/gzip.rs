@@ -1,13 +1,18 @@
-//! gzip members (RFC 1952) written with a reusable raw-deflate compressor.
+//! One gzip member (RFC 1952) per `/metrics` response, built from a part compressed per scrape
+//! and a part compressed once per publish.
 //!
-//! A `/metrics` response with `Content-Encoding: gzip` is two members back to back: the
-//! self-metrics, compressed per scrape (a few KB), then the usage exposition compressed once
-//! per publish. Concatenated members are one valid gzip stream (RFC 1952 section 2.2); Go's
-//! `compress/gzip` reader, which Prometheus uses, reads them as one body (multistream is its
-//! default), and so do curl and Python.
+//! The usage exposition is compressed once per publish as raw deflate ending in a final block
+//! ([`Deflated`]). Each gzip scrape writes the member header, the self-metrics (a few KB) as raw
+//! deflate ended by a full flush (byte-aligned, no final block, no back-reference needed
+//! across the join), the published deflate as it is, and the trailer: the CRC-32 of both
+//! texts, combined (`crc32_combine`), and their length. Deflate allows blocks of independent
+//! compressors to follow each other this way (pigz joins its parallel parts the same way), so
+//! the response is one ordinary member. Two members back to back would also be valid gzip,
+//! but curl and several other clients read only the first one.
 
 use std::cell::RefCell;
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 /// The usage exposition: compressed once per publish, read by every scrape, so it is worth a
@@ -19,48 +24,94 @@ pub const SCRAPE_LEVEL: u32 = 1;
 /// Member header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
-/// Appends `input` to `out` as one gzip member.
-pub fn member(input: &[u8], level: u32, out: &mut Vec<u8>) {
-    let mut deflate = Compress::new(Compression::new(level), false);
-    member_with(&mut deflate, input, out);
+/// A text compressed as raw deflate ending in a final block, with its CRC-32 and length: the
+/// tail of every gzip response until the next publish.
+#[derive(Debug)]
+pub struct Deflated {
+    pub raw: Bytes,
+    crc: Crc,
 }
 
-/// Appends `input` to `out` as one gzip member, with this thread's fast compressor (its
-/// ~300 KB of tables are allocated once per thread, not per scrape).
-pub fn small_member(input: &[u8], out: &mut Vec<u8>) {
+impl Deflated {
+    pub fn new(text: &[u8], level: u32, capacity: usize) -> Deflated {
+        let mut raw = Vec::with_capacity(capacity);
+        let mut deflate = Compress::new(Compression::new(level), false);
+        compress(&mut deflate, text, FlushCompress::Finish, &mut raw);
+        let mut crc = Crc::new();
+        crc.update(text);
+        Deflated {
+            raw: Bytes::from(raw),
+            crc,
+        }
+    }
+
+    /// The text back (for plain scrapes).
+    pub fn inflate(&self) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut text = Vec::with_capacity(self.crc.amount() as usize);
+        flate2::read::DeflateDecoder::new(&self.raw[..]).read_to_end(&mut text)?;
+        Ok(text)
+    }
+}
+
+/// The gzip response for `head` followed by `tail`: the header and `head`'s deflate (its
+/// first chunk), then `tail.raw` (shared, not copied), then the trailer.
+pub fn member_around(head: &[u8], tail: &Deflated) -> [Bytes; 3] {
     thread_local! {
         static DEFLATE: RefCell<Compress> =
             RefCell::new(Compress::new(Compression::new(SCRAPE_LEVEL), false));
     }
+    let mut first = Vec::with_capacity(HEADER.len() + head.len() / 4 + 64);
+    first.extend_from_slice(&HEADER);
     DEFLATE.with(|d| {
         let mut d = d.borrow_mut();
         d.reset();
-        member_with(&mut d, input, out);
+        // A full flush ends on a byte boundary without a final block: `tail` continues it.
+        compress(&mut d, head, FlushCompress::Full, &mut first);
     });
+    let mut crc = Crc::new();
+    crc.update(head);
+    crc.combine(&tail.crc);
+    let mut trailer = Vec::with_capacity(8);
+    trailer.extend_from_slice(&crc.sum().to_le_bytes());
+    trailer.extend_from_slice(&crc.amount().to_le_bytes());
+    [Bytes::from(first), tail.raw.clone(), Bytes::from(trailer)]
 }
 
-fn member_with(deflate: &mut Compress, input: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&HEADER);
+/// Appends the raw deflate of `input` to `out`, flushed with `flush`.
+fn compress(deflate: &mut Compress, input: &[u8], flush: FlushCompress, out: &mut Vec<u8>) {
     // Text compresses well; start at a quarter and grow as needed.
     out.reserve(input.len() / 4 + 64);
     let start_in = deflate.total_in();
     loop {
         let consumed = (deflate.total_in() - start_in) as usize;
-        match deflate.compress_vec(&input[consumed..], out, FlushCompress::Finish) {
+        let before = out.len();
+        match deflate.compress_vec(&input[consumed..], out, flush) {
             Ok(Status::StreamEnd) => break,
-            Ok(_) => out.reserve(out.capacity().max(4096)),
-            // Raw deflate over a complete in-memory input cannot fail; an empty member would
-            // still be valid gzip for what was written so far.
+            // A flush is complete once all input is taken and the output was not full.
+            Ok(_)
+                if !matches!(flush, FlushCompress::Finish)
+                    && (deflate.total_in() - start_in) as usize == input.len()
+                    && out.len() < out.capacity() =>
+            {
+                break
+            }
+            Ok(_) => {
+                if out.len() == before && out.len() < out.capacity() {
+                    // No progress with room left cannot happen for in-memory input; stop
+                    // rather than spin.
+                    tracing::error!("gzip compression made no progress");
+                    break;
+                }
+                out.reserve(out.capacity().max(4096));
+            }
+            // Raw deflate over a complete in-memory input cannot fail.
             Err(e) => {
                 tracing::error!(error = %e, "gzip compression failed");
                 break;
             }
         }
     }
-    let mut crc = Crc::new();
-    crc.update(input);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(input.len() as u32).to_le_bytes());
 }
 
 #[cfg(test)]
@@ -68,20 +119,39 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    fn joined(parts: &[Bytes]) -> Vec<u8> {
+        parts.iter().flat_map(|b| b.iter().copied()).collect()
+    }
+
+    /// Before: the self-metrics and the usage were two gzip members, and a single-member
+    /// reader (curl --compressed) stopped after the self-metrics.
     #[test]
-    fn concatenated_members_read_back_as_one_stream() {
+    fn the_response_is_one_member_a_single_member_reader_reads_whole() {
         let big: String = (0..20_000)
             .map(|i| format!("llm_tokens_total{{model=\"m{i}\"}} {i}\n"))
             .collect();
-        let mut gz = Vec::new();
-        small_member(b"first\n", &mut gz);
-        member(big.as_bytes(), PUBLISH_LEVEL, &mut gz);
-        small_member(b"", &mut gz);
-        assert!(gz.len() < big.len() / 4, "compressed: {}", gz.len());
+        let usage = Deflated::new(big.as_bytes(), PUBLISH_LEVEL, 0);
+        for head in ["first\n".to_string(), String::new(), big.clone()] {
+            let gz = joined(&member_around(head.as_bytes(), &usage));
+            let mut text = String::new();
+            // GzDecoder reads one member and checks its CRC and length.
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            assert_eq!(text, format!("{head}{big}"));
+        }
+        assert!(usage.raw.len() < big.len() / 4, "{}", usage.raw.len());
+        assert_eq!(usage.inflate().unwrap(), big.as_bytes());
+    }
+
+    #[test]
+    fn an_empty_usage_part_is_still_a_valid_member() {
+        let empty = Deflated::new(b"", PUBLISH_LEVEL, 0);
+        let gz = joined(&member_around(b"up 1\n", &empty));
         let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&gz[..])
+        flate2::read::GzDecoder::new(&gz[..])
             .read_to_string(&mut text)
             .unwrap();
-        assert_eq!(text, format!("first\n{big}"));
+        assert_eq!(text, "up 1\n");
     }
 }

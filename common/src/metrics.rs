@@ -127,6 +127,9 @@ pub struct SelfMetrics {
     pub auth_failures: IntCounterVec,
     pub config_reload_successful: IntGauge,
     pub config_reload_timestamp: Gauge,
+    /// Points sources set aside, by reason, until the poller hands them to the accumulator
+    /// (which renders `llm_exporter_samples_rejected_total` with its own reasons).
+    source_rejects: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 const DURATION_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -280,7 +283,21 @@ impl SelfMetrics {
             auth_failures,
             config_reload_successful,
             config_reload_timestamp,
+            source_rejects: Default::default(),
         }
+    }
+
+    /// Counts `n` cloud points a source did not turn into samples, under `reason` (one of
+    /// `accumulator::REJECT_REASONS`, e.g. `duplicate`): they show in
+    /// `llm_exporter_samples_rejected_total` after the poll.
+    pub fn reject_at_source(&self, reason: &'static str, n: u64) {
+        let mut pending = self.source_rejects.lock().unwrap_or_else(|p| p.into_inner());
+        *pending.entry(reason).or_default() += n;
+    }
+
+    /// What sources set aside since the last call (the poller's).
+    pub fn take_source_rejects(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        std::mem::take(&mut *self.source_rejects.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Counts `units` billable units of `api` (e.g. "getBatch", "calls") and adds what they

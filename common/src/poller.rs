@@ -79,6 +79,12 @@ impl<S: Source> Poller<S> {
                     let started = Instant::now();
                     let fetched = source.fetch_scopes(&windows).await;
                     metrics.poll_duration.observe(started.elapsed().as_secs_f64());
+                    {
+                        let mut acc = lock(&accumulator);
+                        for (reason, n) in metrics.take_source_rejects() {
+                            acc.count_rejected(reason, n);
+                        }
+                    }
                     let mut oks = Vec::with_capacity(fetched.len());
                     for f in fetched {
                         let ok = match &f.result {

@@ -79,11 +79,10 @@ async fn metrics(State(s): State<AppState>, request: HeaderMap) -> Response {
     s.metrics.render_into(&mut own);
     let gzip = accepts_gzip(&request);
     let body = if gzip {
-        let mut member = Vec::with_capacity(own.len() / 4 + 64);
-        gzip::small_member(&own, &mut member);
-        TwoChunks([Some(Bytes::from(member)), Some(usage.gzip.clone())])
+        let [first, usage, trailer] = gzip::member_around(&own, &usage.deflated);
+        Chunks([Some(first), Some(usage), Some(trailer)])
     } else {
-        TwoChunks([Some(Bytes::from(own)), Some(usage.plain.clone())])
+        Chunks([Some(Bytes::from(own)), Some(usage.plain()), None])
     };
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
@@ -120,11 +119,11 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// A response body of two ready buffers, sent without joining them (the second is the
-/// published exposition, shared by every scrape). Its exact length becomes Content-Length.
-struct TwoChunks([Option<Bytes>; 2]);
+/// A response body of ready buffers, sent without joining them (the published exposition is
+/// shared by every scrape). Its exact length becomes Content-Length.
+struct Chunks([Option<Bytes>; 3]);
 
-impl http_body::Body for TwoChunks {
+impl http_body::Body for Chunks {
     type Data = Bytes;
     type Error = Infallible;
 

@@ -321,7 +321,7 @@ fn a_new_counter_shows_zero_before_its_first_increase() {
     a.publish(at(T0 + 15));
     let key = CounterKey {
         metric: CounterMetric::Tokens(TokenType::Input),
-        labels: l.clone(),
+        labels: Arc::new(l.clone()),
     };
     assert_eq!(a.counters()[&key].total, 0.0, "published at zero first");
     poll(&mut a, "s", at(T0 + 30), &[tokens("id", &l, T0, 150.0)]);

@@ -25,6 +25,7 @@ pub mod state_file;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,14 +57,33 @@ pub enum CounterMetric {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CounterKey {
     pub metric: CounterMetric,
-    pub labels: SeriesLabels,
+    /// Shared by every counter and gauge of one label set ([`Series::intern`]).
+    #[serde(with = "shared_labels")]
+    pub labels: Arc<SeriesLabels>,
+}
+
+/// The state file writes a counter's labels in full; they are interned again on restore.
+mod shared_labels {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::source::SeriesLabels;
+
+    pub fn serialize<S: Serializer>(labels: &Arc<SeriesLabels>, s: S) -> Result<S::Ok, S::Error> {
+        labels.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<SeriesLabels>, D::Error> {
+        SeriesLabels::deserialize(d).map(Arc::new)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GaugeKey {
     pub kind: LatencyKind,
     pub stat: String,
-    pub labels: SeriesLabels,
+    pub labels: Arc<SeriesLabels>,
 }
 
 /// Why periods were given up (`llm_exporter_backfill_skipped_periods_total{reason}`).
@@ -79,12 +99,17 @@ pub const REJECT_IMPLAUSIBLE: &str = "implausible";
 pub const REJECT_FUTURE: &str = "future";
 /// Dated before anything the window asked for (e.g. 1970).
 pub const REJECT_BEFORE_WINDOW: &str = "before_window";
-pub const REJECT_REASONS: [&str; 5] = [
+/// The same point of the same cloud series given twice in one answer: counted once (found
+/// by the source, which knows the cloud's identity of a point; see
+/// [`SelfMetrics::reject_at_source`](crate::metrics::SelfMetrics::reject_at_source)).
+pub const REJECT_DUPLICATE: &str = "duplicate";
+pub const REJECT_REASONS: [&str; 6] = [
     REJECT_NON_FINITE,
     REJECT_NEGATIVE,
     REJECT_IMPLAUSIBLE,
     REJECT_FUTURE,
     REJECT_BEFORE_WINDOW,
+    REJECT_DUPLICATE,
 ];
 
 /// Counts the accumulator keeps about itself (exported as `llm_exporter_*`).
@@ -164,7 +189,7 @@ pub struct Accumulator {
     /// The catalog key each priced usage label set was last priced with, so
     /// `llm_model_price_usd_per_token` carries the usage series' own labels and joins with
     /// them one to one (`llm_tokens_total * llm_model_price_usd_per_token`).
-    priced: HashMap<SeriesLabels, String>,
+    priced: HashMap<Arc<SeriesLabels>, String>,
     stats: AccumulatorStats,
 }
 
@@ -330,17 +355,19 @@ impl Accumulator {
                 }
                 _ => None,
             };
+            // One allocation per label set, shared by its counters and gauges.
+            let labels = self.series.intern(&sample.labels);
             let key = CounterKey {
                 metric: match metric {
                     CounterMetric::Tokens(t) => CounterMetric::Tokens(t.counted_as()),
                     m => m,
                 },
-                labels: sample.labels.clone(),
+                labels: labels.clone(),
             };
             let cost_key = match price {
                 Some((t, Some(_))) => Some(CounterKey {
                     metric: CounterMetric::Cost(t.counted_as()),
-                    labels: sample.labels.clone(),
+                    labels: labels.clone(),
                 }),
                 _ => None,
             };
@@ -369,8 +396,7 @@ impl Accumulator {
             self.series.add(&key, delta, t);
             if let (Some(cost_key), Some((_, Some(usd)))) = (&cost_key, price) {
                 if self.priced.get(&sample.labels) != Some(&sample.price_key) {
-                    self.priced
-                        .insert(sample.labels.clone(), sample.price_key.clone());
+                    self.priced.insert(labels.clone(), sample.price_key.clone());
                 }
                 self.series.add(cost_key, delta * usd, t);
             } else if let Some((tt, None)) = price {
@@ -445,7 +471,7 @@ impl Accumulator {
         let key = GaugeKey {
             kind,
             stat: stat.to_string(),
-            labels: sample.labels.clone(),
+            labels: self.series.intern(&sample.labels),
         };
         let before = self.series.gauges().len();
         if !self
@@ -457,13 +483,20 @@ impl Accumulator {
         report.new_series += self.series.gauges().len() - before;
     }
 
+    /// Counts `n` points a source set aside before they became samples (e.g. duplicates).
+    pub fn count_rejected(&mut self, reason: &'static str, n: u64) {
+        if n > 0 {
+            *self.stats.rejected.entry(reason).or_default() += n;
+        }
+    }
+
     /// Publishes what new counters held back (they show 0 first) and drops idle counters.
     /// Called once per published exposition.
     pub fn publish(&mut self, now: Now) {
         let t = self.clock.peek(now);
         if self.series.publish(t) > 0 {
             // Idle counters were dropped: forget the prices of label sets left without tokens.
-            let live: HashSet<&SeriesLabels> = self
+            let live: HashSet<&Arc<SeriesLabels>> = self
                 .series
                 .counters()
                 .keys()
@@ -472,6 +505,7 @@ impl Accumulator {
                 .collect();
             self.priced.retain(|labels, _| live.contains(labels));
         }
+        self.series.forget_unused_labels();
     }
 
     /// Applies a reloaded config's tenants and prices. Counted tokens and cost stay as they
@@ -508,7 +542,7 @@ impl Accumulator {
     }
 
     /// The catalog key of each priced usage label set.
-    pub fn priced(&self) -> &HashMap<SeriesLabels, String> {
+    pub fn priced(&self) -> &HashMap<Arc<SeriesLabels>, String> {
         &self.priced
     }
 
@@ -534,7 +568,7 @@ impl Accumulator {
             .counters()
             .get(&CounterKey {
                 metric: metric.clone(),
-                labels: labels.clone(),
+                labels: Arc::new(labels.clone()),
             })
             .map(CounterValue::counted)
     }

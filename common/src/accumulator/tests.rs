@@ -417,7 +417,7 @@ fn tenants_label_matching_series() {
     let tenant = |m: &str, metric: CounterMetric| {
         a.counters()[&CounterKey {
             metric,
-            labels: labels(m),
+            labels: Arc::new(labels(m)),
         }]
             .tenant
             .clone()

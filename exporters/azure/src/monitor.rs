@@ -129,6 +129,11 @@ type Limiter = governor::DefaultDirectRateLimiter;
 type Guarded = (Arc<Guard>, Arc<Limiter>);
 
 impl Guards {
+    /// The exporter's self-metrics (for points the source sets aside).
+    pub fn metrics(&self) -> &SelfMetrics {
+        &self.metrics
+    }
+
     pub fn new(settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
         Guards {
             settings,

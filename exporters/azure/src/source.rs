@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use common::accumulator::REJECT_DUPLICATE;
 use common::pricing::Pricing;
 use common::source::{
     align_down, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source, SourceError,
@@ -293,6 +294,10 @@ impl AzureSource {
                 Ok(mut metrics) => {
                     let repeated = crate::points::drop_repeated(&mut metrics, t.window.period);
                     if repeated > 0 {
+                        self.monitor
+                            .guards
+                            .metrics()
+                            .reject_at_source(REJECT_DUPLICATE, repeated as u64);
                         self.warn_repeated(&t.scope, repeated);
                     }
                     self.learn_new_deployments(&mut t, &metrics).await;
@@ -320,7 +325,7 @@ impl AzureSource {
             return;
         }
         *last = Some(std::time::Instant::now());
-        tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute)");
+        tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute; see llm_exporter_samples_rejected_total{reason=\"duplicate\"})");
     }
 
     /// The accounts of this listing first listed after this source's first successful

@@ -80,6 +80,15 @@ fn a_series_given_twice_is_counted_once_and_status_slices_still_add_up() {
         ),
         Some(1.0)
     );
+    assert!(
+        s.value(
+            "llm_exporter_samples_rejected_total",
+            &[("reason", "duplicate")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "the dropped repeats are counted: {}",
+        s.text
+    );
     let log = exporter.proc.log();
     assert!(
         log.contains("the repeats were dropped, not summed"),

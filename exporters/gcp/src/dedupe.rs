@@ -8,7 +8,8 @@
 //!   reference). Two points of one series for the same period are therefore the same point
 //!   twice, not more usage: it is counted once, at the larger value (for a distribution, the
 //!   one with more requests; the accumulator also keeps the largest value seen per minute),
-//!   counted in `llm_exporter_gcp_duplicate_points_total` and logged at most once a minute.
+//!   counted in `llm_exporter_samples_rejected_total{reason="duplicate"}` and logged at most
+//!   once a minute.
 //! - Distinct series that map to one exported series (token `type`, `request_type`,
 //!   `response_code`, latency parts) are distinct usage and are still summed by the source.
 
@@ -17,11 +18,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
-use prometheus::{IntCounterVec, Opts, Registry};
+use common::accumulator::REJECT_DUPLICATE;
+use common::metrics::SelfMetrics;
 
 use crate::source::{distribution, number, period_of};
-
-pub const DUPLICATE_POINTS: &str = "llm_exporter_gcp_duplicate_points_total";
 
 /// The series with each period's point kept once, and how many repeated points were dropped.
 pub fn merge(series: Vec<TimeSeries>, period: i64) -> (Vec<TimeSeries>, u64) {
@@ -85,28 +85,16 @@ fn weight(p: &Point) -> f64 {
         .unwrap_or(f64::NEG_INFINITY)
 }
 
-/// The self-metric and a rate-limited warning for repeated points.
+/// Counts repeated points in the shared self-metric, with a rate-limited warning.
 pub struct Duplicates {
-    counter: IntCounterVec,
+    metrics: std::sync::Arc<SelfMetrics>,
     last_log: Mutex<Option<Instant>>,
 }
 
 impl Duplicates {
-    pub fn register(registry: &Registry) -> Duplicates {
-        let counter = IntCounterVec::new(
-            Opts::new(
-                DUPLICATE_POINTS,
-                "Points Cloud Monitoring returned twice for the same series and minute, counted once.",
-            ),
-            &["metric"],
-        )
-        .expect("valid metric");
-        // Only fails on a duplicate name; the exporter registers this once.
-        registry
-            .register(Box::new(counter.clone()))
-            .expect("duplicate points metric registered once");
+    pub fn new(metrics: std::sync::Arc<SelfMetrics>) -> Duplicates {
         Duplicates {
-            counter,
+            metrics,
             last_log: Mutex::new(None),
         }
     }
@@ -117,11 +105,11 @@ impl Duplicates {
             return;
         }
         let metric = metric_type.rsplit('/').next().unwrap_or(metric_type);
-        self.counter.with_label_values(&[metric]).inc_by(n);
+        self.metrics.reject_at_source(REJECT_DUPLICATE, n);
         let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
             *last = Some(Instant::now());
-            tracing::warn!(project, metric, points = n, "Cloud Monitoring returned points twice for the same series and minute: each counted once at its larger value (logged at most once a minute; see llm_exporter_gcp_duplicate_points_total)");
+            tracing::warn!(project, metric, points = n, "Cloud Monitoring returned points twice for the same series and minute: each counted once at its larger value (logged at most once a minute; see llm_exporter_samples_rejected_total{reason=\"duplicate\"})");
         }
     }
 }

@@ -194,7 +194,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
             .context("cannot create the Cloud Monitoring client")?,
     );
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
-    let duplicates = Arc::new(dedupe::Duplicates::register(&metrics.registry));
+    let duplicates = Arc::new(dedupe::Duplicates::new(metrics.clone()));
     // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
     // and one project's outage or missing permission must not hold back the others.
     let sources: Vec<VertexSource> = p

@@ -1,6 +1,6 @@
 //! A point Cloud Monitoring answers twice for the same series and minute is counted once
 //! (issue 11 item 2; the API documents one point per alignment period), counted in
-//! `llm_exporter_gcp_duplicate_points_total` and logged. Before: the two were summed.
+//! `llm_exporter_samples_rejected_total{reason="duplicate"}` and logged. Before: the two were summed.
 
 mod support;
 
@@ -50,8 +50,8 @@ fn a_point_answered_twice_is_counted_once_and_reported() {
     assert_eq!(s.value("llm_tokens_total", &output), Some(40.0));
     assert!(
         s.value(
-            "llm_exporter_gcp_duplicate_points_total",
-            &[("metric", "token_count")]
+            "llm_exporter_samples_rejected_total",
+            &[("reason", "duplicate")]
         )
         .is_some_and(|n| n >= 2.0),
         "{}",
