@@ -239,3 +239,33 @@ pub fn peak_rss_kib(e: &Exporter) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Only the usage counters (`llm_*_total`, not the exporter's own `llm_exporter_*`, which
+/// start again at zero in a new process).
+pub fn usage_counter(name: &str) -> bool {
+    name.ends_with("_total") && !name.starts_with("llm_exporter_")
+}
+
+/// Restarts `exporter` `times` times at random moments (0.2-2.5 s apart), each time by
+/// `stop` (kill_9 or sigterm) and `start`, while a scraper every 20 ms checks that no usage
+/// counter ever goes down across the restarts. Returns the last exporter and the scraper,
+/// still running (stop it after checking the totals).
+pub fn restart_loop(
+    mut exporter: Exporter,
+    times: usize,
+    stop: fn(Exporter),
+    mut start: impl FnMut() -> Exporter,
+) -> (Exporter, Scraper) {
+    let seed = seed();
+    eprintln!("restart loop: seed {seed}");
+    let mut rng = seed;
+    let scraper = Scraper::start(&exporter, Duration::from_millis(20), usage_counter);
+    for _ in 0..times {
+        std::thread::sleep(Duration::from_millis(200 + next(&mut rng) % 2_300));
+        scraper.point_at(None);
+        stop(exporter);
+        exporter = start();
+        scraper.point_at(Some(&exporter));
+    }
+    (exporter, scraper)
+}
