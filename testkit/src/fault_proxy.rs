@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -211,6 +212,9 @@ fn full(status: u16, headers: &[(&str, String)], body: Bytes) -> Response<Body> 
 struct Cut {
     head: Option<Bytes>,
     reset: Option<RawFd>,
+    /// A pause between the head and the cut: without it hyper drops the connection before
+    /// flushing what it buffered, and the client sees no answer at all instead of half of one.
+    pause: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl hyper::body::Body for Cut {
@@ -219,10 +223,13 @@ impl hyper::body::Body for Cut {
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if let Some(head) = self.head.take() {
             return std::task::Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        if self.pause.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
         }
         if let Some(fd) = self.reset.take() {
             linger_zero(fd);
@@ -235,6 +242,7 @@ fn cut(head: Bytes, reset: Option<RawFd>) -> Body {
     Cut {
         head: Some(head),
         reset,
+        pause: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
     }
     .boxed()
 }
@@ -305,4 +313,100 @@ fn linger_zero(fd: RawFd) {
     // open until hyper drops the connection, after this returns.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// One raw HTTP/1.1 exchange: (head, body bytes received, how the read ended).
+    fn exchange(addr: &str) -> (String, Vec<u8>, std::io::Result<()>) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        write!(s, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) => break Err(e),
+            }
+        };
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let (head, body) = match split {
+            Some(i) => (raw[..i].to_vec(), raw[i + 4..].to_vec()),
+            None => (raw.clone(), Vec::new()),
+        };
+        (String::from_utf8_lossy(&head).into_owned(), body, end)
+    }
+
+    #[test]
+    fn each_fault_does_what_it_says_and_is_counted() {
+        let body = "x".repeat(10_000);
+        let app = axum::Router::new().route("/x", axum::routing::get(move || async move { body }));
+        let upstream = crate::Server::start(app);
+        let proxy = FaultProxy::start(&upstream.url());
+
+        let (head, body, end) = exchange(&proxy.addr);
+        assert!(head.starts_with("HTTP/1.1 200") && body.len() == 10_000 && end.is_ok());
+
+        proxy.set(Some(Fault::Truncated), 1);
+        let (head, body, end) = exchange(&proxy.addr);
+        assert!(head.contains("content-length: 10000"), "{head}");
+        assert_eq!(body.len(), 5_000, "half the body, then a close");
+        assert!(end.is_ok());
+
+        proxy.set(Some(Fault::Reset), 1);
+        let (head, body, end) = exchange(&proxy.addr);
+        assert!(
+            head.is_empty() || head.starts_with("HTTP/1.1 200"),
+            "{head}"
+        );
+        assert!(body.len() < 10_000);
+        assert_eq!(
+            end.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionReset)
+        );
+
+        proxy.set(Some(Fault::TooMany { retry_after: 7 }), 1);
+        let (head, _, _) = exchange(&proxy.addr);
+        assert!(
+            head.starts_with("HTTP/1.1 429") && head.contains("retry-after: 7"),
+            "{head}"
+        );
+
+        proxy.set(Some(Fault::Status(503)), 2);
+        assert!(exchange(&proxy.addr).0.starts_with("HTTP/1.1 503"));
+        assert!(
+            exchange(&proxy.addr).0.starts_with("HTTP/1.1 200"),
+            "every 2nd only"
+        );
+
+        proxy.set(Some(Fault::Latency(Duration::from_millis(700))), 1);
+        let t = std::time::Instant::now();
+        assert!(exchange(&proxy.addr).0.starts_with("HTTP/1.1 200"));
+        assert!(t.elapsed() >= Duration::from_millis(700));
+
+        proxy.set(Some(Fault::Hang), 1);
+        let (head, _, end) = exchange(&proxy.addr);
+        assert!(
+            head.is_empty() && end.is_err(),
+            "no answer within the client's 3 s"
+        );
+
+        let counts = proxy.counts();
+        for (name, n) in [
+            ("truncated", 1),
+            ("reset", 1),
+            ("429", 1),
+            ("503", 1),
+            ("latency", 1),
+            ("hang", 1),
+            (FORWARDED, 2),
+        ] {
+            assert_eq!(counts.get(name), Some(&n), "{counts:?}");
+        }
+    }
 }
