@@ -35,6 +35,7 @@ for c in aws azure gcp; do run -p "llm-exporter-$c" --test restarts; done
 run -p llm-exporter-aws --test http_edge
 run -p llm-exporter-aws --test cli web_config_serves_tls_and_requires_basic_auth
 run -p common --lib basic_auth
+run -p common --lib edge
 # Config range checks and messages naming the field.
 run -p common --lib config::tests
 for c in aws azure gcp; do run -p "llm-exporter-$c" --bin "llm-exporter-$c" config::tests; done
