@@ -70,6 +70,8 @@ fn restart_drill(
         start_exporter(&["--config.file", &cfg], &env)
     });
     ticker.stop();
+    // Decreases first: a restart that lost counts shows here before the totals do.
+    scraper.figures().assert_clean();
     let truth = truth.load(Ordering::Acquire) as f64;
     exporter.wait_for(
         "exact totals after the last restart",

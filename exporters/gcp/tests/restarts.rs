@@ -74,6 +74,8 @@ fn restart_drill(what: &str, times: usize, stop: fn(Exporter)) {
         start_exporter(&["--config.file", &cfg], &key)
     });
     ticker.stop();
+    // Decreases first: a restart that lost counts shows here before the totals do.
+    scraper.figures().assert_clean();
     let truth = truth.load(Ordering::Acquire) as f64;
     let s = exporter.wait_for(
         "exact totals after the last restart",
