@@ -1,17 +1,17 @@
 //! Restarts with a state file, against the real binary and the fake Cloud Monitoring while
 //! usage keeps arriving: kill -9 at random moments never shows a scraper a counter going
-//! backwards, and the totals end exact; two exporters never share one state file; a state
+//! backwards, and the totals end exact, and so do SIGTERM restarts; two exporters never share one state file; a state
 //! file that cannot be written stops publishing and says so.
 
 mod support;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
-use testkit::{wait_until, Exporter};
+use testkit::{drill, wait_until, Exporter};
 
 const GEMINI: [(&str, &str); 4] = [
     ("model_user_id", "gemini-2.5-flash"),
@@ -46,100 +46,61 @@ fn config(dir: &std::path::Path, endpoint: &str, state: &std::path::Path) -> Str
     path.display().to_string()
 }
 
-fn kill_9(mut e: Exporter) {
-    let mut child = e.proc.child.take().expect("running");
-    child.kill().unwrap(); // SIGKILL: no shutdown path runs
-    child.wait().unwrap();
-}
-
-/// A tiny xorshift for the random moments (no seed from the outside: printed on failure).
-fn next(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
-#[test]
-fn kill_9_at_random_moments_never_shows_a_decrease_and_totals_end_exact() {
+/// Restarts `times` times by `stop` while 7 tokens arrive every 100 ms and a scraper checks
+/// every 20 ms that no counter goes down; then the totals must equal the truth exactly.
+fn restart_drill(what: &str, times: usize, stop: fn(Exporter)) {
+    let started = Instant::now();
     let fake = Fake::default();
     let server = fake.start();
     let dir = tempfile::tempdir().unwrap();
     let key = service_account_key(dir.path());
     let state = dir.path().join("gcp.state");
     let cfg = config(dir.path(), &server.url(), &state);
-
     // Usage before start-up is the baseline.
     add_tokens(&fake, now_minute() - 60, 1_000);
-    let mut exporter = start_exporter(&["--config.file", &cfg], &key);
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_up", &[]) == Some(1.0)
     });
-
-    // From now on usage flows: 7 tokens every 100 ms into the current minute.
     let truth = Arc::new(AtomicI64::new(0));
-    let flowing = Arc::new(AtomicBool::new(true));
-    let writer = {
-        let (fake, truth, flowing) = (fake.clone(), truth.clone(), flowing.clone());
-        std::thread::spawn(move || {
-            let end = Instant::now() + Duration::from_secs(300);
-            while flowing.load(Ordering::Acquire) && Instant::now() < end {
-                add_tokens(&fake, now_minute(), 7);
-                truth.fetch_add(7, Ordering::AcqRel);
-                std::thread::sleep(Duration::from_millis(100));
-            }
+    let ticker = {
+        let (fake, truth) = (fake.clone(), truth.clone());
+        drill::Ticker::start(Duration::from_millis(100), move || {
+            add_tokens(&fake, now_minute(), 7);
+            truth.fetch_add(7, Ordering::AcqRel);
         })
     };
-
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-        | 1;
-    let mut rng = seed;
-    let (mut max_tokens, mut max_cost) = (0.0f64, 0.0f64);
-    let (mut scrapes, mut decreases) = (0u64, 0u64);
-    const KILLS: usize = 12;
-    for kill in 0..KILLS {
-        // Scrape as fast as a greedy Prometheus would for a random 0.2-3 s, then kill -9.
-        let live_for = Duration::from_millis(200 + next(&mut rng) % 2_800);
-        let end = Instant::now() + live_for;
-        while Instant::now() < end {
-            let s = exporter.scrape();
-            scrapes += 1;
-            let tokens = s.value("llm_tokens_total", &INPUT).unwrap_or(0.0);
-            let cost = s
-                .value("llm_estimated_cost_usd_total", &INPUT)
-                .unwrap_or(0.0);
-            if tokens < max_tokens || cost < max_cost - 1e-12 {
-                decreases += 1;
-                eprintln!("kill {kill} (seed {seed}): tokens {tokens} < {max_tokens} or cost {cost} < {max_cost}");
-            }
-            max_tokens = max_tokens.max(tokens);
-            max_cost = max_cost.max(cost);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        kill_9(exporter);
-        exporter = start_exporter(&["--config.file", &cfg], &key);
-    }
-    flowing.store(false, Ordering::Release);
-    writer.join().unwrap();
+    let (exporter, scraper) = drill::restart_loop(exporter, times, stop, || {
+        start_exporter(&["--config.file", &cfg], &key)
+    });
+    ticker.stop();
+    // Decreases first: a restart that lost counts shows here before the totals do.
+    scraper.figures().assert_clean();
     let truth = truth.load(Ordering::Acquire) as f64;
-
     let s = exporter.wait_for(
-        "exact totals after recovery",
+        "exact totals after the last restart",
         Duration::from_secs(60),
         |s| s.value("llm_tokens_total", &INPUT) == Some(truth),
     );
     let cost = s.value("llm_estimated_cost_usd_total", &INPUT).unwrap();
     assert!((cost - truth * FLASH_IN).abs() < 1e-9, "cost {cost}");
-    assert_eq!(
-        decreases, 0,
-        "{decreases} of {scrapes} scrapes went backwards (seed {seed})"
-    );
+    let figures = scraper.stop();
     eprintln!(
-        "kill -9 drill: {KILLS} kills, {scrapes} scrapes checked, 0 decreases, final {truth} tokens = truth {truth}"
+        "DRILL gcp {what} loop: {times} restarts, {}; total {truth} = truth {truth}; {:.1?} wall",
+        figures.line(),
+        started.elapsed()
     );
+    figures.assert_clean();
+}
+
+#[test]
+fn kill_9_at_random_moments_never_shows_a_decrease_and_totals_end_exact() {
+    restart_drill("kill -9", 12, drill::kill_9);
+}
+
+#[test]
+fn sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
+    restart_drill("SIGTERM", 8, drill::sigterm);
 }
 
 #[test]
