@@ -325,7 +325,7 @@ impl AzureSource {
             return;
         }
         *last = Some(std::time::Instant::now());
-        tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute; see llm_exporter_samples_rejected_total{reason=\"duplicate\"})");
+        tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"duplicate\"}})");
     }
 
     /// The accounts of this listing first listed after this source's first successful

@@ -109,7 +109,7 @@ impl Duplicates {
         let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
             *last = Some(Instant::now());
-            tracing::warn!(project, metric, points = n, "Cloud Monitoring returned points twice for the same series and minute: each counted once at its larger value (logged at most once a minute; see llm_exporter_samples_rejected_total{reason=\"duplicate\"})");
+            tracing::warn!(project, metric, points = n, "Cloud Monitoring returned points twice for the same series and minute: each counted once at its larger value (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"duplicate\"}})");
         }
     }
 }
@@ -189,9 +189,9 @@ mod tests {
     }
 
     #[test]
-    fn the_counter_counts_and_names_the_metric() {
-        let registry = Registry::new();
-        let d = Duplicates::register(&registry);
+    fn repeats_are_handed_to_the_shared_rejection_counter() {
+        let metrics = std::sync::Arc::new(SelfMetrics::new("gcp", "test"));
+        let d = Duplicates::new(metrics.clone());
         d.count(
             "p",
             "aiplatform.googleapis.com/publisher/online_serving/token_count",
@@ -202,9 +202,8 @@ mod tests {
             "aiplatform.googleapis.com/publisher/online_serving/token_count",
             0,
         );
-        let families = registry.gather();
-        let m = &families[0].get_metric()[0];
-        assert_eq!(m.get_counter().get_value(), 2.0);
-        assert_eq!(m.get_label()[0].value(), "token_count");
+        let taken = metrics.take_source_rejects();
+        assert_eq!(taken.get(REJECT_DUPLICATE), Some(&2));
+        assert!(metrics.take_source_rejects().is_empty(), "taken once");
     }
 }
