@@ -163,7 +163,9 @@ fn render(c: &mut Criterion) {
     let mut gz = 0;
     c.bench_function("gzip 10k usage series (publish level)", |b| {
         b.iter(|| {
-            gz = gzip::Deflated::new(&text, gzip::PUBLISH_LEVEL, gz).raw.len();
+            gz = gzip::Deflated::new(&text, gzip::PUBLISH_LEVEL, gz)
+                .raw
+                .len();
             black_box(gz)
         })
     });

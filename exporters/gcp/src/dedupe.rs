@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use google_cloud_monitoring_v3::model::{Point, TimeSeries};
 use common::accumulator::REJECT_DUPLICATE;
 use common::metrics::SelfMetrics;
+use google_cloud_monitoring_v3::model::{Point, TimeSeries};
 
 use crate::source::{distribution, number, period_of};
 

@@ -78,12 +78,13 @@ fn demo_serves_the_contract_and_lints_clean() {
         4,
         "input and output, in two locations"
     );
-    assert!(s
-        .value(
-            "llm_model_price_usd_per_token",
-            &[("model", "gemini-2.5-flash"), ("token_type", "input")]
-        )
-        .is_some());
+    // One price per token series (two locations here), each with its series' labels.
+    let prices = s.matching(
+        "llm_model_price_usd_per_token",
+        &[("model", "gemini-2.5-flash"), ("token_type", "input")],
+    );
+    assert_eq!(prices.len(), 2, "{}", s.text);
+    assert!(prices.iter().all(|p| p.2 > 0.0 && p.2 == prices[0].2));
     assert_families_known(&body, common::metrics::names::ALL);
     let (code, lint) = promtool_check_metrics(&body);
     assert_eq!((code, lint.as_str()), (0, ""));

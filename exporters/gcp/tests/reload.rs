@@ -38,10 +38,13 @@ fn tenant_of_flash(e: &Exporter) -> Option<String> {
 }
 
 fn flash_input_price(e: &Exporter) -> Option<f64> {
-    e.scrape().value(
+    // One price per token series (one per location), all the same.
+    let scrape = e.scrape();
+    let prices = scrape.matching(
         "llm_model_price_usd_per_token",
         &[("model", "gemini-2.5-flash"), ("token_type", "input")],
-    )
+    );
+    prices.first().map(|p| p.2)
 }
 
 #[test]
