@@ -90,8 +90,8 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         6 => (any::<usize>(), hostile_scalar()).prop_map(|(n, v)| Mutation::Scalar(n, v)),
-        1 => (any::<usize>(), prop_oneof!["[a-z_]{1,12}", Just(HUGE_MARK.to_string())])
-            .prop_map(|(n, k)| Mutation::UnknownKey(n, k)),
+        // Short keys only: a huge one is `fuzz_finding_a_10_mb_unknown_top_level_key_…`.
+        1 => (any::<usize>(), "[a-z_]{1,12}").prop_map(|(n, k)| Mutation::UnknownKey(n, k)),
         1 => (any::<usize>(), 1usize..200).prop_map(|(n, d)| Mutation::Nest(n, d)),
         1 => any::<usize>().prop_map(Mutation::DropKey),
     ]
@@ -603,4 +603,26 @@ fn fuzz_finding_a_negative_counter_in_the_state_file_loads() {
         loaded.is_err() || acc.counters().values().all(|v| v.total >= 0.0),
         "a negative counter was loaded"
     );
+}
+
+/// Finding for common (config.rs, path_error): an unknown top-level key is the field's path,
+/// quoted whole, so a 10 MB key gives a 10 MB error on stderr (config, pricing and web config
+/// alike).
+#[test]
+#[ignore = "finding for common: an unknown top-level key is quoted whole as the field"]
+fn fuzz_finding_a_10_mb_unknown_top_level_key_is_quoted_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // As serde_yaml_ng writes a long key: `? kkk…` then `: 1`.
+    let mut doc = serde_yaml_ng::Mapping::new();
+    doc.insert(Value::from("k".repeat(TEN_MB)), Value::from(1));
+    let text = serde_yaml_ng::to_string(&doc).unwrap();
+    let path = write(dir.path(), "c.yaml", text.as_bytes());
+    let metrics = Arc::new(SelfMetrics::new("azure", "0"));
+    for e in [
+        Config::load(&path).unwrap_err().to_string(),
+        Pricing::load("azure", Some(&path)).unwrap_err().to_string(),
+        WebConfig::load(&path, metrics).unwrap_err().to_string(),
+    ] {
+        assert!(e.len() < MAX_ERROR, "{} bytes: {}", e.len(), &e[..200]);
+    }
 }
