@@ -2,6 +2,7 @@
 //! promtool) on 127.0.0.1 with free ports, polled with deadlines, stopped on drop.
 
 pub mod bare;
+pub mod fuzz;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

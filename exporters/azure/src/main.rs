@@ -9,6 +9,9 @@ mod models;
 mod monitor;
 mod source;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
