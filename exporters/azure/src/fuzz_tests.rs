@@ -174,8 +174,10 @@ proptest! {
 /// in the error (and on stderr).
 #[test]
 fn fuzz_azure_a_1_mb_subscription_or_endpoint_is_quoted_short() {
-    let mut azure = AzureConfig::default();
-    azure.subscriptions = vec!["x".repeat(1_000_000)];
+    let mut azure = AzureConfig {
+        subscriptions: vec!["x".repeat(1_000_000)],
+        ..AzureConfig::default()
+    };
     let (_, message) = azure.validate(true).unwrap_err();
     assert!(message.len() < 300, "{} bytes", message.len());
     azure.subscriptions = vec!["00000000-0000-0000-0000-000000000000".into()];
