@@ -4,6 +4,7 @@
 pub mod bare;
 pub mod drill;
 pub mod fault_proxy;
+pub mod fuzz;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

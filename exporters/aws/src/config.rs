@@ -105,7 +105,10 @@ impl AwsConfig {
             if cloudwatch_stat(stat).is_none() {
                 return Err((
                     format!("aws.latency_stats[{i}]"),
-                    format!("{stat:?} is not avg or a percentile like p99"),
+                    format!(
+                        "{:?} is not avg or a percentile like p99",
+                        common::config::shorten(stat, 80)
+                    ),
                 ));
             }
         }
@@ -115,7 +118,8 @@ impl AwsConfig {
                     return Err((
                         format!("aws.accounts[{i}].role_arn"),
                         format!(
-                            "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+                            "{:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
+                            common::config::shorten(arn, 200)
                         ),
                     ));
                 }

@@ -12,6 +12,9 @@ mod listing;
 mod models;
 mod source;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

@@ -140,7 +140,10 @@ impl AzureConfig {
             if groups != [8, 4, 4, 4, 12] || !s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
                 return Err((
                     format!("azure.subscriptions[{i}]"),
-                    format!("{s:?} is not a subscription id (a GUID)"),
+                    format!(
+                        "{:?} is not a subscription id (a GUID)",
+                        common::config::shorten(s, 80)
+                    ),
                 ));
             }
         }
@@ -150,7 +153,10 @@ impl AzureConfig {
             } else {
                 Err((
                     format!("azure.endpoints.{field}"),
-                    format!("{v:?} must be an https:// URL"),
+                    format!(
+                        "{:?} must be an https:// URL",
+                        common::config::shorten(v, 200)
+                    ),
                 ))
             }
         };

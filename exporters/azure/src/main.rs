@@ -11,6 +11,9 @@ mod monitor;
 mod points;
 mod source;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 

@@ -70,7 +70,7 @@ impl GcpConfig {
             if !ok {
                 return Err((
                     format!("gcp.projects[{i}]"),
-                    format!("{p:?} is not a project id"),
+                    format!("{:?} is not a project id", common::config::shorten(p, 80)),
                 ));
             }
         }
@@ -79,7 +79,10 @@ impl GcpConfig {
         {
             return Err((
                 "gcp.monitoring_endpoint".into(),
-                format!("{:?} is not an http(s) URL", self.monitoring_endpoint),
+                format!(
+                    "{:?} is not an http(s) URL",
+                    common::config::shorten(&self.monitoring_endpoint, 200)
+                ),
             ));
         }
         if self.requests_per_second == 0 {

@@ -10,6 +10,9 @@ mod source;
 mod token_types;
 mod vertex;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,0 +1,117 @@
+//! Fuzzing of what the AWS exporter parses itself (issue 11): `ModelId` dimension values (model
+//! ids, inference profile ids and ARNs) as ListMetrics returns them, metric names, and the
+//! `aws:` config section as start-up and `--config.check` check it. GetMetricData answers are
+//! parsed by the AWS SDK; their merging and what the accumulator rejects are covered against
+//! LocalStack (tests/localstack.rs). Promised: no panic; a model label is always taken from
+//! the value given, never invented; config errors name the field and stay short. Longer
+//! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-aws --bins fuzz`.
+
+use common::config::{example_from_readme, section, Config};
+use proptest::prelude::*;
+
+use crate::config::AwsConfig;
+use crate::models::{classify, latency, ModelRef};
+
+fn readme_config() -> &'static str {
+    static README: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = README.get_or_init(|| {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap()
+    });
+    example_from_readme(text).unwrap()
+}
+
+fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
+    use serde_yaml_ng::Value as Y;
+    prop_oneof![
+        Just(Y::from("1001y")),
+        Just(Y::from("0s")),
+        Just(Y::from("18446744073709551615s")),
+        Just(Y::from(-1)),
+        Just(Y::from(u64::MAX)),
+        Just(Y::from(f64::NAN)),
+        Just(Y::from("")),
+        Just(Y::from("x".repeat(1_000_000))),
+        Just(Y::Sequence(vec![Y::from("x".repeat(1_000_000))])),
+        Just(Y::Sequence(vec![Y::Mapping(
+            [(Y::from("role_arn"), Y::from("x".repeat(1_000_000)))]
+                .into_iter()
+                .collect()
+        )])),
+        Just(Y::Null),
+        Just(Y::from(true)),
+        ".{0,12}".prop_map(Y::from),
+        any::<i64>().prop_map(Y::from),
+    ]
+}
+
+/// Model ids as Bedrock writes them, ARNs of every kind, and anything else.
+fn model_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{2,8}\\.[a-z0-9.:-]{0,40}",
+        "[a-z0-9]{12}",
+        "arn:[a-z-]{0,10}:bedrock:[a-z0-9-]{0,12}:[0-9]{0,12}:(foundation-model|inference-profile|application-inference-profile|[a-z-]{0,12})/[a-zA-Z0-9.:/-]{0,40}",
+        "arn:.{0,40}",
+        ".{0,60}",
+    ]
+}
+
+proptest! {
+    #[test]
+    fn fuzz_aws_model_ids(id in model_id()) {
+        match classify(&id) {
+            ModelRef::Model(m) => {
+                prop_assert!(id.ends_with(&m), "{id} -> {m}: a model label comes from the value");
+                if !id.starts_with("arn:") {
+                    prop_assert_eq!(&m, &id);
+                }
+            }
+            ModelRef::ApplicationProfile(p) => prop_assert_eq!(&p, &id),
+        }
+        let _ = latency(&id);
+    }
+
+    #[test]
+    fn fuzz_aws_config_section(key in 0usize..16, value in hostile_yaml()) {
+        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(readme_config()).unwrap();
+        let aws = doc["aws"].as_mapping_mut().unwrap();
+        let keys: Vec<_> = aws.keys().cloned().collect();
+        let k = &keys[key % keys.len()];
+        aws[k] = value;
+        let text = serde_yaml_ng::to_string(&doc).unwrap();
+        let config = match Config::parse(&text, "config file c.yaml") {
+            Ok(c) => c,
+            Err(e) => {
+                prop_assert!(e.to_string().len() < 2048);
+                return Ok(());
+            }
+        };
+        match section::<AwsConfig>(&config, &config.aws, "aws") {
+            Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
+            Ok(aws) => {
+                if let Err((field, message)) = aws.validate() {
+                    prop_assert!(field.starts_with("aws."), "{field}");
+                    prop_assert!(field.len() + message.len() < 2048, "{field}: {} bytes", message.len());
+                }
+            }
+        }
+    }
+}
+
+/// Found by `fuzz_aws_config_section`: a megabyte latency statistic or role ARN came back
+/// whole in the error (and on stderr).
+#[test]
+fn fuzz_aws_a_1_mb_stat_or_role_is_quoted_short() {
+    let huge = "x".repeat(1_000_000);
+    let aws = AwsConfig {
+        latency_stats: vec![huge.clone()],
+        ..AwsConfig::default()
+    };
+    let (_, message) = aws.validate().unwrap_err();
+    assert!(message.len() < 300, "{} bytes", message.len());
+    let text = format!("aws:\n  accounts:\n    - role_arn: {huge}\n");
+    let config = Config::parse(&text, "c").unwrap();
+    let aws: AwsConfig = section(&config, &config.aws, "aws").unwrap();
+    let (field, message) = aws.validate().unwrap_err();
+    assert_eq!(field, "aws.accounts[0].role_arn");
+    assert!(message.len() < 300, "{} bytes", message.len());
+}

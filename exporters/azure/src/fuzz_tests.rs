@@ -1,0 +1,188 @@
+//! Fuzzing of what the Azure exporter parses (issue 11): the `azure:` config section as
+//! start-up and `--config.check` check it, the metrics time series of getBatch and
+//! Metrics_List, and the ARM listings, with arbitrary JSON and mutations of documented answers
+//! (1.797e308, -1, "NaN", "Infinity", timestamps of 1970 and 9999, missing fields, wrong
+//! types). Promised: no panic; a bad document is an error, not a guess; every value parsed is
+//! finite; config errors name the field and stay short. The conversion to samples and what the
+//! accumulator rejects are covered end to end by tests/hostile.rs. Longer runs:
+//! `PROPTEST_CASES=20000 cargo test -p llm-exporter-azure --bins fuzz`.
+
+use common::config::{example_from_readme, section, Config};
+use common::pricing::Pricing;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use testkit::fuzz::{any_json, mutated};
+
+use crate::arm::{Account, Deployment};
+use crate::config::AzureConfig;
+use crate::models::{is_openai, meaning, outcome, pricing_of};
+use crate::monitor::Metric;
+
+const KEYS: &str = "[a-z]{1,6}|name|value|timeseries|data|total|average|timeStamp|metadatavalues|errorCode|id|location|sku|properties|model|format|version";
+
+/// One metric of a getBatch answer, as metricBatch.json documents it.
+fn documented_metric() -> Value {
+    json!({
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a/providers/Microsoft.Insights/metrics/ProcessedPromptTokens",
+        "type": "Microsoft.Insights/metrics",
+        "name": {"value": "ProcessedPromptTokens", "localizedValue": "Processed Prompt Tokens"},
+        "unit": "Count",
+        "errorCode": "Success",
+        "timeseries": [{
+            "metadatavalues": [{"name": {"value": "modeldeploymentname", "localizedValue": "modeldeploymentname"}, "value": "chat-prod"}],
+            "data": [
+                {"timeStamp": "2026-11-21T17:00:00Z", "total": 1000.0},
+                {"timeStamp": "2026-11-21T17:01:00Z", "total": 2000.0},
+                {"timeStamp": "2026-11-21T17:02:00Z"}
+            ]
+        }]
+    })
+}
+
+fn documented_deployment() -> Value {
+    json!({"name": "chat-prod", "sku": {"name": "GlobalStandard", "capacity": 10},
+           "properties": {"model": {"format": "OpenAI", "name": "gpt-4o", "version": "2024-08-06"}}})
+}
+
+/// What the exporter takes from a parsed metric: names, dimensions, times and values.
+fn check_metric(m: &Metric) -> Result<(), TestCaseError> {
+    let pricing = pricing();
+    for ts in &m.timeseries {
+        let deployment = ts.dimension("ModelDeploymentName");
+        let _ = meaning(&m.name.value, true);
+        let _ = meaning(&m.name.value, false);
+        let _ = outcome(ts.dimension("StatusCode"));
+        let _ = pricing_of(pricing, None, "eastus", deployment);
+        for p in &ts.data {
+            if let Some(secs) = p.seconds() {
+                prop_assert!(secs >= 0, "{} -> {secs}", p.time_stamp);
+            }
+            for v in [p.total, p.average].into_iter().flatten() {
+                prop_assert!(v.is_finite(), "{v} parsed from a JSON number");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pricing() -> &'static Pricing {
+    static P: std::sync::OnceLock<Pricing> = std::sync::OnceLock::new();
+    P.get_or_init(|| Pricing::load("azure", None).unwrap())
+}
+
+fn readme_config() -> &'static str {
+    static README: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = README.get_or_init(|| {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap()
+    });
+    example_from_readme(text).unwrap()
+}
+
+/// A hostile YAML value for a key of the section.
+fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
+    use serde_yaml_ng::Value as Y;
+    prop_oneof![
+        Just(Y::from("1001y")),
+        Just(Y::from("0s")),
+        Just(Y::from("18446744073709551615s")),
+        Just(Y::from(-1)),
+        Just(Y::from(u64::MAX)),
+        Just(Y::from(f64::NAN)),
+        Just(Y::from(1.797e308)),
+        Just(Y::from("")),
+        Just(Y::from("http://{region}.example")),
+        Just(Y::from("x".repeat(1_000_000))),
+        Just(Y::Sequence(vec![Y::from("x".repeat(1_000_000))])),
+        Just(Y::Null),
+        Just(Y::from(true)),
+        ".{0,12}".prop_map(Y::from),
+        any::<i64>().prop_map(Y::from),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn fuzz_azure_metrics_arbitrary_json(doc in any_json(KEYS)) {
+        if let Ok(m) = serde_json::from_value::<Metric>(doc.clone()) {
+            check_metric(&m)?;
+        }
+        if let Ok(ms) = serde_json::from_value::<Vec<Metric>>(doc) {
+            for m in &ms {
+                check_metric(m)?;
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_azure_metrics_mutated_answer(doc in mutated(&documented_metric())) {
+        if let Ok(m) = serde_json::from_value::<Metric>(doc) {
+            check_metric(&m)?;
+        }
+    }
+
+    #[test]
+    fn fuzz_azure_metrics_text(text in ".{0,300}") {
+        if let Ok(m) = serde_json::from_str::<Metric>(&text) {
+            check_metric(&m)?;
+        }
+    }
+
+    #[test]
+    fn fuzz_azure_arm_listings(doc in prop_oneof![any_json(KEYS), mutated(&documented_deployment())]) {
+        if let Ok(d) = serde_json::from_value::<Deployment>(doc.clone()) {
+            let _ = is_openai(Some(&d));
+            let _ = pricing_of(pricing(), Some(&d), "swedencentral", "x");
+        }
+        let _ = serde_json::from_value::<Account>(doc);
+    }
+
+    #[test]
+    fn fuzz_azure_names_and_codes(name in ".{0,40}", code in ".{0,8}", region in ".{0,20}") {
+        let _ = meaning(&name, true);
+        let _ = outcome(&code);
+        let _ = pricing_of(pricing(), None, &region, &name);
+    }
+
+    #[test]
+    fn fuzz_azure_config_section(key in 0usize..16, value in hostile_yaml()) {
+        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(readme_config()).unwrap();
+        let azure = doc["azure"].as_mapping_mut().unwrap();
+        let keys: Vec<_> = azure.keys().cloned().collect();
+        let k = &keys[key % keys.len()];
+        azure[k] = value;
+        let text = serde_yaml_ng::to_string(&doc).unwrap();
+        let config = match Config::parse(&text, "config file c.yaml") {
+            Ok(c) => c,
+            Err(e) => {
+                prop_assert!(e.to_string().len() < 2048);
+                return Ok(());
+            }
+        };
+        match section::<AzureConfig>(&config, &config.azure, "azure") {
+            Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
+            Ok(azure) => {
+                if let Err((field, message)) = azure.validate(true) {
+                    prop_assert!(field.starts_with("azure."), "{field}");
+                    prop_assert!(field.len() + message.len() < 2048, "{field}: {} bytes", message.len());
+                }
+            }
+        }
+    }
+}
+
+/// Found by `fuzz_azure_config_section`: a megabyte subscription id or endpoint came back whole
+/// in the error (and on stderr).
+#[test]
+fn fuzz_azure_a_1_mb_subscription_or_endpoint_is_quoted_short() {
+    let mut azure = AzureConfig {
+        subscriptions: vec!["x".repeat(1_000_000)],
+        ..AzureConfig::default()
+    };
+    let (_, message) = azure.validate(true).unwrap_err();
+    assert!(message.len() < 300, "{} bytes", message.len());
+    azure.subscriptions = vec!["00000000-0000-0000-0000-000000000000".into()];
+    azure.endpoints.metrics = "x".repeat(1_000_000);
+    let (field, message) = azure.validate(true).unwrap_err();
+    assert_eq!(field, "azure.endpoints.metrics");
+    assert!(message.len() < 300, "{} bytes", message.len());
+}
