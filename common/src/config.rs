@@ -41,7 +41,8 @@ impl ConfigError {
     pub fn field(path: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Field {
             path: path.to_string(),
-            field: field.into(),
+            // A field path holds the file's keys, which can be megabytes long too.
+            field: shorten(&field.into(), 200),
             message: shorten(&message.into(), 300),
         }
     }

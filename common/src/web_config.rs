@@ -27,6 +27,9 @@ pub use crate::basic_auth::{require_basic_auth, BasicAuth};
 use crate::config::{parse_yaml, ConfigError};
 use crate::metrics::SelfMetrics;
 
+/// The largest bcrypt cost accepted: 16 already takes seconds per check on one core.
+const MAX_BCRYPT_COST: u32 = 16;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WebConfigFile {
@@ -82,12 +85,17 @@ impl WebConfig {
         } else {
             parse_yaml(&text, &origin, "")?
         };
-        let field = |f: &str, m: String| ConfigError::Field {
-            path: origin.clone(),
-            field: f.to_string(),
-            message: m,
-        };
+        let field = |f: &str, m: String| ConfigError::field(&origin, f, m);
         for (user, hash) in &file.basic_auth_users {
+            // The cost is checked before any hashing: a cost of 31 would take hours per check
+            // (2^31 rounds), and every login runs one.
+            let cost = hash.get(4..6).and_then(|c| c.parse::<u32>().ok());
+            if let Some(cost) = cost.filter(|c| *c > MAX_BCRYPT_COST) {
+                return Err(field(
+                    &format!("basic_auth_users.{user}"),
+                    format!("bcrypt cost {cost} is above {MAX_BCRYPT_COST}: every login would take seconds to hours; hash again with e.g. `htpasswd -nBC 10 USER`"),
+                ));
+            }
             if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$"))
                 || bcrypt::verify("", hash).is_err()
             {
@@ -198,5 +206,19 @@ mod tests {
             .unwrap_err()
             .contains("http_server_config"));
         assert!(load("").unwrap().tls.is_none());
+    }
+
+    /// Found by fuzzing: a cost of 31 made the load run 2^31 bcrypt rounds (hours) with no
+    /// word. It is refused before any hashing, so this returns at once.
+    #[test]
+    fn a_bcrypt_cost_that_would_hang_every_login_is_refused_at_once() {
+        let hash = format!("$2y$31${}", "a".repeat(53));
+        let started = std::time::Instant::now();
+        let e = load(&format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap_err();
+        assert!(
+            e.contains("basic_auth_users.alice") && e.contains("cost 31"),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
     }
 }

@@ -233,7 +233,6 @@ fn fuzz_state_file_example_loads_with_its_counters() {
 /// Finding for common (accumulator/state_file.rs, parse): serde_json's error quotes the bad
 /// value whole (`unknown variant `xxx…``).
 #[test]
-#[ignore = "finding for common: a state file error quotes a bad value whole"]
 fn fuzz_finding_state_file_error_quotes_a_value_whole() {
     let dir = tempfile::tempdir().unwrap();
     let mut doc: serde_json::Value = serde_json::from_slice(valid_state()).unwrap();
@@ -250,7 +249,6 @@ fn fuzz_finding_state_file_error_quotes_a_value_whole() {
 /// Finding for common (accumulator/mod.rs, restore): only non-finite totals are refused, so a
 /// hand-edited or corrupted `"total": -1` loads and the counter starts below zero.
 #[test]
-#[ignore = "finding for common: a negative counter total in the state file loads"]
 fn fuzz_finding_a_negative_counter_in_the_state_file_loads() {
     let dir = tempfile::tempdir().unwrap();
     let text = String::from_utf8(valid_state().to_vec()).unwrap();

@@ -637,11 +637,13 @@ impl Accumulator {
             ));
         }
         for saved in state.counters {
-            if !saved.total.is_finite() || !saved.pending.is_finite() {
+            // A counter never goes below zero; a negative or non-finite one is a corrupt file.
+            let valid = |v: f64| v.is_finite() && v >= 0.0;
+            if !valid(saved.total) || !valid(saved.pending) {
                 return Err(StateError::new(
                     path,
                     format!(
-                        "counter {:?} is not a finite number; move the file away to start over",
+                        "counter {:?} is not a finite number of at least 0; move the file away to start over",
                         saved.key
                     ),
                 ));

@@ -26,7 +26,8 @@ impl StateError {
     pub fn new(path: &Path, message: impl std::fmt::Display) -> Self {
         StateError {
             path: path.display().to_string(),
-            message: message.to_string(),
+            // Parser messages quote the file's values, which can be megabytes long.
+            message: crate::config::shorten(&message.to_string(), 500),
         }
     }
 }

@@ -64,7 +64,7 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 }
 
 #[test]
-fn gzip_is_negotiated_and_prometheus_reads_the_concatenated_members() {
+fn gzip_is_negotiated_as_one_member_that_prometheus_and_single_member_readers_read() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(&dir, "c.yaml", "poll_interval: 1s\n");
     let exporter = start_exporter(&["--demo", "--config.file", &config], &[]);
@@ -112,8 +112,25 @@ fn gzip_is_negotiated_and_prometheus_reads_the_concatenated_members() {
     }
     let (code, lint) = promtool_check_metrics(&text);
     assert_eq!((code, lint.as_str()), (0, ""));
+    // One member: a reader that stops after the first one (as curl --compressed does) gets
+    // the whole text, usage included. Before, the self-metrics and the usage were two
+    // members and curl showed no usage series.
+    let mut single = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zlib; d = zlib.decompressobj(31); t = d.decompress(sys.stdin.buffer.read()); \
+             assert d.eof and not d.unused_data, 'more than one gzip member'; sys.stdout.buffer.write(t)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    single.stdin.take().unwrap().write_all(&gz).unwrap();
+    let out = single.wait_with_output().unwrap();
+    assert!(out.status.success(), "not one gzip member");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
 
-    // Prometheus (which always asks for gzip) scrapes both members as one body.
+    // Prometheus (which always asks for gzip) scrapes it.
     let prom_config = write(
         &dir,
         "prometheus.yml",
