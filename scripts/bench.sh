@@ -36,6 +36,20 @@ trap cleanup EXIT
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 rss_mib() { awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$1/status"; }
+# RSS once it has settled: sampled every second until three samples in a row agree (at most
+# 40 s). Go servers hand memory back to the OS gradually after a burst (a push, a parse), so
+# a single sample right after one can be several times what they hold.
+settled_mib() {
+  local last=-1 same=0 now
+  for _ in $(seq 1 40); do
+    now=$(rss_mib "$1")
+    if [[ $now == "$last" ]]; then same=$((same + 1)); else same=0; fi
+    ((same >= 2)) && break
+    last=$now
+    sleep 1
+  done
+  echo "$now"
+}
 wait_url() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done; echo "not answering: $1" >&2; return 1; }
 # Bytes on the wire for one response.
 bytes() { curl -s -o /dev/null -w '%{size_download}' ${2:+-H "Accept-Encoding: gzip"} "$1"; }
@@ -65,7 +79,6 @@ for size in $sizes; do
   # next publish.
   curl -s --compressed "http://$a/metrics" >"$work/expo.txt"
   usage=$(awk '/^llm_exporter_series /{print $2}' "$work/expo.txt")
-  ex_idle=$(rss_mib $ex_pid)
 
   # The peers get the same exposition, without the exporter's build_info (theirs differ).
   grep -v '^llm_exporter_build_info' "$work/expo.txt" >"$work/peer.txt"
@@ -80,8 +93,7 @@ for size in $sizes; do
     --collector.textfile --collector.textfile.directory "$work/tf$size" --log.level=warn 2>/dev/null &
   pids+=($!); ne_pid=$!
   wait_url "http://$n/metrics"
-  sleep 1
-  gw_idle=$(rss_mib $gw_pid); ne_idle=$(rss_mib $ne_pid)
+  ex_idle=$(settled_mib $ex_pid); gw_idle=$(settled_mib $gw_pid); ne_idle=$(settled_mib $ne_pid)
 
   echo "== $usage usage series ($(grep -vc '^#' "$work/expo.txt") samples)" >&2
   declare -A rps=()

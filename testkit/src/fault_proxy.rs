@@ -163,6 +163,26 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// A drill phase: `fault` on every `every`th request for at least `min`, and until it has
+    /// reached the exporter at least twice (bounded by 15 s), so no phase passes unseen.
+    pub fn phase(&self, fault: Fault, every: u64, min: Duration) {
+        let name = fault.name();
+        let before = self.count(&name);
+        self.set(Some(fault), every);
+        let started = std::time::Instant::now();
+        std::thread::sleep(min);
+        crate::wait_until(
+            &format!("{name} to reach the exporter"),
+            Duration::from_secs(15),
+            || (self.count(&name) >= before + 2).then_some(()),
+        );
+        eprintln!(
+            "phase {name} (every {every}): {} requests in {:?}",
+            self.count(&name) - before,
+            started.elapsed()
+        );
+    }
+
     /// From now on every `every`th request (the first one included) gets `fault`; None
     /// forwards everything. Counts are kept across changes.
     pub fn set(&self, fault: Option<Fault>, every: u64) {

@@ -38,26 +38,6 @@ fn open_circuits(s: &Scrape) -> usize {
         .count()
 }
 
-/// Runs `fault` on every `every`th request for at least `min`, and until it has reached the
-/// exporter at least twice (bounded by 15 s).
-fn phase(proxy: &FaultProxy, fault: Fault, every: u64, min: Duration) {
-    let name = fault.name();
-    let before = proxy.count(&name);
-    proxy.set(Some(fault), every);
-    let started = Instant::now();
-    std::thread::sleep(min);
-    wait_until(
-        &format!("{name} to reach the exporter"),
-        Duration::from_secs(15),
-        || (proxy.count(&name) >= before + 2).then_some(()),
-    );
-    eprintln!(
-        "phase {name} (every {every}): {} requests in {:?}",
-        proxy.count(&name) - before,
-        started.elapsed()
-    );
-}
-
 /// The exporter polling LocalStack through the proxy for `model`, a scraper beside it and
 /// usage of `model` arriving.
 struct Rig {
@@ -153,12 +133,12 @@ fn faults(localstack: &str) {
     // failed calls in a row) stays closed, and every fault reaches the exporter.
     let short = Duration::from_millis(2_500);
     let p = &rig.proxy;
-    phase(p, Fault::Latency(Duration::from_millis(1_500)), 2, short);
-    phase(p, Fault::Reset, 2, short);
-    phase(p, Fault::Truncated, 2, short);
-    phase(p, Fault::TooMany { retry_after: 1 }, 2, short);
-    phase(p, Fault::Status(503), 2, short);
-    phase(p, Fault::Hang, 3, short);
+    p.phase(Fault::Latency(Duration::from_millis(1_500)), 2, short);
+    p.phase(Fault::Reset, 2, short);
+    p.phase(Fault::Truncated, 2, short);
+    p.phase(Fault::TooMany { retry_after: 1 }, 2, short);
+    p.phase(Fault::Status(503), 2, short);
+    p.phase(Fault::Hang, 3, short);
     // Then recovery.
     p.set(None, 1);
     rig.finish("faults", true);

@@ -187,12 +187,21 @@ fn mantle_traffic_is_counted_once_priced_and_told_apart_from_bedrock_runtime() {
         Some(1.0),
         "a mantle model the catalog does not know is counted, not priced"
     );
-    assert!(s
-        .value(
-            "llm_model_price_usd_per_token",
-            &[("model", GPT_RUNTIME), ("token_type", "input")]
-        )
-        .is_some());
+    // The price join: each priced token series of both endpoints has its price, with its
+    // own labels (the default project, project A, and bedrock-runtime).
+    for dep in ["mantle", mantle_a.as_str(), ""] {
+        assert_eq!(
+            one(
+                &s,
+                "llm_model_price_usd_per_token",
+                GPT_RUNTIME,
+                dep,
+                &[("token_type", "input")]
+            ),
+            GPT_IN,
+            "{dep}"
+        );
+    }
 
     // The exporter's own bill: ListMetrics requests (two namespaces per listing) at the
     // configured price, GetMetricData metrics at $0.00001 each.

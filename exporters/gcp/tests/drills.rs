@@ -42,26 +42,6 @@ fn circuit(s: &Scrape) -> Option<f64> {
     )
 }
 
-/// Runs `fault` on every `every`th request for at least `min`, and until it has reached the
-/// exporter at least twice (bounded by 15 s).
-fn phase(proxy: &FaultProxy, fault: Fault, every: u64, min: Duration) {
-    let name = fault.name();
-    let before = proxy.count(&name);
-    proxy.set(Some(fault), every);
-    let started = Instant::now();
-    std::thread::sleep(min);
-    wait_until(
-        &format!("{name} to reach the exporter"),
-        Duration::from_secs(15),
-        || (proxy.count(&name) >= before + 2).then_some(()),
-    );
-    eprintln!(
-        "phase {name} (every {every}): {} requests in {:?}",
-        proxy.count(&name) - before,
-        started.elapsed()
-    );
-}
-
 /// The exporter polling through the proxy, a scraper beside it and usage arriving.
 struct Rig {
     fake: Fake,
@@ -160,17 +140,13 @@ fn drill_faults_between_the_exporter_and_cloud_monitoring_never_show_a_decrease_
     // Every other request fails: the client's retry meets a good answer, the breaker (five
     // failed attempts in a row) stays closed, and every fault reaches the exporter.
     let short = Duration::from_millis(2_500);
-    phase(
-        &rig.proxy,
-        Fault::Latency(Duration::from_millis(1_500)),
-        2,
-        short,
-    );
-    phase(&rig.proxy, Fault::Reset, 2, short);
-    phase(&rig.proxy, Fault::Truncated, 2, short);
-    phase(&rig.proxy, Fault::TooMany { retry_after: 1 }, 2, short);
-    phase(&rig.proxy, Fault::Status(503), 2, short);
-    phase(&rig.proxy, Fault::Hang, 3, short);
+    rig.proxy
+        .phase(Fault::Latency(Duration::from_millis(1_500)), 2, short);
+    rig.proxy.phase(Fault::Reset, 2, short);
+    rig.proxy.phase(Fault::Truncated, 2, short);
+    rig.proxy.phase(Fault::TooMany { retry_after: 1 }, 2, short);
+    rig.proxy.phase(Fault::Status(503), 2, short);
+    rig.proxy.phase(Fault::Hang, 3, short);
     // Then recovery.
     rig.proxy.set(None, 1);
     assert_eq!(
