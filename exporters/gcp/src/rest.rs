@@ -91,8 +91,16 @@ impl Rest {
             }
             Err(Capped::Transport(e)) => return Err(transport_error(e)),
         };
-        serde_json::from_slice(&body)
-            .map_err(|e| GcpError::permanent(format!("cannot parse the {API} response: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            // A body that ends early was cut short on the way (a reset, a proxy): worth a
+            // retry, and a breaker's concern. Anything else malformed is not.
+            let class = if e.is_eof() {
+                ErrorClass::Transient
+            } else {
+                ErrorClass::Permanent
+            };
+            GcpError::new(class, format!("cannot parse the {API} response: {e}"))
+        })
     }
 }
 
@@ -144,14 +152,17 @@ async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8
 }
 
 fn transport_error(e: reqwest::Error) -> GcpError {
-    // Timeouts, refused or reset connections and bodies cut short are worth a retry.
-    let class = if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() {
-        ErrorClass::Transient
-    } else {
-        ErrorClass::Permanent
-    };
-    // reqwest's message names the URL, never a header.
-    GcpError::new(class, format!("{API}: {}", error_chain(&e)))
+    // Timeouts, refused or reset connections and bodies cut short are worth a retry (a body
+    // read that fails mid-way is reqwest's "decode" kind: "error decoding response body:
+    // error reading a body from connection: Connection reset by peer").
+    let class =
+        if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode() {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        };
+    // reqwest's message names the URL, never a header; the guard names the API.
+    GcpError::new(class, error_chain(&e))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
