@@ -200,7 +200,7 @@ fn per_scrape(c: &mut Criterion) {
     m.render_into(&mut text);
     eprintln!("self-metrics: {} bytes of text", text.len());
     let usage = gzip::Deflated::new(b"llm_tokens_total 1\n", gzip::PUBLISH_LEVEL, 0);
-    c.bench_function("self-metrics per scrape (render + gzip head)", |b| {
+    c.bench_function("self-metrics per scrape (render + stored gzip head)", |b| {
         b.iter(|| {
             let mut text = Vec::with_capacity(16 * 1024);
             m.render_into(&mut text);
