@@ -93,3 +93,29 @@ pub fn mutated(doc: &Value) -> impl Strategy<Value = Value> {
         d
     })
 }
+
+/// The repository's README (the exporters' fuzzing mutates the config example in it).
+pub fn readme() -> &'static str {
+    static README: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    README.get_or_init(|| {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the README next to testkit")
+    })
+}
+
+/// `config` (YAML) with the `key`th key (modulo their number) of its `section` mapping set to
+/// `value`, as YAML text.
+pub fn with_section_value(
+    config: &str,
+    section: &str,
+    key: usize,
+    value: serde_yaml_ng::Value,
+) -> String {
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(config).expect("valid YAML");
+    let map = doc[section]
+        .as_mapping_mut()
+        .unwrap_or_else(|| panic!("no `{section}` mapping in the config"));
+    let keys: Vec<_> = map.keys().cloned().collect();
+    map[&keys[key % keys.len()]] = value;
+    serde_yaml_ng::to_string(&doc).expect("YAML values serialize")
+}

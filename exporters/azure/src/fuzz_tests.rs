@@ -71,11 +71,7 @@ fn pricing() -> &'static Pricing {
 }
 
 fn readme_config() -> &'static str {
-    static README: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let text = README.get_or_init(|| {
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap()
-    });
-    example_from_readme(text).unwrap()
+    example_from_readme(testkit::fuzz::readme()).unwrap()
 }
 
 /// A hostile YAML value for a key of the section.
@@ -145,12 +141,7 @@ proptest! {
 
     #[test]
     fn fuzz_azure_config_section(key in 0usize..16, value in hostile_yaml()) {
-        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(readme_config()).unwrap();
-        let azure = doc["azure"].as_mapping_mut().unwrap();
-        let keys: Vec<_> = azure.keys().cloned().collect();
-        let k = &keys[key % keys.len()];
-        azure[k] = value;
-        let text = serde_yaml_ng::to_string(&doc).unwrap();
+        let text = testkit::fuzz::with_section_value(readme_config(), "azure", key, value);
         let config = match Config::parse(&text, "config file c.yaml") {
             Ok(c) => c,
             Err(e) => {

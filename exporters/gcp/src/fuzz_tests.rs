@@ -78,11 +78,7 @@ fn check_series(ts: &TimeSeries) -> Result<(), TestCaseError> {
 }
 
 fn readme_config() -> &'static str {
-    static README: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let text = README.get_or_init(|| {
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap()
-    });
-    example_from_readme(text).unwrap()
+    example_from_readme(testkit::fuzz::readme()).unwrap()
 }
 
 fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
@@ -141,12 +137,7 @@ proptest! {
 
     #[test]
     fn fuzz_gcp_config_section(key in 0usize..8, value in hostile_yaml()) {
-        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(readme_config()).unwrap();
-        let gcp = doc["gcp"].as_mapping_mut().unwrap();
-        let keys: Vec<_> = gcp.keys().cloned().collect();
-        let k = &keys[key % keys.len()];
-        gcp[k] = value;
-        let text = serde_yaml_ng::to_string(&doc).unwrap();
+        let text = testkit::fuzz::with_section_value(readme_config(), "gcp", key, value);
         let config = match Config::parse(&text, "config file c.yaml") {
             Ok(c) => c,
             Err(e) => {
