@@ -269,3 +269,39 @@ pub fn restart_loop(
     }
     (exporter, scraper)
 }
+
+/// The breaker drill: 500 on every request until `is_open` (within `open_within`), then a
+/// reset on every request, so the half-open trial meets one and the breaker opens again. The
+/// breaker must have stayed open at least 25 s before its trial (it opens for 30 s). The log
+/// check and the figures stay with the caller's rig.
+pub fn half_open_trial_meets_a_fault(
+    proxy: &crate::fault_proxy::FaultProxy,
+    exporter: &Exporter,
+    open_within: Duration,
+    is_open: impl Fn(&Scrape) -> bool,
+) {
+    use crate::fault_proxy::Fault;
+    proxy.set(Some(Fault::Status(500)), 1);
+    exporter.wait_for("the breaker to open", open_within, &is_open);
+    let opened = Instant::now();
+    let before = proxy.count("reset");
+    proxy.set(Some(Fault::Reset), 1);
+    crate::wait_until("the half-open trial", Duration::from_secs(45), || {
+        (proxy.count("reset") > before).then_some(())
+    });
+    let trial_after = opened.elapsed();
+    exporter.wait_for(
+        "the breaker to open again",
+        Duration::from_secs(10),
+        &is_open,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        trial_after >= Duration::from_secs(25),
+        "open for {trial_after:?}"
+    );
+    eprintln!(
+        "breaker: trial after {trial_after:?}; {} attempt(s) reached the proxy while it was open again",
+        proxy.count("reset") - before
+    );
+}
