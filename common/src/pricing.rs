@@ -15,8 +15,9 @@ use crate::config::{parse_yaml, ConfigError};
 use crate::source::{Billing, BillingMode, TokenType};
 
 const BUNDLED: &str = include_str!("../pricing/catalog.json");
-/// Hourly rates of provisioned capacity, kept by hand (LiteLLM has none), one file per cloud
-/// so each cloud's rates and their sources are read in one place.
+/// Rates kept by hand where LiteLLM has none: hourly rates of provisioned capacity and regional
+/// surcharges (`provisioned_usd_per_unit_hour`, `regional_uplift`; other fields are ignored),
+/// one file per cloud so each cloud's rates and their sources are read in one place.
 const BUNDLED_CAPACITY: [(&str, &str); 3] = [
     ("aws", include_str!("../pricing/capacity-aws.yaml")),
     ("azure", include_str!("../pricing/capacity-azure.yaml")),
@@ -305,7 +306,12 @@ impl Pricing {
             validate(&file, &origin, None)?;
             for (key, price) in file.models.get(cloud).into_iter().flatten() {
                 let entry = pricing.models.entry(key.clone()).or_default();
-                entry.provisioned_usd_per_unit_hour = price.provisioned_usd_per_unit_hour;
+                if price.provisioned_usd_per_unit_hour.is_some() {
+                    entry.provisioned_usd_per_unit_hour = price.provisioned_usd_per_unit_hour;
+                }
+                if price.regional_uplift.is_some() {
+                    entry.regional_uplift = price.regional_uplift;
+                }
             }
         }
         if let Some(path) = pricing_file {
@@ -466,6 +472,130 @@ mod tests {
         assert_eq!(
             text,
             "pricing_file /nonexistent/prices.yaml: cannot read it: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn bundled_catalog_keeps_the_rates_of_every_billing_mode() {
+        let p = Pricing::load("gcp", None).unwrap();
+        let pro = p.model("gemini-2.5-pro").unwrap();
+        let b = |mode| Billing::mode(mode);
+        let long = |mode| Billing {
+            long_context: true,
+            ..Billing::mode(mode)
+        };
+        // LiteLLM 1.109.1: input 1.25/M, batch 0.625/M, priority 2.25/M, flex 0.625/M,
+        // above 200k 2.5/M (batch 1.25/M, priority 4.5/M).
+        assert_eq!(
+            pro.rate(TokenType::Input, b(BillingMode::Standard)),
+            Some(1.25e-6)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Input, b(BillingMode::Batch)),
+            Some(6.25e-7)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Input, b(BillingMode::Priority)),
+            Some(2.25e-6)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Input, b(BillingMode::Flex)),
+            Some(6.25e-7)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Input, long(BillingMode::Standard)),
+            Some(2.5e-6)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Output, long(BillingMode::Batch)),
+            Some(7.5e-6)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Input, long(BillingMode::Priority)),
+            Some(4.5e-6)
+        );
+        assert_eq!(
+            pro.rate(TokenType::Input, b(BillingMode::Provisioned)),
+            None
+        );
+        assert_eq!(pro.rate(TokenType::Input, b(BillingMode::Reserved)), None);
+        let haiku = p.model("claude-haiku-4-5").unwrap();
+        assert_eq!(haiku.regional_uplift, Some(1.1));
+        let regional = Billing {
+            regional: true,
+            ..Billing::default()
+        };
+        let base = haiku.rate(TokenType::Input, Billing::default()).unwrap();
+        let uplifted = haiku.rate(TokenType::Input, regional).unwrap();
+        assert!((uplifted - base * 1.1).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_mode_without_its_own_rate_uses_the_documented_multiplier() {
+        let m = ModelPrice {
+            input: Some(1.0e-6),
+            above_200k: Some(Box::new(Rates {
+                input: Some(2.0e-6),
+                ..Rates::default()
+            })),
+            ..ModelPrice::default()
+        };
+        let rate = |mode, long_context| {
+            m.rate(
+                TokenType::Input,
+                Billing {
+                    mode,
+                    long_context,
+                    regional: false,
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(rate(BillingMode::Batch, false), 0.5e-6);
+        assert_eq!(rate(BillingMode::Flex, false), 0.5e-6);
+        assert_eq!(rate(BillingMode::Priority, false), 1.75e-6);
+        // Long and batch, with only the standard long rate known: half of it.
+        assert_eq!(rate(BillingMode::Batch, true), 1.0e-6);
+        // No regional surcharge without a multiplier in the entry.
+        let regional = Billing {
+            regional: true,
+            ..Billing::default()
+        };
+        assert_eq!(m.rate(TokenType::Input, regional), Some(1.0e-6));
+        assert_eq!(m.rate(TokenType::Output, Billing::default()), None);
+    }
+
+    #[test]
+    fn a_pricing_file_sets_every_mode_and_names_bad_rates() {
+        let f = file("models:\n  aws:\n    m:\n      input: 1.0e-6\n      batch: {input: 3.0e-7, above_200k: {input: 6.0e-7}}\n      provisioned_usd_per_unit_hour: 21.18\n");
+        let p = Pricing::load("aws", Some(f.path())).unwrap();
+        let keys = ["us.m".to_string(), "m".to_string()];
+        let batch_long = Billing {
+            long_context: true,
+            ..Billing::mode(BillingMode::Batch)
+        };
+        assert_eq!(p.resolve(&keys), Some("m"));
+        assert_eq!(p.rate(&keys, TokenType::Input, batch_long), Some(6.0e-7));
+        assert_eq!(p.capacity_rate(&keys), Some(21.18));
+        let err = |t: &str| {
+            Pricing::load("aws", Some(file(t).path()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("models:\n  aws:\n    m: {batch: {input: -1}}\n")
+            .contains("models.aws.m.batch.input"));
+        assert!(
+            err("models:\n  aws:\n    m: {priority: {above_200k: {output: .nan}}}\n")
+                .contains("models.aws.m.priority.above_200k.output")
+        );
+        assert!(err("models:\n  aws:\n    m: {regional_uplift: 0.9}\n")
+            .contains("models.aws.m.regional_uplift"));
+        assert!(
+            err("models:\n  aws:\n    m: {provisioned_usd_per_unit_hour: -3}\n")
+                .contains("models.aws.m.provisioned_usd_per_unit_hour")
+        );
+        assert!(
+            err("models:\n  aws:\n    m: {batches: {input: 1.0e-7}}\n").contains("models.aws.m")
         );
     }
 

@@ -424,10 +424,8 @@ impl Accumulator {
                     }
                     self.series.add(cost_key, delta * usd, t);
                 }
-                (_, Some((_, unit, None))) => {
-                    if self.unpriced.insert((first_key(), unit)) {
-                        tracing::warn!(model = %first_key(), token_type = unit, "no price in the catalog: usage counted, cost not estimated");
-                    }
+                (_, Some((_, unit, None))) if self.unpriced.insert((first_key(), unit)) => {
+                    tracing::warn!(model = %first_key(), token_type = unit, "no price in the catalog: usage counted, cost not estimated");
                 }
                 _ => {}
             }
@@ -689,6 +687,8 @@ impl Accumulator {
     }
 }
 
+#[cfg(test)]
+mod billing_tests;
 #[cfg(test)]
 mod exact_tests;
 #[cfg(test)]
