@@ -69,7 +69,8 @@ impl Rates {
     }
 }
 
-/// What a mode costs next to the standard rate when the catalog has no rate of its own for it.
+/// What a mode costs next to the standard rate, for input and output tokens, when the catalog
+/// has no rate of its own for it.
 /// Batch: "50% less cost than global standard" (Azure OpenAI, how-to/batch), half the
 /// on-demand price on Bedrock and Vertex. Flex: half (Bedrock and Vertex Flex). Priority: the
 /// premium Bedrock and Vertex publish (about 75 % above standard).
@@ -156,7 +157,14 @@ impl ModelPrice {
             BillingMode::Priority => self.priority.as_ref(),
             _ => None,
         };
-        let scaled = |v: f64| v * default_multiplier(billing.mode);
+        // The multiplier is the mode's discount or premium on input and output. Cached tokens
+        // keep their cache rate where the mode has none of its own: on Vertex "the 75%
+        // cache-hit discount takes precedence over the batch discount" (batch-prediction-gemini).
+        let multiplier = match token_type {
+            TokenType::Input | TokenType::Output => default_multiplier(billing.mode),
+            _ => 1.0,
+        };
+        let scaled = |v: f64| v * multiplier;
         let long = billing.long_context;
         let rate = tier
             .filter(|_| long)
@@ -563,6 +571,13 @@ mod tests {
         };
         assert_eq!(m.rate(TokenType::Input, regional), Some(1.0e-6));
         assert_eq!(m.rate(TokenType::Output, Billing::default()), None);
+        // Cached tokens keep their cache rate in a mode without one of its own.
+        let cached = ModelPrice {
+            cache_read: Some(1.0e-7),
+            ..m.clone()
+        };
+        let batch = Billing::mode(BillingMode::Batch);
+        assert_eq!(cached.rate(TokenType::CacheRead, batch), Some(1.0e-7));
     }
 
     #[test]
