@@ -31,8 +31,8 @@ pub struct Query {
     pub reducer: Reducer,
 }
 
-/// The five calls a poll makes per project, whatever the number of models: four summed,
-/// and the 99th percentile of time to first token.
+/// The five calls a poll makes per project, whatever the number of models: tokens as
+/// written, three summed, and the 99th percentile of time to first token.
 pub fn queries() -> Vec<Query> {
     let with = |extra: &[&str]| {
         MODEL_FIELDS
@@ -47,11 +47,16 @@ pub fn queries() -> Vec<Query> {
         reducer: Reducer::ReduceSum,
     };
     vec![
-        // request_type tells provisioned (dedicated) tokens from pay-as-you-go ones.
-        summed(
-            TOKEN_COUNT,
-            with(&["metric.label.type", "metric.label.request_type"]),
-        ),
+        // Tokens are not reduced: every label that decides how they are billed comes back
+        // (`request_type`, `source`, `max_token_size` and, where Vertex writes it,
+        // `shared_request_type`; billing.rs), and no series is left out for lacking a label
+        // a grouping would name. Raw series are few (one per type, modality and bucket in
+        // use) and billed like reduced ones, per series returned.
+        Query {
+            metric_type: TOKEN_COUNT,
+            group_by: Vec::new(),
+            reducer: Reducer::ReduceNone,
+        },
         summed(
             INVOCATION_COUNT,
             with(&["metric.label.response_code", "metric.label.error_category"]),
@@ -154,9 +159,11 @@ mod tests {
         assert_eq!(q.len(), 5);
         assert_eq!(q[4].reducer, Reducer::ReducePercentile99);
         assert_eq!(q[4].group_by.len(), 3, "versions merged");
-        assert!(q[0]
-            .group_by
-            .contains(&"metric.label.request_type".to_string()));
+        assert_eq!(
+            (q[0].reducer.clone(), q[0].group_by.len()),
+            (Reducer::ReduceNone, 0),
+            "tokens come back with every label"
+        );
         assert!(filter(TOKEN_COUNT)
             .contains("resource.type = \"aiplatform.googleapis.com/PublisherModel\""));
     }
