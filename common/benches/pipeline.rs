@@ -70,6 +70,7 @@ fn minute(series: usize, period: i64) -> Vec<Sample> {
             region: ["us-east-1", "us-west-2", "eu-west-1"][i % 3].into(),
             model: "anthropic.claude-3-5-sonnet-20240620-v1:0".into(),
             deployment: format!("load-{i}"),
+            billing: Default::default(),
         };
         let id = format!("series-{i}");
         let v = (i as f64 + (period / 60) as f64) * 3.0;
