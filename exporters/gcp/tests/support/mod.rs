@@ -320,14 +320,18 @@ async fn list(
         Some("12" | "REDUCE_PERCENTILE_05") => Some(0.05),
         _ => Some(f64::NAN),
     };
-    if !matches!(
-        param("aggregation.perSeriesAligner"),
-        Some("1" | "ALIGN_DELTA")
-    ) || percentile.is_some_and(f64::is_nan)
-    {
+    // ALIGN_DELTA for DELTA metrics; ALIGN_MAX (11) for the GAUGE `dedicated_gsu_limit`,
+    // whose stored points are already one per minute.
+    let gauge = metric_type.ends_with("/dedicated_gsu_limit");
+    let aligner_ok = match param("aggregation.perSeriesAligner") {
+        Some("1" | "ALIGN_DELTA") => !gauge,
+        Some("11" | "ALIGN_MAX") => gauge,
+        _ => false,
+    };
+    if !aligner_ok || percentile.is_some_and(f64::is_nan) {
         return google_error(
             400,
-            "this fake implements ALIGN_DELTA with REDUCE_SUM or REDUCE_PERCENTILE_* only",
+            "this fake implements ALIGN_DELTA (ALIGN_MAX for dedicated_gsu_limit) with no reducer, REDUCE_SUM or REDUCE_PERCENTILE_* only",
         );
     }
     let group_by: Vec<&str> = pairs
@@ -416,14 +420,15 @@ async fn list(
         .map(|((resource, metric), points)| {
             let distribution = points.values().any(|v| matches!(v, PointValue::Dist { .. } | PointValue::Samples(_)));
             let double = points.values().any(|v| matches!(v, PointValue::Double(_)));
-            // MetricKind DELTA = 2; ValueType INT64 = 2, DOUBLE = 3, DISTRIBUTION = 5.
+            // MetricKind GAUGE = 1, DELTA = 2; ValueType INT64 = 2, DOUBLE = 3,
+            // DISTRIBUTION = 5.
             let (kind, value_type) = match (enums_as_int, distribution, double) {
                 (true, true, _) => (json!(2), json!(5)),
                 (true, _, true) => (json!(2), json!(3)),
-                (true, _, _) => (json!(2), json!(2)),
+                (true, _, _) => (json!(if gauge { 1 } else { 2 }), json!(2)),
                 (false, true, _) => (json!("DELTA"), json!("DISTRIBUTION")),
                 (false, _, true) => (json!("DELTA"), json!("DOUBLE")),
-                (false, _, _) => (json!("DELTA"), json!("INT64")),
+                (false, _, _) => (json!(if gauge { "GAUGE" } else { "DELTA" }), json!("INT64")),
             };
             json!({
                 "metric": {"type": metric_type, "labels": metric},
