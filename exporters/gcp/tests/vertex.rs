@@ -551,6 +551,12 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
         ..online
     }
     .add(&fake, "proj-a", &gemini, m, 6_000);
+    // A bucket whose lower bound is not written: priced as 200k or less, and named.
+    TokenLabels {
+        max_token_size: "<=1M",
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 500);
     TokenLabels {
         request_type: "spillover",
         ..online
@@ -578,7 +584,7 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
     }
     let s = exporter.wait_for("every part counted", Duration::from_secs(60), |s| {
         s.value("llm_tokens_total", &gem("provisioned", "standard")) == Some(6_000.0)
-            && s.value("llm_tokens_total", &gem("standard", "standard")) == Some(8_000.0)
+            && s.value("llm_tokens_total", &gem("standard", "standard")) == Some(8_500.0)
             && s.matching("llm_tokens_total", &[("model", "claude-test")])
                 .len()
                 == 2
@@ -594,9 +600,16 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
     assert_eq!(tokens(&gem("priority", "standard")), Some(3_000.0));
     assert_eq!(tokens(&gem("flex", "standard")), Some(4_000.0));
     assert_eq!(tokens(&gem("standard", "long")), Some(5_000.0));
-    // Online and spillover are both pay-as-you-go.
+    // Online, spillover and the unreadable bucket are all priced as standard.
     let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-12, "{got} != {want}");
-    close(cost(&gem("standard", "standard")), 8_000.0 * 1.0e-6);
+    close(cost(&gem("standard", "standard")), 8_500.0 * 1.0e-6);
+    let log = exporter.proc.log();
+    assert_eq!(
+        log.matches("cannot read").count(),
+        1,
+        "one warning for the unreadable bucket, whatever the polls: {log}"
+    );
+    assert!(log.contains("<=1M"));
     close(cost(&gem("batch", "standard")), 2_000.0 * 0.5e-6);
     close(cost(&gem("priority", "standard")), 3_000.0 * 1.8e-6);
     // No flex rate in the entry: half the standard one.
@@ -632,5 +645,5 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
         .iter()
         .map(|m| m.2)
         .sum();
-    assert_eq!(all, 28_000.0);
+    assert_eq!(all, 28_500.0);
 }
