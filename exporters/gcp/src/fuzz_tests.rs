@@ -1,6 +1,6 @@
 //! Fuzzing of what the GCP exporter parses (issue 11): Cloud Monitoring's `timeSeries.list`
 //! answers (TimeSeries and ListTimeSeriesResponse in the REST shape), the labels that become
-//! token types, error types and price keys, and the `gcp:` config section, with arbitrary
+//! token types, error types, price keys and billing parts, and the `gcp:` config section, with arbitrary
 //! JSON and mutations of a documented answer (1.797e308, -1, "NaN", "Infinity", timestamps of
 //! 1970 and 9999, missing fields, wrong types). Promised: no panic; a bad document is an
 //! error; config errors name the field and stay short. The conversion to samples and what
@@ -8,16 +8,16 @@
 //! `PROPTEST_CASES=20000 cargo test -p llm-exporter-gcp --bins fuzz`.
 
 use common::config::{example_from_readme, section, Config};
-use common::pricing::Pricing;
 use google_cloud_monitoring_v3::model::typed_value::Value as Typed;
 use google_cloud_monitoring_v3::model::{ListTimeSeriesResponse, TimeSeries};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use testkit::fuzz::{any_json, mutated};
 
+use crate::billing;
 use crate::config::GcpConfig;
 use crate::token_types::{known, UnknownTypes};
-use crate::vertex::{error_type, price_key};
+use crate::vertex::{error_type, price_keys};
 
 const KEYS: &str = "[a-z]{1,6}|metric|resource|labels|type|points|interval|startTime|endTime|value|int64Value|doubleValue|distributionValue|count|mean|timeSeries|nextPageToken|executionErrors|unreachable";
 
@@ -42,11 +42,6 @@ fn documented_series() -> Value {
     })
 }
 
-fn pricing() -> &'static Pricing {
-    static P: std::sync::OnceLock<Pricing> = std::sync::OnceLock::new();
-    P.get_or_init(|| Pricing::load("gcp", None).unwrap())
-}
-
 /// What the exporter reads from a parsed series: labels, times and values.
 fn check_series(ts: &TimeSeries) -> Result<(), TestCaseError> {
     let labels = |name: &str| {
@@ -56,12 +51,18 @@ fn check_series(ts: &TimeSeries) -> Result<(), TestCaseError> {
     };
     let _ = known(&labels("type"));
     let _ = error_type(&labels("response_code"), &labels("error_category"));
-    let _ = price_key(
-        pricing(),
+    let _ = price_keys(
         &labels("publisher"),
         &labels("model_user_id"),
         &labels("model_version_id"),
     );
+    let _ = billing::part(&billing::Labels {
+        request_type: &labels("request_type"),
+        source: &labels("source"),
+        max_token_size: &labels("max_token_size"),
+        shared_request_type: &labels("shared_request_type"),
+        location: &labels("location"),
+    });
     for p in &ts.points {
         if let Some(i) = &p.interval {
             for t in [&i.start_time, &i.end_time].into_iter().flatten() {
@@ -131,8 +132,17 @@ proptest! {
     #[test]
     fn fuzz_gcp_labels(code in ".{0,6}", category in ".{0,10}", publisher in ".{0,12}", model in ".{0,30}", version in ".{0,8}") {
         let _ = error_type(&code, &category);
-        let _ = price_key(pricing(), &publisher, &model, &version);
+        let _ = price_keys(&publisher, &model, &version);
         let _ = known(&model);
+        // Billing labels: any text is a part (standard where unreadable), never a panic.
+        let _ = billing::long_context(&model);
+        let _ = billing::part(&billing::Labels {
+            request_type: &code,
+            source: &model,
+            max_token_size: &category,
+            shared_request_type: &version,
+            location: &publisher,
+        });
     }
 
     #[test]

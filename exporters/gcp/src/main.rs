@@ -1,6 +1,7 @@
 //! `llm-exporter-gcp`: Vertex AI usage and cost from Cloud Monitoring, as Prometheus metrics.
 //! Flags -> config -> one Source per project -> `common::run`.
 
+mod billing;
 mod config;
 mod dedupe;
 mod demo;
@@ -165,7 +166,6 @@ type CaBundle = tempfile::TempPath;
 async fn run(p: Prepared) -> anyhow::Result<()> {
     let _ca_bundle = p._ca_bundle;
     let metrics = Arc::new(SelfMetrics::new("gcp", VERSION));
-    let pricing = Arc::new(p.pricing.clone());
     let max_response_bytes = p.config.max_response_bytes;
     let settings = RunSettings {
         cloud: "gcp",
@@ -197,6 +197,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
             .context("cannot create the Cloud Monitoring client")?,
     );
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
+    let unread = Arc::new(billing::WarnOnce::default());
     let duplicates = Arc::new(dedupe::Duplicates::new(metrics.clone()));
     // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
     // and one project's outage or missing permission must not hold back the others.
@@ -226,8 +227,9 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
                     usd_per_series: p.gcp.usd_per_million_time_series / 1e6,
                     duplicates: duplicates.clone(),
                 }),
-                pricing: pricing.clone(),
                 unknown_types: unknown_types.clone(),
+                unread: unread.clone(),
+                fetched: Default::default(),
             }
         })
         .collect();

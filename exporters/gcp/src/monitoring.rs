@@ -1,5 +1,5 @@
-//! Cloud Monitoring I/O: `projects.timeSeries.list`, aligned to whole minutes with
-//! `ALIGN_DELTA` and reduced server-side as each query says, following page tokens. Every call
+//! Cloud Monitoring I/O: `projects.timeSeries.list`, aligned to whole minutes and reduced
+//! server-side as each query says, following page tokens. Every call
 //! goes through the guard (the only retries), and what it returns is billed.
 
 use std::fmt;
@@ -8,7 +8,6 @@ use std::sync::Arc;
 use common::guard::{Classify, ErrorClass, Guard, GuardError};
 use common::metrics::SelfMetrics;
 use common::source::Window;
-use google_cloud_monitoring_v3::model::aggregation::Aligner;
 use google_cloud_monitoring_v3::model::{
     Aggregation, ListTimeSeriesResponse, TimeInterval, TimeSeries,
 };
@@ -122,7 +121,7 @@ impl Monitoring {
             .set_end_time(Timestamp::clamp(window.end, 0));
         let aggregation = Aggregation::new()
             .set_alignment_period(WktDuration::clamp(window.period, 0))
-            .set_per_series_aligner(Aligner::AlignDelta)
+            .set_per_series_aligner(query.aligner.clone())
             .set_cross_series_reducer(query.reducer.clone())
             .set_group_by_fields(query.group_by.clone());
         // The model's own JSON, flattened into the query string as the REST mapping wants.

@@ -1,27 +1,35 @@
 //! `impl Source` for Vertex AI in one project: one timeSeries.list per metric type, then the
-//! reduced series become samples.
+//! series become samples. Tokens are revised per billing part of a model version
+//! (billing.rs); a part this process has not fetched before is fetched back to the window's
+//! `backfill_start` with one more call, so its minutes count from when counting started.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
-use common::pricing::Pricing;
 use common::source::{
-    Billing, BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source,
-    SourceError, Window, PROVISIONED_PART,
+    BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError,
+    Window,
 };
 use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
 
+use crate::billing::{self, WarnOnce};
 use crate::monitoring::Monitoring;
 use crate::token_types::UnknownTypes;
-use crate::vertex::{self, error_type, price_key};
+use crate::vertex::{self, error_type, price_keys};
+
+/// Part ids remembered as fetched; past this many the set starts again (each part is then
+/// fetched back once more, and counted once: the accumulator keeps what it counted).
+const MAX_FETCHED: usize = 100_000;
 
 pub struct VertexSource {
     pub project: String,
     pub scope: String,
     pub monitoring: Arc<Monitoring>,
-    pub pricing: Arc<Pricing>,
     pub unknown_types: Arc<UnknownTypes>,
+    pub unread: Arc<WarnOnce>,
+    /// Token part ids fetched by an earlier successful poll.
+    pub fetched: Mutex<HashSet<String>>,
 }
 
 fn label<'a>(ts: &'a TimeSeries, name: &str) -> &'a str {
@@ -95,7 +103,7 @@ impl VertexSource {
             region: label(ts, "location").to_string(),
             model: label(ts, "model_user_id").to_string(),
             deployment: String::new(),
-            billing: Billing::default(),
+            ..SeriesLabels::default()
         }
     }
 
@@ -111,13 +119,81 @@ impl VertexSource {
         )
     }
 
-    fn price_key(&self, ts: &TimeSeries) -> String {
-        price_key(
-            &self.pricing,
+    fn price_keys(&self, ts: &TimeSeries) -> Vec<String> {
+        price_keys(
             label(ts, "publisher"),
             label(ts, "model_user_id"),
             label(ts, "model_version_id"),
         )
+    }
+
+    /// Adds the points of raw `token_count` series to `sums`, each under its billing part's
+    /// series id, for the parts `keep` accepts; returns the part ids seen.
+    fn add_tokens(
+        &self,
+        sums: &mut PeriodSums,
+        series: &[TimeSeries],
+        period: i64,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> HashSet<String> {
+        let mut ids = HashSet::new();
+        for ts in series {
+            let t = self
+                .unknown_types
+                .classify(label(ts, "type"), vertex::TOKEN_COUNT);
+            let (part, unread) = billing::part(&billing::Labels {
+                request_type: label(ts, "request_type"),
+                source: label(ts, "source"),
+                max_token_size: label(ts, "max_token_size"),
+                shared_request_type: label(ts, "shared_request_type"),
+                location: label(ts, "location"),
+            });
+            if let Some(u) = unread {
+                self.unread
+                    .note(u, label(ts, "source"), label(ts, "max_token_size"));
+            }
+            let id = format!("{}{}", self.series(ts), part.suffix);
+            if !keep(&id) {
+                continue;
+            }
+            let mut labels = self.labels(ts);
+            labels.billing = part.billing;
+            let keys = self.price_keys(ts);
+            for p in &ts.points {
+                if let (Some(start), Some(v)) = (period_of(p, period), number(p)) {
+                    sums.add(&id, &labels, SampleKind::Tokens(t), start, v, &keys);
+                }
+            }
+            ids.insert(id);
+        }
+        ids
+    }
+
+    /// Provisioned Throughput GSUs per minute as unit-hours (GSUs x minutes / 60), under
+    /// `<series>#capacity`, priced at the entry's `provisioned_usd_per_unit_hour`.
+    fn add_capacity(&self, sums: &mut PeriodSums, series: &[TimeSeries], period: i64) {
+        for ts in series {
+            let id = format!("{}#capacity", self.series(ts));
+            let mut labels = self.labels(ts);
+            labels.billing.mode = BillingMode::Provisioned;
+            labels.billing.regional = labels.region != "global";
+            let keys = self.price_keys(ts);
+            for p in &ts.points {
+                if let (Some(start), Some(units)) = (period_of(p, period), number(p)) {
+                    if units.is_finite() && units > 0.0 {
+                        let hours = units * period as f64 / 3600.0;
+                        sums.add(
+                            &id,
+                            &labels,
+                            SampleKind::CapacityUnitHours,
+                            start,
+                            hours,
+                            &keys,
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -137,30 +213,35 @@ impl Source for VertexSource {
                 .map_err(|e| SourceError::new(e.to_string()))?;
             results.push(series);
         }
-        let [tokens, invocations, latencies, first_token, first_token_p99]: [Vec<TimeSeries>; 5] =
-            results
-                .try_into()
-                .map_err(|_| SourceError::new("expected one result per query"))?;
+        let [tokens, invocations, latencies, first_token, first_token_p99, gsu]: [Vec<TimeSeries>;
+            6] = results
+            .try_into()
+            .map_err(|_| SourceError::new("expected one result per query"))?;
 
         let mut sums = PeriodSums::default();
-        for ts in &tokens {
-            let t = self
-                .unknown_types
-                .classify(label(ts, "type"), vertex::TOKEN_COUNT);
-            let (mut series, mut labels, key) =
-                (self.series(ts), self.labels(ts), vec![self.price_key(ts)]);
-            // Provisioned throughput is billed per hour, not per token; its tokens are a part
-            // of the model's usage the cloud reports apart.
-            if label(ts, "request_type") == "dedicated" {
-                labels.billing.mode = BillingMode::Provisioned;
-                series.push_str(PROVISIONED_PART);
-            }
-            for p in &ts.points {
-                if let (Some(period), Some(v)) = (period_of(p, window.period), number(p)) {
-                    sums.add(&series, &labels, SampleKind::Tokens(t), period, v, &key);
-                }
-            }
+        let seen = self.add_tokens(&mut sums, &tokens, window.period, &|_| true);
+        let new: HashSet<String> = {
+            let fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+            seen.difference(&fetched).cloned().collect()
+        };
+        if !new.is_empty() && window.backfill_start < window.start {
+            // The closed minutes since counting started, for the new parts only (the
+            // accumulator counts them for series it has never seen). One call, billed per
+            // series returned, made only when a part appears.
+            let older = Window {
+                start: window.backfill_start,
+                end: window.start,
+                ..window
+            };
+            let series = self
+                .monitoring
+                .list(&self.project, &queries[0], older)
+                .await
+                .map_err(|e| SourceError::new(e.to_string()))?;
+            tracing::debug!(project = %self.project, parts = new.len(), from = window.backfill_start, "new token parts fetched from when counting started");
+            self.add_tokens(&mut sums, &series, window.period, &|id| new.contains(id));
         }
+        self.add_capacity(&mut sums, &gsu, window.period);
         for ts in &invocations {
             let (series, labels) = (self.series(ts), self.labels(ts));
             let error = error_type(label(ts, "response_code"), label(ts, "error_category"));
@@ -227,6 +308,11 @@ impl Source for VertexSource {
                 }
             }
         }
+        let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+        if fetched.len() + seen.len() > MAX_FETCHED {
+            fetched.clear();
+        }
+        fetched.extend(seen);
         Ok(samples)
     }
 }

@@ -2,9 +2,8 @@
 //! (shared/reference/cloud-apis.md §3): the metric types polled, how each is aggregated
 //! server-side, and how labels become samples.
 
-use common::pricing::Pricing;
 use common::source::ErrorType;
-use google_cloud_monitoring_v3::model::aggregation::Reducer;
+use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
 
 pub const RESOURCE_TYPE: &str = "aiplatform.googleapis.com/PublisherModel";
 pub const TOKEN_COUNT: &str = "aiplatform.googleapis.com/publisher/online_serving/token_count";
@@ -14,6 +13,10 @@ pub const INVOCATION_LATENCIES: &str =
     "aiplatform.googleapis.com/publisher/online_serving/model_invocation_latencies";
 pub const FIRST_TOKEN_LATENCIES: &str =
     "aiplatform.googleapis.com/publisher/online_serving/first_token_latencies";
+/// "Dedicated limit in GSU": the Provisioned Throughput a model has in a location (GAUGE,
+/// INT64; "Monitor Provisioned Throughput", metrics table).
+pub const GSU_LIMIT: &str =
+    "aiplatform.googleapis.com/publisher/online_serving/dedicated_gsu_limit";
 
 /// The resource labels every query keeps (everything else is summed away server-side).
 const MODEL_FIELDS: [&str; 4] = [
@@ -23,16 +26,19 @@ const MODEL_FIELDS: [&str; 4] = [
     "resource.label.location",
 ];
 
-/// One timeSeries.list call per poll and project: the metric type, the labels it keeps and
-/// how the series of a group are reduced (every query aligns with ALIGN_DELTA).
+/// One timeSeries.list call per poll and project: the metric type, how each series is
+/// aligned to the minute (ALIGN_DELTA for the DELTA metrics, ALIGN_MAX for the GSU gauge),
+/// the labels it keeps and how the series of a group are reduced.
 pub struct Query {
     pub metric_type: &'static str,
+    pub aligner: Aligner,
     pub group_by: Vec<String>,
     pub reducer: Reducer,
 }
 
-/// The five calls a poll makes per project, whatever the number of models: four summed,
-/// and the 99th percentile of time to first token.
+/// The six calls a poll makes per project, whatever the number of models: tokens as
+/// written, three summed, the 99th percentile of time to first token, and the Provisioned
+/// Throughput GSUs.
 pub fn queries() -> Vec<Query> {
     let with = |extra: &[&str]| {
         MODEL_FIELDS
@@ -43,15 +49,22 @@ pub fn queries() -> Vec<Query> {
     };
     let summed = |metric_type, group_by| Query {
         metric_type,
+        aligner: Aligner::AlignDelta,
         group_by,
         reducer: Reducer::ReduceSum,
     };
     vec![
-        // request_type tells provisioned (dedicated) tokens from pay-as-you-go ones.
-        summed(
-            TOKEN_COUNT,
-            with(&["metric.label.type", "metric.label.request_type"]),
-        ),
+        // Tokens are not reduced: every label that decides how they are billed comes back
+        // (`request_type`, `source`, `max_token_size` and, where Vertex writes it,
+        // `shared_request_type`; billing.rs), and no series is left out for lacking a label
+        // a grouping would name. Raw series are few (one per type, modality and bucket in
+        // use) and billed like reduced ones, per series returned.
+        Query {
+            metric_type: TOKEN_COUNT,
+            aligner: Aligner::AlignDelta,
+            group_by: Vec::new(),
+            reducer: Reducer::ReduceNone,
+        },
         summed(
             INVOCATION_COUNT,
             with(&["metric.label.response_code", "metric.label.error_category"]),
@@ -64,12 +77,20 @@ pub fn queries() -> Vec<Query> {
         // two distributions (model, overhead) whose percentiles do not add up.
         Query {
             metric_type: FIRST_TOKEN_LATENCIES,
+            aligner: Aligner::AlignDelta,
             group_by: MODEL_FIELDS
                 .iter()
                 .filter(|f| !f.ends_with("model_version_id"))
                 .map(|s| s.to_string())
                 .collect(),
             reducer: Reducer::ReducePercentile99,
+        },
+        // The largest GSU limit of each minute: what the order provided then.
+        Query {
+            metric_type: GSU_LIMIT,
+            aligner: Aligner::AlignMax,
+            group_by: with(&[]),
+            reducer: Reducer::ReduceSum,
         },
     ]
 }
@@ -96,9 +117,10 @@ pub fn error_type(response_code: &str, error_category: &str) -> Option<ErrorType
     }
 }
 
-/// The catalog key a model is priced under. Gemini models are priced by their id; partner
+/// The catalog keys a model may be priced under, in order of preference (the accumulator
+/// takes the first the current catalog has). Gemini models are priced by their id; partner
 /// models under `<model>@<version>`, `<publisher>/<model>` and so on, as LiteLLM names them.
-pub fn price_key(pricing: &Pricing, publisher: &str, model: &str, version: &str) -> String {
+pub fn price_keys(publisher: &str, model: &str, version: &str) -> Vec<String> {
     let mut candidates = Vec::new();
     if !version.is_empty() {
         candidates.push(format!("{model}@{version}"));
@@ -107,14 +129,12 @@ pub fn price_key(pricing: &Pricing, publisher: &str, model: &str, version: &str)
     candidates.push(model.to_string());
     candidates.push(format!("{publisher}/{model}"));
     candidates
-        .into_iter()
-        .find(|k| pricing.model(k).is_some())
-        .unwrap_or_else(|| model.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::pricing::Pricing;
 
     #[test]
     fn response_codes_map_to_the_contract() {
@@ -129,34 +149,41 @@ mod tests {
     #[test]
     fn partner_models_find_their_vertex_price() {
         let p = Pricing::load("gcp", None).unwrap();
+        let first_priced = |publisher: &str, model: &str, version: &str| {
+            price_keys(publisher, model, version)
+                .into_iter()
+                .find(|k| p.model(k).is_some())
+        };
         assert_eq!(
-            price_key(&p, "google", "gemini-2.5-flash", ""),
-            "gemini-2.5-flash"
+            first_priced("google", "gemini-2.5-flash", "").as_deref(),
+            Some("gemini-2.5-flash")
         );
         assert_eq!(
-            price_key(&p, "anthropic", "claude-haiku-4-5", "20251001"),
-            "claude-haiku-4-5@20251001"
+            first_priced("anthropic", "claude-haiku-4-5", "20251001").as_deref(),
+            Some("claude-haiku-4-5@20251001")
         );
         assert_eq!(
-            price_key(&p, "meta", "llama-3.3-70b-instruct-maas", ""),
-            "meta/llama-3.3-70b-instruct-maas"
+            first_priced("meta", "llama-3.3-70b-instruct-maas", "").as_deref(),
+            Some("meta/llama-3.3-70b-instruct-maas")
         );
         assert_eq!(
-            price_key(&p, "acme", "secret-model", "1"),
-            "secret-model",
-            "unpriced models keep their id"
+            price_keys("acme", "secret-model", "1")[0],
+            "secret-model@1",
+            "unpriced models are named by their first key"
         );
     }
 
     #[test]
     fn one_query_per_metric_type() {
         let q = queries();
-        assert_eq!(q.len(), 5);
+        assert_eq!(q.len(), 6);
         assert_eq!(q[4].reducer, Reducer::ReducePercentile99);
         assert_eq!(q[4].group_by.len(), 3, "versions merged");
-        assert!(q[0]
-            .group_by
-            .contains(&"metric.label.request_type".to_string()));
+        assert_eq!(
+            (q[0].reducer.clone(), q[0].group_by.len()),
+            (Reducer::ReduceNone, 0),
+            "tokens come back with every label"
+        );
         assert!(filter(TOKEN_COUNT)
             .contains("resource.type = \"aiplatform.googleapis.com/PublisherModel\""));
     }

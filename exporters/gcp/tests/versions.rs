@@ -116,11 +116,12 @@ fn cache_and_unknown_token_types_are_counted_and_named() {
         s.value("llm_exporter_up", &[]) == Some(1.0)
     });
     let m = now_minute() - 120;
+    // The global endpoint: no regional uplift on these rates.
     let claude = [
         ("model_user_id", "claude-haiku-4-5"),
         ("model_version_id", "20251001"),
         ("publisher", "anthropic"),
-        ("location", "us-east5"),
+        ("location", "global"),
     ];
     // Types observed for Claude on Vertex (2026), and one nobody has documented.
     add_tokens(&fake, "proj-a", &claude, "input", m, 1_000);

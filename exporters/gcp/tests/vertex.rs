@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use support::*;
 
-// List prices in USD per token, from shared/reference/cloud-apis.md §4.2.
+// List prices in USD per token, from shared/reference/cloud-apis.md §4.2. Claude Haiku 4.5
+// on a regional endpoint (us-east5) costs 10 % more (Anthropic, "Claude on Vertex AI").
 const FLASH_IN: f64 = 0.30e-6;
 const FLASH_OUT: f64 = 2.50e-6;
 const HAIKU_IN: f64 = 1.00e-6;
@@ -146,10 +147,21 @@ fn counts_exact_usage_and_cost_from_cloud_monitoring() {
         },
     );
 
-    let us = [("model", "gemini-2.5-flash"), ("region", "us-central1")];
-    let with = |extra: (&'static str, &'static str)| [us[0], us[1], extra];
+    let us = [
+        ("model", "gemini-2.5-flash"),
+        ("region", "us-central1"),
+        ("billing_mode", "standard"),
+    ];
+    let with = |extra: (&'static str, &'static str)| [us[0], us[1], us[2], extra];
+    let provisioned = [
+        us[0],
+        us[1],
+        ("billing_mode", "provisioned"),
+        ("token_type", "input"),
+    ];
     let s = exporter.wait_for("the minute to be counted", Duration::from_secs(60), |s| {
-        s.value("llm_tokens_total", &with(("token_type", "input"))) == Some(16_000.0)
+        s.value("llm_tokens_total", &with(("token_type", "input"))) == Some(11_000.0)
+            && s.value("llm_tokens_total", &provisioned) == Some(5_000.0)
             && s.value(
                 "llm_tokens_total",
                 &[("model", "claude-haiku-4-5"), ("token_type", "output")],
@@ -183,6 +195,7 @@ fn counts_exact_usage_and_cost_from_cloud_monitoring() {
         Some(4_000.0)
     );
     // Provisioned (dedicated) tokens are counted but not priced; spillover is pay-as-you-go.
+    assert_eq!(s.value("llm_estimated_cost_usd_total", &provisioned), None);
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
@@ -203,16 +216,16 @@ fn counts_exact_usage_and_cost_from_cloud_monitoring() {
                 "llm_estimated_cost_usd_total",
                 &[("model", "claude-haiku-4-5"), ("token_type", "input")]
             ),
-            4_000.0 * HAIKU_IN
+            4_000.0 * HAIKU_IN * 1.1
         ),
-        "the partner model finds its Vertex price"
+        "the partner model finds its Vertex price, with the regional endpoint's 10 %"
     );
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
             &[("model", "claude-haiku-4-5"), ("token_type", "output")]
         ),
-        1_000.0 * HAIKU_OUT
+        1_000.0 * HAIKU_OUT * 1.1
     ));
     assert_eq!(
         s.value("llm_invocations_total", &us),
@@ -260,7 +273,7 @@ fn counts_exact_usage_and_cost_from_cloud_monitoring() {
     // Late data: more tokens arrive for the same minute.
     tokens(&fake, "proj-a", &GEMINI, "input", "shared", m, 500);
     let s = exporter.wait_for("the late tokens", Duration::from_secs(30), |s| {
-        s.value("llm_tokens_total", &with(("token_type", "input"))) == Some(16_500.0)
+        s.value("llm_tokens_total", &with(("token_type", "input"))) == Some(11_500.0)
     });
     assert!(close(
         s.value(
@@ -322,8 +335,8 @@ fn one_list_call_per_metric_type_and_project_whatever_the_models() {
     let calls = fake.state().calls.clone();
     assert_eq!(
         calls.values().sum::<usize>(),
-        10,
-        "5 queries (4 metric types, one twice for its p99) x 2 projects: {calls:?}"
+        12,
+        "6 queries (5 metric types, one twice for its p99) x 2 projects: {calls:?}"
     );
     for (metric, n) in &calls {
         let expected = if metric.ends_with("first_token_latencies") {
@@ -463,4 +476,174 @@ fn extra_ca_file_is_trusted_and_nothing_else_is() {
         None,
         "the system roots do not vouch for the test CA"
     );
+}
+
+/// Each billing mode Vertex's `token_count` labels show is priced as billed, counted once,
+/// and grouped by `billing_mode`: batch (`source` prefixed `batch_`), Priority and Flex
+/// PayGo (`shared_request_type`), long context (`max_token_size` above 200k), the regional
+/// uplift (a `source` other than `global`) and Provisioned Throughput (`dedicated`).
+#[test]
+fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
+    let fake = Fake::default();
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let prices = dir.path().join("prices.yaml");
+    // Round rates, so every expected cost below is exact arithmetic.
+    std::fs::write(
+        &prices,
+        "models:\n  gcp:\n    gemini-test:\n      input: 1.0e-6\n      output: 4.0e-6\n      above_200k: {input: 2.0e-6, output: 6.0e-6}\n      batch: {input: 0.5e-6, output: 2.0e-6}\n      priority: {input: 1.8e-6, output: 7.2e-6}\n      provisioned_usd_per_unit_hour: 6.0\n    claude-test:\n      input: 3.0e-6\n      output: 15.0e-6\n      regional_uplift: 1.1\n",
+    )
+    .unwrap();
+    let gemini = [
+        ("model_user_id", "gemini-test"),
+        ("model_version_id", ""),
+        ("publisher", "google"),
+        ("location", "global"),
+    ];
+    let claude_regional = [
+        ("model_user_id", "claude-test"),
+        ("model_version_id", ""),
+        ("publisher", "anthropic"),
+        ("location", "us-east5"),
+    ];
+    let claude_global = [
+        ("model_user_id", "claude-test"),
+        ("model_version_id", ""),
+        ("publisher", "anthropic"),
+        ("location", "global"),
+    ];
+    let m = now_minute() - 60;
+    let cfg = write_config(
+        dir.path(),
+        &server.url(),
+        "proj-a",
+        &format!("pricing_file: {}\n", prices.display()),
+    );
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let online = TokenLabels::shared("input", "global");
+    online.add(&fake, "proj-a", &gemini, m, 1_000);
+    TokenLabels {
+        source: "batch_us-central1",
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 2_000);
+    TokenLabels {
+        shared_request_type: Some("priority"),
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 3_000);
+    TokenLabels {
+        shared_request_type: Some("flex"),
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 4_000);
+    TokenLabels {
+        max_token_size: "200K-1M",
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 5_000);
+    TokenLabels {
+        request_type: "dedicated",
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 6_000);
+    // A bucket whose lower bound is not written: priced as 200k or less, and named.
+    TokenLabels {
+        max_token_size: "<=1M",
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 500);
+    TokenLabels {
+        request_type: "spillover",
+        ..online
+    }
+    .add(&fake, "proj-a", &gemini, m, 7_000);
+    // 10 GSUs bought for the model: one minute of them is 10/60 GSU-hours.
+    fake.add(
+        "proj-a",
+        "dedicated_gsu_limit",
+        &gemini,
+        &[],
+        m,
+        PointValue::Int(10),
+    );
+    TokenLabels::shared("input", "us-east5").add(&fake, "proj-a", &claude_regional, m, 1_000);
+    TokenLabels::shared("input", "global").add(&fake, "proj-a", &claude_global, m, 1_000);
+
+    fn gem(mode: &'static str, context: &'static str) -> [(&'static str, &'static str); 4] {
+        [
+            ("model", "gemini-test"),
+            ("token_type", "input"),
+            ("billing_mode", mode),
+            ("context", context),
+        ]
+    }
+    let s = exporter.wait_for("every part counted", Duration::from_secs(60), |s| {
+        s.value("llm_tokens_total", &gem("provisioned", "standard")) == Some(6_000.0)
+            && s.value("llm_tokens_total", &gem("standard", "standard")) == Some(8_500.0)
+            && s.matching("llm_tokens_total", &[("model", "claude-test")])
+                .len()
+                == 2
+            && s.value(
+                "llm_provisioned_unit_hours_total",
+                &[("model", "gemini-test")],
+            )
+            .is_some()
+    });
+    let tokens = |l: &[(&str, &str)]| s.value("llm_tokens_total", l);
+    let cost = |l: &[(&str, &str)]| s.value("llm_estimated_cost_usd_total", l).unwrap_or(0.0);
+    assert_eq!(tokens(&gem("batch", "standard")), Some(2_000.0));
+    assert_eq!(tokens(&gem("priority", "standard")), Some(3_000.0));
+    assert_eq!(tokens(&gem("flex", "standard")), Some(4_000.0));
+    assert_eq!(tokens(&gem("standard", "long")), Some(5_000.0));
+    // Online, spillover and the unreadable bucket are all priced as standard.
+    let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-12, "{got} != {want}");
+    close(cost(&gem("standard", "standard")), 8_500.0 * 1.0e-6);
+    let log = exporter.proc.log();
+    assert_eq!(
+        log.matches("cannot read").count(),
+        1,
+        "one warning for the unreadable bucket, whatever the polls: {log}"
+    );
+    assert!(log.contains("<=1M"));
+    close(cost(&gem("batch", "standard")), 2_000.0 * 0.5e-6);
+    close(cost(&gem("priority", "standard")), 3_000.0 * 1.8e-6);
+    // No flex rate in the entry: half the standard one.
+    close(cost(&gem("flex", "standard")), 4_000.0 * 0.5e-6);
+    close(cost(&gem("standard", "long")), 5_000.0 * 2.0e-6);
+    // Provisioned Throughput is billed per GSU, never per token.
+    close(cost(&gem("provisioned", "standard")), 0.0);
+    // The GSUs are billed by the hour: 10 GSU x 1 minute at $6 per GSU-hour.
+    let unit_hours = s
+        .value(
+            "llm_provisioned_unit_hours_total",
+            &[("model", "gemini-test")],
+        )
+        .unwrap();
+    close(unit_hours, 10.0 / 60.0);
+    close(
+        cost(&[("model", "gemini-test"), ("token_type", "provisioned")]),
+        10.0 / 60.0 * 6.0,
+    );
+    // Claude: the regional endpoint pays the uplift, the global one does not.
+    fn claude(region: &'static str) -> [(&'static str, &'static str); 3] {
+        [
+            ("model", "claude-test"),
+            ("token_type", "input"),
+            ("region", region),
+        ]
+    }
+    close(cost(&claude("us-east5")), 1_000.0 * 3.0e-6 * 1.1);
+    close(cost(&claude("global")), 1_000.0 * 3.0e-6);
+    // Every token counted once: the parts add up to what Vertex reported.
+    let all: f64 = s
+        .matching("llm_tokens_total", &[("model", "gemini-test")])
+        .iter()
+        .map(|m| m.2)
+        .sum();
+    assert_eq!(all, 28_500.0);
 }

@@ -1,8 +1,17 @@
 //! A fake Cloud Monitoring `projects.timeSeries.list` that speaks the documented REST shape
-//! (shared/reference/cloud-apis.md §3.4): server-side ALIGN_DELTA + REDUCE_SUM grouped by the
-//! requested fields, page tokens, int64 values as JSON strings, newest points first, enums as
-//! numbers when the client asks for `enum-encoding=int`, and unknown or empty parameters
-//! ignored. Faults can be injected per request.
+//! (shared/reference/cloud-apis.md §3.4): server-side ALIGN_DELTA, then REDUCE_SUM grouped by
+//! the requested fields or no reducer at all (every raw series with all its labels), page
+//! tokens, int64 values as JSON strings, newest points first, enums as numbers when the client
+//! asks for `enum-encoding=int`, and unknown or empty parameters ignored. Faults can be
+//! injected per request.
+//!
+//! Raw `token_count` series carry the labels Google's metric list documents
+//! (https://docs.cloud.google.com/monitoring/api/metrics_gcp_a_b#gcp-aiplatform): `type`,
+//! `request_type` (`dedicated`, `spillover`, `shared` on the Provisioned Throughput page),
+//! `max_token_size` (a bucket; its values are not published), `explicit_caching`,
+//! `accounting_resource` (Provisioned Throughput only), `modality` and `source` (`global` or
+//! the serving region, "can also have prefix, such as 'batch_'"); tests add them with
+//! [`TokenLabels`].
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -298,24 +307,31 @@ async fn list(
     if param("aggregation.alignmentPeriod") != Some("60s") {
         return google_error(400, "this fake aligns to 60s only");
     }
-    // REDUCE_SUM, or a percentile of the merged distributions (REDUCE_PERCENTILE_99 = 9,
-    // _95 = 10, _50 = 11, _05 = 12), valid for DELTA distributions, output DOUBLE.
-    let percentile = match param("aggregation.crossSeriesReducer") {
-        Some("4" | "REDUCE_SUM") => None,
+    // No reducer (REDUCE_NONE = 0, or absent): every raw series as it is. REDUCE_SUM, or a
+    // percentile of the merged distributions (REDUCE_PERCENTILE_99 = 9, _95 = 10, _50 = 11,
+    // _05 = 12), valid for DELTA distributions, output DOUBLE.
+    let reducer = param("aggregation.crossSeriesReducer");
+    let raw_series = matches!(reducer, None | Some("0" | "REDUCE_NONE"));
+    let percentile = match reducer {
+        None | Some("0" | "REDUCE_NONE" | "4" | "REDUCE_SUM") => None,
         Some("9" | "REDUCE_PERCENTILE_99") => Some(0.99),
         Some("10" | "REDUCE_PERCENTILE_95") => Some(0.95),
         Some("11" | "REDUCE_PERCENTILE_50") => Some(0.50),
         Some("12" | "REDUCE_PERCENTILE_05") => Some(0.05),
         _ => Some(f64::NAN),
     };
-    if !matches!(
-        param("aggregation.perSeriesAligner"),
-        Some("1" | "ALIGN_DELTA")
-    ) || percentile.is_some_and(f64::is_nan)
-    {
+    // ALIGN_DELTA for DELTA metrics; ALIGN_MAX (11) for the GAUGE `dedicated_gsu_limit`,
+    // whose stored points are already one per minute.
+    let gauge = metric_type.ends_with("/dedicated_gsu_limit");
+    let aligner_ok = match param("aggregation.perSeriesAligner") {
+        Some("1" | "ALIGN_DELTA") => !gauge,
+        Some("11" | "ALIGN_MAX") => gauge,
+        _ => false,
+    };
+    if !aligner_ok || percentile.is_some_and(f64::is_nan) {
         return google_error(
             400,
-            "this fake implements ALIGN_DELTA with REDUCE_SUM or REDUCE_PERCENTILE_* only",
+            "this fake implements ALIGN_DELTA (ALIGN_MAX for dedicated_gsu_limit) with no reducer, REDUCE_SUM or REDUCE_PERCENTILE_* only",
         );
     }
     let group_by: Vec<&str> = pairs
@@ -336,7 +352,12 @@ async fn list(
     {
         let mut resource = BTreeMap::new();
         let mut metric = BTreeMap::new();
-        for field in &group_by {
+        if raw_series {
+            resource = raw.resource.clone();
+            resource.insert("resource_container".into(), raw.project.clone());
+            metric = raw.metric.clone();
+        }
+        for field in group_by.iter().filter(|_| !raw_series) {
             if let Some(name) = field.strip_prefix("resource.label.") {
                 resource.insert(
                     name.to_string(),
@@ -399,14 +420,15 @@ async fn list(
         .map(|((resource, metric), points)| {
             let distribution = points.values().any(|v| matches!(v, PointValue::Dist { .. } | PointValue::Samples(_)));
             let double = points.values().any(|v| matches!(v, PointValue::Double(_)));
-            // MetricKind DELTA = 2; ValueType INT64 = 2, DOUBLE = 3, DISTRIBUTION = 5.
+            // MetricKind GAUGE = 1, DELTA = 2; ValueType INT64 = 2, DOUBLE = 3,
+            // DISTRIBUTION = 5.
             let (kind, value_type) = match (enums_as_int, distribution, double) {
                 (true, true, _) => (json!(2), json!(5)),
                 (true, _, true) => (json!(2), json!(3)),
-                (true, _, _) => (json!(2), json!(2)),
+                (true, _, _) => (json!(if gauge { 1 } else { 2 }), json!(2)),
                 (false, true, _) => (json!("DELTA"), json!("DISTRIBUTION")),
                 (false, _, true) => (json!("DELTA"), json!("DOUBLE")),
-                (false, _, _) => (json!("DELTA"), json!("INT64")),
+                (false, _, _) => (json!(if gauge { "GAUGE" } else { "DELTA" }), json!("INT64")),
             };
             json!({
                 "metric": {"type": metric_type, "labels": metric},
@@ -547,6 +569,53 @@ pub fn add_tokens(
         period,
         PointValue::Int(n),
     );
+}
+
+/// The `token_count` metric labels of one raw series, as Vertex writes them.
+#[derive(Clone, Copy)]
+pub struct TokenLabels<'a> {
+    pub t: &'a str,
+    pub request_type: &'a str,
+    pub source: &'a str,
+    pub max_token_size: &'a str,
+    pub modality: &'a str,
+    /// Not in Google's metric list; seen on live descriptors (third-party report, 2026-08).
+    pub shared_request_type: Option<&'a str>,
+}
+
+impl<'a> TokenLabels<'a> {
+    /// Online pay-as-you-go text tokens served in `source`, in a small-request bucket.
+    pub fn shared(t: &'a str, source: &'a str) -> Self {
+        TokenLabels {
+            t,
+            request_type: "shared",
+            source,
+            max_token_size: "0-8K",
+            modality: "TEXT",
+            shared_request_type: None,
+        }
+    }
+
+    pub fn add(self, fake: &Fake, project: &str, model: &[(&str, &str)], period: i64, n: i64) {
+        let mut labels = vec![
+            ("type", self.t),
+            ("request_type", self.request_type),
+            ("source", self.source),
+            ("max_token_size", self.max_token_size),
+            ("modality", self.modality),
+        ];
+        if let Some(s) = self.shared_request_type {
+            labels.push(("shared_request_type", s));
+        }
+        fake.add(
+            project,
+            "token_count",
+            model,
+            &labels,
+            period,
+            PointValue::Int(n),
+        );
+    }
 }
 
 /// A config polling `projects` at `endpoint` every second, with `extra` top-level keys.
