@@ -207,6 +207,9 @@ impl Publisher {
             }
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
+        // Only now can a scrape see what this exposition shows for the first time (a new
+        // counter's zero): its hold starts here, however long the poll or the write took.
+        lock(&self.accumulator).shown(Now::system());
         // Off the async workers: it holds each arena's lock while it walks it.
         tokio::task::spawn_blocking(release_free_memory);
         true
