@@ -140,6 +140,7 @@ fn render(c: &mut Criterion) {
         acc.apply("scope", window(p), &samples, now(p + 61));
         peak = peak.max(PEAK.load(Ordering::Relaxed) - at);
         acc.publish(now(p + 120));
+        acc.shown(now(p + 120));
     }
     let held = HELD.load(Ordering::Relaxed) - before;
     let renderer = UsageRenderer::new(&common::config::Config::default());

@@ -11,6 +11,10 @@
 //! gzip and the plain text is 20 times larger (2.4 MB at 10k series). The plain form is
 //! inflated on the first scrape that asks for it and kept until the next publish.
 //!
+//! Once an exposition is out, the accumulator is told ([`Accumulator::shown`]): a new
+//! counter's zero is held for `poll_interval` from that moment, so a slow poll or a slow
+//! write never lets its first value out without the zero before it.
+//!
 //! One publisher writes the state file, serialized by a lock, so the shutdown's last write
 //! can never race an in-flight one. While writes fail, nothing new is published: counters
 //! freeze, `/-/ready` answers 503 and `llm_exporter_state_writes_total{outcome="error"}` grows.
@@ -207,6 +211,9 @@ impl Publisher {
             }
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
+        // Only now can a scrape see what this exposition shows for the first time (a new
+        // counter's zero): its hold starts here, however long the poll or the write took.
+        lock(&self.accumulator).shown(Now::system());
         // Off the async workers: it holds each arena's lock while it walks it.
         tokio::task::spawn_blocking(release_free_memory);
         true

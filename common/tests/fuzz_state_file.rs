@@ -96,6 +96,7 @@ fn valid_state() -> &'static [u8] {
                 .collect();
             acc.apply("sub/rg/a", window, &samples, now(t));
             acc.publish(now(t));
+            acc.shown(now(t));
         }
         acc.state_bytes(now(T0 + 120))
     })

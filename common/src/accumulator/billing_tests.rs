@@ -233,7 +233,10 @@ fn provisioned_capacity_costs_its_hours_and_its_tokens_are_not_priced_again() {
     assert!((usd - 2.0 * 200.0 / 60.0).abs() < 1e-9, "{usd}");
     assert_eq!(total(&a, CounterMetric::Tokens(TokenType::Input)), 5_000.0);
     assert_eq!(cost(&a), 0.0);
+    // A new counter shows 0 in one exposition first, then its value.
     a.publish(at(T0 + 200));
+    a.shown(at(T0 + 200));
+    a.publish(at(T0 + 300));
     let text = UsageRenderer::new(&crate::config::Config::default()).render(&a);
     assert!(text.contains("llm_estimated_cost_usd_total{cloud=\"aws\",account=\"a\",region=\"r\",model=\"m\",deployment=\"d\",billing_mode=\"provisioned\",context=\"standard\",token_type=\"provisioned\"} 6.66"), "{text}");
     assert!(text.contains("llm_provisioned_unit_hours_total{"));

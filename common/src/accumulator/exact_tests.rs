@@ -4,17 +4,17 @@
 use super::*;
 use crate::source::Sample;
 
-const P: i64 = 60;
-const T0: i64 = 1_790_000_040;
+pub(super) const P: i64 = 60;
+pub(super) const T0: i64 = 1_790_000_040;
 
-fn at(wall: i64) -> Now {
+pub(super) fn at(wall: i64) -> Now {
     Now {
         wall,
         uptime: wall - T0 + 100_000,
     }
 }
 
-fn settings(max_series: usize) -> AccumulatorSettings {
+pub(super) fn settings(max_series: usize) -> AccumulatorSettings {
     AccumulatorSettings {
         cloud: "azure".into(),
         lookback_secs: 600,
@@ -27,11 +27,11 @@ fn settings(max_series: usize) -> AccumulatorSettings {
     }
 }
 
-fn acc() -> Accumulator {
+pub(super) fn acc() -> Accumulator {
     Accumulator::new(settings(50_000), Pricing::load("azure", None).unwrap())
 }
 
-fn labels(model: &str, deployment: &str) -> SeriesLabels {
+pub(super) fn labels(model: &str, deployment: &str) -> SeriesLabels {
     SeriesLabels {
         account: "sub".into(),
         region: "eastus".into(),
@@ -41,7 +41,7 @@ fn labels(model: &str, deployment: &str) -> SeriesLabels {
     }
 }
 
-fn tokens(series: &str, l: &SeriesLabels, period: i64, value: f64) -> Sample {
+pub(super) fn tokens(series: &str, l: &SeriesLabels, period: i64, value: f64) -> Sample {
     let mut s = Sample::new(
         series,
         l.clone(),
@@ -54,7 +54,7 @@ fn tokens(series: &str, l: &SeriesLabels, period: i64, value: f64) -> Sample {
 }
 
 /// Input tokens counted, summed over every label set.
-fn counted(a: &Accumulator) -> f64 {
+pub(super) fn counted(a: &Accumulator) -> f64 {
     a.counters()
         .iter()
         .filter(|(k, _)| k.metric == CounterMetric::Tokens(TokenType::Input))
@@ -64,7 +64,7 @@ fn counted(a: &Accumulator) -> f64 {
 
 /// One poll as the poller makes it: samples of series the scope knows from the window's
 /// start, of new ones from its backfill start.
-fn poll(a: &mut Accumulator, scope: &str, now: Now, samples: &[Sample]) -> Window {
+pub(super) fn poll(a: &mut Accumulator, scope: &str, now: Now, samples: &[Sample]) -> Window {
     let w = a.window(scope, now, P);
     assert!(w.start < w.end, "inverted window {w:?}");
     let inside: Vec<Sample> = samples
@@ -296,6 +296,8 @@ fn a_series_and_its_cost_are_admitted_or_refused_together() {
     assert_eq!(a.stats().series_dropped, 1);
     // The refused minute was not recorded as seen: once the first series has gone idle and
     // freed its slot, the refused one counts in full (a restart's backfill, here).
+    a.publish(at(T0 + 3 * 3600 + 60));
+    a.shown(at(T0 + 3 * 3600 + 60));
     a.publish(at(T0 + 3 * 3600 + 120));
     assert_eq!(a.series(), 0);
     poll(
@@ -325,8 +327,16 @@ fn a_new_counter_shows_zero_before_its_first_increase() {
         labels: Arc::new(l.clone()),
     };
     assert_eq!(a.counters()[&key].total, 0.0, "published at zero first");
+    a.shown(at(T0 + 15));
     poll(&mut a, "s", at(T0 + 30), &[tokens("id", &l, T0, 150.0)]);
     a.publish(at(T0 + 30));
+    assert_eq!(
+        a.counters()[&key].total,
+        0.0,
+        "out for less than zero_hold (seconds are whole: from T0 + 16)"
+    );
+    a.shown(at(T0 + 30));
+    a.publish(at(T0 + 45));
     assert_eq!(a.counters()[&key].total, 150.0);
 }
 
@@ -339,6 +349,8 @@ fn an_idle_counter_is_dropped_after_series_ttl() {
     let l = labels("gpt-4o", "chat");
     poll(&mut a, "s", at(T0), &[]);
     poll(&mut a, "s", at(T0 + 15), &[tokens("id", &l, T0, 100.0)]);
+    a.publish(at(T0 + 15));
+    a.shown(at(T0 + 15));
     a.publish(at(T0 + 3 * 3600));
     assert_eq!(a.series(), 1, "not idle long enough");
     a.publish(at(T0 + 3 * 3600 + 60));

@@ -12,7 +12,9 @@
 //! - a series first seen late (discovery lag) counts back to when the scope started counting,
 //!   bounded by `max_backfill`;
 //! - the first poll of a scope with no saved state is the baseline: what the cloud already
-//!   reports is recorded, not counted, and its series start at zero;
+//!   reports is recorded, not counted, and its series start at zero; after a state file was
+//!   restored, a scope it does not hold is new (created while the exporter was down, say) and
+//!   counts from the state's last save (minus the lookback, within `max_backfill`);
 //! - the horizon follows a clock that never runs ahead of real time ([`clock`]);
 //! - the state file ([`state_file`]) carries counters and revision state across restarts.
 //!
@@ -32,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use clock::Now;
 use clock::TrustedClock;
 use revisions::{Offer, RevisionKey, ScopeRevisions};
-pub use series::{CounterValue, GaugeValue};
+pub use series::{CounterValue, GaugeValue, Shown};
 use series::{Series, SeriesSettings};
 pub use state_file::{write_atomically, StateError, StateLock};
 use state_file::{SavedCounter, StateFile, WrittenBy, STATE_VERSION};
@@ -194,6 +196,9 @@ pub struct Accumulator {
     series: Series,
     scopes: HashMap<String, ScopeRevisions>,
     clock: TrustedClock,
+    /// When the restored state file was last saved (trusted time): this process counts on
+    /// from there. None without a restored state.
+    resumed_from: Option<i64>,
     /// (catalog key, `token_type` label value) of usage counted without a price: tokens, or
     /// `provisioned` for capacity hours.
     unpriced: BTreeSet<(String, &'static str)>,
@@ -222,6 +227,7 @@ impl Accumulator {
             }),
             scopes: HashMap::new(),
             clock: TrustedClock::default(),
+            resumed_from: None,
             unpriced: BTreeSet::new(),
             priced: HashMap::new(),
             stats: AccumulatorStats::default(),
@@ -250,14 +256,33 @@ impl Accumulator {
         Some((horizon, since))
     }
 
-    /// The window the next poll of `scope` must fetch: from the horizon (or `now - lookback`
-    /// for a new scope), no further back than `max_backfill`, to the end of the current period.
+    /// Where a scope this accumulator does not hold starts counting: None for a baseline (no
+    /// state restored), else the restored state's last save. A scope whose name extends a
+    /// restored scope that held series (`<that scope>/...`) is that scope split up by an
+    /// upgrade (Azure's per-subscription scope into per-account ones): it counted these
+    /// minutes already, so it is a baseline too.
+    fn new_scope_since(&self, scope: &str) -> Option<i64> {
+        let split = self.scopes.iter().any(|(name, s)| {
+            !s.is_empty()
+                && scope
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        self.resumed_from.filter(|_| !split)
+    }
+
+    /// The window the next poll of `scope` must fetch: from the horizon (for a new scope
+    /// `now - lookback`, or after a restore from the state's last save), no further back than
+    /// `max_backfill`, to the end of the current period.
     pub fn window(&self, scope: &str, now: Now, period: i64) -> Window {
         let t = self.clock.peek(now);
         let oldest = align_down(t - self.max_backfill_secs, period);
         let (start, backfill) = match self.scopes.get(scope) {
             None => {
-                let start = align_down(t - self.lookback_secs, period);
+                let mut start = align_down(t - self.lookback_secs, period);
+                if let Some(since) = self.new_scope_since(scope) {
+                    start = start.min(align_down(since - self.lookback_secs, period).max(oldest));
+                }
                 (start, start)
             }
             Some(s) => {
@@ -286,13 +311,24 @@ impl Accumulator {
     ) -> ApplyReport {
         let t = self.clock.observe(now);
         let period = window.period.max(1);
-        let baseline = !self.scopes.contains_key(scope);
+        let baseline = !self.scopes.contains_key(scope) && self.new_scope_since(scope).is_none();
         let mut state = self
             .scopes
             .remove(scope)
             // The baseline covers its window: a series it did not see had nothing there yet,
             // so whatever that series reports for those minutes later counts.
             .unwrap_or_else(|| ScopeRevisions::new(window.start, window.start));
+        // Periods recorded without being counted: the baseline's whole window; after a
+        // version-1 state file, those its last poll may have counted (it kept no per-series
+        // state; its horizon was that poll's time minus the lookback, so that poll saw no
+        // period from one period after `horizon + lookback` on).
+        let uncounted_before = if baseline {
+            i64::MAX
+        } else if state.rebaseline {
+            state.horizon.saturating_add(self.lookback_secs + period)
+        } else {
+            i64::MIN
+        };
         if let Some((horizon, since)) = self.repaired(&state, t, now, period) {
             tracing::warn!(scope, old_horizon = state.horizon, new_horizon = horizon, "the clock stepped back (or the state file was written by a clock ahead): open periods fetched again; what was counted stays counted");
             state.repair(horizon, since);
@@ -309,8 +345,7 @@ impl Accumulator {
             );
             state.advance(window.start, i64::MIN);
         }
-        let rebaseline = baseline || state.rebaseline;
-        let floor_for_new = if rebaseline {
+        let floor_for_new = if baseline {
             window.start
         } else {
             window.backfill_start.max(state.counting_since)
@@ -342,6 +377,7 @@ impl Accumulator {
                 metric: metric.clone(),
             };
             let p = sample.period_start;
+            let uncounted = p < uncounted_before;
             let delta = match state.peek(&rkey, p, sample.value, floor_for_new) {
                 Offer::Final | Offer::Same => continue,
                 Offer::Lower => {
@@ -352,7 +388,7 @@ impl Accumulator {
                     if late {
                         self.stats.late_data += 1;
                     }
-                    if rebaseline {
+                    if uncounted {
                         0.0
                     } else {
                         delta
@@ -398,7 +434,7 @@ impl Accumulator {
                 self.stats.series_dropped += 1;
                 continue;
             }
-            if !state.knows(&rkey) && !rebaseline {
+            if !state.knows(&rkey) && !uncounted {
                 if p < state.horizon {
                     self.stats.late_series += 1;
                 }
@@ -515,8 +551,10 @@ impl Accumulator {
         }
     }
 
-    /// Publishes what new counters held back (they show 0 first) and drops idle counters.
-    /// Called once per published exposition.
+    /// Prepares the next exposition: releases what counters held back once their value has
+    /// been out for `zero_hold` (a new counter shows 0 first) and drops idle counters. Call
+    /// [`shown`](Self::shown) once that exposition is out (after the state file is written);
+    /// until then nothing it shows for the first time counts as seen.
     pub fn publish(&mut self, now: Now) {
         let t = self.clock.peek(now);
         if self.series.publish(t) > 0 {
@@ -531,6 +569,13 @@ impl Accumulator {
             self.priced.retain(|labels, _| live.contains(labels));
         }
         self.series.forget_unused_labels();
+    }
+
+    /// The exposition prepared by the last [`publish`](Self::publish) is out (scrapes can see
+    /// it) at `now`.
+    pub fn shown(&mut self, now: Now) {
+        let t = self.clock.peek(now);
+        self.series.shown(t);
     }
 
     /// Applies a reloaded config's tenants and prices. Counted tokens and cost stay as they
@@ -677,6 +722,18 @@ impl Accumulator {
                 .restore(saved.key, saved.total, saved.pending, now.wall);
         }
         self.scopes = state.scopes.into_iter().collect();
+        // A file without `saved_at` (version 1) was last saved at its last poll: the newest
+        // horizon plus the lookback.
+        let saved_at = if state.saved_at > 0 {
+            state.saved_at
+        } else {
+            self.scopes
+                .values()
+                .map(|s| s.horizon.saturating_add(self.lookback_secs))
+                .max()
+                .unwrap_or(now.wall)
+        };
+        self.resumed_from = Some(saved_at.min(now.wall));
         if state.saved_at > 0 && now.wall - state.saved_at <= self.max_backfill_secs {
             // A host clock that came back ahead must not move the restored horizons into the
             // future at once; the catch-up is bounded by max_backfill like any outage's. After
@@ -689,6 +746,8 @@ impl Accumulator {
 
 #[cfg(test)]
 mod billing_tests;
+#[cfg(test)]
+mod corner_tests;
 #[cfg(test)]
 mod exact_tests;
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! A property test of the accumulator against a simple model of what counting once means:
 //! random sequences of polls, failed polls (outages shorter than `max_backfill`), per-minute
 //! revisions up and down, label changes of one cloud series, a series that discovery lists
-//! late, restarts through the state file, and a host clock that runs hours ahead for a while.
+//! late, restarts through the state file, a host clock that runs hours ahead for a while,
+//! quiet stretches long enough for idle series to be forgotten while the clock runs ahead
+//! (then stepped back), and a second scope that appears later (perhaps after a restart).
 //!
 //! The model: total = the sum over (series, minute) of the largest value any successful poll
-//! was given while the minute was open, minus what the first poll (the baseline) was given.
-//! Nothing is given up in these runs (outages and discovery lags are shorter than
-//! `max_backfill`), so nothing is subtracted for it.
+//! was given while the minute was open, minus what each scope's first poll (its baseline) was
+//! given when that poll ran in a process that had restored no state (a scope new to a
+//! restored state has no baseline). Nothing is given up in these runs (outages and discovery
+//! lags are shorter than `max_backfill`), so nothing is subtracted for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +20,9 @@ use crate::source::Sample;
 
 const P: i64 = 60;
 const T0: i64 = 1_790_000_040;
-const SERIES: [&str; 3] = ["a", "b", "late"];
+/// Series 0-2 belong to scope `s`; series 3 to scope `n`, which appears later.
+const SERIES: [&str; 4] = ["a", "b", "late", "new"];
+const NEW: usize = 3;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -30,6 +35,11 @@ enum Op {
     Restart,
     /// The host clock runs this many minutes ahead from now on (0: correct again).
     Clock(i64),
+    /// No traffic for 2 h 50 min, polled every 10 minutes with the host clock 150 minutes
+    /// ahead (the trusted clock creeps 17 minutes ahead: idle series are forgotten while their
+    /// minutes are still within `max_backfill` of real time); then NTP steps the clock back
+    /// and traffic resumes.
+    Quiet,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
                 // Up to 2.5 hours ahead: a restart with the clock ahead by more than max_backfill (3h)
         // is taken for a stop that long and the wall clock is believed (README).
         1 => prop_oneof![Just(0i64), 1..150i64].prop_map(Op::Clock),
+        1 => Just(Op::Quiet),
     ]
 }
 
@@ -53,8 +64,8 @@ fn mix(mut x: u64) -> u64 {
 
 /// What the cloud reports at real time `t` for minute `m` of series `k`: growing during the
 /// minute, then a late increase and a short downward revision, all settled within 3 minutes.
-fn reported(seed: u64, k: usize, m: i64, t: i64) -> Option<f64> {
-    if t < m {
+fn reported(seed: u64, k: usize, m: i64, t: i64, quiet: &[(i64, i64)]) -> Option<f64> {
+    if t < m || quiet.iter().any(|(from, to)| (*from..*to).contains(&m)) {
         return None;
     }
     let h = mix(seed ^ mix(k as u64) ^ (m as u64));
@@ -67,7 +78,8 @@ fn reported(seed: u64, k: usize, m: i64, t: i64) -> Option<f64> {
     } else if age < 120 {
         f
     } else if (150..170).contains(&age) {
-        f + late as f64 - down as f64
+        // A cloud never reports a negative count (those are rejected: unit-tested).
+        (f + late as f64 - down as f64).max(0.0)
     } else {
         f + late as f64
     })
@@ -81,17 +93,25 @@ struct Harness {
     real: i64,
     started: i64,
     clock_ahead: i64,
-    model_of: [usize; 3],
+    model_of: [usize; 4],
     /// Series this process's "source" has fetched before (fetched from the window start);
     /// others are fetched from the backfill start.
     fetched: BTreeSet<usize>,
     /// The late series has data from `late_first` but discovery lists it from `late_listed`.
     late_first: i64,
     late_listed: i64,
-    /// (series, minute) -> largest value given to a successful poll; and the baseline's.
+    /// Scope `n` has data from `new_first` and is listed from `new_listed`.
+    new_first: i64,
+    new_listed: i64,
+    /// Minutes with no traffic at all ([from, to)).
+    quiet: Vec<(i64, i64)>,
+    /// (series, minute) -> largest value given to a successful poll; and the baselines'.
     seen_max: BTreeMap<(usize, i64), f64>,
     baseline: BTreeMap<(usize, i64), f64>,
-    polled_once: bool,
+    /// Scopes polled successfully at least once.
+    polled: BTreeSet<&'static str>,
+    /// Real time and clock offset of the last save a process restored (None: no restore).
+    restored: Option<(i64, i64)>,
 }
 
 /// The bundled catalog, parsed once (parsing it is slow in debug builds).
@@ -115,7 +135,7 @@ fn settings() -> AccumulatorSettings {
 }
 
 impl Harness {
-    fn new(seed: u64, late_first: i64, lag: i64) -> Self {
+    fn new(seed: u64, late_first: i64, lag: i64, new_first: i64, new_lag: i64) -> Self {
         Harness {
             seed,
             dir: tempfile::tempdir().unwrap(),
@@ -123,13 +143,35 @@ impl Harness {
             real: T0,
             started: T0,
             clock_ahead: 0,
-            model_of: [0; 3],
+            model_of: [0; 4],
             fetched: BTreeSet::new(),
             late_first,
             late_listed: late_first + lag,
+            new_first,
+            new_listed: new_first + new_lag,
+            quiet: Vec::new(),
             seen_max: BTreeMap::new(),
             baseline: BTreeMap::new(),
-            polled_once: false,
+            polled: BTreeSet::new(),
+            restored: None,
+        }
+    }
+
+    /// Whether series `k` exists at minute `m`, and whether its source lists it at real time
+    /// `t` (the late series and the new scope are listed late).
+    fn exists(&self, k: usize, m: i64) -> bool {
+        match k {
+            2 => m >= self.late_first,
+            NEW => m >= self.new_first,
+            _ => true,
+        }
+    }
+
+    fn listed(&self, k: usize) -> bool {
+        match k {
+            2 => self.real >= self.late_listed,
+            NEW => self.real >= self.new_listed,
+            _ => true,
         }
     }
 
@@ -141,12 +183,19 @@ impl Harness {
     }
 
     fn poll(&mut self) {
+        self.poll_scope("s", &[0, 1, 2]);
+        if self.listed(NEW) {
+            self.poll_scope("n", &[NEW]);
+        }
+    }
+
+    fn poll_scope(&mut self, scope: &'static str, series: &[usize]) {
         let now = self.now();
-        let w = self.acc.window("s", now, P);
+        let w = self.acc.window(scope, now, P);
         assert!(w.start < w.end, "inverted window {w:?}");
         if std::env::var("TRACE").is_ok() {
             eprintln!(
-                "real {} wall {} uptime {} window {}..{} backfill {}",
+                "{scope}: real {} wall {} uptime {} window {}..{} backfill {}",
                 self.real - T0,
                 now.wall - T0,
                 now.uptime,
@@ -155,19 +204,31 @@ impl Harness {
                 w.backfill_start - T0
             );
         }
+        let first = !self.polled.contains(scope);
+        if let (true, Some((saved, 0))) = (first, self.restored) {
+            // A scope new to a restored state is fetched back to the last save (minus the
+            // lookback), unless max_backfill stops it.
+            if self.clock_ahead == 0 && self.real - 3 * 3600 < saved - 660 {
+                assert!(
+                    w.backfill_start <= align_down(saved - 600, P),
+                    "{scope} new after a restart: {w:?}, saved at {saved}"
+                );
+            }
+        }
         let mut samples = Vec::new();
         let mut given = Vec::new();
-        for (k, name) in SERIES.iter().enumerate() {
-            if k == 2 && self.real < self.late_listed {
+        for &k in series {
+            if !self.listed(k) {
                 continue;
             }
+            let name = SERIES[k];
             let from = if self.fetched.contains(&k) {
                 w.start
             } else {
                 w.backfill_start
             };
             let labels = SeriesLabels {
-                account: (*name).into(),
+                account: name.into(),
                 region: "r".into(),
                 model: format!("model-{}", self.model_of[k]),
                 deployment: String::new(),
@@ -175,10 +236,12 @@ impl Harness {
             };
             let mut m = from;
             while m < w.end {
-                let exists = k != 2 || m >= self.late_first;
-                if let (true, Some(v)) = (exists, reported(self.seed, k, m, self.real)) {
+                if let (true, Some(v)) = (
+                    self.exists(k, m),
+                    reported(self.seed, k, m, self.real, &self.quiet),
+                ) {
                     samples.push(Sample::new(
-                        *name,
+                        name,
                         labels.clone(),
                         SampleKind::Tokens(TokenType::Input),
                         m,
@@ -189,20 +252,40 @@ impl Harness {
                 m += P;
             }
         }
-        self.acc.apply("s", w, &samples, now);
-        for k in 0..SERIES.len() {
-            if k != 2 || self.real >= self.late_listed {
+        let report = self.acc.apply(scope, w, &samples, now);
+        let baseline = first && self.restored.is_none();
+        assert_eq!(report.baseline, baseline, "{scope}");
+        for &k in series {
+            if self.listed(k) {
                 self.fetched.insert(k);
             }
         }
         for (key, v) in given {
-            if !self.polled_once {
+            if baseline {
                 self.baseline.insert(key, v);
             }
             let e = self.seen_max.entry(key).or_insert(v);
             *e = e.max(v);
         }
-        self.polled_once = true;
+        self.polled.insert(scope);
+    }
+
+    /// See [`Op::Quiet`].
+    fn quiet(&mut self) {
+        let from = align_down(self.real, P) + P;
+        self.quiet.push((from, from + 3 * 3600));
+        self.clock_ahead = 150;
+        for _ in 0..17 {
+            self.real += 600;
+            self.poll();
+        }
+        self.clock_ahead = 0;
+        self.real += 60;
+        let to = align_down(self.real, P) + P;
+        if let Some(q) = self.quiet.last_mut() {
+            q.1 = to;
+        }
+        self.poll();
     }
 
     fn restart(&mut self) {
@@ -213,6 +296,7 @@ impl Harness {
         self.acc = Accumulator::new(settings(), pricing());
         assert!(self.acc.restore(&path, self.now()).unwrap());
         self.fetched.clear();
+        self.restored = Some((self.real - 20, self.clock_ahead));
     }
 
     fn counted(&self) -> f64 {
@@ -271,8 +355,21 @@ impl Harness {
 
 /// Replays one sequence (for debugging a failure proptest found).
 #[allow(dead_code)]
-fn replay(seed: u64, late_first: i64, lag: i64, ops: &[Op]) -> (f64, f64) {
-    let mut h = Harness::new(seed, T0 + late_first * 60, lag * 60);
+fn replay(
+    seed: u64,
+    late_first: i64,
+    lag: i64,
+    new_first: i64,
+    new_lag: i64,
+    ops: &[Op],
+) -> (f64, f64) {
+    let mut h = Harness::new(
+        seed,
+        T0 + late_first * 60,
+        lag * 60,
+        T0 + new_first * 60,
+        new_lag * 60,
+    );
     run(&mut h, ops);
     if std::env::var("TRACE").is_ok() {
         h.debug();
@@ -299,11 +396,12 @@ fn run(h: &mut Harness, ops: &[Op]) {
             Op::Relabel(k) => h.model_of[*k] += 1,
             Op::Restart => h.restart(),
             Op::Clock(minutes) => h.clock_ahead = *minutes,
+            Op::Quiet => h.quiet(),
         }
     }
     // The clock corrected, revisions settled, one last poll.
     h.clock_ahead = 0;
-    h.real = h.real.max(h.late_listed) + 240;
+    h.real = h.real.max(h.late_listed).max(h.new_listed) + 240;
     h.poll();
     h.real += 15;
     h.poll();
@@ -317,6 +415,8 @@ proptest! {
         seed in any::<u64>(),
         late_first in 0..40i64,
         lag in 0..25i64,
+        new_first in 0..60i64,
+        new_lag in 0..20i64,
         ops in proptest::collection::vec(op(), 20..160),
     ) {
         // The clock may run ahead only after the first poll (a clock wrong at boot with no
@@ -336,7 +436,13 @@ proptest! {
                 }
             }
         }
-        let mut h = Harness::new(seed, T0 + late_first * 60, lag * 60);
+        let mut h = Harness::new(
+            seed,
+            T0 + late_first * 60,
+            lag * 60,
+            T0 + new_first * 60,
+            new_lag * 60,
+        );
         run(&mut h, &ops);
         prop_assert_eq!(h.counted(), h.expected());
         prop_assert_eq!(h.acc.stats().periods_skipped.values().sum::<u64>(), 0);

@@ -13,6 +13,12 @@
 //! - A series this scope has never seen may count periods back to `floor_for_new` (when the
 //!   exporter started, bounded by `max_backfill`): a model CloudWatch's ListMetrics reports
 //!   15 minutes late is counted from its first minute.
+//! - A series is forgotten (final mark and all) once no fetch can reach its newest final
+//!   period. The scope keeps the newest final period of every series it forgot
+//!   (`forgotten_through`), and a series it does not know never counts a period at or before
+//!   it: a clock that ran ahead and made an idle series unreachable too early, then stepped
+//!   back, cannot count that series' minutes again. With a correct clock no fetch reaches
+//!   that far back anyway.
 
 use std::collections::HashMap;
 
@@ -73,6 +79,10 @@ fn never() -> i64 {
     i64::MIN
 }
 
+fn is_never(t: &i64) -> bool {
+    *t == i64::MIN
+}
+
 /// What a value offered for a period would do.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Offer {
@@ -99,6 +109,10 @@ pub struct ScopeRevisions {
     /// (version 1): that poll records what the cloud reports without counting it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rebaseline: bool,
+    /// The newest final period of any series forgotten: nothing at or before it counts for a
+    /// series this scope does not know.
+    #[serde(default = "never", skip_serializing_if = "is_never")]
+    forgotten_through: i64,
     #[serde(with = "as_list")]
     series: HashMap<RevisionKey, SeriesRevisions>,
 }
@@ -109,6 +123,7 @@ impl ScopeRevisions {
             horizon,
             counting_since,
             rebaseline: false,
+            forgotten_through: never(),
             series: HashMap::new(),
         }
     }
@@ -116,7 +131,7 @@ impl ScopeRevisions {
     /// What offering `value` for `period` of `key` would do; nothing changes.
     pub fn peek(&self, key: &RevisionKey, period: i64, value: f64, floor_for_new: i64) -> Offer {
         let Some(s) = self.series.get(key) else {
-            return if period < floor_for_new {
+            return if period < floor_for_new || period <= self.forgotten_through {
                 Offer::Final
             } else {
                 Offer::Count {
@@ -125,7 +140,11 @@ impl ScopeRevisions {
                 }
             };
         };
-        let floor = if s.fresh { floor_for_new } else { self.horizon };
+        let floor = if s.fresh {
+            floor_for_new.max(self.forgotten_through.saturating_add(1))
+        } else {
+            self.horizon
+        };
         if period < floor || period <= s.final_through {
             return Offer::Final;
         }
@@ -186,8 +205,15 @@ impl ScopeRevisions {
                 s.periods.drain(..closed);
             }
         }
-        self.series
-            .retain(|_, s| !s.periods.is_empty() || s.final_through >= forget_before);
+        let mut forgotten = self.forgotten_through;
+        self.series.retain(|_, s| {
+            let keep = !s.periods.is_empty() || s.final_through >= forget_before;
+            if !keep {
+                forgotten = forgotten.max(s.final_through);
+            }
+            keep
+        });
+        self.forgotten_through = forgotten;
     }
 
     /// Moves the horizon back after the clock stepped back. Safe: what each series counted is

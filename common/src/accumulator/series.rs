@@ -5,9 +5,12 @@
 //! - **Cap.** `max_series` counts token, invocation, error and latency series. A priced token
 //!   series brings its cost series with it: the two are admitted or refused together, and a
 //!   refused sample is not recorded as seen, so it counts once room appears.
-//! - **Zero first.** A counter created by a poll is published at 0 for at least `zero_hold`
-//!   before its first increase shows; otherwise Prometheus' `increase()` would miss the first
-//!   poll of every new model (a series' first sample has nothing to increase from).
+//! - **Zero first.** A counter is shown at its current value (0 for a new one) in a published
+//!   exposition for at least `zero_hold` before any increase shows; otherwise Prometheus'
+//!   `increase()` would miss the first poll of every new model (a series' first sample has
+//!   nothing to increase from). The hold runs from when that exposition went out, not from
+//!   the poll that counted: a poll slower than `poll_interval`, or a state file that cannot be
+//!   written for a while, never lets a new counter's first value out without its zero.
 //! - **Expiry.** A counter that has not grown for `series_ttl` is dropped (and frees its slot).
 //!   If the same labels grow again later they start again at 0, which `increase()` and
 //!   `rate()` read correctly.
@@ -27,8 +30,8 @@ pub struct CounterValue {
     /// Counted but not yet published (a new counter shows 0 first).
     pub pending: f64,
     pub tenant: String,
-    /// Unix seconds before which `pending` is held back.
-    pub held_until: i64,
+    /// Whether Prometheus can have seen `total` yet.
+    pub shown: Shown,
     /// Unix seconds of the last growth (for expiry).
     pub last_growth: i64,
 }
@@ -37,6 +40,26 @@ impl CounterValue {
     /// Everything counted, published or not.
     pub fn counted(&self) -> f64 {
         self.total + self.pending
+    }
+}
+
+/// Whether a counter's `total` has been out in a published exposition, and since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// In no exposition yet (created or restored since the last one went out).
+    No,
+    /// In an exposition being written or published (or one whose state write failed).
+    Rendered,
+    /// Out since these Unix seconds: growth shows once `zero_hold` has passed since then.
+    Since(i64),
+}
+
+impl CounterValue {
+    /// True when growth may go straight into `total`: nothing is held back and `total` has
+    /// been out for `hold` seconds.
+    fn settled(&self, now: i64, hold: i64) -> bool {
+        self.pending == 0.0
+            && matches!(self.shown, Shown::Since(at) if now >= at.saturating_add(hold))
     }
 }
 
@@ -146,18 +169,18 @@ impl Series {
     }
 
     /// Adds `delta` to the counter `key`, creating it at zero if needed (call
-    /// [`has_room`](Self::has_room) first). A counter created with a first increase holds it
-    /// back for `zero_hold` so Prometheus sees it at 0 first; a baseline (delta 0) creates it
-    /// visible at once.
+    /// [`has_room`](Self::has_room) first). Growth of a counter whose value has not been out
+    /// for `zero_hold` yet (a new one: its zero) is held back until it has.
     pub fn add(&mut self, key: &CounterKey, delta: f64, now: i64) {
+        let hold = self.settings.zero_hold_secs;
         if let Some(c) = self.counters.get_mut(key) {
             if delta > 0.0 {
                 c.last_growth = now;
             }
-            if c.pending > 0.0 || now < c.held_until {
-                c.pending += delta;
-            } else {
+            if c.settled(now, hold) {
                 c.total += delta;
+            } else {
+                c.pending += delta;
             }
             return;
         }
@@ -171,17 +194,14 @@ impl Series {
                 total: 0.0,
                 pending: delta,
                 tenant,
-                held_until: if delta > 0.0 {
-                    now + self.settings.zero_hold_secs
-                } else {
-                    now
-                },
+                shown: Shown::No,
                 last_growth: now,
             },
         );
     }
 
-    /// Puts back a counter from the state file as it was.
+    /// Puts back a counter from the state file as it was: its total is shown first, what was
+    /// pending after that.
     pub fn restore(&mut self, mut key: CounterKey, total: f64, pending: f64, now: i64) {
         key.labels = self.intern(&key.labels);
         let tenant = self.tenant_of(&key.labels);
@@ -194,23 +214,27 @@ impl Series {
                 total,
                 pending,
                 tenant,
-                held_until: if pending > 0.0 {
-                    now + self.settings.zero_hold_secs
-                } else {
-                    now
-                },
+                shown: Shown::No,
                 last_growth: now,
             },
         );
     }
 
-    /// Publishes what new counters held back once their zero has been out long enough, and
-    /// drops counters idle for `series_ttl`. Returns how many counters were dropped.
+    /// Prepares the next exposition: releases what counters held back once their value has
+    /// been out for `zero_hold`, marks every counter not yet out as rendered, and drops
+    /// counters idle for `series_ttl`. Returns how many counters were dropped. Call
+    /// [`shown`](Self::shown) once the exposition is out.
     pub fn publish(&mut self, now: i64) -> usize {
+        let hold = self.settings.zero_hold_secs;
         for c in self.counters.values_mut() {
-            if c.pending > 0.0 && now >= c.held_until {
-                c.total += c.pending;
-                c.pending = 0.0;
+            match c.shown {
+                Shown::Since(at) => {
+                    if c.pending > 0.0 && now >= at.saturating_add(hold) {
+                        c.total += c.pending;
+                        c.pending = 0.0;
+                    }
+                }
+                Shown::No | Shown::Rendered => c.shown = Shown::Rendered,
             }
         }
         let ttl = self.settings.series_ttl_secs;
@@ -233,6 +257,20 @@ impl Series {
             );
         }
         gone
+    }
+
+    /// The exposition prepared by the last [`publish`](Self::publish) went out at `now`: the
+    /// counters it showed for the first time are out from then. Counters created since are
+    /// not in it and wait for the next one.
+    pub fn shown(&mut self, now: i64) {
+        // Unix seconds are whole: the exposition is taken as out from the next second, so a
+        // zero is never held for less than `zero_hold`.
+        let at = now.saturating_add(1);
+        for c in self.counters.values_mut() {
+            if c.shown == Shown::Rendered {
+                c.shown = Shown::Since(at);
+            }
+        }
     }
 
     /// Sets a latency gauge to the newest period's value. False when the cap refused it.

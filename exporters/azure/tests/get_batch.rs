@@ -1,5 +1,5 @@
-//! The metrics data plane: back to getBatch after a refusal (issue 11 item 8), and every
-//! getBatch call billed (issue 9 item 7).
+//! The metrics data plane: back to getBatch after a refusal (issue 11 item 8), every
+//! getBatch call billed (issue 9 item 7), and a getBatch slower than the poll interval.
 
 mod support;
 
@@ -152,4 +152,44 @@ fn every_get_batch_call_is_billed_at_the_configured_price() {
             &[("api", "Metrics_List")]
         )
         .is_empty());
+}
+
+/// getBatch answers in 1.5 s and polls run every 1 s: a deployment's first tokens still show
+/// at 0 in a published exposition before their value, so Prometheus' `increase()` counts
+/// them. Before: the zero was held from the slow poll's start and had run out when it
+/// published, so the counter appeared at its full value (500, never 0).
+#[test]
+fn a_get_batch_slower_than_the_poll_interval_still_shows_a_new_counter_at_zero_first() {
+    let t = setup(vec![account()]);
+    let a = account();
+    t.fake
+        .state()
+        .sticky
+        .insert(BATCH.into(), Fault::Hang(Duration::from_millis(1500)));
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    assert_eq!(input(&exporter.scrape()), None, "no usage yet");
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat", "", now_minute(), 500.0);
+    // Every value the counter shows, in order, scraped every 50 ms.
+    let mut shown: Vec<f64> = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while shown.last() != Some(&500.0) {
+        assert!(Instant::now() < end, "timed out; shown so far: {shown:?}");
+        if let Some(v) = input(&exporter.scrape()) {
+            if shown.last() != Some(&v) {
+                shown.push(v);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        shown,
+        [0.0, 500.0],
+        "published at 0 first\n{}",
+        exporter.proc.log()
+    );
 }

@@ -1,6 +1,7 @@
 //! Restarts with a state file, against the real binary and the fake Azure while usage keeps
 //! arriving (issue 11): kill -9 and SIGTERM at random moments never show a scraper a counter
-//! going backwards, and the totals end exact.
+//! going backwards, and the totals end exact; an account created while the exporter is down
+//! counts from its first minute.
 
 mod support;
 
@@ -98,4 +99,68 @@ fn kill_9_at_random_moments_never_shows_a_decrease_and_totals_end_exact() {
 #[test]
 fn sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
     restart_drill("SIGTERM", 8, drill::sigterm);
+}
+
+/// An account created and used while the exporter is stopped is new to the restored state:
+/// its first minutes count. Before: its first poll was a baseline (0 of 5,000 counted).
+#[test]
+fn an_account_created_during_a_restart_counts_from_its_first_minute() {
+    let east = account();
+    let t = setup(vec![east.clone()]);
+    let state = t.dir.path().join("azure.state");
+    let cfg = config(
+        t.dir.path(),
+        &t.public,
+        &t.ca,
+        &[SUB],
+        &format!("state_file: {}\n", state.display()),
+    );
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    t.fake.add(
+        &east,
+        "ProcessedPromptTokens",
+        "chat-prod",
+        "",
+        now_minute(),
+        100.0,
+    );
+    exporter.wait_for("east counted", Duration::from_secs(60), |s| {
+        sum(s, "llm_tokens_total", &INPUT) == 100.0
+    });
+    drill::sigterm(exporter);
+
+    let west = FakeAccount {
+        name: "oai-west".into(),
+        deployments: vec![deployment(
+            "chat-west",
+            "gpt-4o",
+            "2024-08-06",
+            "OpenAI",
+            "GlobalStandard",
+        )],
+        ..account()
+    };
+    t.fake.state().accounts.push(west.clone());
+    t.fake.add(
+        &west,
+        "ProcessedPromptTokens",
+        "chat-west",
+        "",
+        now_minute(),
+        5_000.0,
+    );
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    let west_input = [("deployment", "chat-west"), ("token_type", "input")];
+    let s = exporter.wait_for("west counted", Duration::from_secs(30), |s| {
+        sum(s, "llm_tokens_total", &west_input) == 5_000.0
+    });
+    assert_eq!(sum(&s, "llm_tokens_total", &INPUT), 100.0, "east unchanged");
+    let cost = sum(&s, "llm_estimated_cost_usd_total", &west_input);
+    assert!(
+        (cost - 5_000.0 * GPT4O_GLOBAL_IN).abs() < 1e-9,
+        "cost {cost}"
+    );
 }
