@@ -1,6 +1,8 @@
 //! A property test of the accumulator against a simple model of what counting once means:
 //! random sequences of polls, failed polls (outages shorter than `max_backfill`), per-minute
-//! revisions up and down, label changes of one cloud series, a series that discovery lists
+//! revisions up and down, label changes of one cloud series, billing-mode and tier changes of
+//! one cloud series (re-created as provisioned, moved to batch or priority, long context),
+//! a series that discovery lists
 //! late, restarts through the state file, a host clock that runs hours ahead for a while,
 //! quiet stretches long enough for idle series to be forgotten while the clock runs ahead
 //! (then stepped back), and a second scope that appears later (perhaps after a restart).
@@ -16,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
-use crate::source::Sample;
+use crate::source::{Billing, BillingMode, Sample};
 
 const P: i64 = 60;
 const T0: i64 = 1_790_000_040;
@@ -31,6 +33,9 @@ enum Op {
     Fail,
     /// The labels of a series change (e.g. its deployment's model resolved).
     Relabel(usize),
+    /// The billing mode or tier of a series changes (a deployment re-created as provisioned,
+    /// traffic served by another tier, long requests): presentation, not identity.
+    Remode(usize),
     /// The process is killed and started again from the state file.
     Restart,
     /// The host clock runs this many minutes ahead from now on (0: correct again).
@@ -47,6 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
         10 => Just(Op::Poll),
         3 => Just(Op::Fail),
         1 => (0..SERIES.len()).prop_map(Op::Relabel),
+        1 => (0..SERIES.len()).prop_map(Op::Remode),
         1 => Just(Op::Restart),
                 // Up to 2.5 hours ahead: a restart with the clock ahead by more than max_backfill (3h)
         // is taken for a stop that long and the wall clock is believed (README).
@@ -94,6 +100,9 @@ struct Harness {
     started: i64,
     clock_ahead: i64,
     model_of: [usize; 4],
+    /// Each series' billing: an index into [`BillingMode::ALL`], and every other change
+    /// flips long context.
+    mode_of: [usize; 4],
     /// Series this process's "source" has fetched before (fetched from the window start);
     /// others are fetched from the backfill start.
     fetched: BTreeSet<usize>,
@@ -144,6 +153,7 @@ impl Harness {
             started: T0,
             clock_ahead: 0,
             model_of: [0; 4],
+            mode_of: [0; 4],
             fetched: BTreeSet::new(),
             late_first,
             late_listed: late_first + lag,
@@ -232,7 +242,11 @@ impl Harness {
                 region: "r".into(),
                 model: format!("model-{}", self.model_of[k]),
                 deployment: String::new(),
-                billing: Default::default(),
+                billing: Billing {
+                    mode: BillingMode::ALL[self.mode_of[k] % BillingMode::ALL.len()],
+                    long_context: self.mode_of[k] % 2 == 1,
+                    regional: false,
+                },
             };
             let mut m = from;
             while m < w.end {
@@ -394,6 +408,7 @@ fn run(h: &mut Harness, ops: &[Op]) {
                 failing = 0;
             }
             Op::Relabel(k) => h.model_of[*k] += 1,
+            Op::Remode(k) => h.mode_of[*k] += 1,
             Op::Restart => h.restart(),
             Op::Clock(minutes) => h.clock_ahead = *minutes,
             Op::Quiet => h.quiet(),
