@@ -543,10 +543,26 @@ fn tier_metrics_listed_late_never_count_an_open_minute_twice() {
         Duration::from_secs(65),
         || (now() % 60 < 30).then_some(()),
     );
-    let next = now() / 60 * 60 + 60;
     for tier in ["priority", "flex", "reserved", "default"] {
         rules.unhide(tier);
     }
+    // Two listings (two namespaces each) and two fetches later the tier sets are known and
+    // read: minute m, still open, is not counted again from them.
+    let (lists, fetches) = (
+        rules.calls("us-east-1", "ListMetrics"),
+        rules.calls("us-east-1", "GetMetricData"),
+    );
+    wait_until("two more polls", Duration::from_secs(20), || {
+        (rules.calls("us-east-1", "ListMetrics") >= lists + 4
+            && rules.calls("us-east-1", "GetMetricData") >= fetches + 2)
+            .then_some(())
+    });
+    assert_eq!(
+        by_mode(&exporter.scrape(), "llm_tokens_total", NOVA, "input"),
+        vec![("standard".to_string(), 10_000.0)],
+        "the open minute read from the model-only set is not read again per tier"
+    );
+    let next = now() / 60 * 60 + 60;
     let (model, tiers) = nova_minute(next - 1);
     put(&rt, &cw, &model);
     put_tiers(&rt, &cw, &tiers);

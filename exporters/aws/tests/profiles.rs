@@ -337,3 +337,77 @@ fn provisioned_throughput_costs_its_model_units_by_the_hour_and_its_tokens_nothi
         .sum();
     assert_eq!(per_token, 0.0, "{}", s.text);
 }
+
+const SONNET_45: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+const GLOBAL_SONNET_45: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// Anthropic's 10 % premium on regional endpoints (Sonnet 4.5 and later): an entry's
+/// `regional_uplift` applies to in-Region calls (a plain model id), never to `global.`
+/// profiles.
+#[test]
+fn regional_calls_carry_the_regional_uplift_and_global_ones_do_not() {
+    let ls = LocalStack::start();
+    let rt = runtime();
+    let cw = cloudwatch(&ls.url);
+    let bedrock = fake_bedrock_with_throughputs(Arc::new(Mutex::new(Vec::new())));
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.yaml");
+    // The same entry for the in-Region and the global id.
+    std::fs::write(
+        &prices,
+        format!(
+            "models:\n  aws:\n    \"{SONNET_45}\": {{input: 3.0e-6, regional_uplift: 1.1}}\n    \"{GLOBAL_SONNET_45}\": {{input: 3.0e-6, regional_uplift: 1.1}}\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval: 1s\nlookback: 10m\npricing_file: {}\naws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n",
+            prices.display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let exporter = start_exporter(
+        &["--config.file", &config],
+        &[
+            ("AWS_ENDPOINT_URL", ls.url.as_str()),
+            ("AWS_ENDPOINT_URL_BEDROCK", &bedrock.url()),
+        ],
+    );
+    exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now() / 60 * 60 - 60;
+    put(
+        &rt,
+        &cw,
+        &[
+            ("InputTokenCount", SONNET_45, m + 1, 1_000.0),
+            ("InputTokenCount", GLOBAL_SONNET_45, m + 1, 1_000.0),
+        ],
+    );
+    let cost = |s: &Scrape, model: &str| {
+        s.value(
+            "llm_estimated_cost_usd_total",
+            &[("model", model), ("token_type", "input")],
+        )
+    };
+    let tokens = |s: &Scrape, model: &str| {
+        s.value(
+            "llm_tokens_total",
+            &[("model", model), ("token_type", "input")],
+        )
+    };
+    let s = exporter.wait_for("both minutes", Duration::from_secs(60), |s| {
+        tokens(s, SONNET_45) == Some(1_000.0) && tokens(s, GLOBAL_SONNET_45) == Some(1_000.0)
+    });
+    assert!(
+        close(cost(&s, SONNET_45), 1_000.0 * 3.0e-6 * 1.1),
+        "{}",
+        s.text
+    );
+    assert!(close(cost(&s, GLOBAL_SONNET_45), 1_000.0 * 3.0e-6));
+}
