@@ -291,7 +291,7 @@ fn provisioned_throughput_costs_its_model_units_by_the_hour_and_its_tokens_nothi
         "the throughput's hours and tokens",
         Duration::from_secs(60),
         |s| {
-            hours(s).is_some()
+            hours(s).is_some_and(|h| h > 0.0)
                 && s.value(
                     "llm_tokens_total",
                     &[("deployment", "chat-pt"), ("token_type", "output")],
