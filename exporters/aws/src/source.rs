@@ -310,22 +310,21 @@ impl Source for BedrockSource {
 
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
         let account = self.account().await?.to_string();
-        let listed = self
-            .cloudwatch
-            .list_metrics()
-            .await
-            .map_err(|e| SourceError::new(e.to_string()))?;
-        // A failed listing of Provisioned Throughputs holds back neither the tokens nor the
-        // other scopes: their hours are added by the next poll that lists them while the
-        // minutes are still open (within `lookback`).
-        let throughputs = match self.throughputs.list().await {
-            Some(Ok(t)) => Some(t),
-            Some(Err(e)) => {
-                tracing::warn!(scope = %self.scope, error = %e, "cannot list Provisioned Throughputs (bedrock:ListProvisionedModelThroughputs): their hourly cost is not counted until a listing succeeds; their tokens are counted");
-                None
+        // Bedrock's listing runs beside CloudWatch's, so it adds no time to the poll. A failed
+        // listing of Provisioned Throughputs holds back neither the tokens nor the other
+        // scopes: their hours are added by the next poll that lists them while the minutes are
+        // still open (within `lookback`).
+        let (listed, throughputs) = tokio::join!(self.cloudwatch.list_metrics(), async {
+            match self.throughputs.list().await {
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => {
+                    tracing::warn!(scope = %self.scope, error = %e, "cannot list Provisioned Throughputs (bedrock:ListProvisionedModelThroughputs): their hourly cost is not counted until a listing succeeds; their tokens are counted");
+                    None
+                }
+                None => None,
             }
-            None => None,
-        };
+        });
+        let listed = listed.map_err(|e| SourceError::new(e.to_string()))?;
         self.observe_levels(&listed, window);
         let since = window.start.min(window.backfill_start);
         let plan = self.plan(&listed, since);
