@@ -126,7 +126,7 @@ impl ProfileResolver {
                 // the same model; the first names it.
                 let Some(base_model) = arns.iter().map(|a| classify(a)).find_map(|r| match r {
                     ModelRef::Model(m) => Some(m),
-                    ModelRef::ApplicationProfile(_) => None,
+                    ModelRef::ApplicationProfile(_) | ModelRef::Provisioned(_) => None,
                 }) else {
                     continue;
                 };

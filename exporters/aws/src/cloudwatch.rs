@@ -494,4 +494,47 @@ mod tests {
         let r = listed(NAMESPACE, "Invocations", &[("ModelId", "m")]).unwrap();
         assert_eq!(r.series_id(), "m");
     }
+
+    #[test]
+    fn tier_dimension_sets_are_read_as_shares_of_the_model() {
+        let all = [
+            ("ModelId", "amazon.nova-pro-v1:0"),
+            ("ServiceTier", "reserved"),
+            ("ResolvedServiceTier", "default"),
+        ];
+        let m = listed(NAMESPACE, "InputTokenCount", &all).unwrap();
+        assert_eq!(m.model_id, "amazon.nova-pro-v1:0");
+        assert_eq!(m.series_id(), "amazon.nova-pro-v1:0|tier|reserved|default");
+        let q = build_query(
+            0,
+            &Query {
+                metric: m,
+                stat: "Sum".into(),
+            },
+            60,
+        );
+        let dims = q.metric_stat().unwrap().metric().unwrap().dimensions();
+        let names: Vec<_> = dims.iter().filter_map(|d| d.name()).collect();
+        assert_eq!(names, ["ModelId", "ServiceTier", "ResolvedServiceTier"]);
+        let served = listed(
+            NAMESPACE,
+            "InputTokenCount",
+            &[("ModelId", "m"), ("ResolvedServiceTier", "flex")],
+        )
+        .unwrap();
+        assert_eq!(served.series_id(), "m|tier||flex");
+        // Other dimension sets are not the model's traffic split by tier.
+        assert_eq!(
+            listed(
+                NAMESPACE,
+                "OutputImageCount",
+                &[("ModelId", "m"), ("ImageSize", "1024")]
+            ),
+            None
+        );
+        assert_eq!(
+            listed(NAMESPACE, "InputTokenCount", &[("ServiceTier", "flex")]),
+            None
+        );
+    }
 }

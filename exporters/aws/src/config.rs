@@ -21,7 +21,8 @@ pub struct AwsConfig {
     /// model used for the first time shows within a minute of CloudWatch listing it.
     #[serde(default = "default_discovery_ttl", with = "humantime_serde")]
     pub discovery_ttl: Duration,
-    /// How long the application inference profiles (Bedrock) are cached.
+    /// How long Bedrock's listings (application inference profiles, Provisioned
+    /// Throughputs) are cached.
     #[serde(default = "default_profile_ttl", with = "humantime_serde")]
     pub profile_ttl: Duration,
     /// Client-side limit on CloudWatch calls per second, per account and region.

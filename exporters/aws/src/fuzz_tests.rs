@@ -45,7 +45,7 @@ fn model_id() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z]{2,8}\\.[a-z0-9.:-]{0,40}",
         "[a-z0-9]{12}",
-        "arn:[a-z-]{0,10}:bedrock:[a-z0-9-]{0,12}:[0-9]{0,12}:(foundation-model|inference-profile|application-inference-profile|[a-z-]{0,12})/[a-zA-Z0-9.:/-]{0,40}",
+        "arn:[a-z-]{0,10}:bedrock:[a-z0-9-]{0,12}:[0-9]{0,12}:(foundation-model|inference-profile|application-inference-profile|provisioned-model|[a-z-]{0,12})/[a-zA-Z0-9.:/-]{0,40}",
         "arn:.{0,40}",
         ".{0,60}",
     ]
@@ -61,7 +61,7 @@ proptest! {
                     prop_assert_eq!(&m, &id);
                 }
             }
-            ModelRef::ApplicationProfile(p) => prop_assert_eq!(&p, &id),
+            ModelRef::ApplicationProfile(p) | ModelRef::Provisioned(p) => prop_assert_eq!(&p, &id),
         }
         let _ = latency(&id);
     }

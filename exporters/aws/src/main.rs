@@ -1,6 +1,7 @@
 //! `llm-exporter-aws`: AWS Bedrock usage and cost from CloudWatch, as Prometheus metrics.
 //! Flags -> config -> one Source per account and region -> `common::run`.
 
+mod assemble;
 mod bedrock;
 mod capped;
 mod cloudwatch;
@@ -10,7 +11,9 @@ mod error;
 mod listed;
 mod listing;
 mod models;
+mod provisioned;
 mod source;
+mod tiers;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -197,6 +200,8 @@ async fn build_sources(
             let list_guard = guard("ListMetrics", &scope, aws.requests_per_second.min(25), true);
             let data_guard = guard("GetMetricData", &scope, aws.requests_per_second, true);
             let profile_guard = guard("ListInferenceProfiles", &scope, 5, true);
+            let throughput_guard = guard("ListProvisionedModelThroughputs", &scope, 5, true);
+            let bedrock = aws_sdk_bedrock::Client::new(&sdk);
             let account_id = match &known {
                 Some(id) => AccountId::Known(id.clone()),
                 None => AccountId::FromSts {
@@ -223,7 +228,7 @@ async fn build_sources(
                     aws.list_metrics_usd_per_request,
                 ),
                 profiles: bedrock::ProfileResolver::new(
-                    aws_sdk_bedrock::Client::new(&sdk),
+                    bedrock.clone(),
                     profile_guard,
                     Listing::new(
                         "inference_profiles",
@@ -232,8 +237,20 @@ async fn build_sources(
                         metrics.clone(),
                     ),
                 ),
+                // Bedrock's control-plane listings are free API calls: no cost is counted.
+                throughputs: provisioned::ThroughputLister::new(
+                    bedrock,
+                    throughput_guard,
+                    Listing::new(
+                        "provisioned_throughputs",
+                        aws.profile_ttl,
+                        aws.profile_ttl,
+                        metrics.clone(),
+                    ),
+                ),
                 latency_stats: latency_stats.clone(),
                 fetched: Default::default(),
+                levels: Default::default(),
                 catalog: catalog.clone(),
             });
         }

@@ -110,25 +110,24 @@ pub fn mantle_deployment(project: &str) -> String {
     }
 }
 
-/// The catalog key of a bedrock-mantle `Model` value (e.g. `anthropic.claude-opus-4-7`). The
-/// endpoint may name a model without the `-1:0`/`-v1:0`/`-v1` version suffix its Bedrock
-/// runtime id carries (`openai.gpt-oss-120b` vs `openai.gpt-oss-120b-1:0`); the first
-/// candidate the catalog knows is the key, else the value itself (then counted unpriced, and
-/// named in `llm_unpriced_model_info`). No geo prefix: bedrock-mantle "is in-region only".
-pub fn mantle_price_key(model: &str, known: impl Fn(&str) -> bool) -> String {
+/// The catalog keys a bedrock-mantle `Model` value (e.g. `anthropic.claude-opus-4-7`) may be
+/// priced under, in order: the endpoint may name a model without the `-1:0`/`-v1:0`/`-v1`
+/// version suffix its Bedrock runtime id carries (`openai.gpt-oss-120b` vs
+/// `openai.gpt-oss-120b-1:0`). The pricing uses the first key the catalog has at the time
+/// (so a price added by a reload is used from the next poll); with none, the model is counted
+/// unpriced and named in `llm_unpriced_model_info`. No geo prefix: bedrock-mantle "is
+/// in-region only".
+pub fn mantle_price_keys(model: &str) -> Vec<String> {
     let base = match classify(model) {
         ModelRef::Model(m) => m,
-        ModelRef::ApplicationProfile(p) => p,
+        ModelRef::ApplicationProfile(p) | ModelRef::Provisioned(p) => p,
     };
-    [
+    vec![
         base.clone(),
         format!("{base}-1:0"),
         format!("{base}-v1:0"),
         format!("{base}-v1"),
     ]
-    .into_iter()
-    .find(|k| known(k))
-    .unwrap_or(base)
 }
 
 /// Latency metrics (milliseconds in CloudWatch, seconds in the contract).
@@ -157,6 +156,9 @@ pub enum ModelRef {
     Model(String),
     /// An application inference profile (id or ARN), resolved through Bedrock.
     ApplicationProfile(String),
+    /// A Provisioned Throughput's ARN (`...:provisioned-model/<id>`): its tokens are billed by
+    /// the hour (provisioned.rs), never per token.
+    Provisioned(String),
 }
 
 /// Normalizes a `ModelId` value: foundation-model and system inference-profile ARNs lose
@@ -173,6 +175,7 @@ pub fn classify(model_id: &str) -> ModelRef {
             Some(("application-inference-profile", _)) => {
                 ModelRef::ApplicationProfile(model_id.to_string())
             }
+            Some(("provisioned-model", _)) => ModelRef::Provisioned(model_id.to_string()),
             _ => ModelRef::Model(model_id.to_string()),
         };
     }
@@ -186,6 +189,18 @@ pub fn classify(model_id: &str) -> ModelRef {
         return ModelRef::ApplicationProfile(model_id.to_string());
     }
     ModelRef::Model(model_id.to_string())
+}
+
+/// Whether a model id (as priced) is served from a regional endpoint: in-Region (a plain model
+/// id) or a geographic cross-Region profile (`us.`, `eu.`, `jp.`, `au.`, `apac.`...). Only a
+/// `global.` profile is global. Anthropic: "Starting with Claude Sonnet 4.5 and all future
+/// models, Amazon Bedrock offers two endpoint types: Global endpoints ... Regional endpoints
+/// ... Regional endpoints include a 10% pricing premium over global endpoints"
+/// (platform.claude.com, "Claude on Amazon Bedrock", "Global vs regional endpoints"). The
+/// catalog's geo entries already carry that premium in their own rates; a catalog entry's
+/// `regional_uplift` applies where the price falls back to the foundation model's entry.
+pub fn is_regional(model: &str) -> bool {
+    !model.starts_with("global.")
 }
 
 #[cfg(test)]
@@ -216,33 +231,27 @@ mod tests {
             ModelRef::ApplicationProfile("a1b2c3d4e5f6".into())
         );
         assert_eq!(classify("amazon.nova-pro-v1:0"), m("amazon.nova-pro-v1:0"));
+        let pt = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcd1234efgh";
+        assert_eq!(classify(pt), ModelRef::Provisioned(pt.into()));
+    }
+
+    #[test]
+    fn only_global_profiles_are_global() {
+        assert!(is_regional("anthropic.claude-sonnet-4-5-20250929-v1:0"));
+        assert!(is_regional("us.anthropic.claude-sonnet-4-5-20250929-v1:0"));
+        assert!(is_regional("eu.anthropic.claude-sonnet-4-5-20250929-v1:0"));
+        assert!(!is_regional(
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        ));
     }
 
     #[test]
     fn mantle_models_map_to_the_catalog_and_projects_to_a_deployment() {
-        let catalog = [
-            "openai.gpt-oss-120b-1:0",
-            "openai.gpt-6-sol",
-            "anthropic.claude-opus-4-6-v1",
-        ];
-        let known = |k: &str| catalog.contains(&k);
-        assert_eq!(
-            mantle_price_key("openai.gpt-oss-120b", known),
-            "openai.gpt-oss-120b-1:0"
-        );
-        assert_eq!(
-            mantle_price_key("openai.gpt-6-sol", known),
-            "openai.gpt-6-sol"
-        );
-        assert_eq!(
-            mantle_price_key("anthropic.claude-opus-4-6", known),
-            "anthropic.claude-opus-4-6-v1"
-        );
-        assert_eq!(
-            mantle_price_key("vendor.unknown", known),
-            "vendor.unknown",
-            "unpriced, under its own name"
-        );
+        let keys = mantle_price_keys("openai.gpt-oss-120b");
+        assert_eq!(keys[0], "openai.gpt-oss-120b");
+        assert!(keys.contains(&"openai.gpt-oss-120b-1:0".to_string()));
+        assert!(mantle_price_keys("anthropic.claude-opus-4-6")
+            .contains(&"anthropic.claude-opus-4-6-v1".to_string()));
         assert_eq!(mantle_deployment("default"), "mantle");
         assert_eq!(mantle_deployment("proj_abc123"), "mantle:proj_abc123");
         assert!(

@@ -1,8 +1,10 @@
 //! `impl Source` for Bedrock in one account and region: discover the metrics that exist
-//! (ListMetrics, in `AWS/Bedrock` and `AWS/BedrockMantle`), fetch them (GetMetricData), and
-//! normalize them into samples. A counter metric
-//! this process has not fetched before is fetched from `window.backfill_start`: ListMetrics
-//! can list a new metric up to 15 minutes late, and its first minutes must still count.
+//! (ListMetrics, in `AWS/Bedrock` and `AWS/BedrockMantle`) and the Provisioned Throughputs
+//! (Bedrock), fetch the metrics (GetMetricData), and normalize them into samples: tokens,
+//! requests and latency per model and billing mode, and the model-unit hours of each
+//! Provisioned Throughput. A counter metric this process has not fetched before is fetched
+//! from `window.backfill_start`: ListMetrics can list a new metric up to 15 minutes late, and
+//! its first minutes must still count.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -10,14 +12,18 @@ use std::sync::{Arc, Mutex};
 use common::guard::Guard;
 use common::pricing::Pricing;
 use common::source::{
-    Billing, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
+    Billing, BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source,
+    SourceError, Window,
 };
 use tokio::sync::OnceCell;
 
+use crate::assemble::{Counters, ModelLabels};
 use crate::bedrock::ProfileResolver;
 use crate::cloudwatch::{CloudWatch, ListedMetric, Query};
 use crate::error::AwsError;
 use crate::models::{self, classify, ModelRef};
+use crate::provisioned::{self, ThroughputLister, Throughputs};
+use crate::tiers::{best_shape, Level, Levels};
 
 /// Where the `account` label comes from.
 pub enum AccountId {
@@ -36,11 +42,15 @@ pub struct BedrockSource {
     pub account: OnceCell<String>,
     pub cloudwatch: CloudWatch,
     pub profiles: ProfileResolver,
+    pub throughputs: ThroughputLister,
     /// (contract stat label, CloudWatch statistic), e.g. ("avg", "Average").
     pub latency_stats: Vec<(String, String)>,
     /// Counter metrics fetched successfully at least once by this process.
     pub fetched: Mutex<HashSet<ListedMetric>>,
-    /// The catalog loaded at start-up, to map bedrock-mantle model names to catalog keys.
+    /// Which level (model-only, or per service tier) each minute of a model is read at.
+    pub levels: Mutex<Levels>,
+    /// The catalog loaded at start-up, only to label a bedrock-mantle model with the name the
+    /// runtime endpoint uses for it (prices are chosen from every candidate at each poll).
     pub catalog: Arc<Pricing>,
 }
 
@@ -77,68 +87,135 @@ impl BedrockSource {
         Ok(id)
     }
 
-    /// Labels for a listed metric: bedrock-mantle traffic is told apart by its `deployment`
-    /// (`mantle`, `mantle:<project>`); for a ModelId value, application inference profiles are
-    /// resolved to their model.
-    ///
-    /// Also the catalog keys when they are not just `model` (empty otherwise): a profile
-    /// copied from a geo profile whose geo model the catalog lacks is priced at its foundation
-    /// model's rate.
-    async fn labels(&self, account: &str, metric: &ListedMetric) -> (SeriesLabels, Vec<String>) {
-        if let Some(project) = &metric.mantle_project {
-            let labels = SeriesLabels {
-                account: account.to_string(),
-                region: self.region.clone(),
-                model: models::mantle_price_key(&metric.model_id, |k| {
-                    self.catalog.model(k).is_some()
-                }),
-                deployment: models::mantle_deployment(project),
-                billing: Billing::default(),
-            };
-            return (labels, Vec::new());
-        }
-        let model_id = metric.model_id.as_str();
-        let mut price_keys = Vec::new();
-        let (model, deployment) = match classify(model_id) {
-            ModelRef::Model(m) => (m, String::new()),
-            ModelRef::ApplicationProfile(p) => match self.profiles.resolve(&p).await {
-                Ok(Some(profile)) => {
-                    price_keys = vec![profile.model.clone(), profile.base_model];
-                    (profile.model, profile.name)
-                }
-                Ok(None) => {
-                    tracing::warn!(scope = %self.scope, profile = %p, "unknown application inference profile: labelled with its id, not priced");
-                    (p.clone(), p)
-                }
-                Err(e) => {
-                    tracing::warn!(scope = %self.scope, profile = %p, error = %e, "cannot list application inference profiles: labelled with the profile id, not priced, until a listing succeeds (its minutes are counted once either way)");
-                    (p.clone(), p)
-                }
-            },
-        };
-        let labels = SeriesLabels {
+    fn series_labels(&self, account: &str, model: String, deployment: String) -> SeriesLabels {
+        let regional = models::is_regional(&model);
+        SeriesLabels {
             account: account.to_string(),
             region: self.region.clone(),
             model,
             deployment,
-            billing: Billing::default(),
-        };
-        (labels, price_keys)
+            billing: Billing {
+                regional,
+                ..Billing::default()
+            },
+        }
     }
 
-    /// The queries to make for the listed metrics, and what each one means.
-    fn plan(&self, listed: &[ListedMetric]) -> Vec<(Query, Meaning)> {
-        let mut plan = Vec::new();
-        // A model that has a cache metric under both spellings is queried under the preferred
-        // one only (models::COUNTERS order), so its tokens are not counted twice.
-        let mut taken: HashMap<(&str, SampleKind), usize> = HashMap::new();
-        for (rank, counter) in models::COUNTERS.iter().enumerate() {
-            for m in listed
+    /// Labels and price keys of a listed metric's model: bedrock-mantle traffic is told apart
+    /// by its `deployment` (`mantle`, `mantle:<project>`); for a ModelId value, application
+    /// inference profiles are resolved to their model (a profile copied from a geo profile is
+    /// priced at the geo model's rate, else at its foundation model's), and a Provisioned
+    /// Throughput's ARN to its model and name (billed by the hour, not per token).
+    async fn labels(
+        &self,
+        account: &str,
+        metric: &ListedMetric,
+        throughputs: Option<&Throughputs>,
+    ) -> ModelLabels {
+        if let Some(project) = &metric.mantle_project {
+            let keys = models::mantle_price_keys(&metric.model_id);
+            let model = keys
                 .iter()
-                .filter(|m| m.mantle_project.is_none() && m.metric_name == counter.name)
-            {
+                .find(|k| self.catalog.model(k).is_some())
+                .unwrap_or(&keys[0])
+                .clone();
+            let mut labels = self.series_labels(account, model, models::mantle_deployment(project));
+            // "bedrock-mantle is in-Region only".
+            labels.billing.regional = true;
+            return ModelLabels {
+                labels,
+                price_keys: keys,
+            };
+        }
+        let model_id = metric.model_id.as_str();
+        match classify(model_id) {
+            ModelRef::Model(m) => ModelLabels {
+                price_keys: vec![m.clone()],
+                labels: self.series_labels(account, m, String::new()),
+            },
+            ModelRef::ApplicationProfile(p) => match self.profiles.resolve(&p).await {
+                Ok(Some(profile)) => {
+                    let mut price_keys = vec![profile.model.clone()];
+                    if profile.base_model != profile.model {
+                        price_keys.push(profile.base_model.clone());
+                    }
+                    ModelLabels {
+                        labels: self.series_labels(account, profile.model, profile.name),
+                        price_keys,
+                    }
+                }
+                Ok(None) => {
+                    tracing::warn!(scope = %self.scope, profile = %p, "unknown application inference profile: labelled with its id, not priced");
+                    self.unresolved(account, p)
+                }
+                Err(e) => {
+                    tracing::warn!(scope = %self.scope, profile = %p, error = %e, "cannot list application inference profiles: labelled with the profile id, not priced, until a listing succeeds (its minutes are counted once either way)");
+                    self.unresolved(account, p)
+                }
+            },
+            ModelRef::Provisioned(arn) => {
+                let (model, name) = match throughputs.and_then(|t| t.get(&arn)) {
+                    Some(t) => (t.model.clone(), t.name.clone()),
+                    // Deleted, or the listing failed: the ARN's id names it.
+                    None => (
+                        arn.clone(),
+                        arn.rsplit('/').next().unwrap_or(&arn).to_string(),
+                    ),
+                };
+                let mut labels = self.series_labels(account, model.clone(), name);
+                labels.billing.mode = BillingMode::Provisioned;
+                ModelLabels {
+                    labels,
+                    price_keys: vec![model],
+                }
+            }
+        }
+    }
+
+    fn unresolved(&self, account: &str, profile: String) -> ModelLabels {
+        ModelLabels {
+            labels: self.series_labels(account, profile.clone(), profile.clone()),
+            price_keys: vec![profile],
+        }
+    }
+
+    /// Records the level each runtime model is read at from this listing: per service tier
+    /// where tier metrics are listed (the best tier dimension set), else model-only.
+    fn observe_levels(&self, listed: &[ListedMetric], window: Window) {
+        let mut shapes: HashMap<&str, Vec<crate::tiers::Shape>> = HashMap::new();
+        for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
+            let entry = shapes.entry(m.model_id.as_str()).or_default();
+            if let Some(t) = &m.tier {
+                entry.push(t.shape());
+            }
+        }
+        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        for (model, s) in shapes {
+            let level = best_shape(s).map(Level::Tiers).unwrap_or(Level::Model);
+            levels.observe(model, level, window.end);
+        }
+        levels.prune(window.start.min(window.backfill_start));
+    }
+
+    /// The queries to make for the listed metrics, and what each one means. Model-only
+    /// counters always (they are the total a tier level splits); tier counters of the shapes
+    /// some open minute is read at; latency at each model's current level.
+    fn plan(&self, listed: &[ListedMetric], since: i64) -> Vec<(Query, Meaning)> {
+        let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted = |m: &ListedMetric| match &m.tier {
+            None => true,
+            Some(t) => levels.shapes_since(&m.model_id, since).contains(&t.shape()),
+        };
+        let mut plan = Vec::new();
+        // A series that has a cache metric under both spellings is queried under the
+        // preferred one only (models::COUNTERS order), so its tokens are not counted twice.
+        let mut taken: HashMap<(String, SampleKind), usize> = HashMap::new();
+        for (rank, counter) in models::COUNTERS.iter().enumerate() {
+            for m in listed.iter().filter(|m| {
+                m.mantle_project.is_none() && m.metric_name == counter.name && wanted(m)
+            }) {
                 let slot = taken
-                    .entry((m.model_id.as_str(), counter.kind.clone()))
+                    .entry((m.series_id(), counter.kind.clone()))
                     .or_insert(rank);
                 if *slot == rank {
                     plan.push((
@@ -164,20 +241,65 @@ impl BedrockSource {
                 ));
             }
         }
+        // Latency: per tier where the model is read per tier and its tier sets carry the
+        // metric, else model-only.
+        let now_level = |model: &str| levels.at(model, i64::MAX);
         for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
-            if let Some(kind) = models::latency(&m.metric_name) {
-                for (label, cw_stat) in &self.latency_stats {
-                    plan.push((
-                        Query {
-                            metric: m.clone(),
-                            stat: cw_stat.clone(),
-                        },
-                        Meaning::Latency(kind, label.clone()),
-                    ));
-                }
+            let Some(kind) = models::latency(&m.metric_name) else {
+                continue;
+            };
+            let read = match (now_level(&m.model_id), &m.tier) {
+                (Level::Model, None) => true,
+                (Level::Model, Some(_)) => false,
+                (Level::Tiers(shape), Some(t)) => t.shape() == shape,
+                (Level::Tiers(shape), None) => !listed.iter().any(|o| {
+                    o.model_id == m.model_id
+                        && o.metric_name == m.metric_name
+                        && o.tier.as_ref().is_some_and(|t| t.shape() == shape)
+                }),
+            };
+            if !read {
+                continue;
+            }
+            for (label, cw_stat) in &self.latency_stats {
+                plan.push((
+                    Query {
+                        metric: m.clone(),
+                        stat: cw_stat.clone(),
+                    },
+                    Meaning::Latency(kind, label.clone()),
+                ));
             }
         }
         plan
+    }
+
+    /// The model-unit hours of every billed Provisioned Throughput, per minute of the window.
+    fn capacity(
+        &self,
+        account: &str,
+        throughputs: &Throughputs,
+        window: Window,
+        sums: &mut PeriodSums,
+    ) {
+        for t in throughputs.values() {
+            let mut labels = self.series_labels(account, t.model.clone(), t.name.clone());
+            labels.billing.mode = BillingMode::Provisioned;
+            let keys = provisioned::capacity_price_keys(&self.region, t.term, &t.model);
+            let series = format!("{}#capacity", t.arn);
+            for (period, hours) in
+                provisioned::unit_hours(t, window.start, window.end, window.period)
+            {
+                sums.add(
+                    &series,
+                    &labels,
+                    SampleKind::CapacityUnitHours,
+                    period,
+                    hours,
+                    &keys,
+                );
+            }
+        }
     }
 }
 
@@ -188,14 +310,30 @@ impl Source for BedrockSource {
 
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
         let account = self.account().await?.to_string();
-        let listed = self
-            .cloudwatch
-            .list_metrics()
-            .await
-            .map_err(|e| SourceError::new(e.to_string()))?;
-        let plan = self.plan(&listed);
+        // Bedrock's listing runs beside CloudWatch's, so it adds no time to the poll. A failed
+        // listing of Provisioned Throughputs holds back neither the tokens nor the other
+        // scopes: their hours are added by the next poll that lists them while the minutes are
+        // still open (within `lookback`).
+        let (listed, throughputs) = tokio::join!(self.cloudwatch.list_metrics(), async {
+            match self.throughputs.list().await {
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => {
+                    tracing::warn!(scope = %self.scope, error = %e, "cannot list Provisioned Throughputs (bedrock:ListProvisionedModelThroughputs): their hourly cost is not counted until a listing succeeds; their tokens are counted");
+                    None
+                }
+                None => None,
+            }
+        });
+        let listed = listed.map_err(|e| SourceError::new(e.to_string()))?;
+        self.observe_levels(&listed, window);
+        let since = window.start.min(window.backfill_start);
+        let plan = self.plan(&listed, since);
+        let mut sums = PeriodSums::default();
+        if let Some(t) = &throughputs {
+            self.capacity(&account, t, window, &mut sums);
+        }
         if plan.is_empty() {
-            return Ok(Vec::new());
+            return Ok(sums.into_samples().collect());
         }
         // Counter metrics not fetched before reach back to backfill_start (the accumulator
         // counts those older minutes only for series it has never seen); the rest, and every
@@ -212,7 +350,7 @@ impl Source for BedrockSource {
             .iter()
             .map(|(q, _)| {
                 let start = if new_set.contains(&q.metric) {
-                    window.backfill_start.min(window.start)
+                    since
                 } else {
                     window.start
                 };
@@ -232,48 +370,80 @@ impl Source for BedrockSource {
                 .extend(new.iter().cloned());
         }
 
-        let mut labels_of: HashMap<String, (SeriesLabels, Vec<String>)> = HashMap::new();
+        // Labels per model (ModelId value, or mantle project and model).
+        let mut labels_of: HashMap<String, ModelLabels> = HashMap::new();
         for (q, _) in &plan {
-            if let std::collections::hash_map::Entry::Vacant(e) =
-                labels_of.entry(q.metric.series_id())
-            {
-                e.insert(self.labels(&account, &q.metric).await);
+            let key = model_key(&q.metric);
+            if let std::collections::hash_map::Entry::Vacant(e) = labels_of.entry(key) {
+                let labels = self
+                    .labels(&account, &q.metric, throughputs.as_deref())
+                    .await;
+                e.insert(labels);
             }
         }
 
-        // Two ModelId values can name one model (a base id and its ARN): each is revised on
-        // its own and both add into the model's counters.
-        let mut counters = PeriodSums::default();
+        // The cloud's identity of a series is the ModelId value (a tier's share:
+        // `<ModelId>|tier|<tiers>`; bedrock-mantle: `mantle|<project>|<model>`): labels (a
+        // profile resolved late) may change, its minutes are counted once. Two ModelId values
+        // can name one model (a base id and its ARN): each is revised on its own and both add
+        // into the model's counters.
+        let mut runtime = Counters::default();
         let mut samples = Vec::new();
         for ((q, meaning), points) in plan.iter().zip(series) {
-            let id = q.metric.series_id();
-            let (labels, price_keys) = &labels_of[&id];
+            let m = &q.metric;
+            let base = &labels_of[&model_key(m)];
             for (t, v) in points {
                 let period = common::source::align_down(t, window.period);
                 match meaning {
-                    // The cloud's identity of the series is the ModelId value (or
-                    // `mantle|<project>|<model>`): labels (a profile resolved late) may
-                    // change, its minutes are counted once.
+                    Meaning::Counter(kind) if m.mantle_project.is_some() => sums.add(
+                        &m.series_id(),
+                        &base.labels,
+                        kind.clone(),
+                        period,
+                        v,
+                        &base.price_keys,
+                    ),
                     Meaning::Counter(kind) => {
-                        counters.add(&id, labels, kind.clone(), period, v, price_keys)
+                        runtime.add(&m.model_id, m.tier.as_ref(), kind, period, v)
                     }
                     Meaning::Latency(kind, stat) => {
+                        let mut labels = base.labels.clone();
+                        if let (Some(t), false) =
+                            (&m.tier, labels.billing.mode == BillingMode::Provisioned)
+                        {
+                            labels.billing.mode = t.mode();
+                        }
                         // CloudWatch reports milliseconds; the contract uses seconds.
-                        samples.push(Sample::new(
-                            id.clone(),
-                            labels.clone(),
+                        let mut sample = Sample::new(
+                            m.series_id(),
+                            labels,
                             SampleKind::Latency {
                                 kind: *kind,
                                 stat: stat.clone(),
                             },
                             period,
                             v / 1000.0,
-                        ));
+                        );
+                        sample.price_keys = base.price_keys.clone();
+                        samples.push(sample);
                     }
                 }
             }
         }
-        samples.extend(counters.into_samples());
+        {
+            let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+            runtime.into_sums(&levels, &labels_of, &mut sums);
+        }
+        samples.extend(sums.into_samples());
         Ok(samples)
+    }
+}
+
+/// The key of a metric's model in the labels map: the ModelId value, or for bedrock-mantle
+/// `mantle|<project>|<model>` (its series id).
+fn model_key(m: &ListedMetric) -> String {
+    match &m.mantle_project {
+        Some(_) => m.series_id(),
+        None => m.model_id.clone(),
     }
 }

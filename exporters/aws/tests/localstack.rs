@@ -454,14 +454,13 @@ fn six_hundred_queries_take_exactly_two_get_metric_data_calls_per_poll() {
         &["--config.file", &config],
         &[("AWS_ENDPOINT_URL", &proxy.url())],
     );
+    // The poll is counted before its series are published: wait for both.
     let s = exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_polls_total", &[("outcome", "success")]) == Some(1.0)
+            && s.matching("llm_tokens_total", &[("token_type", "input")])
+                .len()
+                == 60
     });
-    assert_eq!(
-        s.matching("llm_tokens_total", &[("token_type", "input")])
-            .len(),
-        60
-    );
     assert_eq!(
         calls.load(Ordering::SeqCst),
         2,

@@ -111,3 +111,48 @@ pub fn put_mantle(
         .expect("PutMetricData to LocalStack");
     }
 }
+
+/// One AWS/Bedrock datapoint per service tier: (metric, ModelId, ServiceTier,
+/// ResolvedServiceTier, Unix seconds, value), a tier dimension left out when None.
+pub type TierPoint<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, i64, f64);
+
+/// Puts datapoints into AWS/Bedrock under the `ModelId` + service-tier dimension sets.
+pub fn put_tiers(
+    rt: &tokio::runtime::Runtime,
+    cw: &aws_sdk_cloudwatch::Client,
+    points: &[TierPoint],
+) {
+    for chunk in points.chunks(100) {
+        let data: Vec<MetricDatum> = chunk
+            .iter()
+            .map(|(metric, model, requested, served, t, v)| {
+                let mut dims = vec![Dimension::builder().name("ModelId").value(*model).build()];
+                if let Some(r) = requested {
+                    dims.push(Dimension::builder().name("ServiceTier").value(*r).build());
+                }
+                if let Some(s) = served {
+                    dims.push(
+                        Dimension::builder()
+                            .name("ResolvedServiceTier")
+                            .value(*s)
+                            .build(),
+                    );
+                }
+                MetricDatum::builder()
+                    .metric_name(*metric)
+                    .set_dimensions(Some(dims))
+                    .timestamp(DateTime::from_secs(*t))
+                    .value(*v)
+                    .unit(StandardUnit::Count)
+                    .build()
+            })
+            .collect();
+        rt.block_on(
+            cw.put_metric_data()
+                .namespace(NS)
+                .set_metric_data(Some(data))
+                .send(),
+        )
+        .expect("PutMetricData to LocalStack");
+    }
+}

@@ -1,0 +1,245 @@
+//! Bedrock service tiers (Reserved, Priority, Standard, Flex) in CloudWatch, and which level of
+//! a model's metrics each minute is read from.
+//!
+//! Bedrock user guide, "Service tiers for optimizing performance and cost": "You can also view
+//! service tier metrics in Amazon CloudWatch Metrics under ModelId, ServiceTier, and
+//! ResolvedServiceTier, where ResolvedServiceTier shows the actual tier that served your
+//! requests" (an earlier revision said "model-id+priority" and "model-id+flex"). The runtime
+//! metrics page lists only the `ModelId` dimension set for the same metrics. So a tier
+//! dimension set is the same traffic as the model-only set, split by tier: it is never added
+//! to it. Whether the tier sets also carry Standard traffic is not documented; the exporter
+//! therefore counts each minute's model-only total once and splits it: every tier's share at
+//! the tier that served it, and whatever the tier sets do not cover at Standard.
+//!
+//! ListMetrics can list a model's tier metrics up to 15 minutes after its model-only metrics.
+//! Minutes already read at one level stay at that level: a change of level for a model takes
+//! effect from the first minute no poll has read yet, so no minute is counted twice or lost.
+
+use std::collections::HashMap;
+
+use common::source::BillingMode;
+
+pub const SERVICE_TIER_DIMENSION: &str = "ServiceTier";
+pub const RESOLVED_TIER_DIMENSION: &str = "ResolvedServiceTier";
+
+/// The tier dimensions of one metric.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TierDims {
+    /// `ServiceTier`: the tier asked for.
+    pub requested: Option<String>,
+    /// `ResolvedServiceTier`: the tier that served the requests.
+    pub served: Option<String>,
+}
+
+/// Which tier dimension set a metric comes in, best first: the served tier is what is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shape {
+    Both,
+    ServedOnly,
+    RequestedOnly,
+}
+
+impl TierDims {
+    pub fn shape(&self) -> Shape {
+        match (&self.requested, &self.served) {
+            (Some(_), Some(_)) => Shape::Both,
+            (None, Some(_)) => Shape::ServedOnly,
+            _ => Shape::RequestedOnly,
+        }
+    }
+
+    /// How the traffic is billed: by the tier that served it, else by the one asked for.
+    pub fn mode(&self) -> BillingMode {
+        mode_of(
+            self.served
+                .as_deref()
+                .or(self.requested.as_deref())
+                .unwrap_or(""),
+        )
+    }
+
+    /// For series ids: `<requested>|<served>` (`|` never occurs in a tier name).
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}",
+            self.requested.as_deref().unwrap_or(""),
+            self.served.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// The billing mode of a tier name. The API's values are `priority | default | flex |
+/// reserved` (Bedrock API reference, ServiceTier); `default` is the Standard tier. An unknown
+/// name is counted at Standard (its tokens still count; a warning names it).
+pub fn mode_of(tier: &str) -> BillingMode {
+    match tier.to_ascii_lowercase().as_str() {
+        "priority" => BillingMode::Priority,
+        "flex" => BillingMode::Flex,
+        "reserved" => BillingMode::Reserved,
+        "default" | "standard" | "" => BillingMode::Standard,
+        other => {
+            tracing::warn!(tier = %common::config::shorten(other, 40), "unknown Bedrock service tier: priced at Standard");
+            BillingMode::Standard
+        }
+    }
+}
+
+/// Where a minute of one model is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The model-only metrics, all at Standard.
+    Model,
+    /// The model-only total split by the tier metrics of this shape.
+    Tiers(Shape),
+}
+
+/// The level of each model over time: `(from period, level)`, oldest first.
+#[derive(Debug, Default)]
+pub struct Levels(HashMap<String, Vec<(i64, Level)>>);
+
+/// Level changes remembered per model (older ones are pruned once no open minute needs them).
+const MAX_CHANGES: usize = 16;
+
+impl Levels {
+    /// Records the level the listing offers for `model` at a poll whose window ends at `end`.
+    /// A model seen for the first time is at that level for every minute; a change takes
+    /// effect from `end`, the first minute no poll has read.
+    pub fn observe(&mut self, model: &str, level: Level, end: i64) {
+        let changes = self.0.entry(model.to_string()).or_default();
+        match changes.last() {
+            None => changes.push((i64::MIN, level)),
+            Some((_, current)) if *current == level => {}
+            Some(_) => {
+                changes.push((end, level));
+                if changes.len() > MAX_CHANGES {
+                    changes.remove(0);
+                }
+            }
+        }
+    }
+
+    /// The level minute `period` of `model` is read at.
+    pub fn at(&self, model: &str, period: i64) -> Level {
+        self.0
+            .get(model)
+            .and_then(|c| c.iter().rev().find(|(from, _)| *from <= period))
+            .map(|(_, l)| *l)
+            .unwrap_or(Level::Model)
+    }
+
+    /// The tier shapes some minute at or after `since` of `model` is read at.
+    pub fn shapes_since(&self, model: &str, since: i64) -> Vec<Shape> {
+        let Some(changes) = self.0.get(model) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, (_, level)) in changes.iter().enumerate() {
+            let until = changes.get(i + 1).map(|c| c.0).unwrap_or(i64::MAX);
+            if let (Level::Tiers(s), true) = (level, until > since) {
+                if !out.contains(s) {
+                    out.push(*s);
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets changes no minute at or after `before` is read at.
+    pub fn prune(&mut self, before: i64) {
+        for changes in self.0.values_mut() {
+            while changes.len() > 1 && changes[1].0 <= before {
+                changes.remove(0);
+            }
+        }
+    }
+}
+
+/// The best tier shape among a model's listed tier metrics.
+pub fn best_shape(shapes: impl IntoIterator<Item = Shape>) -> Option<Shape> {
+    shapes.into_iter().min()
+}
+
+/// One minute of one model and counter at a tier level: the tier parts that count (those of
+/// `shape`) and the Standard remainder of the model-only total they do not cover (never
+/// negative: parts that arrive before the total are not taken from it twice).
+pub fn split(total: f64, parts: &[(TierDims, f64)], shape: Shape) -> (Vec<&(TierDims, f64)>, f64) {
+    let counted: Vec<&(TierDims, f64)> = parts.iter().filter(|(d, _)| d.shape() == shape).collect();
+    let covered: f64 = counted.iter().map(|(_, v)| v).sum();
+    (counted, (total - covered).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims(requested: Option<&str>, served: Option<&str>) -> TierDims {
+        TierDims {
+            requested: requested.map(str::to_string),
+            served: served.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_served_tier_sets_the_price() {
+        assert_eq!(
+            dims(Some("reserved"), Some("default")).mode(),
+            BillingMode::Standard,
+            "reserved capacity overflowed to Standard"
+        );
+        assert_eq!(
+            dims(Some("priority"), Some("priority")).mode(),
+            BillingMode::Priority
+        );
+        assert_eq!(dims(None, Some("flex")).mode(), BillingMode::Flex);
+        assert_eq!(
+            dims(Some("Reserved"), None).mode(),
+            BillingMode::Reserved,
+            "only the asked tier known"
+        );
+        assert_eq!(dims(None, Some("default")).shape(), Shape::ServedOnly);
+        assert_eq!(
+            best_shape([Shape::RequestedOnly, Shape::Both]),
+            Some(Shape::Both)
+        );
+    }
+
+    #[test]
+    fn a_late_tier_level_takes_over_only_from_the_first_unread_minute() {
+        let mut l = Levels::default();
+        l.observe("m", Level::Model, 600);
+        assert_eq!(l.at("m", 0), Level::Model);
+        // Tier metrics listed at the poll whose window ends at 660: minutes before stay.
+        l.observe("m", Level::Tiers(Shape::Both), 660);
+        l.observe("m", Level::Tiers(Shape::Both), 720);
+        assert_eq!(l.at("m", 600), Level::Model);
+        assert_eq!(l.at("m", 660), Level::Tiers(Shape::Both));
+        assert_eq!(l.shapes_since("m", 0), vec![Shape::Both]);
+        // And back: the tier metrics no longer listed.
+        l.observe("m", Level::Model, 900);
+        assert_eq!(l.at("m", 840), Level::Tiers(Shape::Both));
+        assert_eq!(l.at("m", 900), Level::Model);
+        assert_eq!(l.shapes_since("m", 900), Vec::<Shape>::new());
+        assert_eq!(l.shapes_since("m", 899), vec![Shape::Both]);
+        l.prune(900);
+        assert_eq!(l.0["m"].len(), 1);
+        assert_eq!(l.at("m", 960), Level::Model);
+        // A model first seen with tier metrics is at the tier level for every minute.
+        l.observe("n", Level::Tiers(Shape::ServedOnly), 900);
+        assert_eq!(l.at("n", 0), Level::Tiers(Shape::ServedOnly));
+        assert_eq!(l.at("unknown", 0), Level::Model);
+    }
+
+    #[test]
+    fn a_minute_is_split_never_added() {
+        let parts = vec![
+            (dims(Some("priority"), Some("priority")), 300.0),
+            (dims(Some("flex"), Some("flex")), 200.0),
+            (dims(None, Some("priority")), 300.0),
+        ];
+        let (counted, standard) = split(1000.0, &parts, Shape::Both);
+        assert_eq!(counted.len(), 2, "one shape only");
+        assert_eq!(standard, 500.0, "what the tier sets do not cover");
+        let (_, standard) = split(400.0, &parts, Shape::Both);
+        assert_eq!(standard, 0.0, "never negative");
+    }
+}
