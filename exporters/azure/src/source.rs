@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use common::accumulator::REJECT_DUPLICATE;
+use common::accumulator::{REJECT_BEFORE_WINDOW, REJECT_DUPLICATE};
 use common::pricing::Pricing;
 use common::source::{
     align_down, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source, SourceError,
@@ -36,6 +36,8 @@ pub struct AzureSource {
     subscription_failed: Mutex<bool>,
     /// When repeated points were last logged.
     repeat_warned: Mutex<Option<std::time::Instant>>,
+    /// When points dated before 1970 were last logged.
+    ancient_warned: Mutex<Option<std::time::Instant>>,
 }
 
 /// One account of the poll: its scope, window and deployments by lower-case name.
@@ -66,6 +68,7 @@ impl AzureSource {
             seen: Mutex::new(None),
             subscription_failed: Mutex::new(false),
             repeat_warned: Mutex::new(None),
+            ancient_warned: Mutex::new(None),
         }
     }
 
@@ -132,7 +135,7 @@ impl AzureSource {
                     account: self.subscription.clone(),
                     region: t.account.location.clone(),
                     model: model.clone(),
-                    deployment: name.to_string(),
+                    deployment: deployment_label(&t.account.id, name),
                 };
                 let (billing, price_key) =
                     pricing_of(&self.pricing, deployment, &t.account.location, &model);
@@ -292,6 +295,14 @@ impl AzureSource {
         for (mut t, result) in targets.into_iter().zip(results) {
             let result = match result {
                 Ok(mut metrics) => {
+                    let ancient = crate::points::drop_before_epoch(&mut metrics);
+                    if ancient > 0 {
+                        self.monitor
+                            .guards
+                            .metrics()
+                            .reject_at_source(REJECT_BEFORE_WINDOW, ancient as u64);
+                        self.warn_ancient(&t.scope, ancient);
+                    }
                     let repeated = crate::points::drop_repeated(&mut metrics, t.window.period);
                     if repeated > 0 {
                         self.monitor
@@ -328,6 +339,17 @@ impl AzureSource {
         tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"duplicate\"}})");
     }
 
+    /// Logs points dated before 1970 (see [`crate::points::drop_before_epoch`]), at most once
+    /// a minute.
+    fn warn_ancient(&self, scope: &str, count: usize) {
+        let mut last = lock(&self.ancient_warned);
+        if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(60)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(scope, points = count, "Azure gave points dated before 1970 (such as 0001-01-01T00:00:00Z): not counted (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"before_window\"}})");
+    }
+
     /// The accounts of this listing first listed after this source's first successful
     /// listing (each reported once).
     fn late_accounts(&self, scopes: &[String]) -> HashSet<String> {
@@ -355,6 +377,15 @@ pub fn account_scope(subscription: &str, account_id: &str) -> String {
         _ => format!("{subscription}/{account_id}"),
     }
     .to_ascii_lowercase()
+}
+
+/// The `deployment` label: `<account>/<deployment>`. A deployment name is unique only within
+/// its Cognitive Services account, and `account` is the subscription, so two accounts of one
+/// region with a deployment of the same name would otherwise export one series for two
+/// deployments (perhaps of different SKUs and prices).
+pub fn deployment_label(account_id: &str, deployment: &str) -> String {
+    let account = account_id.rsplit('/').find(|p| !p.is_empty()).unwrap_or("");
+    format!("{account}/{deployment}")
 }
 
 /// `list` by lower-case deployment name.

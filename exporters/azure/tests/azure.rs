@@ -117,16 +117,18 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     let s = exporter.wait_for("the minute to be counted", Duration::from_secs(60), |s| {
         s.value(
             "llm_tokens_total",
-            &dep("claude", "token_type", "cache_read"),
+            &dep("foundry-se/claude", "token_type", "cache_read"),
         ) == Some(2_000.0)
-            && s.value("llm_tokens_total", &dep("chat-prod", "token_type", "input"))
-                == Some(10_000.0)
+            && s.value(
+                "llm_tokens_total",
+                &dep("oai-east/chat-prod", "token_type", "input"),
+            ) == Some(10_000.0)
     });
     assert_eq!(
         s.value(
             "llm_tokens_total",
             &[
-                ("deployment", "chat-prod"),
+                ("deployment", "oai-east/chat-prod"),
                 ("model", "gpt-4o"),
                 ("region", "eastus"),
                 ("account", SUB),
@@ -139,23 +141,29 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert_eq!(
         s.value(
             "llm_tokens_total",
-            &dep("chat-prod", "token_type", "output")
+            &dep("oai-east/chat-prod", "token_type", "output")
         ),
         Some(2_000.0)
     );
     assert_eq!(
-        s.value("llm_tokens_total", &dep("mini", "token_type", "input")),
+        s.value(
+            "llm_tokens_total",
+            &dep("oai-east/mini", "token_type", "input")
+        ),
         Some(50_000.0)
     );
     assert_eq!(
-        s.value("llm_tokens_total", &dep("ptu", "token_type", "input")),
+        s.value(
+            "llm_tokens_total",
+            &dep("oai-east/ptu", "token_type", "input")
+        ),
         Some(7_000.0)
     );
     assert_eq!(
         s.value(
             "llm_tokens_total",
             &[
-                ("deployment", "gpt41"),
+                ("deployment", "foundry-se/gpt41"),
                 ("region", "swedencentral"),
                 ("token_type", "input")
             ]
@@ -163,14 +171,17 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         Some(3_000.0)
     );
     assert_eq!(
-        s.value("llm_tokens_total", &dep("claude", "token_type", "input")),
+        s.value(
+            "llm_tokens_total",
+            &dep("foundry-se/claude", "token_type", "input")
+        ),
         Some(4_000.0)
     );
     assert!(
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("chat-prod", "token_type", "input")
+                &dep("oai-east/chat-prod", "token_type", "input")
             ),
             10_000.0 * GPT4O_GLOBAL_IN
         ),
@@ -179,7 +190,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("chat-prod", "token_type", "output")
+            &dep("oai-east/chat-prod", "token_type", "output")
         ),
         2_000.0 * GPT4O_GLOBAL_OUT
     ));
@@ -187,7 +198,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("mini", "token_type", "input")
+                &dep("oai-east/mini", "token_type", "input")
             ),
             50_000.0 * MINI_US_IN
         ),
@@ -196,7 +207,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert_eq!(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("ptu", "token_type", "input")
+            &dep("oai-east/ptu", "token_type", "input")
         ),
         None,
         "provisioned tokens get no per-token cost"
@@ -205,7 +216,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("gpt41", "token_type", "input")
+                &dep("foundry-se/gpt41", "token_type", "input")
             ),
             3_000.0 * GPT41_IN
         ),
@@ -214,7 +225,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("gpt41", "token_type", "output")
+            &dep("foundry-se/gpt41", "token_type", "output")
         ),
         1_000.0 * GPT41_OUT
     ));
@@ -222,7 +233,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("claude", "token_type", "input")
+                &dep("foundry-se/claude", "token_type", "input")
             ),
             4_000.0 * HAIKU_IN
         ),
@@ -231,44 +242,50 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("claude", "token_type", "cache_read")
+            &dep("foundry-se/claude", "token_type", "cache_read")
         ),
         2_000.0 * HAIKU_CACHE_READ
     ));
     assert_eq!(
-        s.value("llm_invocations_total", &[("deployment", "chat-prod")]),
+        s.value(
+            "llm_invocations_total",
+            &[("deployment", "oai-east/chat-prod")]
+        ),
         Some(43.0),
         "429s are not invocations"
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &dep("chat-prod", "error_type", "client")
+            &dep("oai-east/chat-prod", "error_type", "client")
         ),
         Some(2.0)
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &dep("chat-prod", "error_type", "throttled")
+            &dep("oai-east/chat-prod", "error_type", "throttled")
         ),
         Some(5.0)
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &dep("chat-prod", "error_type", "server")
+            &dep("oai-east/chat-prod", "error_type", "server")
         ),
         Some(1.0)
     );
     assert_eq!(
-        s.value("llm_invocations_total", &[("deployment", "claude")]),
+        s.value(
+            "llm_invocations_total",
+            &[("deployment", "foundry-se/claude")]
+        ),
         Some(9.0)
     );
     assert!(close(
         s.value(
             "llm_invocation_latency_seconds",
-            &dep("chat-prod", "stat", "avg")
+            &dep("oai-east/chat-prod", "stat", "avg")
         ),
         1.5
     ));
@@ -277,12 +294,15 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     t.fake
         .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 500.0);
     let s = exporter.wait_for("the late tokens", Duration::from_secs(30), |s| {
-        s.value("llm_tokens_total", &dep("chat-prod", "token_type", "input")) == Some(10_500.0)
+        s.value(
+            "llm_tokens_total",
+            &dep("oai-east/chat-prod", "token_type", "input"),
+        ) == Some(10_500.0)
     });
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("chat-prod", "token_type", "input")
+            &dep("oai-east/chat-prod", "token_type", "input")
         ),
         10_500.0 * GPT4O_GLOBAL_IN
     ));
@@ -370,7 +390,10 @@ fn faults_open_the_breaker_and_totals_recover_exactly() {
         s.value("llm_exporter_up", &[]) == Some(1.0)
     });
     let m = now_minute() - 120;
-    let input = [("deployment", "chat-prod"), ("token_type", "input")];
+    let input = [
+        ("deployment", "oai-east/chat-prod"),
+        ("token_type", "input"),
+    ];
     let api = |o: &'static str| [("api", "metrics:getBatch"), ("outcome", o)];
 
     // Single faults: 429 with Retry-After and 529 (retried), a malformed body, a hung call.
@@ -468,14 +491,20 @@ fn falls_back_to_metrics_list_where_get_batch_is_refused() {
         |s| {
             s.value(
                 "llm_tokens_total",
-                &[("deployment", "chat-prod"), ("token_type", "input")],
+                &[
+                    ("deployment", "oai-east/chat-prod"),
+                    ("token_type", "input"),
+                ],
             ) == Some(1_234.0)
         },
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &[("deployment", "chat-prod"), ("error_type", "throttled")]
+            &[
+                ("deployment", "oai-east/chat-prod"),
+                ("error_type", "throttled")
+            ]
         ),
         Some(3.0)
     );
