@@ -9,7 +9,10 @@ pinning the wheel's version pins the prices. Usage:
     scripts/gen-pricing-catalog.py WHEEL.whl  # uses a wheel you already have
 
 Output: USD per token, per cloud and catalog key, for input, output, cache_read, cache_write
-(the five-minute rate) and cache_write_1h (Anthropic's one-hour cache writes), plus `built`:
+(the five-minute rate) and cache_write_1h (Anthropic's one-hour cache writes); the same rates
+for the billing modes LiteLLM prices apart (`batch` from *_batches, `flex` from *_flex,
+`priority` from *_priority) and for long requests (`above_200k` from *_above_200k_tokens, also
+inside a mode); `regional_uplift` (regional_endpoint_uplift_multiplier); plus `built`:
 when the release was published (PyPI's upload time, from the simple index, PEP 700; wheels
 carry normalized 1980 file times).
 Keys are what the exporters price by:
@@ -37,6 +40,17 @@ FIELDS = {
     "cache_write": "cache_creation_input_token_cost",
     "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
 }
+# Where a mode's rates sit in the catalog entry, and the suffix LiteLLM gives their fields.
+MODES = {"batch": "_batches", "flex": "_flex", "priority": "_priority"}
+LONG = "_above_200k_tokens"
+# LiteLLM writes the long-context suffix of the one-hour cache write after its own suffix.
+LONG_FIELDS = {
+    "input": "input_cost_per_token" + LONG,
+    "output": "output_cost_per_token" + LONG,
+    "cache_read": "cache_read_input_token_cost" + LONG,
+    "cache_write": "cache_creation_input_token_cost" + LONG,
+    "cache_write_1h": "cache_creation_input_token_cost_above_1hr" + LONG,
+}
 GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "us-gov.", "ca.")
 
 
@@ -56,6 +70,16 @@ def cloud_and_key(key, provider):
         k = key[len("vertex_ai/"):] if key.startswith("vertex_ai/") else key
         return "gcp", k
     return None
+
+
+def rates(entry, fields, suffix):
+    """The non-negative numeric rates of `entry` named by `fields`, each with `suffix`."""
+    out = {}
+    for name, field in fields.items():
+        value = entry.get(field + suffix)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            out[name] = float(value)
+    return out
 
 
 def published(version):
@@ -99,13 +123,22 @@ def main():
         if mapped is None:
             continue
         cloud, ckey = mapped
-        prices = {}
-        for name, field in FIELDS.items():
-            value = entry.get(field)
-            if isinstance(value, (int, float)) and value >= 0:
-                prices[name] = float(value)
+        prices = rates(entry, FIELDS, "")
         if "input" not in prices and "output" not in prices:
             continue
+        long = rates(entry, LONG_FIELDS, "")
+        if long:
+            prices["above_200k"] = long
+        for mode, suffix in MODES.items():
+            mode_rates = rates(entry, FIELDS, suffix)
+            mode_long = rates(entry, LONG_FIELDS, suffix)
+            if mode_long:
+                mode_rates["above_200k"] = mode_long
+            if mode_rates:
+                prices[mode] = mode_rates
+        uplift = entry.get("regional_endpoint_uplift_multiplier")
+        if isinstance(uplift, (int, float)) and uplift >= 1:
+            prices["regional_uplift"] = float(uplift)
         # First writer wins; LiteLLM sometimes has the same model under two providers.
         models[cloud].setdefault(ckey, prices)
 

@@ -270,6 +270,7 @@ mod tests {
                 region: "r".into(),
                 model: "m".into(),
                 deployment: String::new(),
+                billing: Default::default(),
             },
             peak_per_minute: 100.0,
             input_tokens_per_call: 800.0,

@@ -124,7 +124,7 @@ pub struct UsageRenderer {
     budgets: Vec<(String, Option<f64>, f64)>,
 }
 
-const COUNTER_FAMILIES: [(&str, &str); 4] = [
+const COUNTER_FAMILIES: [(&str, &str); 5] = [
     (names::TOKENS, "Tokens the cloud reported, by token type."),
     (names::INVOCATIONS, "Requests the cloud accepted."),
     (
@@ -133,7 +133,11 @@ const COUNTER_FAMILIES: [(&str, &str); 4] = [
     ),
     (
         names::COST,
-        "Estimated cost in USD: tokens times the catalog's list price.",
+        "Estimated cost in USD: tokens times the rate of their billing mode, and provisioned capacity hours times their hourly rate (token_type=\"provisioned\").",
+    ),
+    (
+        names::CAPACITY_HOURS,
+        "Hours of provisioned capacity units (Azure PTUs, Bedrock model units, Vertex GSUs).",
     ),
 ];
 
@@ -143,21 +147,26 @@ fn family_index(metric: &CounterMetric) -> (usize, Option<(&'static str, &'stati
         CounterMetric::Invocations => (1, None),
         CounterMetric::Errors(e) => (2, Some(("error_type", e.as_str()))),
         CounterMetric::Cost(t) => (3, Some(("token_type", t.as_str()))),
+        CounterMetric::CapacityCost => (3, Some(("token_type", "provisioned"))),
+        CounterMetric::CapacityUnitHours => (4, None),
     }
 }
 
-/// The series labels of the contract, in the order they are written.
+/// The series labels of the contract, in the order they are written (`tenant` last, left out
+/// when no tenants are configured).
 fn series_labels<'a>(
     cloud: &'a str,
     labels: &'a SeriesLabels,
     tenant: &'a str,
-) -> [(&'static str, &'a str); 6] {
+) -> [(&'static str, &'a str); 8] {
     [
         ("cloud", cloud),
         ("account", &labels.account),
         ("region", &labels.region),
         ("model", &labels.model),
         ("deployment", &labels.deployment),
+        ("billing_mode", labels.billing.mode.as_str()),
+        ("context", labels.billing.context()),
         ("tenant", tenant),
     ]
 }
@@ -185,8 +194,8 @@ impl UsageRenderer {
     /// Appends the usage exposition to `out` (a buffer the caller reuses between publishes).
     pub fn render_into(&self, acc: &Accumulator, out: &mut Vec<u8>) {
         let cloud = acc.cloud();
-        let n = if self.tenants { 6 } else { 5 };
-        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(7);
+        let n = if self.tenants { 8 } else { 7 };
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(9);
         // One pass per family keeps each family's samples together without sorting or
         // intermediate buffers; walking a map is cheap next to formatting.
         for (idx, (name, help)) in COUNTER_FAMILIES.iter().enumerate() {
@@ -232,12 +241,12 @@ impl UsageRenderer {
 
     fn catalog(&self, acc: &Accumulator, out: &mut Vec<u8>) {
         let cloud = acc.cloud();
-        let n = if self.tenants { 6 } else { 5 };
-        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(7);
+        let n = if self.tenants { 8 } else { 7 };
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(9);
         let mut price = Family::new(
             out,
             names::PRICE,
-            "List price in USD per token, with the labels of the token series it prices (join one to one with llm_tokens_total).",
+            "USD per token each token series is priced at (its billing mode, context and region applied), with that series' labels (join one to one with llm_tokens_total).",
             "gauge",
         );
         // One price per token series, with that series' labels: the model label alone is
@@ -259,7 +268,7 @@ impl UsageRenderer {
                 _ => std::slice::from_ref(&counted),
             };
             for t in rates {
-                if let Some(p) = prices.get(*t) {
+                if let Some(p) = prices.rate(*t, key.labels.billing) {
                     pairs.clear();
                     pairs.extend_from_slice(&series_labels(cloud, &key.labels, &v.tenant)[..n]);
                     pairs.push(("token_type", t.as_str()));
@@ -290,16 +299,12 @@ impl UsageRenderer {
         let mut unpriced = Family::new(
             out,
             names::UNPRICED_INFO,
-            "Models whose tokens were counted without a price for this token type.",
+            "Models whose usage was counted without a price for this token type (provisioned: capacity hours).",
             "gauge",
         );
         for (model, t) in acc.unpriced() {
             unpriced.sample(
-                &[
-                    ("cloud", cloud),
-                    ("model", model),
-                    ("token_type", t.as_str()),
-                ],
+                &[("cloud", cloud), ("model", model), ("token_type", t)],
                 1.0,
             );
         }

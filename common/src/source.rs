@@ -95,6 +95,10 @@ pub enum SampleKind {
     Tokens(TokenType),
     Invocations,
     Errors(ErrorType),
+    /// Hours of provisioned capacity (Azure PTUs, Bedrock model units, Vertex GSUs) in the
+    /// period: units x period seconds / 3600. Priced at the catalog entry's
+    /// `provisioned_usd_per_unit_hour`.
+    CapacityUnitHours,
     /// `stat` is `avg` or a percentile such as `p99`.
     Latency {
         kind: LatencyKind,
@@ -118,18 +122,104 @@ pub struct SeriesLabels {
     pub model: String,
     /// Azure deployment, Bedrock application inference profile, else empty.
     pub deployment: String,
+    /// How the cloud bills the series (`billing_mode` and `context` labels).
+    #[serde(default)]
+    pub billing: Billing,
 }
 
-/// How tokens of a sample are billed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Billing {
-    /// Per token at list price: cost is counted.
+/// How the cloud bills a series (the `billing_mode` label). Presentation, like every label:
+/// a deployment re-created under another mode keeps its cloud identity and revision state.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingMode {
+    /// On demand, per token at the standard rate.
     #[default]
-    PerToken,
-    /// Provisioned capacity billed per hour (Azure PTU, Vertex dedicated): tokens are counted
-    /// but multiplying them by on-demand rates would invent cost.
+    Standard,
+    /// Asynchronous batch jobs (Azure Global/Data Zone Batch, Vertex `batch_` sources).
+    Batch,
+    /// A cheaper, slower tier (Bedrock and Vertex Flex).
+    Flex,
+    /// A faster tier at a premium (Bedrock Priority, Azure priority processing, Vertex
+    /// Priority PayGo).
+    Priority,
+    /// Prepaid capacity priced per month (Bedrock Reserved): tokens counted, not priced.
+    Reserved,
+    /// Capacity billed per hour (Azure PTU, Bedrock and Vertex Provisioned Throughput):
+    /// tokens counted, not priced; the capacity's hours are priced instead.
     Provisioned,
 }
+
+impl BillingMode {
+    pub const ALL: [BillingMode; 6] = [
+        BillingMode::Standard,
+        BillingMode::Batch,
+        BillingMode::Flex,
+        BillingMode::Priority,
+        BillingMode::Reserved,
+        BillingMode::Provisioned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Standard => "standard",
+            BillingMode::Batch => "batch",
+            BillingMode::Flex => "flex",
+            BillingMode::Priority => "priority",
+            BillingMode::Reserved => "reserved",
+            BillingMode::Provisioned => "provisioned",
+        }
+    }
+
+    /// Whether tokens in this mode have a per-token price.
+    pub fn per_token(self) -> bool {
+        !matches!(self, BillingMode::Reserved | BillingMode::Provisioned)
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// How the cloud bills a series' tokens: the mode, and the two surcharges a request can carry.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Billing {
+    #[serde(default)]
+    pub mode: BillingMode,
+    /// Tokens of requests above the long-context threshold (200k input tokens): priced at the
+    /// catalog's `above_200k` rates. Exported as `context="long"` (else `standard`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub long_context: bool,
+    /// Served from a regional endpoint rather than a global one: priced with the catalog
+    /// entry's `regional_uplift` where it has one. Not a label of its own (the region says it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub regional: bool,
+}
+
+impl Billing {
+    pub fn mode(mode: BillingMode) -> Self {
+        Billing {
+            mode,
+            ..Billing::default()
+        }
+    }
+
+    /// The `context` label value.
+    pub fn context(&self) -> &'static str {
+        if self.long_context {
+            "long"
+        } else {
+            "standard"
+        }
+    }
+}
+
+/// The suffix of a cloud series id for the provisioned part of a series the cloud reports in
+/// two parts (Vertex `request_type="dedicated"` beside `shared`).
+pub const PROVISIONED_PART: &str = "#provisioned";
 
 /// The cloud's own identity of a series: what the cloud keys it by (AWS `ModelId` dimension
 /// value, Azure resource id + deployment name, GCP resource labels), never the labels we
@@ -149,10 +239,11 @@ pub struct Sample {
     /// Unix seconds of the period's start; a multiple of the source's period.
     pub period_start: i64,
     pub value: f64,
-    /// The catalog key for pricing tokens; usually `labels.model`, but e.g. an Azure Data
-    /// Zone deployment of `gpt-4o` is priced as `us/gpt-4o`.
-    pub price_key: String,
-    pub billing: Billing,
+    /// Catalog keys for pricing, in order of preference: the accumulator prices with the
+    /// first one the catalog loaded *now* has (so a price added by a reload is used from the
+    /// next poll). Usually `[labels.model]`; an Azure Data Zone deployment of `gpt-4o` is
+    /// priced as `us/gpt-4o`, else `gpt-4o`.
+    pub price_keys: Vec<String>,
 }
 
 impl Sample {
@@ -164,54 +255,49 @@ impl Sample {
         period_start: i64,
         value: f64,
     ) -> Self {
-        let price_key = labels.model.clone();
+        let price_keys = vec![labels.model.clone()];
         Sample {
             series: series.into(),
             labels,
             kind,
             period_start,
             value,
-            price_key,
-            billing: Billing::PerToken,
+            price_keys,
         }
     }
 }
 
-/// Counter values summed per (cloud series, kind, billing, period) within one fetch. Clouds
-/// return one series per label combination (per response code, per request type), several of
-/// which feed one contract series; the accumulator must see one value per cloud series, part
-/// and period.
+/// Counter values summed per (cloud series, kind, period) within one fetch. Clouds return one
+/// series per label combination (per response code, per request type), several of which feed
+/// one contract series; the accumulator must see one value per cloud series and period.
 #[derive(Default)]
-pub struct PeriodSums(HashMap<(SeriesId, SampleKind, bool, i64), PeriodSum>);
+pub struct PeriodSums(HashMap<(SeriesId, SampleKind, i64), PeriodSum>);
 
 struct PeriodSum {
     value: f64,
     labels: SeriesLabels,
-    price_key: String,
+    price_keys: Vec<String>,
 }
 
 impl PeriodSums {
-    /// Adds `value` to the sum of cloud series `series`; labels and `price_key` are kept from
-    /// the first addition.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds `value` to the sum of cloud series `series`; labels and `price_keys` are kept from
+    /// the first addition (empty keys: priced under the model).
     pub fn add(
         &mut self,
         series: &str,
         labels: &SeriesLabels,
         kind: SampleKind,
-        billing: Billing,
         period: i64,
         value: f64,
-        price_key: &str,
+        price_keys: &[String],
     ) {
-        let provisioned = billing == Billing::Provisioned;
         let entry = self
             .0
-            .entry((series.to_string(), kind, provisioned, period))
+            .entry((series.to_string(), kind, period))
             .or_insert_with(|| PeriodSum {
                 value: 0.0,
                 labels: labels.clone(),
-                price_key: price_key.to_string(),
+                price_keys: price_keys.to_vec(),
             });
         entry.value += value;
     }
@@ -227,44 +313,21 @@ impl PeriodSums {
         error: Option<ErrorType>,
     ) {
         if error != Some(ErrorType::Throttled) {
-            self.add(
-                series,
-                labels,
-                SampleKind::Invocations,
-                Billing::PerToken,
-                period,
-                count,
-                "",
-            );
+            self.add(series, labels, SampleKind::Invocations, period, count, &[]);
         }
         if let Some(e) = error {
-            self.add(
-                series,
-                labels,
-                SampleKind::Errors(e),
-                Billing::PerToken,
-                period,
-                count,
-                "",
-            );
+            self.add(series, labels, SampleKind::Errors(e), period, count, &[]);
         }
     }
 
     pub fn into_samples(self) -> impl Iterator<Item = Sample> {
-        self.0
-            .into_iter()
-            .map(|((series, kind, provisioned, period), sum)| {
-                let mut s = Sample::new(series, sum.labels, kind, period, sum.value);
-                if !sum.price_key.is_empty() {
-                    s.price_key = sum.price_key;
-                }
-                s.billing = if provisioned {
-                    Billing::Provisioned
-                } else {
-                    Billing::PerToken
-                };
-                s
-            })
+        self.0.into_iter().map(|((series, kind, period), sum)| {
+            let mut s = Sample::new(series, sum.labels, kind, period, sum.value);
+            if !sum.price_keys.is_empty() {
+                s.price_keys = sum.price_keys;
+            }
+            s
+        })
     }
 }
 
@@ -381,58 +444,22 @@ mod tests {
     }
 
     #[test]
-    fn period_sums_add_per_series_part_and_period() {
+    fn period_sums_add_per_series_and_period() {
         let l = SeriesLabels {
             model: "m".into(),
             ..SeriesLabels::default()
         };
+        let mut provisioned = l.clone();
+        provisioned.billing.mode = BillingMode::Provisioned;
         let mut sums = PeriodSums::default();
-        sums.add(
-            "m",
-            &l,
-            SampleKind::Invocations,
-            Billing::PerToken,
-            60,
-            2.0,
-            "",
-        );
-        sums.add(
-            "m",
-            &l,
-            SampleKind::Invocations,
-            Billing::PerToken,
-            60,
-            3.0,
-            "",
-        );
-        sums.add(
-            "m",
-            &l,
-            SampleKind::Invocations,
-            Billing::PerToken,
-            120,
-            1.0,
-            "",
-        );
+        sums.add("m", &l, SampleKind::Invocations, 60, 2.0, &[]);
+        sums.add("m", &l, SampleKind::Invocations, 60, 3.0, &[]);
+        sums.add("m", &l, SampleKind::Invocations, 120, 1.0, &[]);
         // Another cloud series with the same labels is summed apart.
-        sums.add(
-            "arn/m",
-            &l,
-            SampleKind::Invocations,
-            Billing::PerToken,
-            120,
-            4.0,
-            "",
-        );
-        sums.add(
-            "m",
-            &l,
-            SampleKind::Tokens(TokenType::Input),
-            Billing::Provisioned,
-            60,
-            7.0,
-            "key",
-        );
+        sums.add("arn/m", &l, SampleKind::Invocations, 120, 4.0, &[]);
+        let key = vec!["key".to_string(), "m".to_string()];
+        let tokens = SampleKind::Tokens(TokenType::Input);
+        sums.add("m#provisioned", &provisioned, tokens, 60, 7.0, &key);
         let mut out: Vec<Sample> = sums.into_samples().collect();
         out.sort_by(|a, b| {
             (a.period_start, a.value.to_bits()).cmp(&(b.period_start, b.value.to_bits()))
@@ -443,10 +470,11 @@ mod tests {
             (5.0, 7.0, 1.0, 4.0)
         );
         assert_eq!(out[3].series, "arn/m");
-        assert_eq!(out[1].billing, Billing::Provisioned);
-        assert_eq!(out[1].price_key, "key");
+        assert_eq!(out[1].labels.billing.mode, BillingMode::Provisioned);
+        assert_eq!(out[1].price_keys, key);
         assert_eq!(
-            out[0].price_key, "m",
+            out[0].price_keys,
+            ["m"],
             "no key given: priced under the model"
         );
     }

@@ -72,6 +72,7 @@ fn valid_state() -> &'static [u8] {
             region: "eastus".into(),
             model: m.into(),
             deployment: m.into(),
+            billing: Default::default(),
         };
         for (i, t) in [T0, T0 + 60, T0 + 120].into_iter().enumerate() {
             let window = Window {

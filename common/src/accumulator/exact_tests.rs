@@ -37,6 +37,7 @@ fn labels(model: &str, deployment: &str) -> SeriesLabels {
         region: "eastus".into(),
         model: model.into(),
         deployment: deployment.into(),
+        billing: Default::default(),
     }
 }
 
@@ -48,7 +49,7 @@ fn tokens(series: &str, l: &SeriesLabels, period: i64, value: f64) -> Sample {
         period,
         value,
     );
-    s.price_key = l.model.clone();
+    s.price_keys = vec![l.model.clone()];
     s
 }
 
@@ -425,7 +426,7 @@ fn one_hour_cache_writes_count_as_cache_write_at_their_own_rate() {
     poll(&mut a, "s", at(T0), &[]);
     let write = |t: TokenType, v: f64| {
         let mut s = Sample::new("id", l.clone(), SampleKind::Tokens(t), T0, v);
-        s.price_key = "claude-haiku-4-5@20251001".into();
+        s.price_keys = vec!["claude-haiku-4-5@20251001".into()];
         s
     };
     poll(

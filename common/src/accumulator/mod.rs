@@ -40,8 +40,7 @@ use state_file::{SavedCounter, StateFile, WrittenBy, STATE_VERSION};
 use crate::config::TenantMatcher;
 use crate::pricing::Pricing;
 use crate::source::{
-    align_down, Billing, ErrorType, LatencyKind, Sample, SampleKind, SeriesLabels, TokenType,
-    Window,
+    align_down, ErrorType, LatencyKind, Sample, SampleKind, SeriesLabels, TokenType, Window,
 };
 
 /// Which counter family a series belongs to.
@@ -52,6 +51,17 @@ pub enum CounterMetric {
     Invocations,
     Errors(ErrorType),
     Cost(TokenType),
+    /// Hours of provisioned capacity (`llm_provisioned_unit_hours_total`).
+    CapacityUnitHours,
+    /// What those hours cost (`llm_estimated_cost_usd_total{token_type="provisioned"}`).
+    CapacityCost,
+}
+
+impl CounterMetric {
+    /// Whether this counter holds dollars (cost is kept beside the usage it prices).
+    pub fn is_cost(&self) -> bool {
+        matches!(self, CounterMetric::Cost(_) | CounterMetric::CapacityCost)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -184,8 +194,9 @@ pub struct Accumulator {
     series: Series,
     scopes: HashMap<String, ScopeRevisions>,
     clock: TrustedClock,
-    /// (catalog key, token type) of tokens counted without a price.
-    unpriced: BTreeSet<(String, TokenType)>,
+    /// (catalog key, `token_type` label value) of usage counted without a price: tokens, or
+    /// `provisioned` for capacity hours.
+    unpriced: BTreeSet<(String, &'static str)>,
     /// The catalog key each priced usage label set was last priced with, so
     /// `llm_model_price_usd_per_token` carries the usage series' own labels and joins with
     /// them one to one (`llm_tokens_total * llm_model_price_usd_per_token`).
@@ -320,16 +331,15 @@ impl Accumulator {
                 SampleKind::Tokens(t) => CounterMetric::Tokens(*t),
                 SampleKind::Invocations => CounterMetric::Invocations,
                 SampleKind::Errors(e) => CounterMetric::Errors(*e),
+                SampleKind::CapacityUnitHours => CounterMetric::CapacityUnitHours,
                 SampleKind::Latency { kind, stat } => {
                     self.set_gauge(*kind, stat, sample, period, now.wall, &mut report);
                     continue;
                 }
             };
-            let provisioned = sample.billing == Billing::Provisioned;
             let rkey = RevisionKey {
                 series: sample.series.clone(),
                 metric: metric.clone(),
-                provisioned,
             };
             let p = sample.period_start;
             let delta = match state.peek(&rkey, p, sample.value, floor_for_new) {
@@ -349,10 +359,20 @@ impl Accumulator {
                     }
                 }
             };
+            // What this counter costs per unit, where it is priced: tokens at the rate of their
+            // billing mode, capacity hours at the hourly rate. `None` inside: no price known.
+            let billing = sample.labels.billing;
             let price = match metric {
-                CounterMetric::Tokens(t) if !provisioned => {
-                    Some((t, self.pricing.price(&sample.price_key, t)))
-                }
+                CounterMetric::Tokens(t) if billing.mode.per_token() => Some((
+                    CounterMetric::Cost(t.counted_as()),
+                    t.as_str(),
+                    self.pricing.rate(&sample.price_keys, t, billing),
+                )),
+                CounterMetric::CapacityUnitHours => Some((
+                    CounterMetric::CapacityCost,
+                    "provisioned",
+                    self.pricing.capacity_rate(&sample.price_keys),
+                )),
                 _ => None,
             };
             // One allocation per label set, shared by its counters and gauges.
@@ -364,9 +384,9 @@ impl Accumulator {
                 },
                 labels: labels.clone(),
             };
-            let cost_key = match price {
-                Some((t, Some(_))) => Some(CounterKey {
-                    metric: CounterMetric::Cost(t.counted_as()),
+            let cost_key = match &price {
+                Some((cost, _, Some(_))) => Some(CounterKey {
+                    metric: cost.clone(),
                     labels: labels.clone(),
                 }),
                 _ => None,
@@ -394,15 +414,20 @@ impl Accumulator {
             state.record(&rkey, p, sample.value);
             let before = self.series.counters().len();
             self.series.add(&key, delta, t);
-            if let (Some(cost_key), Some((_, Some(usd)))) = (&cost_key, price) {
-                if self.priced.get(&sample.labels) != Some(&sample.price_key) {
-                    self.priced.insert(labels.clone(), sample.price_key.clone());
+            let first_key = || sample.price_keys.first().cloned().unwrap_or_default();
+            match (&cost_key, price) {
+                (Some(cost_key), Some((_, _, Some(usd)))) => {
+                    if let Some(chosen) = self.pricing.resolve(&sample.price_keys) {
+                        if self.priced.get(&sample.labels).map(String::as_str) != Some(chosen) {
+                            self.priced.insert(labels.clone(), chosen.to_string());
+                        }
+                    }
+                    self.series.add(cost_key, delta * usd, t);
                 }
-                self.series.add(cost_key, delta * usd, t);
-            } else if let Some((tt, None)) = price {
-                if self.unpriced.insert((sample.price_key.clone(), tt)) {
-                    tracing::warn!(model = %sample.price_key, token_type = tt.as_str(), "no price in the catalog: tokens counted, cost not estimated");
+                (_, Some((_, unit, None))) if self.unpriced.insert((first_key(), unit)) => {
+                    tracing::warn!(model = %first_key(), token_type = unit, "no price in the catalog: usage counted, cost not estimated");
                 }
+                _ => {}
             }
             report.new_series += self.series.counters().len() - before;
             if delta > 0.0 {
@@ -537,7 +562,7 @@ impl Accumulator {
         self.series.gauges()
     }
 
-    pub fn unpriced(&self) -> &BTreeSet<(String, TokenType)> {
+    pub fn unpriced(&self) -> &BTreeSet<(String, &'static str)> {
         &self.unpriced
     }
 
@@ -662,6 +687,8 @@ impl Accumulator {
     }
 }
 
+#[cfg(test)]
+mod billing_tests;
 #[cfg(test)]
 mod exact_tests;
 #[cfg(test)]

@@ -171,6 +171,7 @@ impl Harness {
                 region: "r".into(),
                 model: format!("model-{}", self.model_of[k]),
                 deployment: String::new(),
+                billing: Default::default(),
             };
             let mut m = from;
             while m < w.end {

@@ -21,14 +21,38 @@ use serde::{Deserialize, Serialize};
 use crate::accumulator::CounterMetric;
 use crate::source::SeriesId;
 
-/// What is revised independently: one cloud series, one counter, one billing part (Vertex
-/// reports provisioned and pay-as-you-go tokens of one model apart).
+/// What is revised independently: one cloud series and one counter. How the series is billed
+/// is not part of it: a deployment re-created under another billing mode is the same cloud
+/// series, and its open minutes count once. A cloud that reports one model in parts (Vertex
+/// provisioned and pay-as-you-go tokens) gives each part its own series id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "SavedRevisionKey")]
 pub struct RevisionKey {
     pub series: SeriesId,
     pub metric: CounterMetric,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub provisioned: bool,
+}
+
+/// A revision key as state files have written it: older files marked the provisioned part of
+/// a series with a flag, which is now the suffix of its series id.
+#[derive(Deserialize)]
+struct SavedRevisionKey {
+    series: SeriesId,
+    metric: CounterMetric,
+    #[serde(default)]
+    provisioned: bool,
+}
+
+impl From<SavedRevisionKey> for RevisionKey {
+    fn from(saved: SavedRevisionKey) -> Self {
+        let mut series = saved.series;
+        if saved.provisioned {
+            series.push_str(crate::source::PROVISIONED_PART);
+        }
+        RevisionKey {
+            series,
+            metric: saved.metric,
+        }
+    }
 }
 
 /// What one cloud series has seen.
@@ -219,7 +243,6 @@ mod tests {
         RevisionKey {
             series: series.into(),
             metric: CounterMetric::Tokens(TokenType::Input),
-            provisioned: false,
         }
     }
 
@@ -317,22 +340,10 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_not_part_of_the_identity() {
-        // Two keys differ only by their cloud series; the labels live elsewhere.
-        let a = key("acct/deploy");
-        let b = RevisionKey {
-            provisioned: true,
-            ..a.clone()
-        };
-        let mut s = ScopeRevisions::new(0, 0);
-        offer(&mut s, &a, 60, 3.0, 0);
-        assert_eq!(
-            s.peek(&b, 60, 3.0, 0),
-            Offer::Count {
-                delta: 3.0,
-                late: false
-            }
-        );
-        assert_eq!(s.peek(&a, 60, 3.0, 0), Offer::Same);
+    fn saved_provisioned_parts_become_their_own_series() {
+        let json = r#"[{"series":"p/m","metric":{"tokens":"input"},"provisioned":true},{"series":"p/m","metric":{"tokens":"input"}}]"#;
+        let keys: Vec<RevisionKey> = serde_json::from_str(json).unwrap();
+        assert_eq!(keys[0].series, "p/m#provisioned");
+        assert_eq!(keys[1].series, "p/m");
     }
 }

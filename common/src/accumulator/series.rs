@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::accumulator::{CounterKey, CounterMetric, GaugeKey};
+use crate::accumulator::{CounterKey, GaugeKey};
 use crate::config::TenantMatcher;
 use crate::source::SeriesLabels;
 
@@ -87,7 +87,7 @@ pub struct Series {
 }
 
 fn is_capped(key: &CounterKey) -> bool {
-    !matches!(key.metric, CounterMetric::Cost(_))
+    !key.metric.is_cost()
 }
 
 impl Series {

@@ -12,6 +12,7 @@ fn model(region: &str, id: &str, deployment: &str, peak: f64, tokens: [f64; 4]) 
             region: region.into(),
             model: id.into(),
             deployment: deployment.into(),
+            billing: Default::default(),
         },
         peak_per_minute: peak,
         input_tokens_per_call: tokens[0],

@@ -81,9 +81,10 @@ impl BedrockSource {
     /// (`mantle`, `mantle:<project>`); for a ModelId value, application inference profiles are
     /// resolved to their model.
     ///
-    /// Also the price key when it is not `model` ("" otherwise): a profile copied from a geo
-    /// profile whose geo model the catalog lacks is priced at its foundation model's rate.
-    async fn labels(&self, account: &str, metric: &ListedMetric) -> (SeriesLabels, String) {
+    /// Also the catalog keys when they are not just `model` (empty otherwise): a profile
+    /// copied from a geo profile whose geo model the catalog lacks is priced at its foundation
+    /// model's rate.
+    async fn labels(&self, account: &str, metric: &ListedMetric) -> (SeriesLabels, Vec<String>) {
         if let Some(project) = &metric.mantle_project {
             let labels = SeriesLabels {
                 account: account.to_string(),
@@ -92,18 +93,17 @@ impl BedrockSource {
                     self.catalog.model(k).is_some()
                 }),
                 deployment: models::mantle_deployment(project),
+                billing: Billing::default(),
             };
-            return (labels, String::new());
+            return (labels, Vec::new());
         }
         let model_id = metric.model_id.as_str();
-        let mut price_key = String::new();
+        let mut price_keys = Vec::new();
         let (model, deployment) = match classify(model_id) {
             ModelRef::Model(m) => (m, String::new()),
             ModelRef::ApplicationProfile(p) => match self.profiles.resolve(&p).await {
                 Ok(Some(profile)) => {
-                    if self.catalog.model(&profile.model).is_none() {
-                        price_key = profile.base_model;
-                    }
+                    price_keys = vec![profile.model.clone(), profile.base_model];
                     (profile.model, profile.name)
                 }
                 Ok(None) => {
@@ -121,8 +121,9 @@ impl BedrockSource {
             region: self.region.clone(),
             model,
             deployment,
+            billing: Billing::default(),
         };
-        (labels, price_key)
+        (labels, price_keys)
     }
 
     /// The queries to make for the listed metrics, and what each one means.
@@ -231,7 +232,7 @@ impl Source for BedrockSource {
                 .extend(new.iter().cloned());
         }
 
-        let mut labels_of: HashMap<String, (SeriesLabels, String)> = HashMap::new();
+        let mut labels_of: HashMap<String, (SeriesLabels, Vec<String>)> = HashMap::new();
         for (q, _) in &plan {
             if let std::collections::hash_map::Entry::Vacant(e) =
                 labels_of.entry(q.metric.series_id())
@@ -246,22 +247,16 @@ impl Source for BedrockSource {
         let mut samples = Vec::new();
         for ((q, meaning), points) in plan.iter().zip(series) {
             let id = q.metric.series_id();
-            let (labels, price_key) = &labels_of[&id];
+            let (labels, price_keys) = &labels_of[&id];
             for (t, v) in points {
                 let period = common::source::align_down(t, window.period);
                 match meaning {
                     // The cloud's identity of the series is the ModelId value (or
                     // `mantle|<project>|<model>`): labels (a profile resolved late) may
                     // change, its minutes are counted once.
-                    Meaning::Counter(kind) => counters.add(
-                        &id,
-                        labels,
-                        kind.clone(),
-                        Billing::PerToken,
-                        period,
-                        v,
-                        price_key,
-                    ),
+                    Meaning::Counter(kind) => {
+                        counters.add(&id, labels, kind.clone(), period, v, price_keys)
+                    }
                     Meaning::Latency(kind, stat) => {
                         // CloudWatch reports milliseconds; the contract uses seconds.
                         samples.push(Sample::new(

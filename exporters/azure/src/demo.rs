@@ -11,6 +11,7 @@ fn deployment(region: &str, model: &str, name: &str, peak: f64, tokens: [f64; 4]
             region: region.into(),
             model: model.into(),
             deployment: name.into(),
+            billing: Default::default(),
         },
         peak_per_minute: peak,
         input_tokens_per_call: tokens[0],

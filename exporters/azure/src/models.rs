@@ -7,7 +7,7 @@
 //! read from its own category only, so no token is counted twice.
 
 use common::pricing::Pricing;
-use common::source::{Billing, ErrorType, LatencyKind, TokenType};
+use common::source::{Billing, BillingMode, ErrorType, LatencyKind, TokenType};
 
 use crate::arm::Deployment;
 
@@ -169,7 +169,7 @@ pub fn pricing_of(
         .map(|s| s.name.as_str())
         .unwrap_or("Standard");
     if sku.to_ascii_lowercase().contains("provisioned") {
-        return (Billing::Provisioned, String::new());
+        return (Billing::mode(BillingMode::Provisioned), String::new());
     }
     let (name, version, format) = match &model {
         Some(m) => (
@@ -213,7 +213,7 @@ pub fn pricing_of(
         .find(|k| pricing.model(k).is_some())
         .cloned()
         .unwrap_or_else(|| candidates[0].clone());
-    (Billing::PerToken, key)
+    (Billing::default(), key)
 }
 
 #[cfg(test)]
@@ -302,21 +302,21 @@ mod tests {
                 &deployment("GlobalStandard", "OpenAI", "gpt-4o", "2024-08-06"),
                 "eastus"
             ),
-            (Billing::PerToken, "global/gpt-4o-2024-08-06".into())
+            (Billing::default(), "global/gpt-4o-2024-08-06".into())
         );
         assert_eq!(
             key(
                 &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
                 "eastus"
             ),
-            (Billing::PerToken, "us/gpt-4o-2024-08-06".into())
+            (Billing::default(), "us/gpt-4o-2024-08-06".into())
         );
         assert_eq!(
             key(
                 &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
                 "swedencentral"
             ),
-            (Billing::PerToken, "eu/gpt-4o-2024-08-06".into())
+            (Billing::default(), "eu/gpt-4o-2024-08-06".into())
         );
         // Standard (regional): LiteLLM has no Regional entries; the Data Zone rate of the
         // region's zone, not the plain (Global) one. Before: "gpt-4.1-2025-04-14", $2.00.
@@ -326,7 +326,7 @@ mod tests {
         );
         assert_eq!(
             standard,
-            (Billing::PerToken, "us/gpt-4.1-2025-04-14".into())
+            (Billing::default(), "us/gpt-4.1-2025-04-14".into())
         );
         assert_eq!(p.price(&standard.1, TokenType::Input), Some(2.2e-6));
         assert_eq!(
@@ -334,7 +334,7 @@ mod tests {
                 &deployment("Standard", "OpenAI", "gpt-4o", "2024-08-06"),
                 "westeurope"
             ),
-            (Billing::PerToken, "eu/gpt-4o-2024-08-06".into())
+            (Billing::default(), "eu/gpt-4o-2024-08-06".into())
         );
         // Outside the Data Zones: the plain key (the Global rate; documented as such).
         assert_eq!(
@@ -342,7 +342,7 @@ mod tests {
                 &deployment("Standard", "OpenAI", "gpt-4o", "2024-08-06"),
                 "japaneast"
             ),
-            (Billing::PerToken, "gpt-4o-2024-08-06".into())
+            (Billing::default(), "gpt-4o-2024-08-06".into())
         );
         // No versioned Data Zone entry: the unversioned one.
         assert_eq!(
@@ -350,7 +350,7 @@ mod tests {
                 &deployment("Standard", "OpenAI", "gpt-4.1", "2099-01-01"),
                 "eastus"
             ),
-            (Billing::PerToken, "us/gpt-4.1".into())
+            (Billing::default(), "us/gpt-4.1".into())
         );
         assert_eq!(
             key(
@@ -367,7 +367,7 @@ mod tests {
                 "eastus"
             )
             .0,
-            Billing::Provisioned
+            Billing::mode(BillingMode::Provisioned)
         );
         assert_eq!(
             p.price("us/gpt-4o-2024-08-06", TokenType::Input),

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use common::accumulator::{REJECT_BEFORE_WINDOW, REJECT_DUPLICATE};
 use common::pricing::Pricing;
 use common::source::{
-    align_down, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source, SourceError,
-    Window, Windows,
+    align_down, Billing, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source,
+    SourceError, Window, Windows,
 };
 
 use crate::arm::{Account, Arm, Deployment};
@@ -136,9 +136,12 @@ impl AzureSource {
                     region: t.account.location.clone(),
                     model: model.clone(),
                     deployment: deployment_label(&t.account.id, name),
+                    billing: Billing::default(),
                 };
                 let (billing, price_key) =
                     pricing_of(&self.pricing, deployment, &t.account.location, &model);
+                let labels = SeriesLabels { billing, ..labels };
+                let price_keys = [price_key];
                 // The cloud's identity: the account's resource id and the deployment name.
                 // The model label may change (listing refreshed, model replaced under the same
                 // name); minutes counted stay counted.
@@ -152,7 +155,7 @@ impl AzureSource {
                         Meaning::Tokens(tt) => {
                             if let Some(v) = point.total {
                                 let kind = SampleKind::Tokens(tt);
-                                sums.add(&series, &labels, kind, billing, p, v, &price_key);
+                                sums.add(&series, &labels, kind, p, v, &price_keys);
                             }
                         }
                         Meaning::Requests => {

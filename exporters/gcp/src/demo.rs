@@ -12,6 +12,7 @@ fn model(location: &str, id: &str, peak: f64, tokens: [f64; 2]) -> DemoModel {
             region: location.into(),
             model: id.into(),
             deployment: String::new(),
+            billing: Default::default(),
         },
         peak_per_minute: peak,
         input_tokens_per_call: tokens[0],

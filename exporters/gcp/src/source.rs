@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use common::pricing::Pricing;
 use common::source::{
-    Billing, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError, Window,
+    Billing, BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source,
+    SourceError, Window, PROVISIONED_PART,
 };
 use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
@@ -94,6 +95,7 @@ impl VertexSource {
             region: label(ts, "location").to_string(),
             model: label(ts, "model_user_id").to_string(),
             deployment: String::new(),
+            billing: Billing::default(),
         }
     }
 
@@ -145,25 +147,17 @@ impl Source for VertexSource {
             let t = self
                 .unknown_types
                 .classify(label(ts, "type"), vertex::TOKEN_COUNT);
-            let (series, labels, key) = (self.series(ts), self.labels(ts), self.price_key(ts));
-            // Provisioned throughput is billed per hour, not per token.
-            let provisioned = label(ts, "request_type") == "dedicated";
+            let (mut series, mut labels, key) =
+                (self.series(ts), self.labels(ts), vec![self.price_key(ts)]);
+            // Provisioned throughput is billed per hour, not per token; its tokens are a part
+            // of the model's usage the cloud reports apart.
+            if label(ts, "request_type") == "dedicated" {
+                labels.billing.mode = BillingMode::Provisioned;
+                series.push_str(PROVISIONED_PART);
+            }
             for p in &ts.points {
                 if let (Some(period), Some(v)) = (period_of(p, window.period), number(p)) {
-                    let billing = if provisioned {
-                        Billing::Provisioned
-                    } else {
-                        Billing::PerToken
-                    };
-                    sums.add(
-                        &series,
-                        &labels,
-                        SampleKind::Tokens(t),
-                        billing,
-                        period,
-                        v,
-                        &key,
-                    );
+                    sums.add(&series, &labels, SampleKind::Tokens(t), period, v, &key);
                 }
             }
         }
