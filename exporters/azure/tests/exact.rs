@@ -422,7 +422,7 @@ fn an_error_inside_a_successful_answer_fails_the_account_until_it_clears() {
 fn an_account_created_after_start_up_is_counted_from_when_it_is_first_listed() {
     let east = account("oai-east", "eastus");
     let t = setup(vec![east.clone()]);
-    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 2s");
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 3s");
     let exporter = start_exporter(&["--config.file", &cfg]);
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_up", &[]) == Some(1.0)
@@ -448,7 +448,7 @@ fn a_failing_account_listing_fails_every_account_and_clears_when_it_recovers() {
     let east = account("oai-east", "eastus");
     let t = setup(vec![east.clone()]);
     t.fake.state().sticky.insert(ARM.into(), Fault::Status(500));
-    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 2s");
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 3s");
     let exporter = start_exporter(&["--config.file", &cfg]);
     let (sub, acct) = (SUB.to_string(), scope(&east));
     let up = |s: &Scrape, target: &str| s.value("llm_exporter_target_up", &[("target", target)]);
@@ -513,4 +513,92 @@ fn same_name_deployments_of_two_accounts_are_two_series_with_their_own_price() {
     assert!(close(cost("oai-east/chat-prod"), 1_000.0 * GPT4O_GLOBAL_IN));
     // The US Data Zone rate of gpt-4o-2024-08-06 (`us/...`), 10 % above Global.
     assert!(close(cost("oai-east2/chat-prod"), 2_000.0 * 2.75e-6));
+}
+
+/// A deployment re-created under the same name with another SKU (pay-as-you-go to PTU, and
+/// back) while its minutes are still open keeps what it counted: its billing mode is a label,
+/// not its identity. Before: the open minute was counted again under the new mode (10,000
+/// tokens reported, 20,000 counted; and 1,000,000 tokens counted as provisioned became
+/// $2.50 of new pay-as-you-go cost when the deployment went back to Global Standard).
+#[test]
+fn a_deployment_recreated_with_another_sku_counts_its_open_minutes_once() {
+    let east = account("oai-east", "eastus");
+    let t = setup(vec![east.clone()]);
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 3s");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let tokens = |s: &Scrape| sum(s, "llm_tokens_total", &input("oai-east/chat-prod"));
+    let token_cost = |s: &Scrape| {
+        sum(
+            s,
+            "llm_estimated_cost_usd_total",
+            &input("oai-east/chat-prod"),
+        )
+    };
+    let set_sku = |sku: &str| {
+        t.fake.state().accounts[0].deployments[0].sku = sku.into();
+        let calls = t.fake.calls(ARM);
+        wait_until("the listing read again", Duration::from_secs(30), || {
+            (t.fake.calls(ARM) >= calls + 2).then_some(())
+        });
+    };
+
+    // Pay-as-you-go, then re-created as provisioned while minute `m` is open.
+    let m = now_minute() - 120;
+    t.fake
+        .add(&east, "ProcessedPromptTokens", "chat-prod", "", m, 10_000.0);
+    exporter.wait_for("the standard minute", Duration::from_secs(60), |s| {
+        tokens(s) == 10_000.0
+    });
+    set_sku("GlobalProvisionedManaged");
+    let s = exporter.wait_for("provisioned labels", Duration::from_secs(30), |s| {
+        !s.matching(
+            "llm_provisioned_unit_hours_total",
+            &[("deployment", "oai-east/chat-prod")],
+        )
+        .is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let s2 = exporter.scrape();
+    assert_eq!(tokens(&s2), 10_000.0, "counted once: {:?}", s.text);
+    assert!(
+        (token_cost(&s2) - 10_000.0 * GPT4O_GLOBAL_IN).abs() < 1e-12,
+        "the standard minute keeps its cost"
+    );
+
+    // Provisioned: a new minute counted, not priced per token; then back to Global Standard
+    // while that minute is open.
+    t.fake.add(
+        &east,
+        "ProcessedPromptTokens",
+        "chat-prod",
+        "",
+        m + 60,
+        1_000_000.0,
+    );
+    exporter.wait_for("the provisioned minute", Duration::from_secs(60), |s| {
+        tokens(s) == 1_010_000.0
+    });
+    assert_eq!(
+        exporter.scrape().value(
+            "llm_tokens_total",
+            &[
+                ("deployment", "oai-east/chat-prod"),
+                ("token_type", "input"),
+                ("billing_mode", "provisioned")
+            ]
+        ),
+        Some(1_000_000.0)
+    );
+    set_sku("GlobalStandard");
+    std::thread::sleep(Duration::from_secs(3));
+    let s = exporter.scrape();
+    assert_eq!(tokens(&s), 1_010_000.0, "counted once");
+    assert!(
+        (token_cost(&s) - 10_000.0 * GPT4O_GLOBAL_IN).abs() < 1e-12,
+        "no $2.50 invented for the provisioned minute: {}",
+        token_cost(&s)
+    );
 }

@@ -89,7 +89,10 @@ pub async fn deployments(
         .map(|d| {
             let mut v = json!({"id": format!("{}/deployments/{}", account.id(), d.name), "name": d.name, "type": "Microsoft.CognitiveServices/accounts/deployments", "sku": {"name": d.sku, "capacity": d.capacity}, "properties": {"model": {"format": d.format, "name": d.model, "version": d.version}, "provisioningState": "Succeeded"}});
             if let Some(tier) = &d.service_tier {
-                v["properties"]["service_tier"] = json!(tier);
+                v["properties"]["serviceTier"] = json!(tier);
+            }
+            if let Some(at) = d.created_at {
+                v["systemData"] = json!({"createdAt": super::rfc3339(at), "createdByType": "User"});
             }
             v
         })

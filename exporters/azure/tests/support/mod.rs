@@ -39,8 +39,10 @@ pub struct FakeDeployment {
     pub sku: String,
     /// ARM `sku.capacity`: PTUs for provisioned SKUs, thousands of tokens per minute else.
     pub capacity: u32,
-    /// ARM `properties.service_tier` (`default` or `priority`), when set.
+    /// ARM `properties.serviceTier` (`Default` or `Priority`), when set.
     pub service_tier: Option<String>,
+    /// ARM `systemData.createdAt` (Unix seconds), when set.
+    pub created_at: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -588,6 +590,7 @@ pub fn deployment(
         sku: sku.into(),
         capacity: 10,
         service_tier: None,
+        created_at: None,
     }
 }
 
@@ -624,10 +627,9 @@ pub fn start_exporter(args: &[&str]) -> Exporter {
         ("AZURE_CLIENT_ID", CLIENT_ID),
         ("AZURE_CLIENT_SECRET", CLIENT_SECRET),
     ];
-    Exporter::start(
-        env!("CARGO_BIN_EXE_llm-exporter-azure"),
-        args,
-        &remove,
-        &env,
-    )
+    // A copy of the binary can be named instead (`LLM_EXPORTER_AZURE_BIN`): a target dir
+    // shared by several checkouts may rebuild the one Cargo names while the tests run.
+    let bin = std::env::var("LLM_EXPORTER_AZURE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-exporter-azure").to_string());
+    Exporter::start(&bin, args, &remove, &env)
 }
