@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::http::{AzClient, AzError};
 
-const ACCOUNTS_API: &str = "2024-10-01";
+/// The first GA version whose deployments carry `properties.serviceTier` (Azure/bicep-types-az
+/// `generated/cognitiveservices/microsoft.cognitiveservices/2025-12-01/types.md`).
+const ACCOUNTS_API: &str = "2025-12-01";
 
 #[derive(Debug, Deserialize)]
 struct Page<T> {
@@ -39,17 +41,47 @@ pub struct Deployment {
     pub sku: Option<Sku>,
     #[serde(default)]
     pub properties: Option<DeploymentProperties>,
+    #[serde(rename = "systemData", default)]
+    pub system_data: Option<SystemData>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sku {
     pub name: String,
+    /// Deployed PTUs for provisioned SKUs (thousands of tokens per minute for standard ones).
+    #[serde(default)]
+    pub capacity: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeploymentProperties {
     #[serde(default)]
     pub model: Option<DeployedModel>,
+    /// `Default` or `Priority` (priority processing for the whole deployment).
+    #[serde(rename = "serviceTier", alias = "service_tier", default)]
+    pub service_tier: Option<String>,
+}
+
+/// ARM's creation and modification metadata.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemData {
+    /// RFC 3339.
+    #[serde(rename = "createdAt", default)]
+    pub created_at: Option<String>,
+}
+
+impl Deployment {
+    /// The SKU name (`Standard` when ARM gives none).
+    pub fn sku_name(&self) -> &str {
+        self.sku.as_ref().map_or("Standard", |s| s.name.as_str())
+    }
+
+    /// Unix seconds of the deployment's creation, when ARM says.
+    pub fn created(&self) -> Option<i64> {
+        let at = self.system_data.as_ref()?.created_at.as_deref()?;
+        let t = humantime::parse_rfc3339_weak(at.trim_end_matches('Z').split('.').next()?).ok()?;
+        Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

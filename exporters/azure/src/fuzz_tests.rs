@@ -8,14 +8,13 @@
 //! `PROPTEST_CASES=20000 cargo test -p llm-exporter-azure --bins fuzz`.
 
 use common::config::{example_from_readme, section, Config};
-use common::pricing::Pricing;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use testkit::fuzz::{any_json, mutated};
 
 use crate::arm::{Account, Deployment};
 use crate::config::AzureConfig;
-use crate::models::{is_openai, meaning, outcome, pricing_of};
+use crate::models::{is_openai, meaning, outcome, price_keys};
 use crate::monitor::Metric;
 
 const KEYS: &str = "[a-z]{1,6}|name|value|timeseries|data|total|average|timeStamp|metadatavalues|errorCode|id|location|sku|properties|model|format|version";
@@ -46,13 +45,15 @@ fn documented_deployment() -> Value {
 
 /// What the exporter takes from a parsed metric: names, dimensions, times and values.
 fn check_metric(m: &Metric) -> Result<(), TestCaseError> {
-    let pricing = pricing();
     for ts in &m.timeseries {
         let deployment = ts.dimension("ModelDeploymentName");
         let _ = meaning(&m.name.value, true);
         let _ = meaning(&m.name.value, false);
         let _ = outcome(ts.dimension("StatusCode"));
-        let _ = pricing_of(pricing, None, "eastus", deployment);
+        let _ = price_keys(None, "eastus", deployment);
+        let _ = crate::billing::long_context(ts.dimension("ContextLength"));
+        let _ =
+            crate::billing::of_requests(ts.dimension("ServiceTierResponse"), Default::default());
         for p in &ts.data {
             if let Some(secs) = p.seconds() {
                 prop_assert!(secs >= 0, "{} -> {secs}", p.time_stamp);
@@ -63,11 +64,6 @@ fn check_metric(m: &Metric) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
-}
-
-fn pricing() -> &'static Pricing {
-    static P: std::sync::OnceLock<Pricing> = std::sync::OnceLock::new();
-    P.get_or_init(|| Pricing::load("azure", None).unwrap())
 }
 
 fn readme_config() -> &'static str {
@@ -127,7 +123,10 @@ proptest! {
     fn fuzz_azure_arm_listings(doc in prop_oneof![any_json(KEYS), mutated(&documented_deployment())]) {
         if let Ok(d) = serde_json::from_value::<Deployment>(doc.clone()) {
             let _ = is_openai(Some(&d));
-            let _ = pricing_of(pricing(), Some(&d), "swedencentral", "x");
+            let _ = price_keys(Some(&d), "swedencentral", "x");
+            let _ = crate::billing::of_tokens(Some(&d));
+            let _ = crate::billing::deployed_units(&d);
+            let _ = d.created();
         }
         let _ = serde_json::from_value::<Account>(doc);
     }
@@ -136,7 +135,7 @@ proptest! {
     fn fuzz_azure_names_and_codes(name in ".{0,40}", code in ".{0,8}", region in ".{0,20}") {
         let _ = meaning(&name, true);
         let _ = outcome(&code);
-        let _ = pricing_of(pricing(), None, &region, &name);
+        let _ = price_keys(None, &region, &name);
     }
 
     #[test]

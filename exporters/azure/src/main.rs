@@ -2,6 +2,7 @@
 //! Prometheus metrics. Flags -> config -> one Source per subscription -> `common::run`.
 
 mod arm;
+mod billing;
 mod capped;
 mod config;
 mod demo;
@@ -81,7 +82,6 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(SelfMetrics::new("azure", VERSION));
     let max_body = config.max_response_bytes;
-    let shared_pricing = Arc::new(pricing.clone());
     let settings = RunSettings {
         cloud: "azure",
         version: VERSION,
@@ -150,14 +150,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let sources: Vec<AzureSource> = azure
         .subscriptions
         .iter()
-        .map(|s| {
-            AzureSource::new(
-                s.clone(),
-                arm.clone(),
-                monitor.clone(),
-                shared_pricing.clone(),
-            )
-        })
+        .map(|s| AzureSource::new(s.clone(), arm.clone(), monitor.clone()))
         .collect();
     tracing::info!(subscriptions = ?azure.subscriptions, resource_manager = %azure.endpoints.resource_manager, "polling Azure Monitor for Cognitive Services accounts");
     common::run(settings, sources).await

@@ -6,15 +6,15 @@
 //! category (`InputTokens`, `OutputTokens`, cache tokens, `ModelRequests`). Each deployment is
 //! read from its own category only, so no token is counted twice.
 
-use common::pricing::Pricing;
-use common::source::{Billing, BillingMode, ErrorType, LatencyKind, TokenType};
+use common::source::{ErrorType, LatencyKind, TokenType};
 
 use crate::arm::Deployment;
 
 pub const NAMESPACE: &str = "Microsoft.CognitiveServices/accounts";
 
 /// One metrics query per batch of resources. A filter may only name dimensions every metric
-/// in the query has, so metrics split by status code are queried apart from the others; and
+/// in the query has, so metrics split by status code and served tier (the request metrics)
+/// or by context length (the Anthropic cache metrics) are queried apart from the others; and
 /// each query asks only for the aggregation its metrics support ("Supported metrics for
 /// Microsoft.CognitiveServices/accounts": token and request counts are `Total (Sum)` only,
 /// latencies `Minimum, Maximum, Average`). Azure answers an unsupported aggregation with a
@@ -25,19 +25,27 @@ pub struct MetricQuery {
     pub filter: &'static str,
 }
 
-pub const QUERIES: [MetricQuery; 3] = [
+pub const QUERIES: [MetricQuery; 4] = [
     MetricQuery {
         names: &[
             "ProcessedPromptTokens",
             "GeneratedTokens",
             "InputTokens",
             "OutputTokens",
+        ],
+        aggregation: "total",
+        filter: "ModelDeploymentName eq '*'",
+    },
+    // The Anthropic cache metrics alone carry `ContextLength`: split by it, the cache tokens
+    // of requests above 200k are priced at the long-context rate.
+    MetricQuery {
+        names: &[
             "cacheReadInputTokens",
             "ephemeral5mInputTokens",
             "ephemeral1hInputTokens",
         ],
         aggregation: "total",
-        filter: "ModelDeploymentName eq '*'",
+        filter: "ModelDeploymentName eq '*' and ContextLength eq '*'",
     },
     MetricQuery {
         names: &[
@@ -52,7 +60,7 @@ pub const QUERIES: [MetricQuery; 3] = [
     MetricQuery {
         names: &["AzureOpenAIRequests", "ModelRequests"],
         aggregation: "total",
-        filter: "ModelDeploymentName eq '*' and StatusCode eq '*'",
+        filter: "ModelDeploymentName eq '*' and StatusCode eq '*' and ServiceTierResponse eq '*'",
     },
 ];
 
@@ -151,26 +159,24 @@ fn data_zone(region: &str) -> Option<&'static str> {
     }
 }
 
-/// The billing and catalog key of a deployment's tokens. The SKU picks LiteLLM's variant:
-/// Global Standard `global/...` (the base rate), Data Zone `us/...` or `eu/...`; provisioned
-/// SKUs are billed per hour, not per token. Standard (regional) deployments are billed at
-/// Azure's Regional rate, which is not the Global one the plain name carries in LiteLLM's map:
-/// `regional/...` where the catalog (or a pricing file) has it, else the Data Zone rate of the
-/// region's zone (the nearest catalogued rate), else the plain name (the Global rate).
-pub fn pricing_of(
-    pricing: &Pricing,
+/// The catalog keys of a deployment's tokens, most specific first; the accumulator prices with
+/// the first one the catalog loaded now has. The SKU picks LiteLLM's variant: Global (Standard
+/// and Batch) `global/...` then the plain name (the base rate), Data Zone `us/...` or
+/// `eu/...` (no fallback to the cheaper Global rate: cost is never invented). Standard
+/// (regional) deployments are billed at Azure's Regional rate, which is not the Global one the
+/// plain name carries in LiteLLM's map: `regional/...` where the catalog (or a pricing file)
+/// has it, else the Data Zone rate of the region's zone (the nearest catalogued rate), else the
+/// plain name (the Global rate). The billing mode (batch, provisioned...) is the labels'
+/// (see [`crate::billing`]).
+pub fn price_keys(
     deployment: Option<&Deployment>,
     region: &str,
     fallback_model: &str,
-) -> (Billing, String) {
+) -> Vec<String> {
     let model = deployment.and_then(|d| d.properties.as_ref()?.model.clone());
     let sku = deployment
-        .and_then(|d| d.sku.as_ref())
-        .map(|s| s.name.as_str())
-        .unwrap_or("Standard");
-    if sku.to_ascii_lowercase().contains("provisioned") {
-        return (Billing::mode(BillingMode::Provisioned), String::new());
-    }
+        .map_or("Standard", |d| d.sku_name())
+        .to_ascii_lowercase();
     let (name, version, format) = match &model {
         Some(m) => (
             m.name.as_str(),
@@ -194,12 +200,10 @@ pub fn pricing_of(
     if !format.eq_ignore_ascii_case("OpenAI") {
         push("azure_ai/");
         push("");
-    } else if sku.eq_ignore_ascii_case("GlobalStandard") || sku.eq_ignore_ascii_case("GlobalBatch")
-    {
+    } else if sku.starts_with("global") {
         push("global/");
         push("");
-    } else if sku.to_ascii_lowercase().starts_with("datazone") {
-        // No fallback to the global rate: Data Zone costs more, and cost is never invented.
+    } else if sku.starts_with("datazone") {
         push(if is_eu(region) { "eu/" } else { "us/" });
     } else {
         push("regional/");
@@ -208,30 +212,31 @@ pub fn pricing_of(
         }
         push("");
     }
-    let key = candidates
-        .iter()
-        .find(|k| pricing.model(k).is_some())
-        .cloned()
-        .unwrap_or_else(|| candidates[0].clone());
-    (Billing::default(), key)
+    candidates
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::arm::{DeployedModel, DeploymentProperties, Sku};
+    use common::pricing::Pricing;
 
     fn deployment(sku: &str, format: &str, name: &str, version: &str) -> Deployment {
         Deployment {
             name: "d".into(),
-            sku: Some(Sku { name: sku.into() }),
+            sku: Some(Sku {
+                name: sku.into(),
+                capacity: None,
+            }),
             properties: Some(DeploymentProperties {
                 model: Some(DeployedModel {
                     format: Some(format.into()),
                     name: name.into(),
                     version: Some(version.into()),
                 }),
+                service_tier: None,
             }),
+            system_data: None,
         }
     }
 
@@ -293,86 +298,69 @@ mod tests {
         assert_eq!(outcome("503"), Some(ErrorType::Server));
     }
 
+    /// The key the accumulator prices with: the first candidate the catalog has.
+    fn chosen(p: &Pricing, d: &Deployment, region: &str) -> String {
+        let keys = price_keys(Some(d), region, "x");
+        p.resolve(&keys).unwrap_or(&keys[0]).to_string()
+    }
+
     #[test]
     fn skus_pick_the_price_variant() {
         let p = Pricing::load("azure", None).unwrap();
-        let key = |d: &Deployment, region| pricing_of(&p, Some(d), region, "x");
+        let key = |d: &Deployment, region| chosen(&p, d, region);
+        let gpt4o = |sku| deployment(sku, "OpenAI", "gpt-4o", "2024-08-06");
         assert_eq!(
-            key(
-                &deployment("GlobalStandard", "OpenAI", "gpt-4o", "2024-08-06"),
-                "eastus"
-            ),
-            (Billing::default(), "global/gpt-4o-2024-08-06".into())
+            key(&gpt4o("GlobalStandard"), "eastus"),
+            "global/gpt-4o-2024-08-06"
         );
         assert_eq!(
-            key(
-                &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
-                "eastus"
-            ),
-            (Billing::default(), "us/gpt-4o-2024-08-06".into())
+            key(&gpt4o("GlobalBatch"), "eastus"),
+            "global/gpt-4o-2024-08-06",
+            "Global Batch: the Global entry (its batch rate, or half the standard one)"
         );
         assert_eq!(
-            key(
-                &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
-                "swedencentral"
-            ),
-            (Billing::default(), "eu/gpt-4o-2024-08-06".into())
+            key(&gpt4o("DataZoneStandard"), "eastus"),
+            "us/gpt-4o-2024-08-06"
+        );
+        assert_eq!(
+            key(&gpt4o("DataZoneBatch"), "eastus"),
+            "us/gpt-4o-2024-08-06"
+        );
+        assert_eq!(
+            key(&gpt4o("DataZoneStandard"), "swedencentral"),
+            "eu/gpt-4o-2024-08-06"
         );
         // Standard (regional): LiteLLM has no Regional entries; the Data Zone rate of the
         // region's zone, not the plain (Global) one. Before: "gpt-4.1-2025-04-14", $2.00.
-        let standard = key(
-            &deployment("Standard", "OpenAI", "gpt-4.1", "2025-04-14"),
-            "eastus",
-        );
+        let gpt41 = deployment("Standard", "OpenAI", "gpt-4.1", "2025-04-14");
+        assert_eq!(key(&gpt41, "eastus"), "us/gpt-4.1-2025-04-14");
         assert_eq!(
-            standard,
-            (Billing::default(), "us/gpt-4.1-2025-04-14".into())
-        );
-        assert_eq!(p.price(&standard.1, TokenType::Input), Some(2.2e-6));
-        assert_eq!(
-            key(
-                &deployment("Standard", "OpenAI", "gpt-4o", "2024-08-06"),
-                "westeurope"
+            p.rate(
+                &price_keys(Some(&gpt41), "eastus", "x"),
+                TokenType::Input,
+                common::source::Billing::default()
             ),
-            (Billing::default(), "eu/gpt-4o-2024-08-06".into())
+            Some(2.2e-6)
+        );
+        assert_eq!(
+            key(&gpt4o("Standard"), "westeurope"),
+            "eu/gpt-4o-2024-08-06"
         );
         // Outside the Data Zones: the plain key (the Global rate; documented as such).
-        assert_eq!(
-            key(
-                &deployment("Standard", "OpenAI", "gpt-4o", "2024-08-06"),
-                "japaneast"
-            ),
-            (Billing::default(), "gpt-4o-2024-08-06".into())
-        );
+        assert_eq!(key(&gpt4o("Standard"), "japaneast"), "gpt-4o-2024-08-06");
         // No versioned Data Zone entry: the unversioned one.
+        let future = deployment("Standard", "OpenAI", "gpt-4.1", "2099-01-01");
+        assert_eq!(key(&future, "eastus"), "us/gpt-4.1");
         assert_eq!(
-            key(
-                &deployment("Standard", "OpenAI", "gpt-4.1", "2099-01-01"),
-                "eastus"
-            ),
-            (Billing::default(), "us/gpt-4.1".into())
-        );
-        assert_eq!(
-            key(
-                &deployment("DataZoneStandard", "OpenAI", "gpt-4o", "2024-08-06"),
-                "australiaeast"
-            )
-            .1,
+            key(&gpt4o("DataZoneStandard"), "australiaeast"),
             "us/gpt-4o-2024-08-06",
             "Data Zone SKUs outside the EU keep the us/ rate"
         );
-        assert_eq!(
-            key(
-                &deployment("ProvisionedManaged", "OpenAI", "gpt-4o", "2024-08-06"),
-                "eastus"
-            )
-            .0,
-            Billing::mode(BillingMode::Provisioned)
-        );
-        assert_eq!(
-            p.price("us/gpt-4o-2024-08-06", TokenType::Input),
-            Some(2.75e-6),
-            "Data Zone is the +10% rate"
+        assert!(
+            !price_keys(Some(&gpt4o("DataZoneStandard")), "eastus", "x")
+                .iter()
+                .any(|k| !k.starts_with("us/")),
+            "Data Zone never falls back to the cheaper Global rate"
         );
     }
 
@@ -389,16 +377,13 @@ mod tests {
         .unwrap();
         let p = Pricing::load("azure", Some(&file)).unwrap();
         let key = |sku: &str| {
-            pricing_of(
+            chosen(
                 &p,
-                Some(&deployment(sku, "OpenAI", "gpt-4.1", "2025-04-14")),
+                &deployment(sku, "OpenAI", "gpt-4.1", "2025-04-14"),
                 "eastus",
-                "x",
             )
-            .1
         };
         assert_eq!(key("Standard"), "regional/gpt-4.1-2025-04-14");
-        assert_eq!(p.price(&key("Standard"), TokenType::Input), Some(2.3e-6));
         assert_eq!(key("DataZoneStandard"), "us/gpt-4.1-2025-04-14");
         assert_eq!(key("GlobalStandard"), "gpt-4.1-2025-04-14");
         let _ = std::fs::remove_dir_all(&dir);

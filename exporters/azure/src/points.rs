@@ -58,6 +58,29 @@ pub fn drop_repeated(metrics: &mut [Metric], period: i64) -> usize {
     dropped
 }
 
+/// Removes from `metrics` every point dated before 1970 (Azure has answered
+/// `0001-01-01T00:00:00Z`, .NET's `DateTime.MinValue`); returns how many. Such a point has no
+/// Unix time, lies before any window, and is counted as rejected (`before_window`) by the
+/// caller rather than silently skipped. Points whose time cannot be read at all are left for
+/// the caller to skip.
+pub fn drop_before_epoch(metrics: &mut [Metric]) -> usize {
+    let mut dropped = 0;
+    for ts in metrics.iter_mut().flat_map(|m| m.timeseries.iter_mut()) {
+        ts.data.retain(|point| {
+            let before = point.seconds().is_none() && is_before_epoch(&point.time_stamp);
+            dropped += usize::from(before);
+            !before
+        });
+    }
+    dropped
+}
+
+/// True for an RFC 3339 time whose year (its first four characters) is before 1970.
+fn is_before_epoch(time: &str) -> bool {
+    let year = time.trim().get(..4).and_then(|y| y.parse::<u32>().ok());
+    year.is_some_and(|y| y < 1970) && time.trim().as_bytes().get(4) == Some(&b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +136,19 @@ mod tests {
         );
         assert_eq!(drop_repeated(&mut m, 60), 1);
         assert_eq!(totals(&m), vec![7.0, 1.0, 3.0]);
+    }
+
+    #[test]
+    fn points_before_1970_are_taken_out_and_counted() {
+        let mut m = metrics(
+            r#"[{"name": {"value": "GeneratedTokens"}, "timeseries": [
+                {"metadatavalues": [{"name": {"value": "modeldeploymentname"}, "value": "chat"}],
+                 "data": [{"timeStamp": "0001-01-01T00:00:00Z", "total": 9},
+                          {"timeStamp": "1969-12-31T23:59:00Z", "total": 8},
+                          {"timeStamp": "2026-11-21T10:00:00Z", "total": 7},
+                          {"timeStamp": "not a time", "total": 1}]}]}]"#,
+        );
+        assert_eq!(drop_before_epoch(&mut m), 2);
+        assert_eq!(totals(&m), vec![7.0, 1.0]);
     }
 }

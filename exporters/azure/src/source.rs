@@ -10,22 +10,21 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use common::accumulator::REJECT_DUPLICATE;
-use common::pricing::Pricing;
+use common::accumulator::{REJECT_BEFORE_WINDOW, REJECT_DUPLICATE};
 use common::source::{
-    align_down, Billing, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source,
-    SourceError, Window, Windows,
+    align_down, Billing, BillingMode, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels,
+    Source, SourceError, Window, Windows,
 };
 
 use crate::arm::{Account, Arm, Deployment};
-use crate::models::{is_openai, meaning, outcome, pricing_of, Meaning, QUERIES};
+use crate::billing;
+use crate::models::{is_openai, meaning, outcome, price_keys, Meaning, QUERIES};
 use crate::monitor::{Metric, Monitor};
 
 pub struct AzureSource {
     pub subscription: String,
     pub arm: Arc<Arm>,
     pub monitor: Arc<Monitor>,
-    pub pricing: Arc<Pricing>,
     /// Scope names of the last successful account listing: when a listing fails, these fail.
     listed: Mutex<Vec<String>>,
     /// Accounts polled by this process; None before the first successful listing.
@@ -36,6 +35,11 @@ pub struct AzureSource {
     subscription_failed: Mutex<bool>,
     /// When repeated points were last logged.
     repeat_warned: Mutex<Option<std::time::Instant>>,
+    /// When points dated before 1970 were last logged.
+    ancient_warned: Mutex<Option<std::time::Instant>>,
+    /// Per account scope, the deployments (lower-case names) this process has fetched from
+    /// `window.backfill_start`.
+    backfilled: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 /// One account of the poll: its scope, window and deployments by lower-case name.
@@ -43,6 +47,9 @@ struct Target<'a> {
     account: &'a Account,
     scope: String,
     window: Window,
+    /// What is asked of Azure for this account: `window`, reaching back to its
+    /// `backfill_start` while a listed deployment has not been fetched from there yet.
+    fetch: Window,
     deployments: HashMap<String, Deployment>,
 }
 
@@ -51,21 +58,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl AzureSource {
-    pub fn new(
-        subscription: String,
-        arm: Arc<Arm>,
-        monitor: Arc<Monitor>,
-        pricing: Arc<Pricing>,
-    ) -> Self {
+    pub fn new(subscription: String, arm: Arc<Arm>, monitor: Arc<Monitor>) -> Self {
         AzureSource {
             subscription,
             arm,
             monitor,
-            pricing,
             listed: Mutex::new(Vec::new()),
             seen: Mutex::new(None),
             subscription_failed: Mutex::new(false),
             repeat_warned: Mutex::new(None),
+            ancient_warned: Mutex::new(None),
+            backfilled: Mutex::new(HashMap::new()),
         }
     }
 
@@ -107,7 +110,8 @@ impl AzureSource {
         }
     }
 
-    /// Turns one account's metrics into samples.
+    /// Turns one account's metrics into samples, and its provisioned deployments into hours
+    /// of capacity.
     fn samples(
         &self,
         t: &Target<'_>,
@@ -128,21 +132,37 @@ impl AzureSource {
                     .and_then(|d| d.properties.as_ref()?.model.as_ref())
                     .map(|m| m.name.clone())
                     .unwrap_or_else(|| name.to_string());
-                let labels = SeriesLabels {
+                let keys = price_keys(deployment, &t.account.location, &model);
+                let mut labels = SeriesLabels {
                     account: self.subscription.clone(),
                     region: t.account.location.clone(),
-                    model: model.clone(),
-                    deployment: name.to_string(),
-                    billing: Billing::default(),
+                    model,
+                    deployment: deployment_label(&t.account.id, name),
+                    billing: billing::of_tokens(deployment),
                 };
-                let (billing, price_key) =
-                    pricing_of(&self.pricing, deployment, &t.account.location, &model);
-                let labels = SeriesLabels { billing, ..labels };
-                let price_keys = [price_key];
-                // The cloud's identity: the account's resource id and the deployment name.
-                // The model label may change (listing refreshed, model replaced under the same
-                // name); minutes counted stay counted.
-                let series = format!("{key}|{}", name.to_ascii_lowercase());
+                // The cloud's identity: the account's resource id and the deployment name,
+                // never the billing mode (a deployment re-created under the same name as
+                // provisioned keeps what it counted). The model label may change (listing
+                // refreshed, model replaced under the same name); minutes counted stay
+                // counted. Slices Azure reports apart (cache tokens of long requests,
+                // requests served by another tier) are series of their own.
+                let mut series = format!("{key}|{}", name.to_ascii_lowercase());
+                match what {
+                    Meaning::Tokens(_) if billing::long_context(ts.dimension("ContextLength")) => {
+                        labels.billing.long_context = true;
+                        series.push_str("#long");
+                    }
+                    Meaning::Requests => {
+                        let served = ts.dimension("ServiceTierResponse");
+                        labels.billing.mode = billing::of_requests(served, labels.billing.mode);
+                        match billing::of_requests(served, BillingMode::Standard) {
+                            BillingMode::Priority => series.push_str("#priority"),
+                            BillingMode::Flex => series.push_str("#flex"),
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
                 for point in &ts.data {
                     let Some(p) = point.seconds().map(|s| align_down(s, period)) else {
                         continue;
@@ -152,7 +172,7 @@ impl AzureSource {
                         Meaning::Tokens(tt) => {
                             if let Some(v) = point.total {
                                 let kind = SampleKind::Tokens(tt);
-                                sums.add(&series, &labels, kind, p, v, &price_keys);
+                                sums.add(&series, &labels, kind, p, v, &keys);
                             }
                         }
                         Meaning::Requests => {
@@ -178,6 +198,52 @@ impl AzureSource {
                         }
                     }
                 }
+            }
+        }
+        self.capacity(t, out);
+    }
+
+    /// Hours of provisioned capacity: for every minute of the account's window that each
+    /// provisioned deployment of the listing exists (from its ARM `createdAt`, where given),
+    /// deployed PTUs (`sku.capacity`) x 60 s / 3600. Azure bills provisioned deployments per
+    /// PTU and hour, prorated by the minute (how-to/provisioned-throughput-onboarding, "Hourly
+    /// usage"). Priced with `capacity_keys` (common/pricing/capacity-azure.yaml, or the
+    /// pricing file for reservations).
+    fn capacity(&self, t: &Target<'_>, out: &mut Vec<Sample>) {
+        let key = t.account.id.to_ascii_lowercase();
+        let period = t.window.period;
+        for d in t.deployments.values() {
+            let Some((kind, units)) = billing::deployed_units(d) else {
+                continue;
+            };
+            let labels = SeriesLabels {
+                account: self.subscription.clone(),
+                region: t.account.location.clone(),
+                model: d
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.model.as_ref())
+                    .map_or_else(|| d.name.clone(), |m| m.name.clone()),
+                deployment: deployment_label(&t.account.id, &d.name),
+                billing: Billing::mode(BillingMode::Provisioned),
+            };
+            let series = format!("{key}|{}#capacity", d.name.to_ascii_lowercase());
+            let keys = billing::capacity_keys(kind, &t.account.location);
+            let created = d.created();
+            for p in t.window.periods() {
+                if created.is_some_and(|c| p + period <= c) {
+                    continue;
+                }
+                let hours = units * period as f64 / 3600.0;
+                let mut s = Sample::new(
+                    series.clone(),
+                    labels.clone(),
+                    SampleKind::CapacityUnitHours,
+                    p,
+                    hours,
+                );
+                s.price_keys = keys.clone();
+                out.push(s);
             }
         }
     }
@@ -233,6 +299,7 @@ impl AzureSource {
             }
             match self.deployments(account).await {
                 Ok(deployments) => targets.push(Target {
+                    fetch: self.fetch_window(&scope, window, &deployments),
                     account,
                     scope,
                     window,
@@ -258,7 +325,7 @@ impl AzureSource {
         for (region, members) in &by_region {
             // The oldest window of the region's accounts serves them all; periods an account
             // has made final are dropped by the accumulator.
-            let window = oldest(members.iter().map(|&i| targets[i].window));
+            let window = oldest(members.iter().map(|&i| targets[i].fetch));
             for query in &QUERIES {
                 // An account that failed one query has failed this poll: not asked again.
                 let asked: Vec<usize> = members
@@ -295,6 +362,14 @@ impl AzureSource {
         for (mut t, result) in targets.into_iter().zip(results) {
             let result = match result {
                 Ok(mut metrics) => {
+                    let ancient = crate::points::drop_before_epoch(&mut metrics);
+                    if ancient > 0 {
+                        self.monitor
+                            .guards
+                            .metrics()
+                            .reject_at_source(REJECT_BEFORE_WINDOW, ancient as u64);
+                        self.warn_ancient(&t.scope, ancient);
+                    }
                     let repeated = crate::points::drop_repeated(&mut metrics, t.window.period);
                     if repeated > 0 {
                         self.monitor
@@ -307,6 +382,10 @@ impl AzureSource {
                     let mut sums = PeriodSums::default();
                     let mut samples = Vec::new();
                     self.samples(&t, &metrics, &mut sums, &mut samples);
+                    lock(&self.backfilled)
+                        .entry(t.scope.clone())
+                        .or_default()
+                        .extend(t.deployments.keys().cloned());
                     samples.extend(sums.into_samples());
                     Ok(samples)
                 }
@@ -329,6 +408,49 @@ impl AzureSource {
         }
         *last = Some(std::time::Instant::now());
         tracing::warn!(scope, points = count, "Azure gave a minute twice for the same metric and dimension values: the repeats were dropped, not summed (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"duplicate\"}})");
+    }
+
+    /// What to ask of Azure for an account over `window`: from `window.backfill_start` while
+    /// one of its listed `deployments` has not been fetched from there by this process, else
+    /// from `window.start`. The accumulator counts the older minutes only for series it has
+    /// never counted, so a deployment refused by `max_series` before a restart, or one
+    /// listed late, counts in full (back to when counting started, at most `max_backfill`);
+    /// minutes it already counted are not counted again.
+    fn fetch_window(
+        &self,
+        scope: &str,
+        window: Window,
+        deployments: &HashMap<String, Deployment>,
+    ) -> Window {
+        let backfilled = lock(&self.backfilled);
+        let done = backfilled.get(scope);
+        let new = deployments
+            .keys()
+            .any(|d| done.is_none_or(|done| !done.contains(d)));
+        if new && window.backfill_start < window.start {
+            tracing::debug!(
+                scope,
+                from = window.backfill_start,
+                "deployments not fetched before: fetched from when counting started"
+            );
+            Window {
+                start: window.backfill_start,
+                ..window
+            }
+        } else {
+            window
+        }
+    }
+
+    /// Logs points dated before 1970 (see [`crate::points::drop_before_epoch`]), at most once
+    /// a minute.
+    fn warn_ancient(&self, scope: &str, count: usize) {
+        let mut last = lock(&self.ancient_warned);
+        if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(60)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(scope, points = count, "Azure gave points dated before 1970 (such as 0001-01-01T00:00:00Z): not counted (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"before_window\"}})");
     }
 
     /// The accounts of this listing first listed after this source's first successful
@@ -358,6 +480,15 @@ pub fn account_scope(subscription: &str, account_id: &str) -> String {
         _ => format!("{subscription}/{account_id}"),
     }
     .to_ascii_lowercase()
+}
+
+/// The `deployment` label: `<account>/<deployment>`. A deployment name is unique only within
+/// its Cognitive Services account, and `account` is the subscription, so two accounts of one
+/// region with a deployment of the same name would otherwise export one series for two
+/// deployments (perhaps of different SKUs and prices).
+pub fn deployment_label(account_id: &str, deployment: &str) -> String {
+    let account = account_id.rsplit('/').find(|p| !p.is_empty()).unwrap_or("");
+    format!("{account}/{deployment}")
 }
 
 /// `list` by lower-case deployment name.

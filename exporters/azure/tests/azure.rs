@@ -117,16 +117,18 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     let s = exporter.wait_for("the minute to be counted", Duration::from_secs(60), |s| {
         s.value(
             "llm_tokens_total",
-            &dep("claude", "token_type", "cache_read"),
+            &dep("foundry-se/claude", "token_type", "cache_read"),
         ) == Some(2_000.0)
-            && s.value("llm_tokens_total", &dep("chat-prod", "token_type", "input"))
-                == Some(10_000.0)
+            && s.value(
+                "llm_tokens_total",
+                &dep("oai-east/chat-prod", "token_type", "input"),
+            ) == Some(10_000.0)
     });
     assert_eq!(
         s.value(
             "llm_tokens_total",
             &[
-                ("deployment", "chat-prod"),
+                ("deployment", "oai-east/chat-prod"),
                 ("model", "gpt-4o"),
                 ("region", "eastus"),
                 ("account", SUB),
@@ -139,23 +141,29 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert_eq!(
         s.value(
             "llm_tokens_total",
-            &dep("chat-prod", "token_type", "output")
+            &dep("oai-east/chat-prod", "token_type", "output")
         ),
         Some(2_000.0)
     );
     assert_eq!(
-        s.value("llm_tokens_total", &dep("mini", "token_type", "input")),
+        s.value(
+            "llm_tokens_total",
+            &dep("oai-east/mini", "token_type", "input")
+        ),
         Some(50_000.0)
     );
     assert_eq!(
-        s.value("llm_tokens_total", &dep("ptu", "token_type", "input")),
+        s.value(
+            "llm_tokens_total",
+            &dep("oai-east/ptu", "token_type", "input")
+        ),
         Some(7_000.0)
     );
     assert_eq!(
         s.value(
             "llm_tokens_total",
             &[
-                ("deployment", "gpt41"),
+                ("deployment", "foundry-se/gpt41"),
                 ("region", "swedencentral"),
                 ("token_type", "input")
             ]
@@ -163,14 +171,17 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         Some(3_000.0)
     );
     assert_eq!(
-        s.value("llm_tokens_total", &dep("claude", "token_type", "input")),
+        s.value(
+            "llm_tokens_total",
+            &dep("foundry-se/claude", "token_type", "input")
+        ),
         Some(4_000.0)
     );
     assert!(
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("chat-prod", "token_type", "input")
+                &dep("oai-east/chat-prod", "token_type", "input")
             ),
             10_000.0 * GPT4O_GLOBAL_IN
         ),
@@ -179,7 +190,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("chat-prod", "token_type", "output")
+            &dep("oai-east/chat-prod", "token_type", "output")
         ),
         2_000.0 * GPT4O_GLOBAL_OUT
     ));
@@ -187,7 +198,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("mini", "token_type", "input")
+                &dep("oai-east/mini", "token_type", "input")
             ),
             50_000.0 * MINI_US_IN
         ),
@@ -196,7 +207,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert_eq!(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("ptu", "token_type", "input")
+            &dep("oai-east/ptu", "token_type", "input")
         ),
         None,
         "provisioned tokens get no per-token cost"
@@ -205,7 +216,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("gpt41", "token_type", "input")
+                &dep("foundry-se/gpt41", "token_type", "input")
             ),
             3_000.0 * GPT41_IN
         ),
@@ -214,7 +225,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("gpt41", "token_type", "output")
+            &dep("foundry-se/gpt41", "token_type", "output")
         ),
         1_000.0 * GPT41_OUT
     ));
@@ -222,7 +233,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
         close(
             s.value(
                 "llm_estimated_cost_usd_total",
-                &dep("claude", "token_type", "input")
+                &dep("foundry-se/claude", "token_type", "input")
             ),
             4_000.0 * HAIKU_IN
         ),
@@ -231,44 +242,50 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("claude", "token_type", "cache_read")
+            &dep("foundry-se/claude", "token_type", "cache_read")
         ),
         2_000.0 * HAIKU_CACHE_READ
     ));
     assert_eq!(
-        s.value("llm_invocations_total", &[("deployment", "chat-prod")]),
+        s.value(
+            "llm_invocations_total",
+            &[("deployment", "oai-east/chat-prod")]
+        ),
         Some(43.0),
         "429s are not invocations"
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &dep("chat-prod", "error_type", "client")
+            &dep("oai-east/chat-prod", "error_type", "client")
         ),
         Some(2.0)
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &dep("chat-prod", "error_type", "throttled")
+            &dep("oai-east/chat-prod", "error_type", "throttled")
         ),
         Some(5.0)
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &dep("chat-prod", "error_type", "server")
+            &dep("oai-east/chat-prod", "error_type", "server")
         ),
         Some(1.0)
     );
     assert_eq!(
-        s.value("llm_invocations_total", &[("deployment", "claude")]),
+        s.value(
+            "llm_invocations_total",
+            &[("deployment", "foundry-se/claude")]
+        ),
         Some(9.0)
     );
     assert!(close(
         s.value(
             "llm_invocation_latency_seconds",
-            &dep("chat-prod", "stat", "avg")
+            &dep("oai-east/chat-prod", "stat", "avg")
         ),
         1.5
     ));
@@ -277,19 +294,28 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
     t.fake
         .add(&e, "ProcessedPromptTokens", "chat-prod", "", m, 500.0);
     let s = exporter.wait_for("the late tokens", Duration::from_secs(30), |s| {
-        s.value("llm_tokens_total", &dep("chat-prod", "token_type", "input")) == Some(10_500.0)
+        s.value(
+            "llm_tokens_total",
+            &dep("oai-east/chat-prod", "token_type", "input"),
+        ) == Some(10_500.0)
     });
     assert!(close(
         s.value(
             "llm_estimated_cost_usd_total",
-            &dep("chat-prod", "token_type", "input")
+            &dep("oai-east/chat-prod", "token_type", "input")
         ),
         10_500.0 * GPT4O_GLOBAL_IN
     ));
 
     let body = exporter.get("/metrics").1;
     let (code, lint) = promtool_check_metrics(&body);
-    assert_eq!((code, lint.as_str()), (0, ""), "promtool check metrics");
+    // The shared capacity counter is named in hours (common::metrics::names::CAPACITY_HOURS),
+    // which promtool's base-unit lint names; every other line must be clean.
+    let known = "llm_provisioned_unit_hours_total use base unit \"seconds\" instead of \"hours\"\n";
+    assert!(
+        (code, lint.as_str()) == (0, "") || (code, lint.as_str()) == (3, known),
+        "promtool check metrics: {code} {lint}"
+    );
     assert!(
         !exporter.proc.log().contains(CLIENT_SECRET) && !body.contains(CLIENT_SECRET),
         "the client secret leaked"
@@ -349,12 +375,13 @@ fn sixty_resources_in_one_region_take_two_batches_per_query() {
             .len(),
         60
     );
-    // 60 resources -> batches of 50 and 10, for each of the three metric queries (tokens:
-    // Total; latency: Average; requests split by status code: Total).
+    // 60 resources -> batches of 50 and 10, for each of the four metric queries (tokens:
+    // Total; Anthropic cache tokens split by context length: Total; latency: Average;
+    // requests split by status code and served tier: Total).
     assert_eq!(
         t.fake.calls(BATCH),
-        6,
-        "ceil(60 / 50) = 2 batches x 3 queries"
+        8,
+        "ceil(60 / 50) = 2 batches x 4 queries"
     );
     assert_eq!(t.fake.state().largest_batch, 50);
     assert_eq!(t.fake.calls(LIST), 0);
@@ -370,7 +397,10 @@ fn faults_open_the_breaker_and_totals_recover_exactly() {
         s.value("llm_exporter_up", &[]) == Some(1.0)
     });
     let m = now_minute() - 120;
-    let input = [("deployment", "chat-prod"), ("token_type", "input")];
+    let input = [
+        ("deployment", "oai-east/chat-prod"),
+        ("token_type", "input"),
+    ];
     let api = |o: &'static str| [("api", "metrics:getBatch"), ("outcome", o)];
 
     // Single faults: 429 with Retry-After and 529 (retried), a malformed body, a hung call.
@@ -468,14 +498,20 @@ fn falls_back_to_metrics_list_where_get_batch_is_refused() {
         |s| {
             s.value(
                 "llm_tokens_total",
-                &[("deployment", "chat-prod"), ("token_type", "input")],
+                &[
+                    ("deployment", "oai-east/chat-prod"),
+                    ("token_type", "input"),
+                ],
             ) == Some(1_234.0)
         },
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &[("deployment", "chat-prod"), ("error_type", "throttled")]
+            &[
+                ("deployment", "oai-east/chat-prod"),
+                ("error_type", "throttled")
+            ]
         ),
         Some(3.0)
     );
@@ -509,4 +545,175 @@ fn without_extra_ca_file_the_private_ca_is_not_trusted() {
         "no token was issued over an untrusted connection"
     );
     assert_eq!(exporter.get("/-/ready").0, 503);
+}
+
+/// Each Azure billing mode is labelled and priced as Azure bills it:
+/// - a Global Batch deployment at the catalog's batch rate (LiteLLM
+///   `input_cost_per_token_batches` of gpt-4o-2024-08-06: $1.25/M, half the $2.50 of Global
+///   Standard; how-to/batch: "50% less cost than global standard");
+/// - a provisioned deployment's tokens counted, not priced per token, and its 100 deployed PTUs
+///   priced per hour (100 x 60 s / 3600 = 1.6667 PTU-hours a minute at the Global rate, $1.00
+///   per PTU-hour, or a reservation's rate from the pricing file);
+/// - a deployment set to priority processing (ARM `properties.serviceTier`) at the priority
+///   rate (gpt-4.1: $3.50/M instead of $2.00/M), its requests per served tier
+///   (`ServiceTierResponse`);
+/// - Anthropic cache reads of requests above 200k (`ContextLength`) labelled `context="long"`.
+///
+/// Before: every deployment was priced at the standard rate ($2.50/M for batch, $2.00/M for
+/// priority), the PTUs cost nothing, and no series said how it was billed.
+#[test]
+fn billing_modes_are_labelled_and_priced_as_azure_bills_them() {
+    let mut acct = east();
+    let mut ptu = deployment(
+        "ptu-global",
+        "gpt-4o",
+        "2024-08-06",
+        "OpenAI",
+        "GlobalProvisionedManaged",
+    );
+    ptu.capacity = 100;
+    let mut fast = deployment("fast", "gpt-4.1", "2025-04-14", "OpenAI", "GlobalStandard");
+    fast.service_tier = Some("Priority".into());
+    acct.deployments = vec![
+        deployment("batch", "gpt-4o", "2024-08-06", "OpenAI", "GlobalBatch"),
+        fast,
+        deployment(
+            "claude",
+            "claude-haiku-4-5",
+            "1",
+            "Anthropic",
+            "GlobalStandard",
+        ),
+    ];
+    let t = setup(vec![acct.clone()]);
+    // A reservation: the Global PTU rate of this customer.
+    let prices = t.dir.path().join("prices.yaml");
+    std::fs::write(
+        &prices,
+        "models:\n  azure:\n    provisioned/global: {provisioned_usd_per_unit_hour: 0.6}\n",
+    )
+    .unwrap();
+    let cfg = config(
+        t.dir.path(),
+        &t.public,
+        &t.ca,
+        &[SUB],
+        &format!("pricing_file: {}\n", prices.display()),
+    );
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    // Created a minute before `m` (ARM `systemData.createdAt`), listed after the baseline.
+    ptu.created_at = Some(m - 60);
+    t.fake.state().accounts[0].deployments.push(ptu);
+    let a = &acct;
+    t.fake
+        .add(a, "ProcessedPromptTokens", "batch", "", m, 1_000_000.0);
+    t.fake
+        .add(a, "ProcessedPromptTokens", "ptu-global", "", m, 1_000_000.0);
+    t.fake
+        .add(a, "ProcessedPromptTokens", "fast", "", m, 1_000_000.0);
+    for (tier, n) in [("priority", 7.0), ("default", 3.0)] {
+        t.fake.add_with(
+            a,
+            "AzureOpenAIRequests",
+            "fast",
+            &[("StatusCode", "200"), ("ServiceTierResponse", tier)],
+            m,
+            n,
+        );
+    }
+    for (context, n) in [(">200K", 5_000.0), ("<=200K", 2_000.0)] {
+        t.fake.add_with(
+            a,
+            "cacheReadInputTokens",
+            "claude",
+            &[("ContextLength", context)],
+            m,
+            n,
+        );
+    }
+    let input = |d: &'static str| [("deployment", d), ("token_type", "input")];
+    let s = exporter.wait_for("every mode counted", Duration::from_secs(60), |s| {
+        sum(s, "llm_provisioned_unit_hours_total", &[]) > 0.0
+            && sum(s, "llm_tokens_total", &[("token_type", "input")]) == 3_000_000.0
+            && sum(s, "llm_tokens_total", &[("token_type", "cache_read")]) == 7_000.0
+            && sum(
+                s,
+                "llm_invocations_total",
+                &[("deployment", "oai-east/fast")],
+            ) == 10.0
+    });
+    let mode = |d: &'static str| {
+        s.matching("llm_tokens_total", &input(d))
+            .iter()
+            .map(|x| x.1.get("billing_mode").cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mode("oai-east/batch"), ["batch"]);
+    assert_eq!(mode("oai-east/ptu-global"), ["provisioned"]);
+    assert_eq!(mode("oai-east/fast"), ["priority"]);
+    let cost = |d: &'static str| s.value("llm_estimated_cost_usd_total", &input(d));
+    assert!(
+        close(cost("oai-east/batch"), 1.25),
+        "{:?}",
+        cost("oai-east/batch")
+    );
+    assert!(
+        close(cost("oai-east/fast"), 3.50),
+        "{:?}",
+        cost("oai-east/fast")
+    );
+    assert_eq!(
+        cost("oai-east/ptu-global"),
+        None,
+        "PTU tokens: no per-token cost"
+    );
+
+    // The PTUs: 100 for each minute since the deployment was created (m - 60 to the
+    // current minute: 4, or 5 once another minute began), at the reservation's $0.60.
+    let hours = sum(
+        &s,
+        "llm_provisioned_unit_hours_total",
+        &[("deployment", "oai-east/ptu-global")],
+    );
+    let minutes = hours / (100.0 / 60.0);
+    assert!(
+        (minutes - minutes.round()).abs() < 1e-9 && (4.0..=5.0).contains(&minutes.round()),
+        "{hours} PTU-hours: {minutes} minutes"
+    );
+    let ptu_cost = s.value(
+        "llm_estimated_cost_usd_total",
+        &[
+            ("deployment", "oai-east/ptu-global"),
+            ("token_type", "provisioned"),
+        ],
+    );
+    assert!(close(ptu_cost, hours * 0.6), "{ptu_cost:?} for {hours}");
+
+    // Requests per served tier.
+    let served = |mode: &'static str| {
+        s.value(
+            "llm_invocations_total",
+            &[("deployment", "oai-east/fast"), ("billing_mode", mode)],
+        )
+    };
+    assert_eq!(served("priority"), Some(7.0));
+    assert_eq!(served("standard"), Some(3.0), "downgraded to standard");
+
+    // Long context: the cache reads of requests above 200k apart.
+    let reads = |context: &'static str| {
+        s.value(
+            "llm_tokens_total",
+            &[
+                ("deployment", "oai-east/claude"),
+                ("token_type", "cache_read"),
+                ("context", context),
+            ],
+        )
+    };
+    assert_eq!(reads("long"), Some(5_000.0));
+    assert_eq!(reads("standard"), Some(2_000.0));
 }

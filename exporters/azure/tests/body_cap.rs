@@ -99,7 +99,7 @@ fn a_body_past_max_response_bytes_fails_the_call_and_the_exporter_keeps_serving(
         s.value("llm_exporter_up", &[]) == Some(1.0)
             && s.value(
                 "llm_tokens_total",
-                &[("deployment", "chat"), ("token_type", "input")],
+                &[("deployment", "oai-east/chat"), ("token_type", "input")],
             ) == Some(1_000.0)
     });
     assert!(!exporter.proc.log().contains("panicked"));

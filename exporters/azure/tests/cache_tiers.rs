@@ -39,7 +39,10 @@ fn one_hour_and_five_minute_cache_writes_are_priced_at_their_own_rates() {
         .add(&foundry, "ephemeral5mInputTokens", "claude", "", m, 1_000.0);
     t.fake
         .add(&foundry, "ephemeral1hInputTokens", "claude", "", m, 3_000.0);
-    let write = [("deployment", "claude"), ("token_type", "cache_write")];
+    let write = [
+        ("deployment", "foundry-se/claude"),
+        ("token_type", "cache_write"),
+    ];
     let s = exporter.wait_for("the cache writes", Duration::from_secs(60), |s| {
         s.value("llm_tokens_total", &write) == Some(4_000.0)
     });

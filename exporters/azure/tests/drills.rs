@@ -17,7 +17,10 @@ use testkit::fault_proxy::{Fault, FaultProxy};
 
 const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
 const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
-const INPUT: [(&str, &str); 2] = [("deployment", "chat-prod"), ("token_type", "input")];
+const INPUT: [(&str, &str); 2] = [
+    ("deployment", "oai-east/chat-prod"),
+    ("token_type", "input"),
+];
 
 fn account() -> FakeAccount {
     FakeAccount {

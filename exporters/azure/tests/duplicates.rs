@@ -46,7 +46,7 @@ fn a_series_given_twice_is_counted_once_and_status_slices_still_add_up() {
     exporter.wait_for("the minute counted", Duration::from_secs(60), |s| {
         s.value(
             "llm_tokens_total",
-            &[("deployment", "chat"), ("token_type", "input")],
+            &[("deployment", "oai-east/chat"), ("token_type", "input")],
         )
         .is_some()
     });
@@ -57,26 +57,30 @@ fn a_series_given_twice_is_counted_once_and_status_slices_still_add_up() {
     assert_eq!(
         s.value(
             "llm_tokens_total",
-            &[("deployment", "chat"), ("token_type", "input")]
+            &[("deployment", "oai-east/chat"), ("token_type", "input")]
         ),
         Some(1_000.0)
     );
     assert_eq!(
-        sum(&s, "llm_invocations_total", &[("deployment", "chat")]),
+        sum(
+            &s,
+            "llm_invocations_total",
+            &[("deployment", "oai-east/chat")]
+        ),
         4.0,
         "200 and 500 slices summed, each once"
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &[("deployment", "chat"), ("error_type", "throttled")]
+            &[("deployment", "oai-east/chat"), ("error_type", "throttled")]
         ),
         Some(2.0)
     );
     assert_eq!(
         s.value(
             "llm_invocation_errors_total",
-            &[("deployment", "chat"), ("error_type", "server")]
+            &[("deployment", "oai-east/chat"), ("error_type", "server")]
         ),
         Some(1.0)
     );

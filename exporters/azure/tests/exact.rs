@@ -63,13 +63,13 @@ fn a_deployment_unknown_to_the_cached_listing_is_counted_once_with_its_model_fro
     let s = exporter.wait_for(
         "the new deployment's tokens",
         Duration::from_secs(60),
-        |s| sum(s, "llm_tokens_total", &input("fresh")) >= 10_000.0,
+        |s| sum(s, "llm_tokens_total", &input("oai-east/fresh")) >= 10_000.0,
     );
     assert_eq!(
         s.value(
             "llm_tokens_total",
             &[
-                ("deployment", "fresh"),
+                ("deployment", "oai-east/fresh"),
                 ("model", "gpt-4.1"),
                 ("token_type", "input")
             ]
@@ -79,7 +79,7 @@ fn a_deployment_unknown_to_the_cached_listing_is_counted_once_with_its_model_fro
     );
     assert!(
         close(
-            s.value("llm_estimated_cost_usd_total", &input("fresh")),
+            s.value("llm_estimated_cost_usd_total", &input("oai-east/fresh")),
             10_000.0 * GPT41_IN
         ),
         "and priced"
@@ -95,10 +95,10 @@ fn a_deployment_unknown_to_the_cached_listing_is_counted_once_with_its_model_fro
     std::thread::sleep(Duration::from_secs(3));
     let s = exporter.scrape();
     assert_eq!(
-        sum(&s, "llm_tokens_total", &input("fresh")),
+        sum(&s, "llm_tokens_total", &input("oai-east/fresh")),
         10_000.0,
         "10,000 tokens reported, 10,000 counted: {:?}",
-        s.matching("llm_tokens_total", &input("fresh"))
+        s.matching("llm_tokens_total", &input("oai-east/fresh"))
     );
 }
 
@@ -117,12 +117,12 @@ fn a_deployment_reporting_under_a_name_arm_never_lists_costs_one_listing_a_minut
         .add(&east, "ProcessedPromptTokens", "deleted", "", m, 700.0);
     let before = t.fake.calls(ARM);
     let s = exporter.wait_for("the tokens", Duration::from_secs(60), |s| {
-        s.value("llm_tokens_total", &input("deleted")) == Some(700.0)
+        s.value("llm_tokens_total", &input("oai-east/deleted")) == Some(700.0)
     });
     assert_eq!(
         s.value(
             "llm_tokens_total",
-            &[("deployment", "deleted"), ("model", "deleted")]
+            &[("deployment", "oai-east/deleted"), ("model", "deleted")]
         ),
         Some(700.0),
         "unknown to ARM: labelled by the deployment name"
@@ -153,12 +153,12 @@ fn a_model_changed_under_the_same_deployment_name_keeps_what_was_counted() {
     t.fake
         .add(&east, "ProcessedPromptTokens", "chat-prod", "", m, 10_000.0);
     let old = [
-        ("deployment", "chat-prod"),
+        ("deployment", "oai-east/chat-prod"),
         ("model", "gpt-4o"),
         ("token_type", "input"),
     ];
     let new = [
-        ("deployment", "chat-prod"),
+        ("deployment", "oai-east/chat-prod"),
         ("model", "gpt-4.1"),
         ("token_type", "input"),
     ];
@@ -195,10 +195,10 @@ fn a_model_changed_under_the_same_deployment_name_keeps_what_was_counted() {
     assert_eq!(s2.value("llm_tokens_total", &old), Some(10_000.0));
     assert_eq!(s2.value("llm_tokens_total", &new), Some(5_000.0));
     assert_eq!(
-        sum(&s2, "llm_tokens_total", &input("chat-prod")),
+        sum(&s2, "llm_tokens_total", &input("oai-east/chat-prod")),
         15_000.0,
         "each minute once: {:?}",
-        s.matching("llm_tokens_total", &input("chat-prod"))
+        s.matching("llm_tokens_total", &input("oai-east/chat-prod"))
     );
     assert!(close(
         s2.value(
@@ -391,7 +391,11 @@ fn an_error_inside_a_successful_answer_fails_the_account_until_it_clears() {
         s.value("llm_exporter_target_up", &[("target", target.as_str())]) == Some(0.0)
     });
     assert_eq!(
-        sum(&s, "llm_tokens_total", &[("deployment", "chat-prod")]),
+        sum(
+            &s,
+            "llm_tokens_total",
+            &[("deployment", "oai-east/chat-prod")]
+        ),
         0.0,
         "nothing of the failed window is counted"
     );
@@ -403,10 +407,13 @@ fn an_error_inside_a_successful_answer_fails_the_account_until_it_clears() {
 
     t.fake.state().metric_errors.clear();
     exporter.wait_for("the window fetched again", Duration::from_secs(60), |s| {
-        s.value("llm_tokens_total", &input("chat-prod")) == Some(10_000.0)
+        s.value("llm_tokens_total", &input("oai-east/chat-prod")) == Some(10_000.0)
             && s.value(
                 "llm_tokens_total",
-                &[("deployment", "chat-prod"), ("token_type", "output")],
+                &[
+                    ("deployment", "oai-east/chat-prod"),
+                    ("token_type", "output"),
+                ],
             ) == Some(2_000.0)
     });
 }
@@ -415,7 +422,7 @@ fn an_error_inside_a_successful_answer_fails_the_account_until_it_clears() {
 fn an_account_created_after_start_up_is_counted_from_when_it_is_first_listed() {
     let east = account("oai-east", "eastus");
     let t = setup(vec![east.clone()]);
-    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 2s");
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 3s");
     let exporter = start_exporter(&["--config.file", &cfg]);
     exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
         s.value("llm_exporter_up", &[]) == Some(1.0)
@@ -441,7 +448,7 @@ fn a_failing_account_listing_fails_every_account_and_clears_when_it_recovers() {
     let east = account("oai-east", "eastus");
     let t = setup(vec![east.clone()]);
     t.fake.state().sticky.insert(ARM.into(), Fault::Status(500));
-    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 2s");
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 3s");
     let exporter = start_exporter(&["--config.file", &cfg]);
     let (sub, acct) = (SUB.to_string(), scope(&east));
     let up = |s: &Scrape, target: &str| s.value("llm_exporter_target_up", &[("target", target)]);
@@ -468,6 +475,130 @@ fn a_failing_account_listing_fails_every_account_and_clears_when_it_recovers() {
     exporter.wait_for("both up and counting", Duration::from_secs(90), |s| {
         up(s, &sub) == Some(1.0)
             && up(s, &acct) == Some(1.0)
-            && s.value("llm_tokens_total", &input("chat-prod")) == Some(800.0)
+            && s.value("llm_tokens_total", &input("oai-east/chat-prod")) == Some(800.0)
     });
+}
+
+/// Two accounts of one subscription and region, each with a deployment named `chat-prod` (one
+/// Global, one Data Zone): two series, each with its own tokens and its own price. Before:
+/// one series `deployment="chat-prod"` held both (3,000 tokens) at one of the two prices.
+#[test]
+fn same_name_deployments_of_two_accounts_are_two_series_with_their_own_price() {
+    let a = account("oai-east", "eastus");
+    let mut b = account("oai-east2", "eastus");
+    b.deployments[0].sku = "DataZoneStandard".into();
+    let t = setup(vec![a.clone(), b.clone()]);
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let m = now_minute() - 120;
+    t.fake
+        .add(&a, "ProcessedPromptTokens", "chat-prod", "", m, 1_000.0);
+    t.fake
+        .add(&b, "ProcessedPromptTokens", "chat-prod", "", m, 2_000.0);
+    let s = exporter.wait_for("both minutes", Duration::from_secs(60), |s| {
+        sum(s, "llm_tokens_total", &[("token_type", "input")]) == 3_000.0
+    });
+    assert_eq!(
+        s.value("llm_tokens_total", &input("oai-east/chat-prod")),
+        Some(1_000.0)
+    );
+    assert_eq!(
+        s.value("llm_tokens_total", &input("oai-east2/chat-prod")),
+        Some(2_000.0)
+    );
+    let cost = |d| s.value("llm_estimated_cost_usd_total", &input(d));
+    assert!(close(cost("oai-east/chat-prod"), 1_000.0 * GPT4O_GLOBAL_IN));
+    // The US Data Zone rate of gpt-4o-2024-08-06 (`us/...`), 10 % above Global.
+    assert!(close(cost("oai-east2/chat-prod"), 2_000.0 * 2.75e-6));
+}
+
+/// A deployment re-created under the same name with another SKU (pay-as-you-go to PTU, and
+/// back) while its minutes are still open keeps what it counted: its billing mode is a label,
+/// not its identity. Before: the open minute was counted again under the new mode (10,000
+/// tokens reported, 20,000 counted; and 1,000,000 tokens counted as provisioned became
+/// $2.50 of new pay-as-you-go cost when the deployment went back to Global Standard).
+#[test]
+fn a_deployment_recreated_with_another_sku_counts_its_open_minutes_once() {
+    let east = account("oai-east", "eastus");
+    let t = setup(vec![east.clone()]);
+    let cfg = config_with(&t, &[SUB], "", "discovery_ttl: 3s");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let tokens = |s: &Scrape| sum(s, "llm_tokens_total", &input("oai-east/chat-prod"));
+    let token_cost = |s: &Scrape| {
+        sum(
+            s,
+            "llm_estimated_cost_usd_total",
+            &input("oai-east/chat-prod"),
+        )
+    };
+    let set_sku = |sku: &str| {
+        t.fake.state().accounts[0].deployments[0].sku = sku.into();
+        let calls = t.fake.calls(ARM);
+        wait_until("the listing read again", Duration::from_secs(30), || {
+            (t.fake.calls(ARM) >= calls + 2).then_some(())
+        });
+    };
+
+    // Pay-as-you-go, then re-created as provisioned while minute `m` is open.
+    let m = now_minute() - 120;
+    t.fake
+        .add(&east, "ProcessedPromptTokens", "chat-prod", "", m, 10_000.0);
+    exporter.wait_for("the standard minute", Duration::from_secs(60), |s| {
+        tokens(s) == 10_000.0
+    });
+    set_sku("GlobalProvisionedManaged");
+    let s = exporter.wait_for("provisioned labels", Duration::from_secs(30), |s| {
+        !s.matching(
+            "llm_provisioned_unit_hours_total",
+            &[("deployment", "oai-east/chat-prod")],
+        )
+        .is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let s2 = exporter.scrape();
+    assert_eq!(tokens(&s2), 10_000.0, "counted once: {:?}", s.text);
+    assert!(
+        (token_cost(&s2) - 10_000.0 * GPT4O_GLOBAL_IN).abs() < 1e-12,
+        "the standard minute keeps its cost"
+    );
+
+    // Provisioned: a new minute counted, not priced per token; then back to Global Standard
+    // while that minute is open.
+    t.fake.add(
+        &east,
+        "ProcessedPromptTokens",
+        "chat-prod",
+        "",
+        m + 60,
+        1_000_000.0,
+    );
+    exporter.wait_for("the provisioned minute", Duration::from_secs(60), |s| {
+        tokens(s) == 1_010_000.0
+    });
+    assert_eq!(
+        exporter.scrape().value(
+            "llm_tokens_total",
+            &[
+                ("deployment", "oai-east/chat-prod"),
+                ("token_type", "input"),
+                ("billing_mode", "provisioned")
+            ]
+        ),
+        Some(1_000_000.0)
+    );
+    set_sku("GlobalStandard");
+    std::thread::sleep(Duration::from_secs(3));
+    let s = exporter.scrape();
+    assert_eq!(tokens(&s), 1_010_000.0, "counted once");
+    assert!(
+        (token_cost(&s) - 10_000.0 * GPT4O_GLOBAL_IN).abs() < 1e-12,
+        "no $2.50 invented for the provisioned minute: {}",
+        token_cost(&s)
+    );
 }

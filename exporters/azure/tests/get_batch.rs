@@ -27,7 +27,7 @@ fn account() -> FakeAccount {
 fn input(s: &Scrape) -> Option<f64> {
     s.value(
         "llm_tokens_total",
-        &[("deployment", "chat"), ("token_type", "input")],
+        &[("deployment", "oai-east/chat"), ("token_type", "input")],
     )
 }
 
@@ -152,6 +152,47 @@ fn every_get_batch_call_is_billed_at_the_configured_price() {
             &[("api", "Metrics_List")]
         )
         .is_empty());
+}
+
+/// Azure has answered points dated `0001-01-01T00:00:00Z`: they are counted in
+/// `llm_exporter_samples_rejected_total{reason="before_window"}` and logged, while the rest of
+/// the answer counts. Before: they were dropped silently (the counter stayed 0, no log line).
+#[test]
+fn points_dated_year_one_are_counted_as_rejected_and_logged() {
+    let t = setup(vec![account()]);
+    let a = account();
+    t.fake.state().ancient_point = Some(5.0);
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    t.fake.add(
+        &a,
+        "ProcessedPromptTokens",
+        "chat",
+        "",
+        now_minute() - 120,
+        1_000.0,
+    );
+    let s = exporter.wait_for(
+        "the minute and the rejections",
+        Duration::from_secs(60),
+        |s| {
+            input(s) == Some(1_000.0)
+                && s.value(
+                    "llm_exporter_samples_rejected_total",
+                    &[("reason", "before_window")],
+                )
+                .is_some_and(|v| v >= 1.0)
+        },
+    );
+    assert_eq!(input(&s), Some(1_000.0), "the year-one point adds nothing");
+    assert!(
+        exporter.proc.log().contains("dated before 1970"),
+        "{}",
+        exporter.proc.log()
+    );
 }
 
 /// getBatch answers in 1.5 s and polls run every 1 s: a deployment's first tokens still show

@@ -133,7 +133,10 @@ fn tokens(s: &Scrape, deployment: &str) -> f64 {
     sum(
         s,
         "llm_tokens_total",
-        &[("deployment", deployment), ("token_type", "input")],
+        &[
+            ("deployment", format!("oai-east/{deployment}").as_str()),
+            ("token_type", "input"),
+        ],
     )
 }
 

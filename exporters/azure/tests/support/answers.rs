@@ -18,13 +18,25 @@ pub fn supported_aggregations(metric: &str) -> &'static [&'static str] {
     }
 }
 
-/// Dimensions each metric has (a subset of the documented ones that the exporter may use).
+/// Dimensions each metric has (a subset of the documented ones that the exporter may use):
+/// "Supported metrics for Microsoft.CognitiveServices/accounts" lists `StatusCode`,
+/// `IsSpillover`, `ServiceTierRequest` and `ServiceTierResponse` on the request metrics only,
+/// and `ContextLength` on the Anthropic cache metrics only.
 pub fn has_dimension(metric: &str, dimension: &str) -> bool {
     let d = dimension.to_ascii_lowercase();
     if d == "modeldeploymentname" {
         return true;
     }
-    d == "statuscode" && matches!(metric, "AzureOpenAIRequests" | "ModelRequests")
+    let requests = matches!(metric, "AzureOpenAIRequests" | "ModelRequests");
+    let anthropic_cache = matches!(
+        metric,
+        "cacheReadInputTokens" | "ephemeral5mInputTokens" | "ephemeral1hInputTokens"
+    );
+    match d.as_str() {
+        "statuscode" | "isspillover" | "servicetierrequest" | "servicetierresponse" => requests,
+        "contextlength" => anthropic_cache,
+        _ => false,
+    }
 }
 
 /// A metric that failed: the documented shape, no data.

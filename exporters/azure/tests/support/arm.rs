@@ -86,7 +86,16 @@ pub async fn deployments(
     let items: Vec<Value> = account
         .deployments
         .iter()
-        .map(|d| json!({"id": format!("{}/deployments/{}", account.id(), d.name), "name": d.name, "sku": {"name": d.sku, "capacity": 10}, "properties": {"model": {"format": d.format, "name": d.model, "version": d.version}, "provisioningState": "Succeeded"}}))
+        .map(|d| {
+            let mut v = json!({"id": format!("{}/deployments/{}", account.id(), d.name), "name": d.name, "type": "Microsoft.CognitiveServices/accounts/deployments", "sku": {"name": d.sku, "capacity": d.capacity}, "properties": {"model": {"format": d.format, "name": d.model, "version": d.version}, "provisioningState": "Succeeded"}});
+            if let Some(tier) = &d.service_tier {
+                v["properties"]["serviceTier"] = json!(tier);
+            }
+            if let Some(at) = d.created_at {
+                v["systemData"] = json!({"createdAt": super::rfc3339(at), "createdByType": "User"});
+            }
+            v
+        })
         .collect();
     arm_page(&fake, &format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}/deployments"), items, skip_token(&q))
 }

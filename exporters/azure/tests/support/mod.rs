@@ -37,6 +37,12 @@ pub struct FakeDeployment {
     pub version: String,
     pub format: String,
     pub sku: String,
+    /// ARM `sku.capacity`: PTUs for provisioned SKUs, thousands of tokens per minute else.
+    pub capacity: u32,
+    /// ARM `properties.serviceTier` (`Default` or `Priority`), when set.
+    pub service_tier: Option<String>,
+    /// ARM `systemData.createdAt` (Unix seconds), when set.
+    pub created_at: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,7 +78,8 @@ pub const ARM: &str = "arm";
 pub const BATCH: &str = "getBatch";
 pub const LIST: &str = "Metrics_List";
 
-type PointKey = (String, String, String, String, i64); // resource (lower), metric, deployment, status, minute
+/// resource (lower), metric, deployment, dimension (name, value) pairs, minute.
+type PointKey = (String, String, String, Vec<(String, String)>, i64);
 /// (total, average) of one minute.
 type PointValue = (Option<f64>, Option<f64>);
 
@@ -99,6 +106,8 @@ pub struct FakeState {
     /// Every time series is answered twice, identical (a minute given twice for the same
     /// metric and dimension values).
     pub repeat_series: bool,
+    /// Every time series also carries a point dated `0001-01-01T00:00:00Z` with this total.
+    pub ancient_point: Option<f64>,
 }
 
 #[derive(Clone, Default)]
@@ -119,11 +128,32 @@ impl FakeAzure {
         minute: i64,
         total: f64,
     ) {
+        let dims: &[(&str, &str)] = if status.is_empty() {
+            &[]
+        } else {
+            &[("StatusCode", status)]
+        };
+        self.add_with(account, metric, deployment, dims, minute, total);
+    }
+
+    /// Adds to a `total` for a deployment, minute and other dimension values (e.g.
+    /// `ServiceTierResponse`, `ContextLength`).
+    pub fn add_with(
+        &self,
+        account: &FakeAccount,
+        metric: &str,
+        deployment: &str,
+        dims: &[(&str, &str)],
+        minute: i64,
+        total: f64,
+    ) {
         let key = (
             account.id().to_ascii_lowercase(),
             metric.to_string(),
             deployment.to_string(),
-            status.to_string(),
+            dims.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             minute,
         );
         let mut s = self.state();
@@ -144,7 +174,7 @@ impl FakeAzure {
             account.id().to_ascii_lowercase(),
             metric.to_string(),
             deployment.to_string(),
-            String::new(),
+            Vec::new(),
             minute,
         );
         self.state().points.entry(key).or_insert((None, None)).1 = Some(ms);
@@ -310,6 +340,12 @@ fn resource_metrics(
         .split(" and ")
         .filter_map(|c| c.split_whitespace().next())
         .collect();
+    // Dimensions split into series of their own (`X eq '*'`), besides the deployment's.
+    let split: Vec<&str> = dims
+        .iter()
+        .copied()
+        .filter(|d| !d.eq_ignore_ascii_case("ModelDeploymentName"))
+        .collect();
     let state = fake.state();
     let resource = resource.to_ascii_lowercase();
     names
@@ -327,12 +363,21 @@ fn resource_metrics(
                 return answers::failed(&resource, metric, &code, &message);
             }
             let wants = |a: &str| aggregation.is_empty() || aggregation.split(',').any(|x| x.trim().eq_ignore_ascii_case(a));
-            let split_status = dims.iter().any(|d| d.eq_ignore_ascii_case("StatusCode"));
-            let mut series: BTreeMap<(String, String), BTreeMap<i64, PointValue>> = BTreeMap::new();
-            for ((r, m, dep, status, minute), v) in state.points.iter() {
+            let mut series: BTreeMap<(String, Vec<String>), BTreeMap<i64, PointValue>> = BTreeMap::new();
+            for ((r, m, dep, point_dims, minute), v) in state.points.iter() {
                 if *r == resource && m == metric && (start..end).contains(minute) {
-                    let status = if split_status { status.clone() } else { String::new() };
-                    let e = series.entry((dep.clone(), status)).or_default().entry(*minute).or_insert((None, None));
+                    // A dimension the point was not given has the empty value.
+                    let values: Vec<String> = split
+                        .iter()
+                        .map(|d| {
+                            point_dims
+                                .iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(d))
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    let e = series.entry((dep.clone(), values)).or_default().entry(*minute).or_insert((None, None));
                     e.0 = match (e.0, v.0) {
                         (Some(a), Some(b)) => Some(a + b),
                         (a, b) => a.or(b),
@@ -343,13 +388,16 @@ fn resource_metrics(
             let timeseries: Vec<Value> = series
                 .into_iter()
                 .take(top)
-                .map(|((dep, status), minutes)| {
+                .map(|((dep, values), minutes)| {
                     let mut meta = vec![json!({"name": {"value": "modeldeploymentname", "localizedValue": "modeldeploymentname"}, "value": dep})];
-                    if split_status {
-                        meta.push(json!({"name": {"value": "statuscode", "localizedValue": "statuscode"}, "value": status}));
+                    // Responses lower-case dimension names.
+                    for (d, v) in split.iter().zip(values) {
+                        let d = d.to_ascii_lowercase();
+                        meta.push(json!({"name": {"value": d, "localizedValue": d}, "value": v}));
                     }
                     // Every minute of the span; a minute without data has no `total` key.
-                    let data: Vec<Value> = (start..end)
+                    let ancient = state.ancient_point.map(|v| json!({"timeStamp": "0001-01-01T00:00:00Z", "total": v}));
+                    let data: Vec<Value> = ancient.into_iter().chain((start..end)
                         .step_by(60)
                         .map(|t| {
                             let mut p = json!({"timeStamp": rfc3339(t)});
@@ -363,7 +411,7 @@ fn resource_metrics(
                                 }
                             }
                             p
-                        })
+                        }))
                         .collect();
                     json!({"metadatavalues": meta, "data": data})
                 })
@@ -540,6 +588,9 @@ pub fn deployment(
         version: version.into(),
         format: format.into(),
         sku: sku.into(),
+        capacity: 10,
+        service_tier: None,
+        created_at: None,
     }
 }
 
@@ -576,10 +627,9 @@ pub fn start_exporter(args: &[&str]) -> Exporter {
         ("AZURE_CLIENT_ID", CLIENT_ID),
         ("AZURE_CLIENT_SECRET", CLIENT_SECRET),
     ];
-    Exporter::start(
-        env!("CARGO_BIN_EXE_llm-exporter-azure"),
-        args,
-        &remove,
-        &env,
-    )
+    // A copy of the binary can be named instead (`LLM_EXPORTER_AZURE_BIN`): a target dir
+    // shared by several checkouts may rebuild the one Cargo names while the tests run.
+    let bin = std::env::var("LLM_EXPORTER_AZURE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_llm-exporter-azure").to_string());
+    Exporter::start(&bin, args, &remove, &env)
 }
