@@ -136,8 +136,8 @@ const COUNTER_FAMILIES: [(&str, &str); 5] = [
         "Estimated cost in USD: tokens times the rate of their billing mode, and provisioned capacity hours times their hourly rate (token_type=\"provisioned\").",
     ),
     (
-        names::CAPACITY_HOURS,
-        "Hours of provisioned capacity units (Azure PTUs, Bedrock model units, Vertex GSUs).",
+        names::CAPACITY_SECONDS,
+        "Unit-seconds of provisioned capacity (Azure PTUs, Bedrock model units, Vertex GSUs): units times seconds provisioned.",
     ),
 ];
 
@@ -208,7 +208,13 @@ impl UsageRenderer {
                 pairs.clear();
                 pairs.extend_from_slice(&series_labels(cloud, &key.labels, &v.tenant)[..n]);
                 pairs.extend(extra);
-                fam.sample(&pairs, v.total);
+                // Capacity is counted in unit-hours (the unit it is priced in) and exported in
+                // the base unit, seconds.
+                let scale = match key.metric {
+                    CounterMetric::CapacityUnitHours => 3600.0,
+                    _ => 1.0,
+                };
+                fam.sample(&pairs, v.total * scale);
             }
         }
         for (kind, name, help) in [

@@ -27,7 +27,7 @@ pub mod names {
     pub const INVOCATIONS: &str = "llm_invocations_total";
     pub const INVOCATION_ERRORS: &str = "llm_invocation_errors_total";
     pub const COST: &str = "llm_estimated_cost_usd_total";
-    pub const CAPACITY_HOURS: &str = "llm_provisioned_unit_hours_total";
+    pub const CAPACITY_SECONDS: &str = "llm_provisioned_unit_seconds_total";
     pub const LATENCY: &str = "llm_invocation_latency_seconds";
     pub const TTFT: &str = "llm_time_to_first_token_seconds";
     pub const PRICE: &str = "llm_model_price_usd_per_token";
@@ -72,7 +72,7 @@ pub mod names {
         INVOCATIONS,
         INVOCATION_ERRORS,
         COST,
-        CAPACITY_HOURS,
+        CAPACITY_SECONDS,
         LATENCY,
         TTFT,
         PRICE,

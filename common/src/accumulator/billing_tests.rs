@@ -239,5 +239,10 @@ fn provisioned_capacity_costs_its_hours_and_its_tokens_are_not_priced_again() {
     a.publish(at(T0 + 300));
     let text = UsageRenderer::new(&crate::config::Config::default()).render(&a);
     assert!(text.contains("llm_estimated_cost_usd_total{cloud=\"aws\",account=\"a\",region=\"r\",model=\"m\",deployment=\"d\",billing_mode=\"provisioned\",context=\"standard\",token_type=\"provisioned\"} 6.66"), "{text}");
-    assert!(text.contains("llm_provisioned_unit_hours_total{"));
+    // Exported in the base unit: 200 unit-minutes are 12,000 unit-seconds.
+    let seconds = text
+        .lines()
+        .find(|l| l.starts_with("llm_provisioned_unit_seconds_total{"))
+        .expect("capacity seconds");
+    assert!(seconds.ends_with(" 12000"), "{seconds}");
 }

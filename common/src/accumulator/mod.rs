@@ -53,7 +53,7 @@ pub enum CounterMetric {
     Invocations,
     Errors(ErrorType),
     Cost(TokenType),
-    /// Hours of provisioned capacity (`llm_provisioned_unit_hours_total`).
+    /// Hours of provisioned capacity (exported in seconds, `llm_provisioned_unit_seconds_total`).
     CapacityUnitHours,
     /// What those hours cost (`llm_estimated_cost_usd_total{token_type="provisioned"}`).
     CapacityCost,

@@ -283,9 +283,10 @@ fn provisioned_throughput_costs_its_model_units_by_the_hour_and_its_tokens_nothi
     );
     let hours = |s: &Scrape| {
         s.value(
-            "llm_provisioned_unit_hours_total",
+            "llm_provisioned_unit_seconds_total",
             &[("deployment", "chat-pt"), ("model", CLAUDE_V2)],
         )
+        .map(|seconds| seconds / 3600.0)
     };
     let s = exporter.wait_for(
         "the throughput's hours and tokens",
@@ -315,7 +316,7 @@ fn provisioned_throughput_costs_its_model_units_by_the_hour_and_its_tokens_nothi
     ));
     assert!(
         s.matching(
-            "llm_provisioned_unit_hours_total",
+            "llm_provisioned_unit_seconds_total",
             &[("deployment", "new-pt")]
         )
         .is_empty(),

@@ -309,13 +309,7 @@ fn counts_exact_usage_and_cost_across_deployments_and_regions() {
 
     let body = exporter.get("/metrics").1;
     let (code, lint) = promtool_check_metrics(&body);
-    // The shared capacity counter is named in hours (common::metrics::names::CAPACITY_HOURS),
-    // which promtool's base-unit lint names; every other line must be clean.
-    let known = "llm_provisioned_unit_hours_total use base unit \"seconds\" instead of \"hours\"\n";
-    assert!(
-        (code, lint.as_str()) == (0, "") || (code, lint.as_str()) == (3, known),
-        "promtool check metrics: {code} {lint}"
-    );
+    assert_eq!((code, lint.as_str()), (0, ""), "promtool check metrics");
     assert!(
         !exporter.proc.log().contains(CLIENT_SECRET) && !body.contains(CLIENT_SECRET),
         "the client secret leaked"
@@ -637,7 +631,7 @@ fn billing_modes_are_labelled_and_priced_as_azure_bills_them() {
     }
     let input = |d: &'static str| [("deployment", d), ("token_type", "input")];
     let s = exporter.wait_for("every mode counted", Duration::from_secs(60), |s| {
-        sum(s, "llm_provisioned_unit_hours_total", &[]) > 0.0
+        sum(s, "llm_provisioned_unit_seconds_total", &[]) > 0.0
             && sum(s, "llm_tokens_total", &[("token_type", "input")]) == 3_000_000.0
             && sum(s, "llm_tokens_total", &[("token_type", "cache_read")]) == 7_000.0
             && sum(
@@ -676,9 +670,9 @@ fn billing_modes_are_labelled_and_priced_as_azure_bills_them() {
     // current minute: 4, or 5 once another minute began), at the reservation's $0.60.
     let hours = sum(
         &s,
-        "llm_provisioned_unit_hours_total",
+        "llm_provisioned_unit_seconds_total",
         &[("deployment", "oai-east/ptu-global")],
-    );
+    ) / 3600.0;
     let minutes = hours / (100.0 / 60.0);
     assert!(
         (minutes - minutes.round()).abs() < 1e-9 && (4.0..=5.0).contains(&minutes.round()),

@@ -555,7 +555,7 @@ fn a_deployment_recreated_with_another_sku_counts_its_open_minutes_once() {
     set_sku("GlobalProvisionedManaged");
     let s = exporter.wait_for("provisioned labels", Duration::from_secs(30), |s| {
         !s.matching(
-            "llm_provisioned_unit_hours_total",
+            "llm_provisioned_unit_seconds_total",
             &[("deployment", "oai-east/chat-prod")],
         )
         .is_empty()

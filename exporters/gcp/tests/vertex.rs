@@ -589,7 +589,7 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
                 .len()
                 == 2
             && s.value(
-                "llm_provisioned_unit_hours_total",
+                "llm_provisioned_unit_seconds_total",
                 &[("model", "gemini-test")],
             )
             .is_some()
@@ -620,10 +620,11 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
     // The GSUs are billed by the hour: 10 GSU x 1 minute at $6 per GSU-hour.
     let unit_hours = s
         .value(
-            "llm_provisioned_unit_hours_total",
+            "llm_provisioned_unit_seconds_total",
             &[("model", "gemini-test")],
         )
-        .unwrap();
+        .unwrap()
+        / 3600.0;
     close(unit_hours, 10.0 / 60.0);
     close(
         cost(&[("model", "gemini-test"), ("token_type", "provisioned")]),
