@@ -3,6 +3,7 @@
 
 mod answers;
 mod auth;
+mod billing;
 mod breaker;
 mod cache;
 mod config;
@@ -221,6 +222,8 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
             mcp::authenticate,
         ));
     let app = rest::router(gw.clone()).merge(mcp_routes);
+    gw.billing.spawn();
+    billing::ratio::spawn(gw.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("--web.listen-address {addr}"))?;
