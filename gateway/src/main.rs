@@ -175,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .authenticate(api_key.as_deref())
                 .context("--api-key / LLM_GATEWAY_API_KEY")?;
             tracing::info!(tenant = principal.label(), "serving MCP on stdio");
+            gw.billing.spawn();
             let server = mcp::GatewayMcp::new(gw, Some(principal))
                 .serve(rmcp::transport::stdio())
                 .await

@@ -81,6 +81,7 @@ pub async fn reconciliation(
             "at most {MAX_DAYS} days per request"
         )));
     }
+    gw.billing.ensure_read().await;
     let t = ctx.eval_time();
     // (day, window seconds, evaluation time)
     let mut plan: Vec<(NaiveDate, i64, Option<f64>)> = Vec::new();

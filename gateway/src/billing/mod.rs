@@ -46,6 +46,8 @@ struct Export {
     shape: &'static Shape,
     location: Location,
     state: RwLock<State>,
+    /// Held while the export is read: one read at a time.
+    reading: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -70,6 +72,8 @@ pub struct Billed {
 pub struct Billing {
     exports: Vec<Export>,
     pub metrics: BillingMetrics,
+    /// Told after every read of an export (the ratio is computed again).
+    pub refreshed: tokio::sync::Notify,
 }
 
 impl Billing {
@@ -94,22 +98,51 @@ impl Billing {
                 shape,
                 location,
                 state: RwLock::new(State::default()),
+                reading: tokio::sync::Mutex::new(()),
             });
         }
         Ok(Billing {
             exports,
             metrics: BillingMetrics::new(registry),
+            refreshed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Reads the exports never read yet (an answer asked before the first background read
+    /// finished, or a process without one: `mcp --stdio`).
+    pub async fn ensure_read(&self) {
+        for i in 0..self.exports.len() {
+            if !self.was_read(i) {
+                let _reading = self.exports[i].reading.lock().await;
+                if !self.was_read(i) {
+                    self.read(i).await;
+                }
+            }
+        }
+    }
+
+    fn was_read(&self, i: usize) -> bool {
+        let st = self.exports[i]
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        st.last_read.is_some() || st.error.is_some()
     }
 
     /// Reads export `i` again: each period whose newest version changed.
     pub async fn refresh(&self, i: usize) {
+        let _reading = self.exports[i].reading.lock().await;
+        self.read(i).await;
+        self.refreshed.notify_waiters();
+    }
+
+    async fn read(&self, i: usize) {
         let e = &self.exports[i];
         let started = std::time::Instant::now();
         let root = &e.location.root;
         let store = e.location.store.clone();
         let listed = aws_delivery::newest_versions(store.as_ref(), root).await;
-        let (versions, mut manifest_errors) = match listed {
+        let (versions, manifest_errors) = match listed {
             Ok(v) => v,
             Err(err) => {
                 tracing::warn!(export = %e.name, error = %err, "billing export not read");
@@ -141,7 +174,7 @@ impl Billing {
         st.error = if manifest_errors.is_empty() {
             None
         } else {
-            Some(manifest_errors.remove(0))
+            Some(manifest_errors.join("; "))
         };
         let rows: u64 = st.periods.values().map(|p| p.sums.rows_read).sum();
         drop(st);

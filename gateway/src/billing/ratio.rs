@@ -92,7 +92,10 @@ pub fn spawn(gw: std::sync::Arc<Gateway>) {
     tokio::spawn(async move {
         loop {
             update(&gw).await;
-            tokio::time::sleep(EVERY).await;
+            tokio::select! {
+                _ = gw.billing.refreshed.notified() => {}
+                _ = tokio::time::sleep(EVERY) => {}
+            }
         }
     });
 }
