@@ -10,10 +10,17 @@ pub const RATIO: &str = "llm_billing_effective_rate_ratio";
 pub const COMPLETE: &str = "llm_billing_last_complete_day_timestamp_seconds";
 pub const READ: &str = "llm_billing_export_last_read_timestamp_seconds";
 pub const ERRORS: &str = "llm_billing_export_errors";
+pub const DAY: &str = "llm_billing_last_complete_day_usd";
+pub const MONTH: &str = "llm_billing_month_to_date_usd";
 
 pub struct BillingMetrics {
     /// Billed / estimated over the last complete days, by cloud, account and model.
     pub ratio: GaugeVec,
+    /// The last complete day's USD by cloud and `side` (`billed`, `estimated`).
+    pub day: GaugeVec,
+    /// This month by cloud and `side`: `billed` through the last complete day, `estimated`
+    /// since then; their sum is the calibrated month to date.
+    pub month: GaugeVec,
     complete: GaugeVec,
     read: GaugeVec,
     errors: GaugeVec,
@@ -31,6 +38,16 @@ impl BillingMetrics {
                 RATIO,
                 "Billed USD / estimated USD over the last complete billing days (7 by default), by cloud, account and model.",
                 &["cloud", "account", "model"],
+            ),
+            day: gauge(
+                DAY,
+                "USD of the cloud's last complete billing day: billed (the export) and estimated (the exporters), by side.",
+                &["cloud", "side"],
+            ),
+            month: gauge(
+                MONTH,
+                "This UTC month: billed USD through the last complete billing day (side=billed) and estimated USD since then (side=estimated).",
+                &["cloud", "side"],
             ),
             complete: gauge(
                 COMPLETE,

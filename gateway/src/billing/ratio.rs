@@ -1,9 +1,13 @@
-//! `llm_billing_effective_rate_ratio{cloud,account,model}`: billed USD / estimated USD over
-//! the last complete billing days of each cloud (7 by default), for Prometheus to graph a
-//! calibrated month to date and for Alertmanager to page on drift. No tenant label: the
-//! ratio is over every tenant.
+//! The billing gauges that need the estimate: `llm_billing_effective_rate_ratio{cloud,
+//! account,model}` (billed USD / estimated USD over the last complete billing days of each
+//! cloud, 7 by default) for Alertmanager to page on drift; the last complete day's billed and
+//! estimated USD; and this month's billed USD through the last complete day beside the
+//! estimate since then (their sum: the calibrated month to date). No tenant label: these are
+//! over every tenant.
 
 use std::collections::BTreeMap;
+
+use chrono::Datelike;
 use std::time::Duration;
 
 use super::model_key::{model_key, without_geo};
@@ -22,6 +26,7 @@ pub const EVERY: Duration = Duration::from_secs(30);
 pub async fn update(gw: &Gateway) {
     let mut values: Vec<(Cloud, String, String, f64)> = Vec::new();
     for cloud in Cloud::ALL {
+        totals(gw, cloud).await;
         let Some(last) = gw.billing.complete_through(cloud) else {
             continue;
         };
@@ -84,6 +89,76 @@ pub async fn update(gw: &Gateway) {
         ratio
             .with_label_values(&[cloud.as_str(), &account, &model])
             .set(v);
+    }
+}
+
+/// One cloud's estimate (all series) over `secs` seconds ending at `time`; None when its
+/// Prometheus does not answer.
+async fn estimate(gw: &Gateway, cloud: Cloud, secs: i64, time: f64) -> Option<f64> {
+    let upstream = gw.upstream_for(cloud)?;
+    if secs <= 0 {
+        return Some(0.0);
+    }
+    let promql = format!("sum(increase({COST}[{secs}s]))");
+    let scoped = scope_query(
+        &promql,
+        &TenantFilter::Any,
+        upstream.shared.then_some(cloud),
+    )
+    .ok()?;
+    let data = upstream.query(&scoped, Some(time)).await.ok()?;
+    Some(samples(&data).iter().map(|s| s.value).sum())
+}
+
+fn day_start(d: chrono::NaiveDate) -> f64 {
+    d.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp() as f64)
+        .unwrap_or(0.0)
+}
+
+/// The last complete day (billed, estimated) and this month (billed through the last
+/// complete day, estimated since).
+async fn totals(gw: &Gateway, cloud: Cloud) {
+    let Some(last) = gw.billing.complete_through(cloud) else {
+        return;
+    };
+    let Some(next) = last.succ_opt() else {
+        return;
+    };
+    let day = &gw.billing.metrics.day;
+    let month = &gw.billing.metrics.month;
+    let billed = |from, to| -> f64 {
+        gw.billing
+            .billed(from, to, &[cloud], None)
+            .iter()
+            .map(|b| b.cost)
+            .sum()
+    };
+    day.with_label_values(&[cloud.as_str(), "billed"])
+        .set(billed(last, last));
+    if let Some(e) = estimate(gw, cloud, 86400, day_start(next)).await {
+        day.with_label_values(&[cloud.as_str(), "estimated"]).set(e);
+    }
+    let now = crate::gateway::now();
+    let today = chrono::DateTime::from_timestamp(now as i64, 0)
+        .map(|t| t.date_naive())
+        .unwrap_or(next);
+    let Some(first) = today.with_day(1) else {
+        return;
+    };
+    let billed_mtd = if last >= first {
+        billed(first, last)
+    } else {
+        0.0
+    };
+    month
+        .with_label_values(&[cloud.as_str(), "billed"])
+        .set(billed_mtd);
+    let since = day_start(next).max(day_start(first));
+    if let Some(e) = estimate(gw, cloud, (now - since).floor() as i64, now).await {
+        month
+            .with_label_values(&[cloud.as_str(), "estimated"])
+            .set(e);
     }
 }
 

@@ -363,7 +363,7 @@ fn billing_reconciles_aws_exports_from_s3_and_files() {
         labels(A, NOVA, "research"),
         labels(B, SONNET, "research"),
     );
-    let (_prom, prom) = prometheus_with(d, &[(&l1, 10.0), (&l2, 4.0), (&l3, 5.0)], d1, d3);
+    let (prom_proc, prom) = prometheus_with(d, &[(&l1, 10.0), (&l2, 4.0), (&l3, 5.0)], d1, d3);
 
     let config = d.join("gateway.yaml");
     let write_config = |upstream: &str| {
@@ -549,6 +549,56 @@ fn billing_reconciles_aws_exports_from_s3_and_files() {
     );
     let (code, out) = promtool_check_metrics(&scrape.text);
     assert!(code == 0, "{out}");
+    // d2, the last complete day: billed 12 + 4 + 5 (the EUR row not counted), estimated 19.
+    let day = |side: &str| {
+        scrape.value(
+            "llm_billing_last_complete_day_usd",
+            &[("cloud", "aws"), ("side", side)],
+        )
+    };
+    assert!(
+        close(day("billed"), 21.0) && close(day("estimated"), 19.0),
+        "{}",
+        scrape.text
+    );
+
+    // The dashboard: Prometheus scrapes the gateway; every panel's query has series.
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: llm-gateway\n    static_configs: [{{targets: ['{}']}}]\n", g.addr),
+    )
+    .unwrap();
+    let pid = prom_proc.child.as_ref().unwrap().id().to_string();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("dashboards/llm-billing.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .replace("$cloud", ".*");
+        wait_until(
+            &format!("series for panel {}", panel["title"]),
+            std::time::Duration::from_secs(60),
+            || {
+                let (_, body) = http_get(
+                    &prom,
+                    &format!("/api/v1/query?query={}", super::urlencode(&expr)),
+                )
+                .ok()?;
+                let v: Value = serde_json::from_str(&body).ok()?;
+                v["data"]["result"]
+                    .as_array()
+                    .filter(|r| !r.is_empty())
+                    .map(|_| ())
+            },
+        );
+    }
 
     // Prometheus down: the billed side is still answered, partial and saying so.
     drop(g);
