@@ -195,40 +195,43 @@ def write(spec):
 
 
 def bench(out, rows, files):
-    """A CUR 2.0 Parquet export of `rows` rows: 1 in 20 Bedrock, the rest EC2 and S3."""
+    """A CUR 2.0 Parquet export of `rows` rows in `files` files (1 in 20 rows Bedrock, the
+    rest EC2 and S3): one block of 100,000 rows, repeated."""
     rnd = random.Random(7)
-    per = rows // files
+    block = 100_000
     models = ["NovaPro", "NovaLite", "Claude4.6Sonnet"]
     kinds = ["input-tokens", "output-tokens", "cache-read-input-token-count"]
-    spec = {"dir": out, "bucket": "bench", "prefix": "cur", "export": "bench",
-            "layout": "cur2", "file_format": "parquet",
-            "periods": [{"period": "2026-11", "files": []}]}
-    write(spec)  # the folders and an empty manifest; files below
+    chunk = []
+    for i in range(block):
+        bedrock = rnd.random() < 0.05
+        chunk.append({
+            "start": f"2026-11-{1 + (i * 30) // block:02d}T{i % 24:02d}:00:00Z",
+            "account": f"{100000000000 + rnd.randrange(20)}",
+            "cost": round(rnd.random(), 6),
+            "product_code": "AmazonBedrock" if bedrock else rnd.choice(["AmazonEC2", "AmazonS3"]),
+            "product_name": "Amazon Bedrock" if bedrock else "Amazon Elastic Compute Cloud",
+            "usage_type": (f"USE1-{rnd.choice(models)}-{rnd.choice(kinds)}" if bedrock
+                           else "USE1-BoxUsage:m5.large"),
+            "tags": {"user_team": rnd.choice(["search", "support"])},
+        })
+    table = cur2_table(chunk)
+    per = rows // files
+    reps = max(1, per // block)
+    big = pa.concat_tables([table] * reps)
     root = os.path.join(out, "cur", "bench")
     data_dir = os.path.join(root, "data", "BILLING_PERIOD=2026-11")
+    meta_dir = os.path.join(root, "metadata", "BILLING_PERIOD=2026-11")
+    os.makedirs(data_dir, exist_ok=True)
+    os.makedirs(meta_dir, exist_ok=True)
     names = []
     for f in range(files):
-        chunk = []
-        for i in range(per):
-            day = 1 + (i * 30) // per
-            bedrock = rnd.random() < 0.05
-            chunk.append({
-                "start": f"2026-11-{day:02d}T{i % 24:02d}:00:00Z",
-                "account": f"{100000000000 + rnd.randrange(20)}",
-                "cost": round(rnd.random(), 6),
-                "product_code": "AmazonBedrock" if bedrock else rnd.choice(["AmazonEC2", "AmazonS3"]),
-                "product_name": "Amazon Bedrock" if bedrock else "Amazon Elastic Compute Cloud",
-                "usage_type": (f"USE1-{rnd.choice(models)}-{rnd.choice(kinds)}" if bedrock
-                               else "USE1-BoxUsage:m5.large"),
-                "tags": {"user_team": rnd.choice(["search", "support"])},
-            })
         name = f"bench-{f + 1:05d}.snappy.parquet"
-        pq.write_table(cur2_table(chunk), os.path.join(data_dir, name),
-                       compression="snappy", row_group_size=128 * 1024)
+        pq.write_table(big, os.path.join(data_dir, name), compression="snappy",
+                       row_group_size=128 * 1024)
         names.append(name)
     manifest = {"executionId": "bench", "dataFiles": [
         f"s3://bench/cur/bench/data/BILLING_PERIOD=2026-11/{n}" for n in names]}
-    with open(os.path.join(root, "metadata", "BILLING_PERIOD=2026-11", "bench-Manifest.json"), "w") as fh:
+    with open(os.path.join(meta_dir, "bench-Manifest.json"), "w") as fh:
         json.dump(manifest, fh)
 
 

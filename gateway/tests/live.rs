@@ -917,7 +917,8 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
                 "daily_costs",
                 "budget_status",
                 "exporter_health",
-                "promql_query"
+                "promql_query",
+                "reconcile_costs"
             ]),
             "{transport}"
         );
