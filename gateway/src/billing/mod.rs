@@ -337,17 +337,39 @@ impl Billing {
         merged.into_values().collect()
     }
 
-    /// Reads every export now and then every `refresh`, in the background.
+    /// Reads every export now and then every `refresh`, in the background: on a thread and
+    /// runtime of their own, so decoding a large export never holds up the answers.
     pub fn spawn(self: &Arc<Self>) {
-        for i in 0..self.exports.len() {
-            let me = self.clone();
-            let every = self.exports[i].config.refresh;
-            tokio::spawn(async move {
-                loop {
-                    me.refresh(i).await;
-                    tokio::time::sleep(every).await;
-                }
+        if self.exports.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let started = std::thread::Builder::new()
+            .name("billing".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "billing exports are not read: no runtime");
+                        return;
+                    }
+                };
+                rt.block_on(futures::future::join_all((0..me.exports.len()).map(|i| {
+                    let me = me.clone();
+                    async move {
+                        let every = me.exports[i].config.refresh;
+                        loop {
+                            me.refresh(i).await;
+                            tokio::time::sleep(every).await;
+                        }
+                    }
+                })));
             });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "billing exports are not read: no thread");
         }
     }
 }
