@@ -54,6 +54,14 @@ if ! "$mcp_venv/bin/python" -c 'import importlib.metadata as m; assert m.version
   retry "$mcp_venv/bin/pip" install -q 'mcp==2.3.0'
 fi
 
+# --- pyarrow (pinned): writes the billing exports the gateway's billing tests read ---
+billing_venv=$root/.venv-billing
+if ! "$billing_venv/bin/python" -c 'import importlib.metadata as m; assert m.version("pyarrow") == "22.0.0"' 2>/dev/null; then
+  rm -rf "$billing_venv"
+  python3 -m venv "$billing_venv"
+  retry "$billing_venv/bin/pip" install -q 'pyarrow==22.0.0'
+fi
+
 # --- Grafana's own dashboard types, to type-check the dashboards (npm registry) ---
 tools=$root/.npm-tools
 if [ ! -d "$tools/node_modules/@grafana/schema" ] || [ ! -x "$tools/node_modules/.bin/tsc" ]; then

@@ -73,6 +73,9 @@ pub struct Config {
     pub state_file: PathBuf,
     #[serde(default)]
     pub mcp: McpConfig,
+    /// Billing exports read for the reconciliation answer.
+    #[serde(default)]
+    pub billing: Vec<crate::billing::ExportConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +332,7 @@ impl Config {
         if self.cache.now_ttl > self.cache.past_ttl {
             return Err("field `cache.now_ttl`: longer than `cache.past_ttl`".into());
         }
+        crate::billing::config::validate(&self.billing)?;
         Ok(())
     }
 

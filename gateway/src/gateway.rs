@@ -28,6 +28,8 @@ pub struct Gateway {
     pub limits: Limits,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// The billing exports (empty without a `billing:` list).
+    pub billing: Arc<crate::billing::Billing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,7 @@ impl Gateway {
             cache: QueryCache::new(&config.cache, metrics.clone()),
             limits: Limits::new(metrics.clone()),
             store,
+            billing: Arc::new(crate::billing::Billing::new(&config.billing, &metrics)?),
             metrics,
         })
     }

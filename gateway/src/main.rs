@@ -3,6 +3,7 @@
 
 mod answers;
 mod auth;
+mod billing;
 mod breaker;
 mod cache;
 mod config;
@@ -174,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .authenticate(api_key.as_deref())
                 .context("--api-key / LLM_GATEWAY_API_KEY")?;
             tracing::info!(tenant = principal.label(), "serving MCP on stdio");
+            gw.billing.spawn();
             let server = mcp::GatewayMcp::new(gw, Some(principal))
                 .serve(rmcp::transport::stdio())
                 .await
@@ -221,6 +223,8 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
             mcp::authenticate,
         ));
     let app = rest::router(gw.clone()).merge(mcp_routes);
+    gw.billing.spawn();
+    billing::ratio::spawn(gw.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("--web.listen-address {addr}"))?;

@@ -108,6 +108,20 @@ pub struct DailyCostsArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReconcileCostsArgs {
+    /// First day, YYYY-MM-DD (UTC).
+    pub from: String,
+    /// Last day, YYYY-MM-DD (UTC). Default: from.
+    pub to: Option<String>,
+    /// Only this cloud.
+    pub cloud: Option<Cloud>,
+    /// Admin key only: the tenant to report on (default: every tenant).
+    pub tenant_id: Option<String>,
+    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct BudgetStatusArgs {
     /// Admin key only: one tenant (default: every tenant).
     /// Admin key only: the tenant to report on (default: every tenant).
@@ -448,6 +462,50 @@ impl GatewayMcp {
                     coverage_text(&d.coverage),
                     usd(d.total_usd),
                     days.join(", ")
+                )
+            },
+        )
+        .await
+    }
+
+    #[tool(
+        description = "The estimate beside the bill: per UTC day, cloud, account and model, estimated USD (from the exporters, list prices) and billed USD (from the clouds' billing exports), with drift_ratio = billed / estimated and how far each cloud's billing data reaches. Scoped to your tenant (the bill only through a cost-allocation tag)."
+    )]
+    async fn reconcile_costs(
+        &self,
+        Parameters(a): Parameters<ReconcileCostsArgs>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let from = a.from.clone();
+        let to = a.to.clone().unwrap_or_else(|| a.from.clone());
+        self.run(
+            "reconcile_costs",
+            &rc,
+            Ask {
+                tenant_id: a.tenant_id.as_deref(),
+                cloud: a.cloud,
+                time: a.time.as_deref(),
+            },
+            |gw, ctx| async move { answers::reconciliation(&gw, &ctx, &from, &to).await },
+            |r: &answers::Reconciliation| {
+                let sum = |f: fn(&answers::ReconRow) -> Option<f64>| -> f64 {
+                    r.days.iter().filter_map(f).sum()
+                };
+                let reach: Vec<String> = r
+                    .billed_through
+                    .iter()
+                    .map(|(c, d)| format!("{c} {}", d.as_deref().unwrap_or("no data")))
+                    .collect();
+                format!(
+                    "Estimate vs bill {}..{} ({}): estimated {}, billed {} over {} rows; bill complete through: {}.{}",
+                    r.from,
+                    r.to,
+                    coverage_text(&r.coverage),
+                    usd(sum(|x| x.estimated_usd)),
+                    usd(sum(|x| x.billed_usd)),
+                    r.days.len(),
+                    if reach.is_empty() { "no billing export".into() } else { reach.join(", ") },
+                    if r.notes.is_empty() { String::new() } else { format!(" Notes: {}", r.notes.join("; ")) }
                 )
             },
         )

@@ -109,6 +109,11 @@ impl Metrics {
         }
     }
 
+    /// Registers a family owned elsewhere (the billing families).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
+        self.registry.register(c).expect("unique metric");
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

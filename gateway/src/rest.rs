@@ -25,6 +25,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/v1/costs/by-model", get(by_model))
         .route("/api/v1/costs/top-models", get(top_models))
         .route("/api/v1/costs/summary", get(summary))
+        .route("/api/v1/costs/reconciliation", get(reconciliation))
         .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/budget", get(budget))
         .route("/api/v1/exporters", get(exporters))
@@ -237,6 +238,27 @@ async fn summary(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Query(p): P
                 .filter(|s| !s.is_empty())
                 .collect();
             answers::spend_summary(&gw, &ctx, window, &group_by).await
+        },
+    )
+    .await
+}
+
+async fn reconciliation(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(p): Params,
+) -> Response {
+    let q = p.clone();
+    answer(
+        gw,
+        "/api/v1/costs/reconciliation",
+        &headers,
+        &p,
+        |gw, ctx| async move {
+            let from = param(&q, "from")
+                .ok_or_else(|| GatewayError::BadRequest("from (YYYY-MM-DD) is required".into()))?;
+            let to = param(&q, "to").unwrap_or(from);
+            answers::reconciliation(&gw, &ctx, from, to).await
         },
     )
     .await

@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 use serde_yaml_ng::Value as Yaml;
 use testkit::*;
 
+mod billing;
+
 const CLOUDS: [&str; 3] = ["aws", "azure", "gcp"];
 const KEY_SUPPORT: &str = "key-support-0123456789";
 const KEY_RESEARCH: &str = "key-research-0123456789";
@@ -915,7 +917,8 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
                 "daily_costs",
                 "budget_status",
                 "exporter_health",
-                "promql_query"
+                "promql_query",
+                "reconcile_costs"
             ]),
             "{transport}"
         );

@@ -147,6 +147,7 @@ mod daily;
 mod exporters;
 mod health;
 mod query;
+mod reconcile;
 mod tokens;
 
 pub use budget::*;
@@ -155,6 +156,7 @@ pub use daily::*;
 pub use exporters::*;
 pub use health::*;
 pub use query::*;
+pub use reconcile::*;
 pub use tokens::*;
 
 #[cfg(test)]

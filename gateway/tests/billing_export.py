@@ -1,0 +1,243 @@
+"""Writes billing exports shaped like the clouds' own, for the gateway's tests (pyarrow).
+
+Usage: billing_export.py SPEC.json
+
+SPEC: {"dir": "/tmp/x", "bucket": "bkt", "prefix": "cur", "export": "llm-cur",
+       "layout": "cur2" | "focus", "file_format": "parquet" | "csv.gz",
+       "periods": [{"period": "2026-11", "execution_id": null | "id",
+                    "files": [[ROW, ...], ...],
+                    "corrupt": [file index, ...], "drop_columns": ["..."],
+                    "missing_files": ["name.parquet"]}]}
+ROW: {"start": "2026-11-03T05:00:00Z", "account": "111111111111", "cost": 1.5,
+      "currency": "USD", "product_code": "AmazonBedrock", "servicecode": "AmazonBedrock",
+      "product_name": "Amazon Bedrock", "usage_type": "USE1-NovaPro-input-tokens",
+      "resource": "", "line_item_type": "Usage", "tags": {"user_team": "support"}}
+
+Writes `<dir>/<prefix>/<export>/data/BILLING_PERIOD=<period>/[<execution_id>/]<export>-0000N.<ext>`
+and the manifest `<dir>/<prefix>/<export>/metadata/BILLING_PERIOD=<period>/[<execution_id>/]
+<export>-Manifest.json` whose dataFiles are `s3://<bucket>/<prefix>/<export>/data/...`
+(AWS Data Exports user guide, "Understanding export delivery" and "Data Exports manifest
+file reference"). Column names and types follow the CUR 2.0 table dictionary and the FOCUS 1.0
+with AWS columns table dictionary; the columns the gateway does not read are written too, so
+a reader that does not project pays for them.
+
+Bench mode: billing_export.py --bench DIR ROWS FILES writes a CUR 2.0 Parquet export of ROWS
+rows over FILES files (1 in 20 rows Bedrock) for the hand benchmark.
+"""
+
+import datetime as dt
+import gzip
+import io
+import json
+import os
+import random
+import sys
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+STR_MAP = pa.map_(pa.string(), pa.string())
+
+
+def ts(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def cur2_table(rows):
+    n = len(rows)
+    start = [ts(r["start"]) for r in rows]
+    cols = {
+        "identity_line_item_id": [f"id-{i}" for i in range(n)],
+        "identity_time_interval": [
+            f"{s.isoformat()}Z/{(s + dt.timedelta(hours=1)).isoformat()}Z" for s in start
+        ],
+        "bill_bill_type": ["Anniversary"] * n,
+        "bill_billing_entity": [
+            "AWS Marketplace" if "Edition" in r.get("product_name", "") else "AWS"
+            for r in rows
+        ],
+        "bill_billing_period_start_date": [s.replace(day=1, hour=0) for s in start],
+        "bill_payer_account_id": ["999999999999"] * n,
+        "line_item_usage_account_id": [r["account"] for r in rows],
+        "line_item_line_item_type": [r.get("line_item_type", "Usage") for r in rows],
+        "line_item_usage_start_date": start,
+        "line_item_usage_end_date": [s + dt.timedelta(hours=1) for s in start],
+        "line_item_product_code": [r.get("product_code", "") for r in rows],
+        "line_item_usage_type": [r.get("usage_type", "") for r in rows],
+        "line_item_operation": ["InvokeModelInference"] * n,
+        "line_item_resource_id": [r.get("resource", "") for r in rows],
+        "line_item_usage_amount": [1000.0] * n,
+        "line_item_currency_code": [r.get("currency", "USD") for r in rows],
+        "line_item_unblended_rate": [0.001] * n,
+        "line_item_unblended_cost": [float(r["cost"]) for r in rows],
+        "line_item_line_item_description": ["LLM usage"] * n,
+        "product_servicecode": [r.get("servicecode", r.get("product_code", "")) for r in rows],
+        "product_region_code": ["us-east-1"] * n,
+        "product": [
+            [("product_name", r.get("product_name", "")), ("region", "us-east-1")] for r in rows
+        ],
+        "pricing_unit": ["Tokens"] * n,
+        "resource_tags": [list(r.get("tags", {}).items()) for r in rows],
+    }
+    types = {
+        "bill_billing_period_start_date": pa.timestamp("ms"),
+        "line_item_usage_start_date": pa.timestamp("ms"),
+        "line_item_usage_end_date": pa.timestamp("ms"),
+        "product": STR_MAP,
+        "resource_tags": STR_MAP,
+    }
+    return pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()})
+
+
+def focus_table(rows):
+    n = len(rows)
+    start = [ts(r["start"]) for r in rows]
+    cols = {
+        "AvailabilityZone": [""] * n,
+        "BilledCost": [float(r["cost"]) for r in rows],
+        "BillingAccountId": ["999999999999"] * n,
+        "BillingAccountName": ["payer"] * n,
+        "BillingCurrency": [r.get("currency", "USD") for r in rows],
+        "BillingPeriodStart": [s.replace(day=1, hour=0) for s in start],
+        "ChargeCategory": [
+            "Tax" if r.get("line_item_type") == "Tax" else "Usage" for r in rows
+        ],
+        "ChargeDescription": ["LLM usage"] * n,
+        "ChargePeriodStart": start,
+        "ChargePeriodEnd": [s + dt.timedelta(hours=1) for s in start],
+        "EffectiveCost": [float(r["cost"]) for r in rows],
+        "ListCost": [float(r["cost"]) for r in rows],
+        "ProviderName": ["AWS"] * n,
+        "PublisherName": [
+            "AWS Marketplace" if "Edition" in r.get("product_name", "") else "AWS"
+            for r in rows
+        ],
+        "ResourceId": [r.get("resource", "") for r in rows],
+        "ServiceCategory": ["AI and Machine Learning"] * n,
+        "ServiceName": [r.get("product_name", "") for r in rows],
+        "SubAccountId": [r["account"] for r in rows],
+        "Tags": [list(r.get("tags", {}).items()) for r in rows],
+        "x_ServiceCode": [r.get("servicecode", r.get("product_code", "")) for r in rows],
+        "x_UsageType": [r.get("usage_type", "") for r in rows],
+        "x_Operation": ["InvokeModelInference"] * n,
+    }
+    types = {
+        "BillingPeriodStart": pa.timestamp("ms"),
+        "ChargePeriodStart": pa.timestamp("ms"),
+        "ChargePeriodEnd": pa.timestamp("ms"),
+        "Tags": STR_MAP,
+    }
+    table = pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()})
+    # FOCUS's money columns are decimals in AWS's Parquet.
+    i = table.schema.get_field_index("BilledCost")
+    return table.set_column(
+        i, "BilledCost", table.column("BilledCost").cast(pa.decimal128(30, 12))
+    )
+
+
+def csv_bytes(table):
+    """CSV as the exports write it: map columns as JSON objects, times in RFC 3339."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_map(col.type):
+            out[name] = [json.dumps(dict(v)) if v is not None else "" for v in col.to_pylist()]
+        elif pa.types.is_timestamp(col.type):
+            out[name] = [v.strftime("%Y-%m-%dT%H:%M:%SZ") for v in col.to_pylist()]
+        else:
+            out[name] = [str(v) for v in col.to_pylist()]
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(out), buf)
+    return buf.getvalue()
+
+
+def write(spec):
+    root = os.path.join(spec["dir"], spec["prefix"], spec["export"])
+    export = spec["export"]
+    ext = "snappy.parquet" if spec["file_format"] == "parquet" else "csv.gz"
+    make = cur2_table if spec["layout"] == "cur2" else focus_table
+    for p in spec["periods"]:
+        part = f"BILLING_PERIOD={p['period']}"
+        sub = [part] + ([p["execution_id"]] if p.get("execution_id") else [])
+        data_dir = os.path.join(root, "data", *sub)
+        meta_dir = os.path.join(root, "metadata", *sub)
+        os.makedirs(data_dir, exist_ok=True)
+        os.makedirs(meta_dir, exist_ok=True)
+        names = []
+        for i, rows in enumerate(p["files"]):
+            name = f"{export}-{i + 1:05d}.{ext}"
+            path = os.path.join(data_dir, name)
+            names.append(name)
+            if i in p.get("corrupt", []):
+                with open(path, "wb") as f:
+                    f.write(b"PAR1 this is not a parquet file, nor csv \x00\x01" * 10)
+                continue
+            table = make(rows)
+            for c in p.get("drop_columns", []):
+                table = table.drop_columns([c])
+            if spec["file_format"] == "parquet":
+                pq.write_table(table, path, compression="snappy", row_group_size=4096)
+            else:
+                with open(path, "wb") as f:
+                    f.write(gzip.compress(csv_bytes(table)))
+        names += p.get("missing_files", [])
+        key = "/".join([spec["prefix"], export, "data", *sub])
+        manifest = {
+            "executionId": p.get("execution_id") or "exec-1",
+            "exportArn": f"arn:aws:bcm-data-exports:us-east-1:999999999999:export/{export}",
+            "columns": [{"name": n, "type": "string"} for n in make([]).column_names],
+            "dataFiles": [f"s3://{spec['bucket']}/{key}/{n}" for n in names],
+            "additionalOutputFiles": [],
+        }
+        with open(os.path.join(meta_dir, f"{export}-Manifest.json"), "w") as f:
+            json.dump(manifest, f)
+
+
+def bench(out, rows, files):
+    """A CUR 2.0 Parquet export of `rows` rows in `files` files (1 in 20 rows Bedrock, the
+    rest EC2 and S3): one block of 100,000 rows, repeated."""
+    rnd = random.Random(7)
+    block = 100_000
+    models = ["NovaPro", "NovaLite", "Claude4.6Sonnet"]
+    kinds = ["input-tokens", "output-tokens", "cache-read-input-token-count"]
+    chunk = []
+    for i in range(block):
+        bedrock = rnd.random() < 0.05
+        chunk.append({
+            "start": f"2026-11-{1 + (i * 30) // block:02d}T{i % 24:02d}:00:00Z",
+            "account": f"{100000000000 + rnd.randrange(20)}",
+            "cost": round(rnd.random(), 6),
+            "product_code": "AmazonBedrock" if bedrock else rnd.choice(["AmazonEC2", "AmazonS3"]),
+            "product_name": "Amazon Bedrock" if bedrock else "Amazon Elastic Compute Cloud",
+            "usage_type": (f"USE1-{rnd.choice(models)}-{rnd.choice(kinds)}" if bedrock
+                           else "USE1-BoxUsage:m5.large"),
+            "tags": {"user_team": rnd.choice(["search", "support"])},
+        })
+    table = cur2_table(chunk)
+    per = rows // files
+    reps = max(1, per // block)
+    big = pa.concat_tables([table] * reps)
+    root = os.path.join(out, "cur", "bench")
+    data_dir = os.path.join(root, "data", "BILLING_PERIOD=2026-11")
+    meta_dir = os.path.join(root, "metadata", "BILLING_PERIOD=2026-11")
+    os.makedirs(data_dir, exist_ok=True)
+    os.makedirs(meta_dir, exist_ok=True)
+    names = []
+    for f in range(files):
+        name = f"bench-{f + 1:05d}.snappy.parquet"
+        pq.write_table(big, os.path.join(data_dir, name), compression="snappy",
+                       row_group_size=128 * 1024)
+        names.append(name)
+    manifest = {"executionId": "bench", "dataFiles": [
+        f"s3://bench/cur/bench/data/BILLING_PERIOD=2026-11/{n}" for n in names]}
+    with open(os.path.join(meta_dir, "bench-Manifest.json"), "w") as fh:
+        json.dump(manifest, fh)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--bench":
+        bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        with open(sys.argv[1]) as f:
+            write(json.load(f))
