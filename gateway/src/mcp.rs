@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::answers;
 use crate::auth::{key_from_headers, Principal};
 use crate::config::Cloud;
-use crate::gateway::{Coverage, Ctx, Gateway, GatewayError};
+use crate::gateway::{retry_after_seconds, Coverage, Ctx, Gateway, GatewayError};
 use crate::rest::outcome_of;
 
 /// What a spend summary may be grouped by.
@@ -56,7 +56,6 @@ pub struct SpendSummaryArgs {
     pub window: Option<String>,
     /// Labels to group by. Default [cloud].
     pub group_by: Option<Vec<GroupBy>>,
-    /// Only this cloud.
     /// Only this cloud.
     pub cloud: Option<Cloud>,
     /// Admin key only: the tenant to report on (default: every tenant).
@@ -109,7 +108,6 @@ pub struct DailyCostsArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BudgetStatusArgs {
-    /// Admin key only: one tenant (default: every tenant).
     /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
     /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
@@ -159,12 +157,30 @@ fn to_error(e: &GatewayError) -> ErrorData {
         GatewayError::RateLimited(wait) => ErrorData::new(
             RATE_LIMITED,
             e.to_string(),
-            Some(serde_json::json!({"retry_after_seconds": wait.as_secs().max(1)})),
+            Some(serde_json::json!({"retry_after_seconds": retry_after_seconds(*wait)})),
         ),
         GatewayError::Auth(_) | GatewayError::BadRequest(_) => {
             ErrorData::invalid_params(e.to_string(), None)
         }
         GatewayError::Internal(_) => ErrorData::internal_error(e.to_string(), None),
+    }
+}
+
+/// The JSON schema of a tool's `structuredContent` (the REST answer of the same question).
+fn output_schema<T: JsonSchema + std::any::Any>() -> Arc<rmcp::model::JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<T>()
+}
+
+/// What a projection rests on, for the one-line answer.
+fn basis_text(seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s >= 86400.0 => " at the last day's pace".into(),
+        Some(s) if s >= 3600.0 => " at the last hour's pace (less than a day of data)".into(),
+        Some(s) => format!(
+            " at the last {:.0} minutes' pace (less than an hour of data)",
+            s / 60.0
+        ),
+        None => String::new(),
     }
 }
 
@@ -263,11 +279,7 @@ impl GatewayMcp {
             }
             Err(e) => (outcome_of(&e), Err(to_error(&e))),
         };
-        self.gw
-            .metrics
-            .requests
-            .with_label_values(&[&route, &tenant, outcome])
-            .inc();
+        self.gw.metrics.request(&route, &tenant, outcome);
         self.gw
             .metrics
             .request_duration
@@ -277,7 +289,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Spend (estimated USD, list prices) over a window, grouped by cloud, model, region, tenant, account or deployment. Scoped to your tenant."
+        description = "Spend (estimated USD, list prices) over a window, grouped by cloud, model, region, tenant, account or deployment. Scoped to your tenant.",
+        output_schema = output_schema::<answers::SpendSummary>()
     )]
     async fn spend_summary(
         &self,
@@ -328,7 +341,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "The models with the highest spend over a window, per cloud. Scoped to your tenant."
+        description = "The models with the highest spend over a window, per cloud. Scoped to your tenant.",
+        output_schema = output_schema::<answers::ModelCosts>()
     )]
     async fn top_models(
         &self,
@@ -373,7 +387,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Token usage by model and token type (input, output, cache_read, cache_write): total over a window and the live rate (tokens/s over 5m). Optional model regex, e.g. \"gemini.*\". Scoped to your tenant."
+        description = "Token usage by model and token type (input, output, cache_read, cache_write): total over a window and the live rate (tokens/s over 5m). Optional model regex, e.g. \"gemini.*\". Scoped to your tenant.",
+        output_schema = output_schema::<answers::TokenUsage>()
     )]
     async fn token_usage(
         &self,
@@ -396,6 +411,8 @@ impl GatewayMcp {
                     .map(|(k, v)| format!("{k} {v:.0}"))
                     .collect();
                 let rate: f64 = t.rows.iter().map(|r| r.tokens_per_second).sum();
+                // Never "-0.0 tokens/s": a sum of rates is not negative.
+                let rate = if rate > 0.0 { rate } else { 0.0 };
                 format!(
                     "Tokens over {} ({}): {}; now {:.1} tokens/s across {} series.",
                     t.window,
@@ -410,7 +427,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Spend per day (UTC) for a date range, per cloud and in total. Scoped to your tenant."
+        description = "Spend per day (UTC) for a date range, per cloud and in total. Scoped to your tenant.",
+        output_schema = output_schema::<answers::DailyCosts>()
     )]
     async fn daily_costs(
         &self,
@@ -455,7 +473,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Budget status this month: month-to-date spend, projected month end, monthly budget, alert ratio and whether a tenant is over budget or past its alert threshold."
+        description = "Budget status this month: month-to-date spend, projected month end, monthly budget, alert ratio and whether a tenant is over budget or past its alert threshold.",
+        output_schema = output_schema::<answers::BudgetStatus>()
     )]
     async fn budget_status(
         &self,
@@ -477,10 +496,11 @@ impl GatewayMcp {
                     .iter()
                     .map(|t| {
                         format!(
-                            "{}: {} so far, projected {}, budget {} -> {}{}",
+                            "{}: {} so far, projected {}{}, budget {} -> {}{}",
                             t.tenant,
                             usd(t.month_to_date_usd),
                             usd(t.projected_month_end_usd),
+                            basis_text(t.projection_basis_seconds),
                             t.budget_usd.map(usd).unwrap_or_else(|| "none".into()),
                             t.status,
                             if t.projected_over_budget {
@@ -507,7 +527,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Health of the exporters behind the data: scraped, polling their cloud, data age."
+        description = "Health of the exporters behind the data: scraped, polling their cloud, data age.",
+        output_schema = output_schema::<answers::ExportersHealth>()
     )]
     async fn exporter_health(
         &self,
@@ -558,7 +579,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Run a read-only PromQL instant query over the LLM usage metrics (llm_tokens_total, llm_estimated_cost_usd_total, llm_invocations_total, llm:* recording rules, ...). Every selector is restricted to your tenant's series."
+        description = "Run a read-only PromQL instant query over the LLM usage metrics (llm_tokens_total, llm_estimated_cost_usd_total, llm_invocations_total, llm:* recording rules, ...). Every selector is restricted to your tenant's series.",
+        output_schema = output_schema::<answers::QueryAnswer>()
     )]
     async fn promql_query(
         &self,
@@ -638,10 +660,7 @@ pub async fn authenticate(
             next.run(req).await
         }
         Err(e) => {
-            gw.metrics
-                .requests
-                .with_label_values(&["/mcp", "-", "unauthorized"])
-                .inc();
+            gw.metrics.request("/mcp", "-", "unauthorized");
             let body = serde_json::json!({"status": "error", "error": e.to_string()});
             (
                 axum::http::StatusCode::UNAUTHORIZED,

@@ -24,13 +24,46 @@ pub enum UpstreamError {
     /// Prometheus refused the query itself (the caller's PromQL): not the upstream's fault.
     #[error("query refused: {0}")]
     BadQuery(String),
+    /// Prometheus stopped the query at the `timeout` sent with it: the caller's cost.
+    #[error("the query ran past this key's limit of {0:?} in Prometheus: ask for less")]
+    QueryTimeout(Duration),
+    /// The caller's queries timed out repeatedly on this upstream: paused for the caller.
+    #[error("this key's recent queries timed out repeatedly: paused for {} s", .0.as_secs().max(1))]
+    TenantPaused(Duration),
+    /// The caller already has its limit of queries in flight.
+    #[error("this key already has {0} queries in flight: retry when they finish")]
+    TenantBusy(u32),
 }
 
 impl UpstreamError {
     pub fn is_bad_query(&self) -> bool {
         matches!(self, UpstreamError::BadQuery(_))
     }
+
+    /// Caused by the caller's own queries, not by the upstream's health.
+    pub fn is_tenants_own(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::QueryTimeout(_)
+                | UpstreamError::TenantPaused(_)
+                | UpstreamError::TenantBusy(_)
+        )
+    }
+
+    /// What a tenant is told: the kind of failure without the upstream's addresses or
+    /// messages (the admin and the log get `to_string()`).
+    pub fn public(&self) -> String {
+        match self {
+            UpstreamError::Transport(_) => "unreachable".into(),
+            UpstreamError::Status(code) => format!("upstream answered HTTP {code}"),
+            UpstreamError::Timeout(_) => "timed out".into(),
+            other => other.to_string(),
+        }
+    }
 }
+
+/// How Prometheus' JSON answer names a query stopped at its `timeout` (with HTTP 503).
+const TIMEOUT_ERROR: &str = "\"errorType\":\"timeout\"";
 
 /// The largest upstream answer read.
 const MAX_ANSWER: usize = 32 << 20;
@@ -101,9 +134,22 @@ impl Upstream {
         url
     }
 
-    /// `GET /api/v1/query`: the `data` object of a successful answer.
-    pub async fn query(&self, promql: &str, time: Option<f64>) -> Result<Value, UpstreamError> {
-        let mut params = vec![("query", promql.to_string())];
+    /// `GET /api/v1/query`: the `data` object of a successful answer. Prometheus itself stops
+    /// the query after `timeout` (capped below this upstream's own timeout, so a query stopped
+    /// for its cost is told apart from an upstream that does not answer).
+    pub async fn query(
+        &self,
+        promql: &str,
+        time: Option<f64>,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        let timeout = timeout
+            .min(self.timeout * 9 / 10)
+            .max(Duration::from_millis(1));
+        let mut params = vec![
+            ("query", promql.to_string()),
+            ("timeout", format!("{}ms", timeout.as_millis())),
+        ];
         if let Some(t) = time {
             params.push(("time", format!("{t:.3}")));
         }
@@ -112,6 +158,8 @@ impl Upstream {
             .map_err(|e| UpstreamError::Transport(format!("not a Prometheus answer: {e}")))?;
         if parsed.status == "success" {
             Ok(parsed.data)
+        } else if parsed.error_type.as_deref() == Some("timeout") {
+            Err(UpstreamError::QueryTimeout(timeout))
         } else {
             Err(UpstreamError::BadQuery(format!(
                 "{}: {}",
@@ -139,15 +187,22 @@ impl Upstream {
             .with_label_values(&[&self.name])
             .observe(start.elapsed().as_secs_f64());
         match &result {
-            Ok(_) => {
+            Ok(body) => {
+                // Prometheus answered, also when it stopped the caller's query at its
+                // `timeout` (the caller's cost, not the upstream's health).
                 self.breaker.record(true);
-                self.count("success");
+                self.count(if body.contains(TIMEOUT_ERROR) {
+                    "query_timeout"
+                } else {
+                    "success"
+                });
             }
             Err(e) if e.is_bad_query() => {
                 // Prometheus answered: it is healthy.
                 self.breaker.record(true);
                 self.count("bad_query");
             }
+
             Err(e) => {
                 self.breaker.record(false);
                 self.count(if matches!(e, UpstreamError::Timeout(_)) {
@@ -187,7 +242,8 @@ impl Upstream {
         let body = String::from_utf8_lossy(&bytes).into_owned();
         // 400 and 422 are Prometheus refusing the query (JSON error body); other non-2xx
         // answers are the server's (or a proxy's) trouble.
-        if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 {
+        let json_error = status.as_u16() == 503 && body.contains(TIMEOUT_ERROR);
+        if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 || json_error {
             if !status.is_success() && !body.trim_start().starts_with('{') {
                 return Err(UpstreamError::Status(status.as_u16()));
             }
