@@ -293,8 +293,11 @@ impl Gateway {
                         };
                         let up = upstream.clone();
                         self.cache.get_or_fetch(key, async move {
+                            let wait = up.wait_for(limits.timeout);
                             let query = up.query(&promql, time, limits.timeout);
-                            self.tenant_guards.run(who, &limits, &up.name, query).await
+                            self.tenant_guards
+                                .run(who, &limits, &up.name, wait, query)
+                                .await
                         })
                     }))
                     .buffered(PER_CLOUD_CONCURRENCY)
@@ -434,6 +437,47 @@ mod tests {
             gw.fan_out(&ctx, &filter, bad).await,
             Err(GatewayError::BadRequest(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn tenants_get_the_kind_of_failure_and_the_admin_the_detail() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = gateway(dir.path());
+        let build = |_| vec![Query::new("up", None)];
+        let ctx = gw.context(Some("kb"), None, None, None).unwrap();
+        let fan = gw.fan_out(&ctx, &ctx.tenant_filter(), build).await.unwrap();
+        let f = &fan.coverage.clouds_failed[0];
+        assert_eq!((f.error.as_str(), &f.detail), ("unreachable", &None));
+        let json = serde_json::to_string(&fan.coverage).unwrap();
+        assert!(!json.contains("127.0.0.1"), "{json}");
+        let ctx = gw.context(Some("kadmin"), None, None, None).unwrap();
+        let fan = gw.fan_out(&ctx, &ctx.tenant_filter(), build).await.unwrap();
+        let f = &fan.coverage.clouds_failed[0];
+        assert!(
+            f.detail.as_deref().is_some_and(|d| d.contains("127.0.0.1")),
+            "{f:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn queries_over_the_callers_limits_are_refused_before_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = gateway(dir.path());
+        let ctx = gw.context(Some("ka"), None, None, None).unwrap();
+        let costly = |_| vec![Query::new("sum_over_time(vector(1)[10y:1s])", None)];
+        let e = gw.fan_out(&ctx, &ctx.tenant_filter(), costly).await.err();
+        assert!(
+            matches!(&e, Some(GatewayError::BadRequest(m)) if m.contains("limit")),
+            "{e:?}"
+        );
+        let deep = format!("{}1{}", "(".repeat(3000), ")".repeat(3000));
+        let e = gw
+            .fan_out(&ctx, &ctx.tenant_filter(), |_| {
+                vec![Query::new(deep.clone(), None)]
+            })
+            .await
+            .err();
+        assert!(matches!(e, Some(GatewayError::BadRequest(_))), "{e:?}");
     }
 
     #[test]

@@ -174,3 +174,23 @@ impl Default for Metrics {
         Metrics::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_page_names_no_tenant() {
+        let m = Metrics::new();
+        m.request("/api/v1/budget", "secret-team", "ok");
+        m.rate_limited("secret-team", "aws");
+        let open = m.render(false);
+        assert!(!open.contains("secret-team"), "{open}");
+        assert!(
+            open.contains("llm_gateway_requests_total{outcome=\"ok\",route=\"/api/v1/budget\"} 1"),
+            "{open}"
+        );
+        let admin = m.render(true);
+        assert!(admin.contains("tenant=\"secret-team\""), "{admin}");
+    }
+}

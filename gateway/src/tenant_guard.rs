@@ -43,12 +43,14 @@ impl TenantGuards {
             .clone()
     }
 
-    /// Runs one upstream query of `who` within its bounds.
+    /// Runs one upstream query of `who` within its bounds, waiting at most `wait` for one
+    /// of its concurrent slots.
     pub async fn run<Fut>(
         &self,
         who: &str,
         limits: &QueryLimits,
         upstream: &str,
+        wait: std::time::Duration,
         query: Fut,
     ) -> Result<Value, UpstreamError>
     where
@@ -59,7 +61,7 @@ impl TenantGuards {
             return Err(UpstreamError::TenantPaused(breaker.retry_in()));
         }
         let semaphore = self.semaphore(who, limits.max_concurrent);
-        let permit = match tokio::time::timeout(limits.timeout, semaphore.acquire_owned()).await {
+        let permit = match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
                 breaker.release();
@@ -100,25 +102,36 @@ mod tests {
         let l = limits(4);
         for _ in 0..2 {
             let r = g
-                .run("a", &l, "u", async {
+                .run("a", &l, "u", l.timeout, async {
                     Err(UpstreamError::QueryTimeout(Duration::from_secs(1)))
                 })
                 .await;
             assert!(matches!(r, Err(UpstreamError::QueryTimeout(_))));
         }
-        let r = g.run("a", &l, "u", async { Ok(Value::Null) }).await;
+        let r = g
+            .run("a", &l, "u", l.timeout, async { Ok(Value::Null) })
+            .await;
         assert!(matches!(r, Err(UpstreamError::TenantPaused(_))), "{r:?}");
-        assert!(g.run("b", &l, "u", async { Ok(Value::Null) }).await.is_ok());
-        assert!(g.run("a", &l, "v", async { Ok(Value::Null) }).await.is_ok());
+        assert!(g
+            .run("b", &l, "u", l.timeout, async { Ok(Value::Null) })
+            .await
+            .is_ok());
+        assert!(g
+            .run("a", &l, "v", l.timeout, async { Ok(Value::Null) })
+            .await
+            .is_ok());
         // The upstream's own failures do not pause a tenant.
         for _ in 0..3 {
             let _ = g
-                .run("c", &l, "u", async {
+                .run("c", &l, "u", l.timeout, async {
                     Err(UpstreamError::Transport("down".into()))
                 })
                 .await;
         }
-        assert!(g.run("c", &l, "u", async { Ok(Value::Null) }).await.is_ok());
+        assert!(g
+            .run("c", &l, "u", l.timeout, async { Ok(Value::Null) })
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -129,7 +142,7 @@ mod tests {
         let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
         let g2 = g.clone();
         let first = tokio::spawn(async move {
-            g2.run("a", &l, "u", async {
+            g2.run("a", &l, "u", l.timeout, async {
                 let _ = started_tx.send(());
                 let _ = rx.await;
                 Ok(Value::Null)
@@ -137,14 +150,22 @@ mod tests {
             .await
         });
         started.await.unwrap();
-        let busy = g.run("a", &l, "u", async { Ok(Value::Null) }).await;
+        let busy = g
+            .run("a", &l, "u", l.timeout, async { Ok(Value::Null) })
+            .await;
         assert!(
             matches!(busy, Err(UpstreamError::TenantBusy(1))),
             "{busy:?}"
         );
-        assert!(g.run("b", &l, "u", async { Ok(Value::Null) }).await.is_ok());
+        assert!(g
+            .run("b", &l, "u", l.timeout, async { Ok(Value::Null) })
+            .await
+            .is_ok());
         tx.send(()).unwrap();
         assert!(first.await.unwrap().is_ok());
-        assert!(g.run("a", &l, "u", async { Ok(Value::Null) }).await.is_ok());
+        assert!(g
+            .run("a", &l, "u", l.timeout, async { Ok(Value::Null) })
+            .await
+            .is_ok());
     }
 }

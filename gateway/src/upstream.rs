@@ -65,6 +65,10 @@ impl UpstreamError {
 /// How Prometheus' JSON answer names a query stopped at its `timeout` (with HTTP 503).
 const TIMEOUT_ERROR: &str = "\"errorType\":\"timeout\"";
 
+/// How Prometheus names a query stopped at its `timeout` while it was reading series (HTTP
+/// 422, errorType `execution`).
+const DEADLINE_ERROR: &str = "context deadline exceeded";
+
 /// The largest upstream answer read.
 const MAX_ANSWER: usize = 32 << 20;
 
@@ -134,9 +138,13 @@ impl Upstream {
         url
     }
 
-    /// `GET /api/v1/query`: the `data` object of a successful answer. Prometheus itself stops
-    /// the query after `timeout` (capped below this upstream's own timeout, so a query stopped
-    /// for its cost is told apart from an upstream that does not answer).
+    /// `GET /api/v1/query`: the `data` object of a successful answer. `timeout` is the
+    /// caller's limit: sent to Prometheus as the query's `timeout` (capped below this
+    /// upstream's own), and the gateway waits at most a second longer. A query still running
+    /// then, or stopped by Prometheus, cost too much: `QueryTimeout`, the caller's failure,
+    /// which leaves this upstream's breaker alone. Prometheus does not check its deadline
+    /// everywhere (a subquery over `vector(1)` runs to its end), so the gateway's own wait
+    /// is what bounds the caller.
     pub async fn query(
         &self,
         promql: &str,
@@ -146,6 +154,7 @@ impl Upstream {
         let timeout = timeout
             .min(self.timeout * 9 / 10)
             .max(Duration::from_millis(1));
+        let wait = self.wait_for(timeout);
         let mut params = vec![
             ("query", promql.to_string()),
             ("timeout", format!("{}ms", timeout.as_millis())),
@@ -153,12 +162,22 @@ impl Upstream {
         if let Some(t) = time {
             params.push(("time", format!("{t:.3}")));
         }
-        let body = self.call("/api/v1/query", &params).await?;
+        let body = match self.call("/api/v1/query", &params, Some(wait)).await {
+            Err(UpstreamError::Timeout(_)) => return Err(UpstreamError::QueryTimeout(timeout)),
+            other => other?,
+        };
         let parsed: ApiResponse = serde_json::from_str(&body)
             .map_err(|e| UpstreamError::Transport(format!("not a Prometheus answer: {e}")))?;
         if parsed.status == "success" {
             Ok(parsed.data)
-        } else if parsed.error_type.as_deref() == Some("timeout") {
+        } else if parsed.error_type.as_deref() == Some("timeout")
+            || parsed
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(DEADLINE_ERROR))
+        {
+            // 503 "query timed out in expression evaluation", or 422 "expanding series:
+            // context deadline exceeded": both Prometheus stopping the query at `timeout`.
             Err(UpstreamError::QueryTimeout(timeout))
         } else {
             Err(UpstreamError::BadQuery(format!(
@@ -171,17 +190,29 @@ impl Upstream {
 
     /// `GET /-/ready` through the breaker: the health probe.
     pub async fn probe(&self) -> Result<(), UpstreamError> {
-        self.call("/-/ready", &[]).await.map(|_| ())
+        self.call("/-/ready", &[], None).await.map(|_| ())
     }
 
-    async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<String, UpstreamError> {
+    /// How long the gateway waits for a query Prometheus was told to stop after `timeout`.
+    pub fn wait_for(&self, timeout: Duration) -> Duration {
+        (timeout + Duration::from_secs(1)).min(self.timeout)
+    }
+
+    /// `wait`: a caller's query, given this long; running out of it is the caller's cost,
+    /// not a failure of this upstream. None: this upstream's own timeout, which counts.
+    async fn call(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        wait: Option<Duration>,
+    ) -> Result<String, UpstreamError> {
         if !self.breaker.try_acquire() {
             self.count("circuit_open");
             self.publish_state();
             return Err(UpstreamError::CircuitOpen);
         }
         let start = Instant::now();
-        let result = self.send(path, params).await;
+        let result = self.send(path, params, wait).await;
         self.metrics
             .upstream_duration
             .with_label_values(&[&self.name])
@@ -191,11 +222,13 @@ impl Upstream {
                 // Prometheus answered, also when it stopped the caller's query at its
                 // `timeout` (the caller's cost, not the upstream's health).
                 self.breaker.record(true);
-                self.count(if body.contains(TIMEOUT_ERROR) {
-                    "query_timeout"
-                } else {
-                    "success"
-                });
+                self.count(
+                    if body.contains(TIMEOUT_ERROR) || body.contains(DEADLINE_ERROR) {
+                        "query_timeout"
+                    } else {
+                        "success"
+                    },
+                );
             }
             Err(e) if e.is_bad_query() => {
                 // Prometheus answered: it is healthy.
@@ -203,6 +236,10 @@ impl Upstream {
                 self.count("bad_query");
             }
 
+            Err(UpstreamError::Timeout(_)) if wait.is_some() => {
+                self.breaker.release();
+                self.count("query_timeout");
+            }
             Err(e) => {
                 self.breaker.record(false);
                 self.count(if matches!(e, UpstreamError::Timeout(_)) {
@@ -217,11 +254,17 @@ impl Upstream {
         result
     }
 
-    async fn send(&self, path: &str, params: &[(&str, String)]) -> Result<String, UpstreamError> {
+    async fn send(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        wait: Option<Duration>,
+    ) -> Result<String, UpstreamError> {
         let response = self
             .client
             .get(self.url(path))
             .query(params)
+            .timeout(wait.unwrap_or(self.timeout))
             .send()
             .await
             .map_err(|e| self.classify(e))?;
