@@ -20,7 +20,14 @@ pub enum CostError {
     RangeTooLong { got: String, max: String },
     #[error("the subqueries make {steps} evaluation steps, more than this key's limit of {max}: give a coarser step, e.g. [7d:5m]")]
     TooManySteps { steps: u64, max: u64 },
+    #[error("a [range] inside a subquery is read again at each of its steps: {points} points, more than this key's limit of {max}: shorten the range or coarsen the step")]
+    TooManyPoints { points: u64, max: u64 },
 }
+
+/// Inside a subquery, a range is read again at every step: counted in points of 15 s, its
+/// total may be this many times `max_steps` (`max_over_time(rate(x[5m])[1d:1m])` is 28,800;
+/// `rate(x[93d])` at 10,800 steps is 5.8 billion).
+pub const POINTS_PER_STEP: u64 = 1000;
 
 /// Checks a query the gateway is about to send (already scoped, so already parsed once and
 /// bounded in depth by `guard`).
@@ -45,7 +52,18 @@ fn range(d: Duration, limits: &QueryLimits) -> Result<(), CostError> {
 /// `outer`: evaluation steps of the subqueries around `expr` (each step evaluates it anew).
 fn walk(expr: &Expr, outer: u64, limits: &QueryLimits) -> Result<(), CostError> {
     match expr {
-        Expr::MatrixSelector(ms) => range(ms.range, limits),
+        Expr::MatrixSelector(ms) => {
+            range(ms.range, limits)?;
+            let own = u64::try_from(ms.range.as_millis() / DEFAULT_SUBQUERY_STEP.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let points = own.saturating_mul(outer);
+            let max = limits.max_steps.saturating_mul(POINTS_PER_STEP);
+            if outer > 1 && points > max {
+                return Err(CostError::TooManyPoints { points, max });
+            }
+            Ok(())
+        }
         Expr::Subquery(s) => {
             range(s.range, limits)?;
             let step = s
@@ -111,6 +129,8 @@ mod tests {
         assert!(check("rate(x[94d])", &l).is_err());
         assert!(check("x or rate(y[1y])", &l).is_err());
         assert!(check("max_over_time(x[7d:])", &l).is_err(), "7d at 15 s");
+        let e = check("max_over_time(sum(rate(x[93d]))[1d:8s])", &l).unwrap_err();
+        assert!(matches!(e, CostError::TooManyPoints { .. }), "{e}");
     }
 
     #[test]
@@ -119,6 +139,8 @@ mod tests {
         for q in [
             "sum by (model) (increase(llm_estimated_cost_usd_total[93d]))",
             "max_over_time(sum(rate(x[5m]))[1d:1m])",
+            "avg_over_time(increase(x[1h])[7d:1h])",
+            "rate(x[93d])",
             "max_over_time(x[1d:])",
             "sum(increase(x[86400s]))",
             "x",

@@ -247,15 +247,31 @@ impl Gateway {
         let (ask, disabled) = self.plan(ctx);
         let who = ctx.principal.label();
         let limits = ctx.principal.limits;
+        let mut built = Vec::new();
+        for &cloud in &ask {
+            if let Some(upstream) = self.upstream_for(cloud).cloned() {
+                built.push((cloud, upstream, build(cloud)));
+            }
+        }
+        // The rate limit counts the upstream queries a request would make, per cloud, first:
+        // a request over it costs no parsing either (a 93-day answer is 279 queries).
+        let work: Vec<(Cloud, usize)> = built.iter().map(|(c, _, q)| (*c, q.len())).collect();
+        self.limits
+            .check(who, &work, ctx.principal.requests_per_minute)
+            .map_err(|e| match e {
+                crate::ratelimit::Refused::Wait(w) => GatewayError::RateLimited(w),
+                crate::ratelimit::Refused::TooMuch { queries, per_minute } => {
+                    GatewayError::BadRequest(format!(
+                        "this request makes {queries} queries per cloud, more than this key's limit of {per_minute} per minute: ask for less (fewer days)"
+                    ))
+                }
+            })?;
         // Scope and bound every query before anything is sent: a query that cannot be
         // scoped, or costs more than the caller's limits, is refused.
         let mut jobs = Vec::new();
-        for &cloud in &ask {
-            let Some(upstream) = self.upstream_for(cloud).cloned() else {
-                continue;
-            };
+        for (cloud, upstream, queries) in built {
             let mut scoped = Vec::new();
-            for q in build(cloud) {
+            for q in queries {
                 let extra = if upstream.shared {
                     cloud_matcher(q.by, cloud)
                 } else {
@@ -267,18 +283,6 @@ impl Gateway {
             }
             jobs.push((cloud, upstream, scoped));
         }
-        // The rate limit counts the upstream queries a request makes, per cloud.
-        let work: Vec<(Cloud, usize)> = jobs.iter().map(|(c, _, q)| (*c, q.len())).collect();
-        self.limits
-            .check(who, &work, ctx.principal.requests_per_minute)
-            .map_err(|e| match e {
-                crate::ratelimit::Refused::Wait(w) => GatewayError::RateLimited(w),
-                crate::ratelimit::Refused::TooMuch { queries, per_minute } => {
-                    GatewayError::BadRequest(format!(
-                        "this request makes {queries} queries per cloud, more than this key's limit of {per_minute} per minute: ask for less (fewer days)"
-                    ))
-                }
-            })?;
         let futures = jobs
             .into_iter()
             .map(|(cloud, upstream, queries)| async move {
