@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Cloud, Config};
+use crate::config::{Cloud, Config, QueryLimits, QueryLimitsConfig};
 
 /// SHA-256 of a key, lowercase hex: what the config stores.
 pub fn hash_key(key: &str) -> String {
@@ -33,6 +33,8 @@ pub struct Principal {
     pub tenant: Option<String>,
     pub clouds: Vec<Cloud>,
     pub requests_per_minute: u32,
+    /// What this caller's queries may cost.
+    pub limits: QueryLimits,
 }
 
 impl Principal {
@@ -59,6 +61,9 @@ pub enum AuthError {
     OtherTenant { own: String, asked: String },
     #[error("unknown tenant {0:?}")]
     UnknownTenant(String),
+    /// Something only the admin key may do.
+    #[error("{0}")]
+    AdminOnly(String),
 }
 
 pub struct Keyring {
@@ -80,6 +85,7 @@ impl Keyring {
                     tenant: Some(t.name.clone()),
                     clouds,
                     requests_per_minute: t.requests_per_minute.unwrap_or(default_rpm),
+                    limits: t.query_limits.resolve(&config.query_limits),
                 },
             );
         }
@@ -90,6 +96,7 @@ impl Keyring {
                     tenant: None,
                     clouds: Cloud::ALL.to_vec(),
                     requests_per_minute: a.requests_per_minute.unwrap_or(default_rpm),
+                    limits: QueryLimitsConfig::default().resolve(&config.query_limits),
                 },
             );
         }

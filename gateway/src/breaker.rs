@@ -82,6 +82,21 @@ impl Breaker {
         }
     }
 
+    /// Ends a request whose outcome says nothing about what this breaker guards (the trial
+    /// slot is freed; the counts stay).
+    pub fn release(&self) {
+        self.lock().trial_in_flight = false;
+    }
+
+    /// How long until an open breaker lets a trial through (zero when it would now).
+    pub fn retry_in(&self) -> Duration {
+        let inner = self.lock();
+        inner
+            .opened_at
+            .map(|at| self.open_for.saturating_sub(at.elapsed()))
+            .unwrap_or_default()
+    }
+
     pub fn record(&self, success: bool) {
         let mut inner = self.lock();
         inner.trial_in_flight = false;

@@ -64,6 +64,9 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// What one tenant's queries may cost; each tenant has its own bounds.
+    #[serde(default)]
+    pub query_limits: QueryLimitsConfig,
     #[serde(default)]
     pub cache: CacheConfig,
     #[serde(default)]
@@ -107,24 +110,31 @@ pub struct TenantConfig {
     /// Clouds this tenant may see; default: all.
     #[serde(default)]
     pub clouds: Option<Vec<Cloud>>,
-    /// Requests per minute per cloud; default: `rate_limit.requests_per_minute`.
-    #[serde(default)]
+    /// Upstream queries per minute per cloud; default: `rate_limit.queries_per_minute`.
+    #[serde(default, rename = "queries_per_minute", alias = "requests_per_minute")]
     pub requests_per_minute: Option<u32>,
+    /// This tenant's own query cost bounds; unset fields: the top-level `query_limits`.
+    #[serde(default)]
+    pub query_limits: QueryLimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub api_key_sha256: String,
-    #[serde(default)]
+    #[serde(default, rename = "queries_per_minute", alias = "requests_per_minute")]
     pub requests_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Per tenant and cloud.
-    #[serde(default = "default_rpm")]
+    /// Upstream queries (the work a request causes, not the request) per tenant and cloud.
+    #[serde(
+        default = "default_rpm",
+        rename = "queries_per_minute",
+        alias = "requests_per_minute"
+    )]
     pub requests_per_minute: u32,
 }
 
@@ -133,6 +143,70 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             requests_per_minute: default_rpm(),
         }
+    }
+}
+
+/// Bounds on one tenant's queries, as written in the config (top level or per tenant).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryLimitsConfig {
+    /// Sent to Prometheus as the query's `timeout`: it stops evaluating after this long.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// The longest range of a matrix selector or subquery (`[30d]`, `[30d:5m]`).
+    #[serde(default, with = "humantime_serde")]
+    pub max_range: Option<Duration>,
+    /// The most evaluation steps of a query's subqueries (range / step, multiplied through
+    /// nested subqueries; a subquery without a step counts 15 s steps).
+    #[serde(default)]
+    pub max_steps: Option<u64>,
+    /// Upstream queries of this tenant in flight at once, over every upstream.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+}
+
+/// Bounds on one tenant's queries, resolved: the tenant's own, else the top level's, else
+/// the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    pub timeout: Duration,
+    pub max_range: Duration,
+    pub max_steps: u64,
+    pub max_concurrent: u32,
+}
+
+impl QueryLimitsConfig {
+    pub fn resolve(&self, top: &QueryLimitsConfig) -> QueryLimits {
+        QueryLimits {
+            timeout: self
+                .timeout
+                .or(top.timeout)
+                .unwrap_or(Duration::from_secs(5)),
+            max_range: self
+                .max_range
+                .or(top.max_range)
+                .unwrap_or(Duration::from_secs(93 * 86400)),
+            max_steps: self.max_steps.or(top.max_steps).unwrap_or(11_000),
+            max_concurrent: self.max_concurrent.or(top.max_concurrent).unwrap_or(4),
+        }
+    }
+
+    fn validate(&self, field: &str) -> Result<(), String> {
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(format!("field `{field}.timeout`: must be above 0"));
+        }
+        if self.max_range.is_some_and(|t| t.is_zero()) {
+            return Err(format!("field `{field}.max_range`: must be above 0"));
+        }
+        if self.max_steps == Some(0) {
+            return Err(format!("field `{field}.max_steps`: must be at least 1"));
+        }
+        if self.max_concurrent == Some(0) {
+            return Err(format!(
+                "field `{field}.max_concurrent`: must be at least 1"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -301,9 +375,11 @@ impl Config {
             if t.requests_per_minute == Some(0) {
                 return Err(format!(
                     "{}: must be at least 1",
-                    field("requests_per_minute")
+                    field("queries_per_minute")
                 ));
             }
+            t.query_limits
+                .validate(&format!("tenants[{i}].query_limits"))?;
             if t.clouds.as_ref().is_some_and(|c| c.is_empty()) {
                 return Err(format!(
                     "{}: empty: the tenant could see nothing",
@@ -320,12 +396,13 @@ impl Config {
                 );
             }
             if admin.requests_per_minute == Some(0) {
-                return Err("field `admin.requests_per_minute`: must be at least 1".into());
+                return Err("field `admin.queries_per_minute`: must be at least 1".into());
             }
         }
         if self.rate_limit.requests_per_minute == 0 {
-            return Err("field `rate_limit.requests_per_minute`: must be at least 1".into());
+            return Err("field `rate_limit.queries_per_minute`: must be at least 1".into());
         }
+        self.query_limits.validate("query_limits")?;
         if self.breaker.failures == 0 {
             return Err("field `breaker.failures`: must be at least 1".into());
         }

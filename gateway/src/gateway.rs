@@ -13,9 +13,10 @@ use crate::auth::{AuthError, Keyring, Principal, Scope};
 use crate::cache::{Key, QueryCache};
 use crate::config::{Cloud, Config};
 use crate::metrics::Metrics;
-use crate::promql::{scope_query, ScopeError, TenantFilter};
+use crate::promql::{scope_query_with, ScopeError, TenantFilter};
 use crate::ratelimit::Limits;
 use crate::state::Store;
+use crate::tenant_guard::TenantGuards;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Queries in flight per cloud for one request (a 93-day daily answer is 93 queries).
@@ -26,6 +27,7 @@ pub struct Gateway {
     pub upstreams: Vec<Arc<Upstream>>,
     pub cache: QueryCache,
     pub limits: Limits,
+    pub tenant_guards: TenantGuards,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     /// The billing exports (empty without a `billing:` list).
@@ -36,12 +38,24 @@ pub struct Gateway {
 pub enum GatewayError {
     #[error(transparent)]
     Auth(#[from] AuthError),
-    #[error("rate limit exceeded: retry after {} s", .0.as_secs().max(1))]
+    #[error("rate limit exceeded: retry after {} s", retry_after_seconds(*.0))]
     RateLimited(Duration),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     Internal(String),
+}
+
+/// Whole seconds to wait, rounded up (at least 1): the same figure in `Retry-After`, the
+/// error message and MCP's `retry_after_seconds`.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+impl From<crate::cost::CostError> for GatewayError {
+    fn from(e: crate::cost::CostError) -> Self {
+        GatewayError::BadRequest(e.to_string())
+    }
 }
 
 impl From<ScopeError> for GatewayError {
@@ -78,15 +92,19 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CloudFailure {
     pub cloud: Cloud,
     pub upstream: String,
+    /// The kind of failure (the same for every caller).
     pub error: String,
+    /// The upstream's own error (addresses, messages): for the admin key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Which clouds a request covered: present in every answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Coverage {
     /// The tenant whose series were read; null: every tenant (admin key).
     pub tenant: Option<String>,
@@ -103,6 +121,33 @@ pub struct Coverage {
 pub struct Query {
     pub promql: String,
     pub time: Option<f64>,
+    /// How an upstream holding several clouds tells this query's cloud apart.
+    pub by: CloudBy,
+}
+
+impl Query {
+    /// A query over series that carry the `cloud` label (the exporters' usage series and
+    /// the recording rules over them).
+    pub fn new(promql: impl Into<String>, time: Option<f64>) -> Query {
+        Query {
+            promql: promql.into(),
+            time,
+            by: CloudBy::Label,
+        }
+    }
+}
+
+/// On an upstream holding several clouds: which matcher selects one cloud's series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudBy {
+    /// `cloud="<cloud>"`.
+    Label,
+    /// `job=~"llm-exporter-<cloud>.*"`: series without a `cloud` label that Prometheus
+    /// scraped from one cloud's exporter (`up`, `llm_exporter_*`), as named in
+    /// `prometheus/single.yml`.
+    Job,
+    /// No matcher: series every cloud's exporter serves alike (budgets); the caller merges.
+    Any,
 }
 
 pub struct FanOut {
@@ -124,6 +169,7 @@ impl Gateway {
             upstreams,
             cache: QueryCache::new(&config.cache, metrics.clone()),
             limits: Limits::new(metrics.clone()),
+            tenant_guards: TenantGuards::new(&config.breaker),
             store,
             billing: Arc::new(crate::billing::Billing::new(&config.billing, &metrics)?),
             metrics,
@@ -202,23 +248,41 @@ impl Gateway {
         build: impl Fn(Cloud) -> Vec<Query>,
     ) -> Result<FanOut, GatewayError> {
         let (ask, disabled) = self.plan(ctx);
-        self.limits
-            .check(
-                ctx.principal.label(),
-                &ask,
-                ctx.principal.requests_per_minute,
-            )
-            .map_err(GatewayError::RateLimited)?;
-        // Scope every query before anything is sent: a query that cannot be scoped is refused.
-        let mut jobs = Vec::new();
+        let who = ctx.principal.label();
+        let limits = ctx.principal.limits;
+        let mut built = Vec::new();
         for &cloud in &ask {
-            let Some(upstream) = self.upstream_for(cloud).cloned() else {
-                continue;
-            };
+            if let Some(upstream) = self.upstream_for(cloud).cloned() {
+                built.push((cloud, upstream, build(cloud)));
+            }
+        }
+        // The rate limit counts the upstream queries a request would make, per cloud, first:
+        // a request over it costs no parsing either (a 93-day answer is 279 queries).
+        let work: Vec<(Cloud, usize)> = built.iter().map(|(c, _, q)| (*c, q.len())).collect();
+        self.limits
+            .check(who, &work, ctx.principal.requests_per_minute)
+            .map_err(|e| match e {
+                crate::ratelimit::Refused::Wait(w) => GatewayError::RateLimited(w),
+                crate::ratelimit::Refused::TooMuch { queries, per_minute } => {
+                    GatewayError::BadRequest(format!(
+                        "this request makes {queries} queries per cloud, more than this key's limit of {per_minute} per minute: ask for less (fewer days)"
+                    ))
+                }
+            })?;
+        // Scope and bound every query before anything is sent: a query that cannot be
+        // scoped, or costs more than the caller's limits, is refused.
+        let mut jobs = Vec::new();
+        for (cloud, upstream, queries) in built {
             let mut scoped = Vec::new();
-            for q in build(cloud) {
-                let cloud_matcher = upstream.shared.then_some(cloud);
-                scoped.push((scope_query(&q.promql, filter, cloud_matcher)?, q.time));
+            for q in queries {
+                let extra = if upstream.shared {
+                    cloud_matcher(q.by, cloud)
+                } else {
+                    None
+                };
+                let promql = scope_query_with(&q.promql, filter, extra)?;
+                crate::cost::check(&promql, &limits)?;
+                scoped.push((promql, q.time));
             }
             jobs.push((cloud, upstream, scoped));
         }
@@ -235,8 +299,13 @@ impl Gateway {
                             time_ms: time.map(|t| (t * 1000.0).round() as i64),
                         };
                         let up = upstream.clone();
-                        self.cache
-                            .get_or_fetch(key, async move { up.query(&promql, time).await })
+                        self.cache.get_or_fetch(key, async move {
+                            let wait = up.wait_for(limits.timeout);
+                            let query = up.query(&promql, time, limits.timeout);
+                            self.tenant_guards
+                                .run(who, &limits, &up.name, wait, query)
+                                .await
+                        })
                     }))
                     .buffered(PER_CLOUD_CONCURRENCY)
                     .collect()
@@ -245,6 +314,7 @@ impl Gateway {
                 (cloud, upstream.name.clone(), out)
             });
         let results = futures::future::join_all(futures).await;
+        let admin = ctx.principal.tenant.is_none();
         let mut answers = Vec::new();
         let mut failed = Vec::new();
         for (cloud, upstream, r) in results {
@@ -254,7 +324,8 @@ impl Gateway {
                 Err(e) => failed.push(CloudFailure {
                     cloud,
                     upstream,
-                    error: e.to_string(),
+                    error: e.public(),
+                    detail: admin.then(|| e.to_string()),
                 }),
             }
         }
@@ -268,6 +339,21 @@ impl Gateway {
             },
             answers,
         })
+    }
+}
+
+/// The matcher that selects `cloud`'s series on an upstream holding several clouds.
+fn cloud_matcher(by: CloudBy, cloud: Cloud) -> Option<promql_parser::label::Matcher> {
+    use promql_parser::label::{MatchOp, Matcher};
+    match by {
+        CloudBy::Label => Some(Matcher::new(MatchOp::Equal, "cloud", cloud.as_str())),
+        CloudBy::Job => Matcher::new_matcher(
+            promql_parser::parser::token::T_EQL_REGEX,
+            "job".to_string(),
+            format!("llm-exporter-{cloud}.*"),
+        )
+        .ok(),
+        CloudBy::Any => None,
     }
 }
 
@@ -315,7 +401,7 @@ mod tests {
         assert_eq!(gw.plan(&b), (vec![Cloud::Gcp], vec![]));
         let only_aws = gw.context(Some("kb"), None, Some("aws"), None).unwrap();
         assert_eq!(gw.plan(&only_aws), (vec![], vec![]), "b may not see aws");
-        gw.store.set("a", Cloud::Gcp, false).unwrap();
+        gw.store.set("a", Cloud::Gcp, false, false).unwrap();
         assert_eq!(gw.plan(&a), (vec![Cloud::Aws], vec![Cloud::Gcp]));
         let admin_for_a = gw.context(Some("kadmin"), Some("a"), None, None).unwrap();
         assert_eq!(gw.plan(&admin_for_a), (vec![Cloud::Aws], vec![Cloud::Gcp]));
@@ -339,12 +425,7 @@ mod tests {
         let mut ctx = gw.context(Some("kb"), None, None, None).unwrap();
         ctx.principal.requests_per_minute = 1;
         let filter = ctx.tenant_filter();
-        let build = |_| {
-            vec![Query {
-                promql: "up".into(),
-                time: None,
-            }]
-        };
+        let build = |_| vec![Query::new("up", None)];
         let first = gw.fan_out(&ctx, &filter, build).await.unwrap();
         assert_eq!(
             first.coverage.clouds_failed.len(),
@@ -356,18 +437,54 @@ mod tests {
             Err(GatewayError::RateLimited(_))
         ));
         // A query that cannot be scoped is refused, not sent.
-        let bad = |_| {
-            vec![Query {
-                promql: "info(up)".into(),
-                time: None,
-            }]
-        };
+        let bad = |_| vec![Query::new("info(up)", None)];
         let mut ctx = gw.context(Some("ka"), None, None, None).unwrap();
         ctx.principal.requests_per_minute = 100;
         assert!(matches!(
             gw.fan_out(&ctx, &filter, bad).await,
             Err(GatewayError::BadRequest(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn tenants_get_the_kind_of_failure_and_the_admin_the_detail() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = gateway(dir.path());
+        let build = |_| vec![Query::new("up", None)];
+        let ctx = gw.context(Some("kb"), None, None, None).unwrap();
+        let fan = gw.fan_out(&ctx, &ctx.tenant_filter(), build).await.unwrap();
+        let f = &fan.coverage.clouds_failed[0];
+        assert_eq!((f.error.as_str(), &f.detail), ("unreachable", &None));
+        let json = serde_json::to_string(&fan.coverage).unwrap();
+        assert!(!json.contains("127.0.0.1"), "{json}");
+        let ctx = gw.context(Some("kadmin"), None, None, None).unwrap();
+        let fan = gw.fan_out(&ctx, &ctx.tenant_filter(), build).await.unwrap();
+        let f = &fan.coverage.clouds_failed[0];
+        assert!(
+            f.detail.as_deref().is_some_and(|d| d.contains("127.0.0.1")),
+            "{f:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn queries_over_the_callers_limits_are_refused_before_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = gateway(dir.path());
+        let ctx = gw.context(Some("ka"), None, None, None).unwrap();
+        let costly = |_| vec![Query::new("sum_over_time(vector(1)[10y:1s])", None)];
+        let e = gw.fan_out(&ctx, &ctx.tenant_filter(), costly).await.err();
+        assert!(
+            matches!(&e, Some(GatewayError::BadRequest(m)) if m.contains("limit")),
+            "{e:?}"
+        );
+        let deep = format!("{}1{}", "(".repeat(3000), ")".repeat(3000));
+        let e = gw
+            .fan_out(&ctx, &ctx.tenant_filter(), |_| {
+                vec![Query::new(deep.clone(), None)]
+            })
+            .await
+            .err();
+        assert!(matches!(e, Some(GatewayError::BadRequest(_))), "{e:?}");
     }
 
     #[test]

@@ -7,13 +7,17 @@ mod billing;
 mod breaker;
 mod cache;
 mod config;
+mod cost;
 mod gateway;
+mod guard;
 mod mcp;
+mod mcp_sessions;
 mod metrics;
 mod promql;
 mod ratelimit;
 mod rest;
 mod state;
+mod tenant_guard;
 mod upstream;
 
 use std::io::Read;
@@ -218,6 +222,10 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
         mcp::http_service(gw.clone(), config.mcp.allowed_hosts.clone());
     let mcp_routes = axum::Router::new()
         .route_service("/mcp", mcp_service)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(mcp_sessions::Sessions::new()),
+            mcp_sessions::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
             mcp::authenticate,

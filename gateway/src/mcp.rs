@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::answers;
 use crate::auth::{key_from_headers, Principal};
 use crate::config::Cloud;
-use crate::gateway::{Coverage, Ctx, Gateway, GatewayError};
+use crate::gateway::{retry_after_seconds, Coverage, Ctx, Gateway, GatewayError};
 use crate::rest::outcome_of;
 
 /// What a spend summary may be grouped by.
@@ -56,7 +56,6 @@ pub struct SpendSummaryArgs {
     pub window: Option<String>,
     /// Labels to group by. Default [cloud].
     pub group_by: Option<Vec<GroupBy>>,
-    /// Only this cloud.
     /// Only this cloud.
     pub cloud: Option<Cloud>,
     /// Admin key only: the tenant to report on (default: every tenant).
@@ -123,7 +122,6 @@ pub struct ReconcileCostsArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BudgetStatusArgs {
-    /// Admin key only: one tenant (default: every tenant).
     /// Admin key only: the tenant to report on (default: every tenant).
     pub tenant_id: Option<String>,
     /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
@@ -173,12 +171,30 @@ fn to_error(e: &GatewayError) -> ErrorData {
         GatewayError::RateLimited(wait) => ErrorData::new(
             RATE_LIMITED,
             e.to_string(),
-            Some(serde_json::json!({"retry_after_seconds": wait.as_secs().max(1)})),
+            Some(serde_json::json!({"retry_after_seconds": retry_after_seconds(*wait)})),
         ),
         GatewayError::Auth(_) | GatewayError::BadRequest(_) => {
             ErrorData::invalid_params(e.to_string(), None)
         }
         GatewayError::Internal(_) => ErrorData::internal_error(e.to_string(), None),
+    }
+}
+
+/// The JSON schema of a tool's `structuredContent` (the REST answer of the same question).
+fn output_schema<T: JsonSchema + std::any::Any>() -> Arc<rmcp::model::JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<T>()
+}
+
+/// What a projection rests on, for the one-line answer.
+fn basis_text(seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s >= 86400.0 => " at the last day's pace".into(),
+        Some(s) if s >= 3600.0 => " at the last hour's pace (less than a day of data)".into(),
+        Some(s) => format!(
+            " at the last {:.0} minutes' pace (less than an hour of data)",
+            s / 60.0
+        ),
+        None => String::new(),
     }
 }
 
@@ -277,11 +293,7 @@ impl GatewayMcp {
             }
             Err(e) => (outcome_of(&e), Err(to_error(&e))),
         };
-        self.gw
-            .metrics
-            .requests
-            .with_label_values(&[&route, &tenant, outcome])
-            .inc();
+        self.gw.metrics.request(&route, &tenant, outcome);
         self.gw
             .metrics
             .request_duration
@@ -291,7 +303,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Spend (estimated USD, list prices) over a window, grouped by cloud, model, region, tenant, account or deployment. Scoped to your tenant."
+        description = "Spend (estimated USD, list prices) over a window, grouped by cloud, model, region, tenant, account or deployment. Scoped to your tenant.",
+        output_schema = output_schema::<answers::SpendSummary>()
     )]
     async fn spend_summary(
         &self,
@@ -342,7 +355,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "The models with the highest spend over a window, per cloud. Scoped to your tenant."
+        description = "The models with the highest spend over a window, per cloud. Scoped to your tenant.",
+        output_schema = output_schema::<answers::ModelCosts>()
     )]
     async fn top_models(
         &self,
@@ -387,7 +401,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Token usage by model and token type (input, output, cache_read, cache_write): total over a window and the live rate (tokens/s over 5m). Optional model regex, e.g. \"gemini.*\". Scoped to your tenant."
+        description = "Token usage by model and token type (input, output, cache_read, cache_write): total over a window and the live rate (tokens/s over 5m). Optional model regex, e.g. \"gemini.*\". Scoped to your tenant.",
+        output_schema = output_schema::<answers::TokenUsage>()
     )]
     async fn token_usage(
         &self,
@@ -410,6 +425,8 @@ impl GatewayMcp {
                     .map(|(k, v)| format!("{k} {v:.0}"))
                     .collect();
                 let rate: f64 = t.rows.iter().map(|r| r.tokens_per_second).sum();
+                // Never "-0.0 tokens/s": a sum of rates is not negative.
+                let rate = if rate > 0.0 { rate } else { 0.0 };
                 format!(
                     "Tokens over {} ({}): {}; now {:.1} tokens/s across {} series.",
                     t.window,
@@ -424,7 +441,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Spend per day (UTC) for a date range, per cloud and in total. Scoped to your tenant."
+        description = "Spend per day (UTC) for a date range, per cloud and in total. Scoped to your tenant.",
+        output_schema = output_schema::<answers::DailyCosts>()
     )]
     async fn daily_costs(
         &self,
@@ -469,7 +487,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "The estimate beside the bill: per UTC day, cloud, account and model, estimated USD (from the exporters, list prices) and billed USD (from the clouds' billing exports), with drift_ratio = billed / estimated and how far each cloud's billing data reaches. Scoped to your tenant (the bill only through a cost-allocation tag)."
+        description = "The estimate beside the bill: per UTC day, cloud, account and model, estimated USD (from the exporters, list prices) and billed USD (from the clouds' billing exports), with drift_ratio = billed / estimated and how far each cloud's billing data reaches. Scoped to your tenant (the bill only through a cost-allocation tag).",
+        output_schema = output_schema::<answers::Reconciliation>()
     )]
     async fn reconcile_costs(
         &self,
@@ -513,7 +532,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Budget status this month: month-to-date spend, projected month end, monthly budget, alert ratio and whether a tenant is over budget or past its alert threshold."
+        description = "Budget status this month: month-to-date spend, projected month end, monthly budget, alert ratio and whether a tenant is over budget or past its alert threshold.",
+        output_schema = output_schema::<answers::BudgetStatus>()
     )]
     async fn budget_status(
         &self,
@@ -535,10 +555,11 @@ impl GatewayMcp {
                     .iter()
                     .map(|t| {
                         format!(
-                            "{}: {} so far, projected {}, budget {} -> {}{}",
+                            "{}: {} so far, projected {}{}, budget {} -> {}{}",
                             t.tenant,
                             usd(t.month_to_date_usd),
                             usd(t.projected_month_end_usd),
+                            basis_text(t.projection_basis_seconds),
                             t.budget_usd.map(usd).unwrap_or_else(|| "none".into()),
                             t.status,
                             if t.projected_over_budget {
@@ -565,7 +586,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Health of the exporters behind the data: scraped, polling their cloud, data age."
+        description = "Health of the exporters behind the data: scraped, polling their cloud, data age.",
+        output_schema = output_schema::<answers::ExportersHealth>()
     )]
     async fn exporter_health(
         &self,
@@ -616,7 +638,8 @@ impl GatewayMcp {
     }
 
     #[tool(
-        description = "Run a read-only PromQL instant query over the LLM usage metrics (llm_tokens_total, llm_estimated_cost_usd_total, llm_invocations_total, llm:* recording rules, ...). Every selector is restricted to your tenant's series."
+        description = "Run a read-only PromQL instant query over the LLM usage metrics (llm_tokens_total, llm_estimated_cost_usd_total, llm_invocations_total, llm:* recording rules, ...). Every selector is restricted to your tenant's series.",
+        output_schema = output_schema::<answers::QueryAnswer>()
     )]
     async fn promql_query(
         &self,
@@ -696,10 +719,7 @@ pub async fn authenticate(
             next.run(req).await
         }
         Err(e) => {
-            gw.metrics
-                .requests
-                .with_label_values(&["/mcp", "-", "unauthorized"])
-                .inc();
+            gw.metrics.request("/mcp", "-", "unauthorized");
             let body = serde_json::json!({"status": "error", "error": e.to_string()});
             (
                 axum::http::StatusCode::UNAUTHORIZED,

@@ -8,8 +8,6 @@
 use promql_parser::label::{MatchOp, Matcher, Matchers};
 use promql_parser::parser::{self, Expr, VectorSelector};
 
-use crate::config::Cloud;
-
 /// The label the exporters put tenants in.
 pub const TENANT_LABEL: &str = "tenant";
 
@@ -49,18 +47,33 @@ pub enum ScopeError {
     Parse(String),
     #[error("the PromQL function {0}() is not allowed through the gateway")]
     Forbidden(String),
+    #[error("{0}")]
+    Guard(#[from] crate::guard::GuardError),
 }
 
 /// Functions that read series other than their selector arguments' (Prometheus 3's `info`
 /// joins `target_info` implicitly), refused rather than trusted.
 const FORBIDDEN_FUNCTIONS: &[&str] = &["info"];
 
-/// Parses `query`, scopes every selector and prints it back.
+/// Parses `query`, scopes every selector and prints it back (with a `cloud` matcher).
+#[cfg(test)]
 pub fn scope_query(
     query: &str,
     tenant: &TenantFilter,
-    cloud: Option<Cloud>,
+    cloud: Option<crate::config::Cloud>,
 ) -> Result<String, ScopeError> {
+    let cloud = cloud.map(|c| Matcher::new(MatchOp::Equal, "cloud", c.as_str()));
+    scope_query_with(query, tenant, cloud)
+}
+
+/// Like `scope_query`, with any matcher (or none) telling the upstream's clouds apart.
+pub fn scope_query_with(
+    query: &str,
+    tenant: &TenantFilter,
+    cloud: Option<Matcher>,
+) -> Result<String, ScopeError> {
+    // Bounded before parsing: the parser and every walk after it recurse per nesting level.
+    crate::guard::check(query)?;
     let mut expr = parser::parse(query).map_err(ScopeError::Parse)?;
     let mut extra = Vec::new();
     match tenant {
@@ -68,9 +81,7 @@ pub fn scope_query(
         TenantFilter::Untenanted => extra.push(Matcher::new(MatchOp::Equal, TENANT_LABEL, "")),
         TenantFilter::Any => {}
     }
-    if let Some(c) = cloud {
-        extra.push(Matcher::new(MatchOp::Equal, "cloud", c.as_str()));
-    }
+    extra.extend(cloud);
     walk(&mut expr, &extra)?;
     let printed = expr.to_string();
     verify(&printed, &extra)?;
@@ -94,9 +105,7 @@ fn verify(printed: &str, extra: &[Matcher]) -> Result<(), ScopeError> {
             for want in extra {
                 let on_label: Vec<&Matcher> =
                     group.iter().filter(|m| m.name == want.name).collect();
-                let exact = on_label.len() == 1
-                    && matches!(on_label[0].op, MatchOp::Equal)
-                    && on_label[0].value == want.value;
+                let exact = on_label.len() == 1 && on_label[0].to_string() == want.to_string();
                 if !exact {
                     return Err(ScopeError::Parse(format!(
                         "internal error: a selector lost its {} matcher",
@@ -198,6 +207,7 @@ pub fn selector_with_regex(name: &str, label: &str, regex: &str) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Cloud;
 
     fn a() -> TenantFilter {
         TenantFilter::Tenant("a".into())

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::answers;
 use crate::auth::{key_from_headers, AuthError};
 use crate::breaker::BreakerState;
-use crate::gateway::{Ctx, Gateway, GatewayError};
+use crate::gateway::{retry_after_seconds, Ctx, Gateway, GatewayError};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -44,7 +44,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 pub fn status_of(e: &GatewayError) -> StatusCode {
     match e {
         GatewayError::Auth(AuthError::Missing | AuthError::Unknown) => StatusCode::UNAUTHORIZED,
-        GatewayError::Auth(AuthError::OtherTenant { .. }) => StatusCode::FORBIDDEN,
+        GatewayError::Auth(AuthError::OtherTenant { .. } | AuthError::AdminOnly(_)) => {
+            StatusCode::FORBIDDEN
+        }
         GatewayError::Auth(AuthError::UnknownTenant(_)) => StatusCode::NOT_FOUND,
         GatewayError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -69,8 +71,7 @@ fn error_response(e: &GatewayError) -> Response {
     let mut r = (status, Json(body)).into_response();
     match e {
         GatewayError::RateLimited(wait) => {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_seconds(*wait).to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
@@ -134,10 +135,7 @@ where
         },
         Err(e) => (outcome_of(&e), error_response(&e)),
     };
-    gw.metrics
-        .requests
-        .with_label_values(&[route, &tenant, outcome])
-        .inc();
+    gw.metrics.request(route, &tenant, outcome);
     gw.metrics
         .request_duration
         .with_label_values(&[route])
@@ -356,16 +354,21 @@ async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Query(p): Pa
     .await
 }
 
-async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+/// Open to anyone who reaches the port, so without tenant names; with the admin key (a
+/// scrape config's `authorization`) the per-tenant families as well.
+async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     for u in &gw.upstreams {
         let _ = u.breaker_state();
     }
+    let admin = key_from_headers(&headers)
+        .and_then(|k| gw.keyring.authenticate(Some(&k)).ok())
+        .is_some_and(|p| p.tenant.is_none());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        gw.metrics.render(),
+        gw.metrics.render(admin),
     )
         .into_response()
 }

@@ -22,6 +22,9 @@ struct StateFile {
     version: u32,
     /// tenant -> clouds it has disabled
     disabled: BTreeMap<String, BTreeSet<Cloud>>,
+    /// tenant -> those of its disabled clouds the admin disabled: only the admin enables them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    by_admin: BTreeMap<String, BTreeSet<Cloud>>,
 }
 
 pub struct Store {
@@ -34,6 +37,14 @@ pub struct Store {
 pub struct StateError {
     pub path: String,
     pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error("{0} was disabled by the admin: only the admin key can enable it")]
+    AdminDisabled(Cloud),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 impl Store {
@@ -56,6 +67,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile {
                 version: 1,
                 disabled: BTreeMap::new(),
+                by_admin: BTreeMap::new(),
             },
             Err(e) => return Err(err(format!("cannot read: {e}"))),
         };
@@ -70,10 +82,29 @@ impl Store {
         s.disabled.get(tenant).cloned().unwrap_or_default()
     }
 
-    /// Enables or disables `cloud` for `tenant` and persists it before returning.
-    pub fn set(&self, tenant: &str, cloud: Cloud, enabled: bool) -> Result<(), StateError> {
+    /// Enables or disables `cloud` for `tenant` and persists it before returning. `admin`:
+    /// the admin key asks; a cloud the admin disabled stays disabled until the admin enables
+    /// it, whatever the tenant's own key asks.
+    pub fn set(
+        &self,
+        tenant: &str,
+        cloud: Cloud,
+        enabled: bool,
+        admin: bool,
+    ) -> Result<(), SetError> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = s.clone();
+        let by_admin = next.by_admin.entry(tenant.to_string()).or_default();
+        if enabled && !admin && by_admin.contains(&cloud) {
+            return Err(SetError::AdminDisabled(cloud));
+        }
+        if admin {
+            if enabled {
+                by_admin.remove(&cloud);
+            } else {
+                by_admin.insert(cloud);
+            }
+        }
         let set = next.disabled.entry(tenant.to_string()).or_default();
         if enabled {
             set.remove(&cloud);
@@ -81,6 +112,7 @@ impl Store {
             set.insert(cloud);
         }
         next.disabled.retain(|_, v| !v.is_empty());
+        next.by_admin.retain(|_, v| !v.is_empty());
         if next != *s {
             write_atomically(&self.path, &next).map_err(|e| StateError {
                 path: self.path.display().to_string(),
@@ -127,12 +159,36 @@ mod tests {
         let path = dir.path().join("gw.state");
         let s = Store::open(&path).unwrap();
         assert!(s.disabled("a").is_empty());
-        s.set("a", Cloud::Gcp, false).unwrap();
-        s.set("a", Cloud::Aws, false).unwrap();
-        s.set("a", Cloud::Aws, true).unwrap();
+        s.set("a", Cloud::Gcp, false, false).unwrap();
+        s.set("a", Cloud::Aws, false, false).unwrap();
+        s.set("a", Cloud::Aws, true, false).unwrap();
         let again = Store::open(&path).unwrap();
         assert_eq!(again.disabled("a"), BTreeSet::from([Cloud::Gcp]));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn what_the_admin_disabled_only_the_admin_enables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.state");
+        let s = Store::open(&path).unwrap();
+        s.set("a", Cloud::Gcp, false, true).unwrap();
+        // The tenant's key: refused, also after a restart; disabling again changes nothing.
+        assert!(matches!(
+            s.set("a", Cloud::Gcp, true, false),
+            Err(SetError::AdminDisabled(Cloud::Gcp))
+        ));
+        s.set("a", Cloud::Gcp, false, false).unwrap();
+        let again = Store::open(&path).unwrap();
+        assert!(again.set("a", Cloud::Gcp, true, false).is_err());
+        assert_eq!(again.disabled("a"), BTreeSet::from([Cloud::Gcp]));
+        // What the tenant disabled itself, it enables; the admin enables anything.
+        again.set("a", Cloud::Aws, false, false).unwrap();
+        again.set("a", Cloud::Aws, true, false).unwrap();
+        again.set("a", Cloud::Gcp, true, true).unwrap();
+        assert!(again.disabled("a").is_empty());
+        again.set("a", Cloud::Gcp, false, false).unwrap();
+        again.set("a", Cloud::Gcp, true, false).unwrap();
     }
 
     #[test]

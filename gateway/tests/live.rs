@@ -46,6 +46,19 @@ fn gateway_bin() -> &'static str {
     env!("CARGO_BIN_EXE_llm-gateway")
 }
 
+/// The config's `api_key_sha256` of a key, from the binary itself.
+fn hash(k: &str) -> String {
+    let out = Command::new(gateway_bin())
+        .args(["hash-key", k])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[path = "live/single.rs"]
+mod single;
+
 fn yaml(path: &Path) -> Yaml {
     serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -583,14 +596,6 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
 
     // The gateway: one upstream per cloud (through the proxies), two tenants, a tenant with a
     // tiny rate limit, an admin key; a quick breaker.
-    let hash = |k: &str| {
-        let out = Command::new(gateway_bin())
-            .args(["hash-key", k])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
     let gw_config = d.join("gateway.yaml");
     let upstreams: String = CLOUDS
         .iter()
@@ -605,7 +610,7 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
     std::fs::write(
         &gw_config,
         format!(
-            "upstreams:\n{upstreams}tenants:\n  - {{name: support, api_key_sha256: {}}}\n  - {{name: research, api_key_sha256: {}}}\n  - {{name: quota, api_key_sha256: {}, clouds: [aws], requests_per_minute: 3}}\nadmin: {{api_key_sha256: {}}}\nrate_limit: {{requests_per_minute: 100000}}\ncache: {{now_ttl: 5s}}\nbreaker: {{failures: 2, open_for: 3s}}\nstate_file: {}\n",
+            "upstreams:\n{upstreams}tenants:\n  - {{name: support, api_key_sha256: {}}}\n  - {{name: research, api_key_sha256: {}}}\n  - {{name: quota, api_key_sha256: {}, clouds: [aws], queries_per_minute: 3}}\nadmin: {{api_key_sha256: {}}}\nrate_limit: {{queries_per_minute: 100000}}\ncache: {{now_ttl: 5s}}\nbreaker: {{failures: 2, open_for: 3s}}\nstate_file: {}\n",
             hash(KEY_SUPPORT),
             hash(KEY_RESEARCH),
             hash(KEY_QUOTA),
@@ -1264,13 +1269,22 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
         .expect("Retry-After");
     assert!((1..=20).contains(&retry), "{retry}");
 
-    // The gateway's own metrics.
+    // The gateway's own metrics: per tenant with the admin key only.
     let (status, metrics) = gateway.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(!metrics.contains("tenant="), "{metrics}");
+    let (status, _, metrics) = http(
+        "GET",
+        &gateway.addr,
+        "/metrics",
+        &[("Authorization", &format!("Bearer {KEY_ADMIN}"))],
+        "",
+    );
     assert_eq!(status, 200);
     let s = Scrape::parse(&metrics);
     assert!(
         s.value(
-            "llm_gateway_requests_total",
+            "llm_gateway_tenant_requests_total",
             &[
                 ("route", "/api/v1/exporters"),
                 ("tenant", "quota"),
@@ -1281,7 +1295,7 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
     );
     assert!(
         s.value(
-            "llm_gateway_requests_total",
+            "llm_gateway_tenant_requests_total",
             &[
                 ("route", "mcp:exporter_health"),
                 ("tenant", "quota"),
@@ -1301,7 +1315,8 @@ fn gateway_answers_match_prometheus_and_isolate_tenants() {
         .is_empty());
     let (code, out) = promtool_check_metrics(&metrics);
     assert_eq!(code, 0, "{out}");
-    // The documented metrics are the exposed ones (gateway/README.md, "Resilience and metrics").
+    // The documented metrics are the exposed ones, the admin's view (gateway/README.md,
+    // "Resilience and metrics").
     let readme = std::fs::read_to_string(root().join("gateway/README.md")).unwrap();
     let documented: BTreeSet<&str> = readme
         .split('`')

@@ -7,7 +7,8 @@ PLAN: {"transports": [{"kind": "http", "url": ..., "key": ...} |
        "calls": [{"name": tool, "arguments": {...}, "repeat": 2}]}
 
 Connects over each transport, lists the tools, calls each tool `repeat` times and prints one
-JSON document on stdout: per transport the tools (name, input schema) and per call every
+JSON document on stdout: per transport the tools (name, description, input and output
+schemas) and per call every
 attempt's structured result, text, isError, MCP error and latency in milliseconds. The Rust
 test compares the numbers with Prometheus.
 """
@@ -27,7 +28,11 @@ from mcp.shared.exceptions import MCPError
 async def exercise(session, calls):
     await session.initialize()
     listed = await session.list_tools()
-    tools = [{"name": t.name, "input_schema": t.input_schema} for t in listed.tools]
+    tools = [
+        {"name": t.name, "description": t.description, "input_schema": t.input_schema,
+         "output_schema": t.output_schema}
+        for t in listed.tools
+    ]
     results = []
     for call in calls:
         attempts = []

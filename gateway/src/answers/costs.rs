@@ -8,13 +8,13 @@ use super::*;
 use crate::config::Cloud;
 use crate::gateway::{Coverage, Ctx, Gateway, GatewayError, Query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SpendRow {
     pub labels: Labels,
     pub cost_usd: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SpendSummary {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -51,12 +51,7 @@ pub async fn spend_summary(
     );
     let filter = ctx.tenant_filter();
     let fan = gw
-        .fan_out(ctx, &filter, |_| {
-            vec![Query {
-                promql: promql.clone(),
-                time: ctx.time,
-            }]
-        })
+        .fan_out(ctx, &filter, |_| vec![Query::new(promql.clone(), ctx.time)])
         .await?;
     let answers = first(&fan);
     let mut merged: BTreeMap<Labels, f64> = BTreeMap::new();
@@ -81,14 +76,14 @@ pub async fn spend_summary(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ModelCost {
     pub cloud: Cloud,
     pub model: String,
     pub cost_usd: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ModelCosts {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -112,12 +107,7 @@ pub async fn costs_by_model(
     let promql = format!("sum by (model) (increase({selector}[{window}]))");
     let filter = ctx.tenant_filter();
     let fan = gw
-        .fan_out(ctx, &filter, |_| {
-            vec![Query {
-                promql: promql.clone(),
-                time: ctx.time,
-            }]
-        })
+        .fan_out(ctx, &filter, |_| vec![Query::new(promql.clone(), ctx.time)])
         .await?;
     let answers = first(&fan);
     let mut models: Vec<ModelCost> = answers

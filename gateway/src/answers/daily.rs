@@ -9,7 +9,7 @@ use super::*;
 use crate::config::Cloud;
 use crate::gateway::{Coverage, Ctx, Gateway, GatewayError, Query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Day {
     pub date: String,
     pub total_usd: f64,
@@ -18,7 +18,7 @@ pub struct Day {
     pub complete: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DailyCosts {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -85,9 +85,8 @@ pub async fn daily_costs(
     let fan = gw
         .fan_out(ctx, &filter, |_| {
             plan.iter()
-                .map(|(_, secs, time, _)| Query {
-                    promql: format!("sum(increase({COST}[{secs}s]))"),
-                    time: *time,
+                .map(|(_, secs, time, _)| {
+                    Query::new(format!("sum(increase({COST}[{secs}s]))"), *time)
                 })
                 .collect()
         })

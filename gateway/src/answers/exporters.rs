@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::*;
 use crate::config::Cloud;
-use crate::gateway::{Coverage, Ctx, Gateway, GatewayError, Query};
+use crate::gateway::{CloudBy, Coverage, Ctx, Gateway, GatewayError, Query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ExporterHealth {
     pub cloud: Cloud,
     pub job: String,
@@ -22,7 +22,7 @@ pub struct ExporterHealth {
     pub healthy: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ExportersHealth {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -37,9 +37,11 @@ pub const HEALTH_QUERY: &str = "{__name__=~\"up|llm_exporter_up|llm_exporter_las
 pub async fn exporter_health(gw: &Gateway, ctx: &Ctx) -> Result<ExportersHealth, GatewayError> {
     let fan = gw
         .fan_out(ctx, &TenantFilter::Untenanted, |_| {
+            // Exporters' own series carry no `cloud` label: on an upstream holding every
+            // cloud, each cloud's are those scraped by its job (`llm-exporter-<cloud>`).
             vec![Query {
-                promql: HEALTH_QUERY.into(),
-                time: ctx.time,
+                by: CloudBy::Job,
+                ..Query::new(HEALTH_QUERY, ctx.time)
             }]
         })
         .await?;

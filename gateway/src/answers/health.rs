@@ -2,10 +2,12 @@
 
 use serde::Serialize;
 
+use crate::auth::AuthError;
 use crate::config::Cloud;
 use crate::gateway::{Ctx, Gateway, GatewayError};
+use crate::state::SetError;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct UpstreamHealth {
     pub name: String,
     pub clouds: Vec<Cloud>,
@@ -15,7 +17,7 @@ pub struct UpstreamHealth {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Health {
     pub status: String,
     pub upstreams: Vec<UpstreamHealth>,
@@ -23,14 +25,24 @@ pub struct Health {
 
 /// Probes each upstream (`/-/ready`, through its breaker) and reports the breaker state.
 pub async fn health(gw: &Gateway, ctx: &Ctx) -> Result<Health, GatewayError> {
-    let clouds: Vec<Cloud> = gw.upstreams.iter().flat_map(|u| u.clouds.clone()).collect();
+    let probes: Vec<(Cloud, usize)> = gw
+        .upstreams
+        .iter()
+        .filter_map(|u| u.clouds.first().map(|c| (*c, 1)))
+        .collect();
     gw.limits
         .check(
             ctx.principal.label(),
-            &clouds,
+            &probes,
             ctx.principal.requests_per_minute,
         )
-        .map_err(GatewayError::RateLimited)?;
+        .map_err(|e| match e {
+            crate::ratelimit::Refused::Wait(w) => GatewayError::RateLimited(w),
+            crate::ratelimit::Refused::TooMuch { .. } => {
+                GatewayError::RateLimited(std::time::Duration::from_secs(60))
+            }
+        })?;
+    let admin = ctx.principal.tenant.is_none();
     let probes = gw.upstreams.iter().map(|u| async move {
         let r = u.probe().await;
         UpstreamHealth {
@@ -38,7 +50,10 @@ pub async fn health(gw: &Gateway, ctx: &Ctx) -> Result<Health, GatewayError> {
             clouds: u.clouds.clone(),
             healthy: r.is_ok(),
             breaker: u.breaker_state().as_str().to_string(),
-            error: r.err().map(|e| e.to_string()),
+            // The upstream's own message (addresses) for the admin; the kind for tenants.
+            error: r
+                .err()
+                .map(|e| if admin { e.to_string() } else { e.public() }),
         }
     });
     let upstreams: Vec<UpstreamHealth> = futures::future::join_all(probes).await;
@@ -56,7 +71,7 @@ pub async fn health(gw: &Gateway, ctx: &Ctx) -> Result<Health, GatewayError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CloudSwitch {
     pub tenant: String,
     pub cloud: Cloud,
@@ -81,9 +96,13 @@ pub fn set_cloud(
             "tenant {tenant:?} may not see {cloud} at all"
         )));
     }
+    let admin = ctx.principal.tenant.is_none();
     gw.store
-        .set(&tenant, cloud, enabled)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        .set(&tenant, cloud, enabled, admin)
+        .map_err(|e| match e {
+            SetError::AdminDisabled(_) => GatewayError::Auth(AuthError::AdminOnly(e.to_string())),
+            SetError::State(e) => GatewayError::Internal(e.to_string()),
+        })?;
     Ok(CloudSwitch {
         disabled_clouds: gw.store.disabled(&tenant).into_iter().collect(),
         tenant,

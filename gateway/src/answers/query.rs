@@ -6,14 +6,14 @@ use super::*;
 use crate::config::Cloud;
 use crate::gateway::{Coverage, Ctx, Gateway, GatewayError, Query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CloudResult {
     pub cloud: Cloud,
     pub result_type: String,
     pub result: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct QueryAnswer {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -25,18 +25,10 @@ pub struct QueryAnswer {
 /// Result series labelled with another tenant (a `label_replace` of the caller's own data)
 /// are dropped as well.
 pub async fn promql(gw: &Gateway, ctx: &Ctx, query: &str) -> Result<QueryAnswer, GatewayError> {
-    if query.len() > 10_000 {
-        return Err(GatewayError::BadRequest(
-            "query longer than 10000 bytes".into(),
-        ));
-    }
     let filter = ctx.tenant_filter();
     let fan = gw
         .fan_out(ctx, &filter, |_| {
-            vec![Query {
-                promql: query.to_string(),
-                time: ctx.time,
-            }]
+            vec![Query::new(query.to_string(), ctx.time)]
         })
         .await?;
     let results = fan

@@ -14,7 +14,7 @@ use crate::billing::model_key::{model_key, without_geo};
 use crate::config::Cloud;
 use crate::gateway::{Coverage, Ctx, Gateway, GatewayError, Query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReconRow {
     pub day: String,
     pub cloud: Cloud,
@@ -37,7 +37,7 @@ pub struct ReconRow {
     pub estimated_as: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Reconciliation {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -106,9 +106,11 @@ pub async fn reconciliation(
     let fan = gw
         .fan_out(ctx, &filter, |_| {
             plan.iter()
-                .map(|(_, secs, time)| Query {
-                    promql: format!("sum by (account, model) (increase({COST}[{secs}s]))"),
-                    time: *time,
+                .map(|(_, secs, time)| {
+                    Query::new(
+                        format!("sum by (account, model) (increase({COST}[{secs}s]))"),
+                        *time,
+                    )
                 })
                 .collect()
         })

@@ -8,7 +8,7 @@ use super::*;
 use crate::config::Cloud;
 use crate::gateway::{Coverage, Ctx, Gateway, GatewayError, Query};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenRow {
     pub cloud: Cloud,
     pub model: String,
@@ -19,7 +19,7 @@ pub struct TokenRow {
     pub tokens_per_second: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenUsage {
     #[serde(flatten)]
     pub coverage: Coverage,
@@ -44,14 +44,8 @@ pub async fn token_usage(
     let fan = gw
         .fan_out(ctx, &filter, |_| {
             vec![
-                Query {
-                    promql: total.clone(),
-                    time: ctx.time,
-                },
-                Query {
-                    promql: rate.clone(),
-                    time: ctx.time,
-                },
+                Query::new(total.clone(), ctx.time),
+                Query::new(rate.clone(), ctx.time),
             ]
         })
         .await?;

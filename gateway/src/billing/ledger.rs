@@ -137,7 +137,7 @@ pub struct Period {
 }
 
 /// What an answer says about one export.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ExportStatus {
     pub name: String,
     pub cloud: crate::config::Cloud,

@@ -14,7 +14,22 @@ use super::model_key::{model_key, without_geo};
 use crate::answers::{samples, COST};
 use crate::config::Cloud;
 use crate::gateway::Gateway;
-use crate::promql::{scope_query, TenantFilter};
+use crate::promql::{scope_query_with, TenantFilter};
+
+/// How long the gateway's own background queries may run (capped by each upstream's
+/// timeout): they are not a tenant's, so no tenant's query limits apply.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The matcher that selects `cloud`'s series on an upstream holding several clouds.
+fn on_shared(shared: bool, cloud: Cloud) -> Option<promql_parser::label::Matcher> {
+    shared.then(|| {
+        promql_parser::label::Matcher::new(
+            promql_parser::label::MatchOp::Equal,
+            "cloud",
+            cloud.as_str(),
+        )
+    })
+}
 
 /// Complete days the ratio is taken over.
 pub const RATIO_DAYS: i64 = 7;
@@ -47,14 +62,14 @@ pub async fn update(gw: &Gateway) {
             "sum by (account, model) (increase({COST}[{}s]))",
             RATIO_DAYS * 86400
         );
-        let Ok(scoped) = scope_query(
+        let Ok(scoped) = scope_query_with(
             &promql,
             &TenantFilter::Any,
-            upstream.shared.then_some(cloud),
+            on_shared(upstream.shared, cloud),
         ) else {
             continue;
         };
-        let data = match upstream.query(&scoped, Some(end)).await {
+        let data = match upstream.query(&scoped, Some(end), QUERY_TIMEOUT).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(%cloud, error = %e, "billing ratio: no estimate");
@@ -100,13 +115,16 @@ async fn estimate(gw: &Gateway, cloud: Cloud, secs: i64, time: f64) -> Option<f6
         return Some(0.0);
     }
     let promql = format!("sum(increase({COST}[{secs}s]))");
-    let scoped = scope_query(
+    let scoped = scope_query_with(
         &promql,
         &TenantFilter::Any,
-        upstream.shared.then_some(cloud),
+        on_shared(upstream.shared, cloud),
     )
     .ok()?;
-    let data = upstream.query(&scoped, Some(time)).await.ok()?;
+    let data = upstream
+        .query(&scoped, Some(time), QUERY_TIMEOUT)
+        .await
+        .ok()?;
     Some(samples(&data).iter().map(|s| s.value).sum())
 }
 
