@@ -218,6 +218,33 @@ fn three_shards_poll_each_project_once_and_total_what_one_process_does() {
         page.contains("2 of 3"),
         "the landing page names the shard:\n{page}"
     );
+
+    // Shard 0 of 3 (proj-c, proj-d) restarted as shard 0 of 2 on its own state file: proj-d
+    // now belongs to shard 1, and the restore says the file was written by another layout.
+    const WARNING: &str = "the state file holds scopes another shard polls";
+    assert!(!shards[0].proc.log().contains(WARNING));
+    let mut first = shards.into_iter().next().unwrap();
+    first.proc.stop();
+    let args = [
+        "--config.file",
+        &shard_cfg,
+        "--shard",
+        "0",
+        "--total-shards",
+        "2",
+    ];
+    let resharded = start_exporter(&args, &key);
+    resharded.wait_for("the new layout", Duration::from_secs(60), |s| {
+        s.value(
+            "llm_exporter_shard",
+            &[("shard", "0"), ("total_shards", "2")],
+        ) == Some(4.0)
+    });
+    let log = resharded.proc.log();
+    assert!(
+        log.contains(WARNING) && log.contains("example=proj-d"),
+        "{log}"
+    );
 }
 
 #[test]
