@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs that cargo does not: Debian's Prometheus and
-# Alertmanager (promtool, amtool), and in private venvs LocalStack, Compose v2 and the MCP
+# Alertmanager (promtool, amtool), VictoriaMetrics, and in private venvs LocalStack, Compose v2 and the MCP
 # Python SDK. Idempotent: a second run checks and returns quickly. Every step is retried
 # once, because apt's temp dir and PyPI downloads have both been seen to fail once here.
 set -euo pipefail
@@ -15,6 +15,15 @@ if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
   tmp=$(mktemp -d "$root/.apt-tmp.XXXXXX")
   retry apt-get update -qq
   TMPDIR=$tmp retry apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+  rm -rf "$tmp"
+fi
+
+# --- VictoriaMetrics (remote-write receiver with PromQL, Debian package) ---
+if ! command -v victoria-metrics >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  tmp=$(mktemp -d "$root/.apt-tmp.XXXXXX")
+  retry apt-get update -qq
+  TMPDIR=$tmp retry apt-get install -y -qq --no-install-recommends victoria-metrics >/dev/null
   rm -rf "$tmp"
 fi
 

@@ -55,6 +55,13 @@ pub struct Flags {
     /// With --demo: add this many synthetic models (about 14 series each), for load tests.
     #[arg(long = "demo.extra-models", default_value_t = 0, value_name = "N")]
     pub demo_extra_models: usize,
+    /// This replica's shard, from 0, when scopes are split across replicas (kube-state-metrics'
+    /// flag): it polls only the scopes whose stable hash modulo --total-shards is this number.
+    #[arg(long = "shard", default_value_t = 0, value_name = "N")]
+    pub shard: u64,
+    /// How many replicas share the scopes; 1 (the default) polls every scope.
+    #[arg(long = "total-shards", default_value_t = 1, value_name = "N")]
+    pub total_shards: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,7 +96,13 @@ impl Flags {
                 self.telemetry_path
             ));
         }
+        self.shard()?;
         Ok(())
+    }
+
+    /// `--shard` and `--total-shards`, checked.
+    pub fn shard(&self) -> Result<crate::shard::Shard, String> {
+        crate::shard::Shard::new(self.shard, self.total_shards)
     }
 }
 

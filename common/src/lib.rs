@@ -22,6 +22,7 @@ pub mod pricing;
 pub mod publish;
 pub mod reload;
 pub mod server;
+pub mod shard;
 pub mod source;
 pub mod tls;
 pub mod web_config;
@@ -76,6 +77,27 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         pricing,
     } = settings;
     config.state_file = config.state_file_for(cloud);
+    let shard = flags.shard().map_err(anyhow::Error::msg)?;
+    // `{shard}` in the path gives each replica its own file from one shared config.
+    config.state_file = config.state_file.map(|p| {
+        p.to_string_lossy()
+            .replace("{shard}", &shard.index.to_string())
+            .into()
+    });
+    let (sources, others) = shard.split(sources, |s| s.scope());
+    if shard.total > 1 {
+        tracing::info!(
+            shard = shard.index,
+            total_shards = shard.total,
+            polled = sources.len(),
+            left_to_other_shards = others.len(),
+            "sharded: polling only this shard's scopes"
+        );
+    }
+    metrics
+        .shard
+        .with_label_values(&[&shard.index.to_string(), &shard.total.to_string()])
+        .set(sources.len() as i64);
     let new_accumulator = |pricing| {
         let mut a = Accumulator::new(AccumulatorSettings::from_config(cloud, &config), pricing);
         a.set_demo(flags.demo);
@@ -94,6 +116,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     if let Some(path) = &config.state_file {
         if accumulator.restore(path, Now::system())? {
             tracing::info!(path = %path.display(), series = accumulator.series(), "state restored");
+            warn_foreign_scopes(&accumulator, &others, path);
         }
     }
     let accumulator = Arc::new(Mutex::new(accumulator));
@@ -163,7 +186,17 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         reloader: flags.enable_lifecycle.then_some(reloader),
         errors: target_errors,
         accumulator: accumulator.clone(),
-        summary: Arc::new(landing::config_summary(&config)),
+        summary: Arc::new({
+            let mut summary = landing::config_summary(&config);
+            summary.push((
+                "shard".into(),
+                format!(
+                    "{} of {} (--shard, --total-shards)",
+                    shard.index, shard.total
+                ),
+            ));
+            summary
+        }),
     });
     if let Some(users) = web
         .as_ref()
@@ -192,6 +225,19 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         tracing::info!(path = %path.display(), "state saved");
     }
     Ok(())
+}
+
+/// A restored state that holds scopes another shard polls was written under a different
+/// `--shard`/`--total-shards` (or is another replica's file): those scopes are no longer
+/// polled here, and their counters stay frozen until `series_ttl` drops them.
+fn warn_foreign_scopes(accumulator: &Accumulator, others: &[String], path: &std::path::Path) {
+    let foreign: Vec<&str> = accumulator
+        .scope_names()
+        .filter(|held| others.iter().any(|o| shard::held_by(held, o)))
+        .collect();
+    if let Some(first) = foreign.first() {
+        tracing::warn!(path = %path.display(), scopes = foreign.len(), example = %first, "the state file holds scopes another shard polls: it was written with a different --shard/--total-shards or by another replica; give each replica its own state file");
+    }
 }
 
 /// `--config.check`: everything the exporter would refuse at start-up, without starting.

@@ -38,6 +38,7 @@ pub mod names {
     pub const BUDGET_ALERT_RATIO: &str = "llm_budget_alert_ratio";
 
     pub const BUILD_INFO: &str = "llm_exporter_build_info";
+    pub const SHARD: &str = "llm_exporter_shard";
     pub const UP: &str = "llm_exporter_up";
     pub const TARGET_UP: &str = "llm_exporter_target_up";
     pub const LAST_SUCCESS: &str = "llm_exporter_last_success_timestamp_seconds";
@@ -82,6 +83,7 @@ pub mod names {
         BUDGET,
         BUDGET_ALERT_RATIO,
         BUILD_INFO,
+        SHARD,
         UP,
         TARGET_UP,
         LAST_SUCCESS,
@@ -113,6 +115,7 @@ pub mod names {
 /// The exporter's own health metrics.
 pub struct SelfMetrics {
     pub registry: Registry,
+    pub shard: IntGaugeVec,
     pub up: IntGauge,
     pub target_up: IntGaugeVec,
     pub last_success: Gauge,
@@ -153,6 +156,15 @@ impl SelfMetrics {
         .expect("valid metric");
         build_info.with_label_values(&[exporter, version]).set(1.0);
         reg(Box::new(build_info));
+        let shard = IntGaugeVec::new(
+            Opts::new(
+                names::SHARD,
+                "Scopes this replica polls, labeled by its --shard and --total-shards.",
+            ),
+            &["shard", "total_shards"],
+        )
+        .expect("valid metric");
+        reg(Box::new(shard.clone()));
 
         let up = IntGauge::new(
             names::UP,
@@ -269,6 +281,7 @@ impl SelfMetrics {
 
         SelfMetrics {
             registry,
+            shard,
             up,
             target_up,
             last_success,

@@ -264,3 +264,187 @@ fn single_prometheus_with_the_readme_jobs_fires_exporter_down_and_names_exporter
         );
     }
 }
+
+#[test]
+fn remote_write_into_victoria_metrics_answers_like_prometheus_and_the_gateway_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = root();
+    let exporters: Vec<_> = ["aws", "azure", "gcp"]
+        .iter()
+        .map(|cloud| {
+            let bin = binary(&format!("llm-exporter-{cloud}"));
+            (*cloud, Exporter::start(&bin, &["--demo"], &[], &[]))
+        })
+        .collect();
+    let (_vm, vm) = start_victoria_metrics(&d.join("vm"));
+
+    // prometheus/single.yml's jobs with prometheus/remote-write.yml's block, pointed here.
+    let mut c = yaml(&repo.join("prometheus/single.yml"));
+    c["global"]["scrape_interval"] = Value::from("1s");
+    c.as_mapping_mut().unwrap().remove("alerting");
+    c.as_mapping_mut().unwrap().remove("rule_files");
+    for job in c["scrape_configs"].as_sequence_mut().unwrap() {
+        let name = job["job_name"].as_str().unwrap().to_string();
+        let (_, e) = exporters.iter().find(|(c, _)| name.ends_with(c)).unwrap();
+        job["static_configs"] =
+            serde_yaml_ng::from_str(&format!("[{{targets: ['{}']}}]", e.addr)).unwrap();
+    }
+    let mut rw = yaml(&repo.join("prometheus/remote-write.yml"))["remote_write"].clone();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let snippet = readme
+        .split("```yaml\nremote_write:")
+        .nth(1)
+        .and_then(|r| r.split("```").next())
+        .expect("the README's remote_write snippet");
+    let snippet: Value = serde_yaml_ng::from_str(&format!("remote_write:{snippet}")).unwrap();
+    assert_eq!(
+        snippet["remote_write"], rw,
+        "README and prometheus/remote-write.yml differ"
+    );
+    let target = &mut rw.as_sequence_mut().unwrap()[0];
+    assert!(target["url"].as_str().unwrap().ends_with("/api/v1/write"));
+    target["url"] = Value::from(format!("http://{vm}/api/v1/write"));
+    // Sent within a second rather than the default five.
+    target["queue_config"] = serde_yaml_ng::from_str("{batch_send_deadline: 1s}").unwrap();
+    c["remote_write"] = rw;
+    let config = d.join("remote-write.yml");
+    write_yaml(&config, &c);
+    let (_prom, prom) = start_prometheus(&config, d);
+
+    // An evaluation time both stores have complete: every series Prometheus holds at `t`
+    // has reached VictoriaMetrics with a later sample.
+    let usage = "llm_tokens_total";
+    wait_until(
+        "tokens counted on all three clouds in Prometheus",
+        Duration::from_secs(60),
+        || {
+            (by_labels(
+                &prom,
+                &format!("sum by (cloud) ({usage}) > 0"),
+                unix_now(),
+                &["cloud"],
+            )
+            .len()
+                == 3)
+                .then_some(())
+        },
+    );
+    let t = unix_now();
+    wait_until(
+        "VictoriaMetrics to hold every series past t",
+        Duration::from_secs(60),
+        || {
+            let now = unix_now();
+            let held = by_labels(&vm, &format!("count({usage})"), t, &[]);
+            let past = by_labels(&vm, &format!("min(timestamp({usage}))"), now, &[]);
+            (held == by_labels(&prom, &format!("count({usage})"), t, &[])
+                && past.values().all(|v| *v as i64 > t + 1)
+                && !past.is_empty())
+            .then_some(())
+        },
+    );
+
+    // The same PromQL gives the same totals over both stores.
+    for (expr, keys) in [
+        (
+            "sum by (cloud, token_type) (llm_tokens_total)",
+            &["cloud", "token_type"][..],
+        ),
+        (
+            "sum by (cloud, model) (llm_estimated_cost_usd_total)",
+            &["cloud", "model"][..],
+        ),
+        ("sum by (cloud) (llm_invocations_total)", &["cloud"][..]),
+        ("count by (job) (up)", &["job"][..]),
+    ] {
+        let p = by_labels(&prom, expr, t, keys);
+        let v = by_labels(&vm, expr, t, keys);
+        assert!(p.values().any(|x| *x > 0.0), "{expr}: {p:?}");
+        assert_eq!(
+            p.keys().collect::<Vec<_>>(),
+            v.keys().collect::<Vec<_>>(),
+            "{expr}"
+        );
+        for (k, x) in &p {
+            assert!(
+                (x - v[k]).abs() <= 1e-9 * x.abs().max(1.0),
+                "{expr} {k:?}: Prometheus {x}, VictoriaMetrics {}",
+                v[k]
+            );
+        }
+    }
+
+    // The gateway with VictoriaMetrics as its upstream answers as it does over Prometheus.
+    let key = "key-admin-0123456789";
+    let (code, out) = tool(&binary("llm-gateway"), &["hash-key", key]);
+    assert_eq!(code, 0, "{out}");
+    let hash = out.split_whitespace().last().unwrap().to_string();
+    let gateway = |name: &str, upstream: &str| {
+        let path = d.join(format!("gateway-{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "upstreams:\n  - {{clouds: [aws, azure, gcp], url: 'http://{upstream}'}}\ntenants:\n  - {{name: support, api_key_sha256: {}}}\nadmin: {{api_key_sha256: {hash}}}\nstate_file: {}\n",
+                "0".repeat(64),
+                d.join(format!("gateway-{name}.state.json")).display()
+            ),
+        )
+        .unwrap();
+        Exporter::start(
+            &binary("llm-gateway"),
+            &["--config.file", path.to_str().unwrap()],
+            &[],
+            &[],
+        )
+    };
+    let over_prom = gateway("prom", &prom);
+    let over_vm = gateway("vm", &vm);
+    let expr = url_encode("sum by (cloud, model) (llm_estimated_cost_usd_total)");
+    let ask = |path: &str| {
+        let (sp, p) = get_with_key(&over_prom.addr, path, key);
+        let (sv, v) = get_with_key(&over_vm.addr, path, key);
+        assert_eq!((sp, sv), (200, 200), "{path}: {p} / {v}");
+        for a in [&p, &v] {
+            assert!(
+                a["clouds_failed"].as_array().is_some_and(|f| f.is_empty()),
+                "{path}: {a}"
+            );
+        }
+        (p, v)
+    };
+    // Instant answers (PromQL, exporter health) are the same.
+    for path in [
+        format!("/api/v1/query?query={expr}&time={t}"),
+        format!("/api/v1/exporters?time={t}"),
+    ] {
+        let (p, v) = ask(&path);
+        assert!(
+            same_answer(&canonical(&p), &canonical(&v)),
+            "{path}\nover Prometheus: {p}\nover VictoriaMetrics: {v}"
+        );
+    }
+    // Window answers name the same models, but their figures differ: MetricsQL's increase()
+    // does not extrapolate to the window's edges as Prometheus' does
+    // (https://docs.victoriametrics.com/metricsql/), so VictoriaMetrics gives the counters'
+    // exact growth and Prometheus a little more or less (the README says so).
+    let (p, v) = ask(&format!("/api/v1/costs/by-model?window=1h&time={t}"));
+    let models = |a: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        a["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| format!("{}/{}", m["cloud"], m["model"]))
+            .collect()
+    };
+    assert!(!models(&p).is_empty());
+    assert_eq!(models(&p), models(&v));
+    let (tp, tv) = (
+        p["total_usd"].as_f64().unwrap(),
+        v["total_usd"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "by-model 1h at {t}: over Prometheus {tp} USD, over VictoriaMetrics {tv} USD ({:+.2} %)",
+        (tp / tv - 1.0) * 100.0
+    );
+}

@@ -21,6 +21,7 @@ fn prometheus_configs_rules_and_rule_tests_pass_promtool() {
         "prometheus/gcp.yml",
         "prometheus/global.yml",
         "prometheus/single.yml",
+        "prometheus/remote-write.yml",
     ] {
         let (code, out) = tool("promtool", &["check", "config", config]);
         assert_eq!(code, 0, "promtool check config {config}:\n{out}");

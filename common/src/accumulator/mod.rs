@@ -673,6 +673,11 @@ impl Accumulator {
         serde_json::to_vec(&state).unwrap_or_default()
     }
 
+    /// The scopes whose revision state this accumulator holds.
+    pub fn scope_names(&self) -> impl Iterator<Item = &str> {
+        self.scopes.keys().map(String::as_str)
+    }
+
     /// Writes the state file atomically.
     pub fn save(&self, path: &Path, now: Now) -> Result<(), StateError> {
         write_atomically(path, &self.state_bytes(now))
