@@ -165,31 +165,39 @@ fn single_prometheus_budget_exporters_and_to_date_panels() {
 
     // Two evaluations of the to-date rules: what month to date grew between them equals
     // what the counters grew, per cloud, to the cent (increase() per minute would not).
-    let evals: Vec<f64> = wait_until(
-        "three evaluations of the to-date rules",
-        Duration::from_secs(30),
+    // Every cloud's series must span both: on a loaded machine one cloud's first scrape can
+    // come an evaluation later than another's.
+    let (t1, t2) = wait_until(
+        "three evaluations of the to-date rules for every cloud",
+        Duration::from_secs(60),
         || {
             let (_, body) = http_get(
                 &stack.addr,
                 &format!(
                     "/api/v1/query?query={}&time={}",
-                    urlencode(
-                        "llm:tenant_cost_usd:month_to_date{tenant=\"alpha\", cloud=\"aws\"}[20s]"
-                    ),
+                    urlencode("llm:tenant_cost_usd:month_to_date{tenant=\"alpha\"}[20s]"),
                     now_str()
                 ),
             )
             .ok()?;
             let v: Value = serde_json::from_str(&body).ok()?;
-            let evals: Vec<f64> = v["data"]["result"][0]["values"]
-                .as_array()?
-                .iter()
-                .filter_map(|p| p[0].as_f64())
-                .collect();
-            (evals.len() >= 3).then_some(evals)
+            let series = v["data"]["result"].as_array()?;
+            let mut span = (f64::MIN, f64::MAX);
+            for cloud in ["aws", "azure", "gcp"] {
+                let evals: Vec<f64> = series.iter().find(|s| s["metric"]["cloud"] == cloud)?
+                    ["values"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|p| p[0].as_f64())
+                    .collect();
+                if evals.len() < 3 {
+                    return None;
+                }
+                span = (span.0.max(evals[0]), span.1.min(evals[evals.len() - 1]));
+            }
+            (span.0 < span.1).then_some(span)
         },
     );
-    let (t1, t2) = (evals[0], evals[evals.len() - 1]);
     for cloud in ["aws", "azure", "gcp"] {
         let at = |expr: String, t: f64| -> f64 {
             num(&prom(&stack.addr, &expr, &format!("{t:.3}"))[0]["value"][1])
