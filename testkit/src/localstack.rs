@@ -34,6 +34,9 @@ impl LocalStack {
                 .env("SKIP_SSL_CERT_DOWNLOAD", "1")
                 .env("LOCALSTACK_VOLUME_DIR", data.path())
                 .env("FILESYSTEM_ROOT", data.path())
+                // Detected as running in a container, LocalStack keeps its CloudWatch store
+                // under tempfile.gettempdir(): without this, every LocalStack on the machine
+                // (parallel tests, other checkouts) shares one store of datapoints.
                 .env("TMPDIR", data.path())
                 .current_dir(data.path());
             let mut proc = Proc::spawn(cmd);

@@ -51,7 +51,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// counted. With the default cap the same answers are read and counted.
 #[test]
 fn an_answer_over_max_response_bytes_fails_the_call_and_the_process_stays_healthy() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let rules = Arc::new(Rules::default());

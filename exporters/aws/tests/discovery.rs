@@ -52,7 +52,7 @@ fn skipped_late(s: &Scrape) -> f64 {
 /// counted for every minute since start-up once it is listed.
 #[test]
 fn a_model_first_used_after_start_up_counts_from_its_first_minute() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let rules = Arc::new(proxy::Rules::default());
@@ -168,7 +168,7 @@ fn fake_bedrock(phase: Arc<AtomicUsize>, calls: Arc<AtomicUsize>) -> Server {
 /// after profile_ttl), and its minutes counted once over both label sets.
 #[test]
 fn a_profile_unknown_to_the_listing_resolves_within_a_minute_and_counts_once() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let phase = Arc::new(AtomicUsize::new(0));

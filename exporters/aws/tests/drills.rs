@@ -159,7 +159,7 @@ fn half_open_trial(localstack: &str) {
 
 #[test]
 fn drill_faults_between_the_exporter_and_cloudwatch_never_show_a_decrease_and_end_exact() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let url = ls.url.as_str();
     std::thread::scope(|s| {
         let a = s.spawn(|| faults(url));

@@ -57,7 +57,7 @@ fn input(s: &Scrape, model: &str, deployment: &str) -> f64 {
 
 #[test]
 fn mantle_traffic_is_counted_once_priced_and_told_apart_from_bedrock_runtime() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let dir = tempfile::tempdir().unwrap();
@@ -361,7 +361,7 @@ fn nova_minute(m: i64) -> (Vec<ModelPoint<'static>>, Vec<TierPoint<'static>>) {
 
 #[test]
 fn tier_traffic_is_counted_once_and_priced_at_the_tier_that_served_it() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let dir = tempfile::tempdir().unwrap();
@@ -505,7 +505,7 @@ fn tier_traffic_is_counted_once_and_priced_at_the_tier_that_served_it() {
 /// from the tier sets, and no minute is lost; minutes after the switch are split by tier.
 #[test]
 fn tier_metrics_listed_late_never_count_an_open_minute_twice() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let rules = std::sync::Arc::new(proxy::Rules::default());

@@ -95,7 +95,7 @@ fn cost(s: &Scrape, model: &str, t: &str) -> Option<f64> {
 
 #[test]
 fn counts_exact_usage_and_cost_and_survives_a_restart() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let profile_calls = Arc::new(AtomicUsize::new(0));
@@ -413,7 +413,7 @@ fn counting_proxy(upstream: String, get_metric_data: Arc<AtomicUsize>) -> Server
 
 #[test]
 fn six_hundred_queries_take_exactly_two_get_metric_data_calls_per_poll() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     // 60 models x 10 metrics (8 counters + 2 latencies at `avg`) = 600 queries.

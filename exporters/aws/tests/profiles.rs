@@ -100,7 +100,7 @@ fn model_of(s: &Scrape, deployment: &str) -> String {
 
 #[test]
 fn a_profile_copied_from_a_geo_profile_is_priced_at_the_geo_rate() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let bedrock = fake_bedrock();
@@ -234,7 +234,7 @@ const CLAUDE_V2_MONTH_USD_PER_UNIT_HOUR: f64 = 63.0;
 
 #[test]
 fn provisioned_throughput_costs_its_model_units_by_the_hour_and_its_tokens_nothing_more() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let listed = Arc::new(Mutex::new(Vec::new()));
@@ -347,7 +347,7 @@ const GLOBAL_SONNET_45: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0
 /// profiles.
 #[test]
 fn regional_calls_carry_the_regional_uplift_and_global_ones_do_not() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let cw = cloudwatch(&ls.url);
     let bedrock = fake_bedrock_with_throughputs(Arc::new(Mutex::new(Vec::new())));

@@ -89,7 +89,7 @@ fn restart_drill(
 
 #[test]
 fn kill_9_and_sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let url = ls.url.as_str();
     std::thread::scope(|s| {
         let a = s.spawn(|| restart_drill(url, OPUS, "kill -9", 8, drill::kill_9));

@@ -56,7 +56,7 @@ const UNAVAILABLE: [&str; 5] = [
 /// with a log line naming the scope and why.
 #[test]
 fn one_failing_region_does_not_hold_back_another() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let rules = Arc::new(proxy::Rules::default());
     rules.fail("eu-west-1", "", 403, "AccessDenied");
@@ -149,7 +149,7 @@ fn one_failing_region_does_not_hold_back_another() {
 /// answers are complete, every minute is counted exactly once.
 #[test]
 fn partial_data_fails_the_poll_and_the_window_is_fetched_again() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let rt = runtime();
     let rules = Arc::new(proxy::Rules::default());
     let proxy = proxy::start(ls.url.clone(), rules.clone());

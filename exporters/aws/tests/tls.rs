@@ -9,7 +9,7 @@ use support::*;
 
 #[test]
 fn extra_ca_file_is_trusted_for_cloud_calls_and_nothing_else_is() {
-    let ls = LocalStack::start();
+    let ls = start_localstack();
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = make_test_ca(dir.path());
     let (addr, _stop) = tls_proxy(

@@ -1,9 +1,6 @@
 //! AWS-side test support: LocalStack, and the exporter started with no ambient AWS set-up.
 #![allow(dead_code)]
 
-use std::process::Command;
-use std::time::Duration;
-
 pub use testkit::*;
 
 pub mod cloud;
@@ -40,70 +37,9 @@ pub fn start_exporter(args: &[&str], env: &[(&str, &str)]) -> Exporter {
     Exporter::start(env!("CARGO_BIN_EXE_llm-exporter-aws"), args, &remove, &all)
 }
 
-/// LocalStack (CloudWatch and STS) from the venv that scripts/install-test-deps.sh makes.
-pub struct LocalStack {
-    pub proc: Proc,
-    pub url: String,
-    _data: tempfile::TempDir,
-}
+pub use testkit::localstack::LocalStack;
 
-impl LocalStack {
-    /// Starts LocalStack on a port outside the kernel's ephemeral range, so no other server
-    /// of the test run (which bind port 0) can take it during LocalStack's slow start-up;
-    /// and checks that the process answering health checks is ours.
-    pub fn start() -> LocalStack {
-        let python = workspace_root().join(".venv-localstack/bin/python");
-        assert!(
-            python.exists(),
-            "LocalStack is not installed: run scripts/install-test-deps.sh ({} missing)",
-            python.display()
-        );
-        for _attempt in 0..3 {
-            let port = non_ephemeral_free_port();
-            let data = tempfile::tempdir().unwrap();
-            let mut cmd = Command::new(&python);
-            cmd.args(["-m", "localstack.runtime.main"])
-                .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-                .env("SERVICES", "cloudwatch,sts")
-                .env("DNS_ADDRESS", "0")
-                .env("DISABLE_EVENTS", "1")
-                .env("SKIP_SSL_CERT_DOWNLOAD", "1")
-                .env("LOCALSTACK_VOLUME_DIR", data.path())
-                .env("FILESYSTEM_ROOT", data.path())
-                // Detected as running in a container, LocalStack keeps its CloudWatch store
-                // under tempfile.gettempdir(): without this, every LocalStack on the machine
-                // (parallel tests, other checkouts) shares one store of datapoints.
-                .env("TMPDIR", data.path())
-                .current_dir(data.path());
-            let mut proc = Proc::spawn(cmd);
-            let url = format!("http://127.0.0.1:{port}");
-            let health = format!("127.0.0.1:{port}");
-            wait_until(
-                "LocalStack to become healthy",
-                Duration::from_secs(90),
-                || {
-                    if let Some(Ok(Some(_))) = proc.child.as_mut().map(|c| c.try_wait()) {
-                        return Some(());
-                    }
-                    let body = http_get(&health, "/_localstack/health").ok()?;
-                    body.1
-                        .contains("\"cloudwatch\": \"available\"")
-                        .then_some(())
-                },
-            );
-            let alive = matches!(proc.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)));
-            if alive {
-                return LocalStack {
-                    proc,
-                    url,
-                    _data: data,
-                };
-            }
-            eprintln!(
-                "LocalStack on port {port} exited; retrying on another port:\n{}",
-                proc.log()
-            );
-        }
-        panic!("LocalStack did not start three times");
-    }
+/// LocalStack with CloudWatch and STS (see [`testkit::localstack`]).
+pub fn start_localstack() -> LocalStack {
+    LocalStack::start("cloudwatch,sts", "cloudwatch")
 }
