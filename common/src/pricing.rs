@@ -150,7 +150,6 @@ impl ModelPrice {
         if !billing.mode.per_token() {
             return None;
         }
-        let standard = self.standard();
         let tier = match billing.mode {
             BillingMode::Batch => self.batch.as_ref(),
             BillingMode::Flex => self.flex.as_ref(),
@@ -169,9 +168,12 @@ impl ModelPrice {
         let rate = tier
             .filter(|_| long)
             .and_then(|r| r.long(token_type))
-            .or_else(|| standard.long(token_type).filter(|_| long).map(scaled))
+            .or_else(|| {
+                let standard_long = self.above_200k.as_ref()?.get(token_type);
+                standard_long.filter(|_| long).map(scaled)
+            })
             .or_else(|| tier.and_then(|r| r.get(token_type)))
-            .or_else(|| standard.get(token_type).map(scaled))?;
+            .or_else(|| self.get(token_type).map(scaled))?;
         match self.regional_uplift {
             Some(m) if billing.regional => Some(rate * m),
             _ => Some(rate),
