@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# The test binaries run a few at a time (TEST_JOBS, default 3); see run-test-binaries.sh.
+scripts/run-test-binaries.sh
