@@ -12,7 +12,9 @@
 //! `articles/cost-management-billing/costs/tutorial-export-acm-data.md`, "Partitioning
 //! output"); their month is the `yyyyMMdd-yyyyMMdd` folder. With "overwrite data" each run
 //! rewrites the month's files and manifest; without it each run is a new folder: the run
-//! submitted last (then the manifest written last) is the month's bill.
+//! submitted last (then the manifest written last) is the month's bill. A run is complete
+//! once its manifest is there. Runs are told apart by export (`exportConfig.resourceId`, its
+//! scope and name), so one folder may hold the exports of several subscriptions.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +43,11 @@ struct Manifest {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ExportConfig {
+    #[serde(default)]
+    export_name: Option<String>,
+    /// `/<scope>/providers/Microsoft.CostManagement/exports/<name>`: one export of one scope.
+    #[serde(default)]
+    resource_id: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
@@ -88,7 +95,10 @@ fn period_of_date(s: &str) -> Option<String> {
 }
 
 struct Run {
+    /// The month, and the export when the manifest names it.
     period: String,
+    /// One export of one scope: the runs of each month of it replace each other.
+    export: String,
     /// Orders the runs of one month: submitted time, then the manifest's write time.
     order: (String, i64, String),
     id: String,
@@ -112,14 +122,15 @@ pub async fn newest_runs(
             "no manifest.json or _manifest.json under {root}/: the export has run no time yet, or the url is not the export's folder"
         ));
     }
-    let mut newest: BTreeMap<String, Run> = BTreeMap::new();
+    let mut newest: BTreeMap<(String, String), Run> = BTreeMap::new();
     let mut errors = Vec::new();
     for meta in listed {
         match read_run(store, &meta, dataset).await {
             Ok(run) => {
-                let newer = newest.get(&run.period).is_none_or(|o| run.order > o.order);
+                let key = (run.export.clone(), run.period.clone());
+                let newer = newest.get(&key).is_none_or(|o| run.order > o.order);
                 if newer {
-                    newest.insert(run.period.clone(), run);
+                    newest.insert(key, run);
                 }
             }
             Err(e) => errors.push(e),
@@ -162,7 +173,7 @@ async fn read_run(
         if !kind.eq_ignore_ascii_case(dataset) {
             return Err(format!(
                 "{path}: exportConfig.type is {kind:?} (dataVersion {:?}), but this entry's format reads {dataset}: not read",
-                config.data_version.unwrap_or_default()
+                config.data_version.as_deref().unwrap_or_default()
             ));
         }
     }
@@ -186,8 +197,15 @@ async fn read_run(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{path}: {e}"))?;
     let written = meta.last_modified.timestamp_millis();
+    let name = config.export_name.unwrap_or_default();
     Ok(Run {
-        period,
+        // Exports of several scopes may share a folder (one per subscription): each is read.
+        period: if name.is_empty() {
+            period
+        } else {
+            format!("{period} {name}")
+        },
+        export: config.resource_id.unwrap_or(name),
         order: (
             run.submitted_time.unwrap_or_default(),
             written,
@@ -261,6 +279,116 @@ mod tests {
             period_of_folder(&Path::from("costs/llm/x/manifest.json")),
             None
         );
+    }
+
+    fn manifest(export: &str, kind: &str, submitted: &str, blob: &str) -> String {
+        serde_json::json!({
+            "exportConfig": {"exportName": export, "type": kind, "dataVersion": "1.0",
+                "resourceId": format!("/subscriptions/s/providers/Microsoft.CostManagement/exports/{export}")},
+            "runInfo": {"runId": "r", "submittedTime": submitted, "startDate": "2026-11-01T00:00:00"},
+            "blobs": [{"blobName": blob}]})
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn the_newest_run_of_each_month_and_export_is_read() {
+        let store = object_store::memory::InMemory::new();
+        let put = |p: &str, body: String| {
+            let store = &store;
+            let p = Path::from(p);
+            async move { store.put(&p, body.into()).await.unwrap() }
+        };
+        let d = "exports/costs/focus/20261101-20261130";
+        put(
+            &format!("{d}/202611050600/a/manifest.json"),
+            manifest(
+                "focus",
+                "FocusCost",
+                "2026-11-05T06:00:00Z",
+                &format!(
+                    "exports/costs/focus/20261101-20261130/202611050600/a/part_0_0001.parquet"
+                ),
+            ),
+        )
+        .await;
+        // A later run of the same month, written to an earlier-sorting folder.
+        put(
+            &format!("{d}/000000000000/b/manifest.json"),
+            manifest(
+                "focus",
+                "FocusCost",
+                "2026-11-09T06:00:00Z",
+                "part_0_0001.parquet",
+            ),
+        )
+        .await;
+        // Another subscription's export in the same folder; an amortized export beside it.
+        put(
+            &format!("{d}/202611050600/c/manifest.json"),
+            manifest(
+                "focus-sub2",
+                "FocusCost",
+                "2026-11-02T06:00:00Z",
+                "part_0_0001.parquet",
+            ),
+        )
+        .await;
+        put(
+            &format!("{d}/202611050600/e/manifest.json"),
+            manifest(
+                "amortized",
+                "AmortizedCost",
+                "2026-11-09T06:00:00Z",
+                "x.csv",
+            ),
+        )
+        .await;
+        put(
+            "exports/costs/focus/20261001-20261031/r/_manifest.json",
+            r#"{"manifestVersion": "2021-01-01", "blobs": [{"blobName": "part_1.csv"}]}"#.into(),
+        )
+        .await;
+        put("exports/costs/focus/x/manifest.json", "not json".into()).await;
+        let (runs, errors) = newest_runs(&store, &Path::from("exports/costs/focus"), "FocusCost")
+            .await
+            .unwrap();
+        let got: Vec<(String, Vec<String>)> = runs
+            .iter()
+            .map(|v| {
+                (
+                    v.period.clone(),
+                    v.files.iter().map(|f| f.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "2026-10".to_string(),
+                    vec!["exports/costs/focus/20261001-20261031/r/part_1.csv".to_string()]
+                ),
+                (
+                    "2026-11 focus".to_string(),
+                    vec![format!("{d}/000000000000/b/part_0_0001.parquet")]
+                ),
+                (
+                    "2026-11 focus-sub2".to_string(),
+                    vec![format!("{d}/202611050600/c/part_0_0001.parquet")]
+                ),
+            ]
+        );
+        let errors = errors.join("\n");
+        assert!(
+            errors.contains("/e/manifest.json") && errors.contains("AmortizedCost"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("x/manifest.json: not a Cost Management export manifest"),
+            "{errors}"
+        );
+        let empty = newest_runs(&store, &Path::from("elsewhere"), "FocusCost").await;
+        assert!(empty.unwrap_err().contains("no manifest.json"));
     }
 
     #[test]
