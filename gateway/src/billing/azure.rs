@@ -208,18 +208,30 @@ const KIND_WORDS: &[&str] = &[
     "batch", "1k", "1m", "unit", "units", "hour", "hours",
 ];
 
+/// Words that make a meter a token meter (the only meters whose name carries the model as
+/// the exporter counts it; hosting hours, training and images are not).
+const TOKEN_WORDS: &[&str] = &[
+    "input", "inp", "output", "outp", "outpt", "opt", "cached", "cchd", "tokens", "token",
+];
+
 /// `gpt 4o 0513 Input global Tokens` -> `gpt-4o`; `gpt 4o mini 0718 cached Inp glbl Tokens`
 /// -> `gpt-4o-mini`. The 4-digit version (MMDD) goes: the exporter's `model` label is the
 /// model name, its version a label of its own. None for provisioned-throughput meters (they
-/// name no model) and for meters with nothing left.
+/// name no model), for meters that count no tokens, and for meters with nothing left.
 pub fn model_of_meter(meter: &str) -> Option<String> {
     let lower = meter.to_ascii_lowercase();
     if lower.contains("provisioned") || lower.starts_with("ptu") {
         return None;
     }
-    let words: Vec<&str> = lower
+    let all: Vec<&str> = lower
         .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
         .filter(|w| !w.is_empty())
+        .collect();
+    if !all.iter().any(|w| TOKEN_WORDS.contains(w)) {
+        return None;
+    }
+    let words: Vec<&str> = all
+        .into_iter()
         .filter(|w| !KIND_WORDS.contains(w))
         .filter(|w| !(w.len() == 4 && w.chars().all(|c| c.is_ascii_digit())))
         .collect();
@@ -259,6 +271,14 @@ mod tests {
             assert_eq!(model_key(&got.unwrap()), model_key(model), "{meter}");
         }
         assert_eq!(model_of_meter("Provisioned Managed Global Unit"), None);
+        assert_eq!(
+            model_of_meter("gpt 4o mini 0718 FTuned Hosting Hours"),
+            None
+        );
+        assert_eq!(
+            model_of_meter("text embedding 3 large Tokens").as_deref(),
+            Some("text-embedding-3-large")
+        );
         assert_eq!(model_of_meter("Input global Tokens"), None);
         assert_eq!(model_key("gpt-4o-mini"), model_key("gpt-4o-mini"));
         assert_ne!(model_key("gpt-4o"), model_key("gpt-4o-mini"));

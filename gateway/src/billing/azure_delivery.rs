@@ -305,9 +305,7 @@ mod tests {
                 "focus",
                 "FocusCost",
                 "2026-11-05T06:00:00Z",
-                &format!(
-                    "exports/costs/focus/20261101-20261130/202611050600/a/part_0_0001.parquet"
-                ),
+                "exports/costs/focus/20261101-20261130/202611050600/a/part_0_0001.parquet",
             ),
         )
         .await;
