@@ -241,7 +241,7 @@ def bench(out, rows, files):
 # --- Azure Cost Management exports ---------------------------------------------------------
 #
 # SPEC: {"cloud": "azure", "dir": "/tmp/x", "container": "exports", "root": "costs",
-#        "export": "llm-focus", "layout": "focus" | "focus-1.2" | "actual",
+#        "export": "llm-focus", "layout": "focus" | "focus-1.2" | "actual" | "amortized-mca",
 #        "file_format": "parquet" | "csv.gz" | "csv",
 #        "runs": [{"period": "2026-11", "run_id": "guid", "submitted": "2026-11-05T06:00:00Z",
 #                  "files": [[AZ_ROW, ...], ...], "corrupt": [i], "drop_columns": ["..."],
@@ -264,8 +264,16 @@ def bench(out, rows, files):
 # in 1.0 (`2026-11-03T00:00Z`); the actual (EA) CSV writes dates as `11/03/2026` and tags
 # without braces.
 
-AZ_TYPES = {"focus": "FocusCost", "focus-1.2": "FocusCost", "actual": "ActualCost"}
-AZ_VERSIONS = {"focus": "1.0", "focus-1.2": "1.2-preview", "actual": "2021-10-01"}
+AZ_TYPES = {"focus": "FocusCost", "focus-1.2": "FocusCost", "actual": "ActualCost",
+            "amortized-mca": "AmortizedCost"}
+AZ_VERSIONS = {"focus": "1.0", "focus-1.2": "1.2-preview", "actual": "2021-10-01",
+               "amortized-mca": "2023-12-01-preview"}
+# MCA's cost details write these in camelCase (cost-usage-details-mca.md); the rest as EA.
+AZ_MCA_NAMES = {"Date": "date", "MeterCategory": "meterCategory",
+                "MeterSubCategory": "meterSubCategory", "MeterName": "meterName",
+                "CostInBillingCurrency": "costInBillingCurrency",
+                "BillingCurrencyCode": "billingCurrency", "ChargeType": "chargeType",
+                "Tags": "tags", "ConsumedService": "consumedService"}
 
 
 def az_day(r):
@@ -404,6 +412,9 @@ def write_azure(spec):
                 continue
             if layout == "actual":
                 table = az_actual_table(rows)
+            elif layout == "amortized-mca":
+                table = az_actual_table(rows)
+                table = table.rename_columns([AZ_MCA_NAMES.get(c, c) for c in table.column_names])
             else:
                 table = az_focus_table(rows, layout == "focus-1.2")
             for c in run.get("drop_columns", []):

@@ -389,10 +389,18 @@ fn billing_azure_bad_blobs_are_named_and_the_rest_still_read() {
                "export": "a", "layout": "actual", "file_format": "csv", "runs": [legacy]}),
     );
 
+    // Amortized, MCA's camelCase columns, gzip CSV: counted like the rest.
+    generate(
+        d,
+        json!({"cloud": "azure", "dir": d.join("amortized"), "container": "exports", "root": "costs",
+               "export": "m", "layout": "amortized-mca", "file_format": "csv.gz",
+               "runs": [run("2026-10", "mca", json!([good(day(10, 21))]))]}),
+    );
+
     let config = d.join("gateway.yaml");
     std::fs::write(&config, format!(
-        "upstreams: [{{cloud: azure, url: 'http://127.0.0.1:1', timeout: 1s}}]\nadmin: {{api_key_sha256: {}}}\nstate_file: {}\nbilling:\n  - {{cloud: azure, format: focus, url: 'file://{}/focus/costs/f/'}}\n  - {{cloud: azure, format: actual, url: 'file://{}/actual/costs/a/'}}\n",
-        hash(KEY_ADMIN), d.join("s.json").display(), d.display(), d.display()
+        "upstreams: [{{cloud: azure, url: 'http://127.0.0.1:1', timeout: 1s}}]\nadmin: {{api_key_sha256: {}}}\nstate_file: {}\nbilling:\n  - {{cloud: azure, format: focus, url: 'file://{}/focus/costs/f/'}}\n  - {{cloud: azure, format: actual, url: 'file://{}/actual/costs/a/'}}\n  - {{cloud: azure, format: amortized, url: 'file://{}/amortized/costs/m/'}}\n",
+        hash(KEY_ADMIN), d.join("s.json").display(), d.display(), d.display(), d.display()
     )).unwrap();
     let g = start(&config, &[]);
     let gw = Gw { g: &g };
@@ -400,7 +408,7 @@ fn billing_azure_bad_blobs_are_named_and_the_rest_still_read() {
         &gw,
         KEY_ADMIN,
         "/api/v1/costs/reconciliation?from=2026-08-01&to=2026-10-31",
-        2,
+        3,
     );
     let focus_errors = v["billing"][0]["errors"].to_string();
     for (blob, reason) in [
@@ -414,27 +422,22 @@ fn billing_azure_bad_blobs_are_named_and_the_rest_still_read() {
             "{blob}: {reason}: {focus_errors}"
         );
     }
-    assert!(
-        v["billing"][1]["errors"].as_array().unwrap().is_empty(),
-        "{v:#}"
-    );
-    // Only the good blobs count: October's first FOCUS blob and the legacy actual blob.
+    for i in [1, 2] {
+        assert!(
+            v["billing"][i]["errors"].as_array().unwrap().is_empty(),
+            "{v:#}"
+        );
+    }
+    // Only the good blobs count: October's first FOCUS blob, the legacy actual blob and the
+    // amortized one.
     let r = rows(&v);
-    assert!(close(
-        Some(f(
-            &r[&("2026-10-14".into(), S1.into(), "gpt-4o".into())]["billed_usd"]
-        )),
-        2.5
-    ));
-    assert!(close(
-        Some(f(
-            &r[&("2026-10-20".into(), S1.into(), "gpt-4o".into())]["billed_usd"]
-        )),
-        2.5
-    ));
+    for day in ["2026-10-14", "2026-10-20", "2026-10-21"] {
+        let cell = &r[&(day.to_string(), S1.to_string(), "gpt-4o".to_string())];
+        assert!(close(Some(f(&cell["billed_usd"])), 2.5), "{day}: {v:#}");
+    }
     assert_eq!(
         r.len(),
-        2,
+        3,
         "nothing invented for the bad blobs and months: {v:#}"
     );
     let s = g.scrape();
