@@ -149,14 +149,14 @@ fn is_marketplace_llm(f: &Fields) -> bool {
     MARKETPLACE_METERS.iter().any(|m| meter.contains(m))
 }
 
-/// First-party model meters: category "Foundry Models", or an "Azure OpenAI" / "Azure <x>
-/// Models" subcategory (of "Cognitive Services" or any category). Speech, Vision, Translator
+/// First-party model meters: category "Foundry Models" or "Azure OpenAI (Service)", or an
+/// "Azure OpenAI" / "Azure <x> Models" subcategory (of "Cognitive Services" or any category). Speech, Vision, Translator
 /// and the other Cognitive Services never count.
 fn is_first_party_llm(f: &Fields) -> bool {
     let category = f.service.trim().to_ascii_lowercase();
     let sub = f.service_code.trim().to_ascii_lowercase();
     category == "foundry models"
-        || category == "azure openai"
+        || category.contains("openai")
         || sub.contains("openai")
         || (sub.starts_with("azure ") && sub.ends_with(" models"))
 }
@@ -337,8 +337,17 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(m.model, UNMAPPED, "a CCU meter names no model");
+        let m = map(&fields(
+            "Azure OpenAI Service",
+            "",
+            "gpt 4o 0513 Output global Tokens",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(m.model, "gpt-4o");
         for (c, s, meter) in [
             ("Cognitive Services", "Speech", "S1 Speech To Text"),
+            ("Foundry Tools", "Speech", "S1 Speech To Text"),
             ("Virtual Machines", "Dv3 Series", "D2 v3"),
             ("Storage", "Blob", "Hot LRS Data Stored"),
         ] {
