@@ -71,12 +71,14 @@ if ! "$billing_venv/bin/python" -c 'import importlib.metadata as m; assert m.ver
   retry "$billing_venv/bin/pip" install -q 'pyarrow==22.0.0'
 fi
 
-# --- Grafana's own dashboard types, to type-check the dashboards (npm registry) ---
+# --- Grafana's own dashboard types, to type-check the dashboards, and Azurite (Azure Blob
+# Storage emulator) for the gateway's Azure billing tests (npm registry) ---
 tools=$root/.npm-tools
-if [ ! -d "$tools/node_modules/@grafana/schema" ] || [ ! -x "$tools/node_modules/.bin/tsc" ]; then
+if [ ! -d "$tools/node_modules/@grafana/schema" ] || [ ! -x "$tools/node_modules/.bin/tsc" ] \
+  || [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$tools"
   (cd "$tools" && [ -f package.json ] || echo '{"private": true}' > package.json)
-  (cd "$tools" && retry npm install --silent --no-audit --no-fund '@grafana/schema@12' 'typescript@5')
+  (cd "$tools" && retry npm install --silent --no-audit --no-fund '@grafana/schema@12' 'typescript@5' 'azurite@3.37.0')
 fi
 
 # --- systemd-analyze (the units in deploy/systemd) and mkpasswd (bcrypt for web configs) ---

@@ -21,6 +21,9 @@ file reference"). Column names and types follow the CUR 2.0 table dictionary and
 with AWS columns table dictionary; the columns the gateway does not read are written too, so
 a reader that does not project pays for them.
 
+Azure: a SPEC with "cloud": "azure" writes a Cost Management export (see the Azure section
+below); billing_export.py --azurite-upload URL CONTAINER DIR copies DIR into Azurite.
+
 Bench mode: billing_export.py --bench DIR ROWS FILES writes a CUR 2.0 Parquet export of ROWS
 rows over FILES files (1 in 20 rows Bedrock) for the hand benchmark.
 """
@@ -235,9 +238,275 @@ def bench(out, rows, files):
         json.dump(manifest, fh)
 
 
+# --- Azure Cost Management exports ---------------------------------------------------------
+#
+# SPEC: {"cloud": "azure", "dir": "/tmp/x", "container": "exports", "root": "costs",
+#        "export": "llm-focus", "layout": "focus" | "focus-1.2" | "actual" | "amortized-mca",
+#        "file_format": "parquet" | "csv.gz" | "csv",
+#        "runs": [{"period": "2026-11", "run_id": "guid", "submitted": "2026-11-05T06:00:00Z",
+#                  "files": [[AZ_ROW, ...], ...], "corrupt": [i], "drop_columns": ["..."],
+#                  "missing_files": ["part_9_0001.csv.gz"], "legacy": false,
+#                  "type": "FocusCost" (default from the layout)}]}
+# AZ_ROW: {"start": "2026-11-03T05:00:00Z", "subscription": "guid", "cost": 1.5,
+#          "currency": "USD", "meter": "gpt 4o 0513 Input global Tokens",
+#          "category": "Foundry Models", "subcategory": "Azure OpenAI", "product": "...",
+#          "resource": "/subscriptions/.../accounts/a", "charge": "Usage",
+#          "tags": {"team": "support"}}
+#
+# Writes, as Cost Management does (microsoft/finops-toolkit docs-mslearn/toolkit/hubs/
+# data-processing.md, "About exports"), `<dir>/<root>/<export>/<yyyyMMdd-yyyyMMdd>/
+# <yyyyMMddHHmm>/<run_id>/part_<i>_0001.<ext>` and, last, `manifest.json` whose blobs are
+# named by their path in the container; `legacy` writes the partitioned export's
+# `_manifest.json` (manifestVersion 2021-01-01, no run information: MicrosoftDocs/azure-docs
+# cost-management-billing/costs/tutorial-export-acm-data.md). Columns follow the Cost
+# Management dataset schema (cost-usage-details-focus.md, cost-usage-details-ea.md): FOCUS
+# 1.0 writes `x_SkuMeterName`, 1.2-preview `SkuMeter` too; FOCUS CSV dates have no seconds
+# in 1.0 (`2026-11-03T00:00Z`); the actual (EA) CSV writes dates as `11/03/2026` and tags
+# without braces.
+
+AZ_TYPES = {"focus": "FocusCost", "focus-1.2": "FocusCost", "actual": "ActualCost",
+            "amortized-mca": "AmortizedCost"}
+AZ_VERSIONS = {"focus": "1.0", "focus-1.2": "1.2-preview", "actual": "2021-10-01",
+               "amortized-mca": "2023-12-01-preview"}
+# MCA's cost details write these in camelCase (cost-usage-details-mca.md); the rest as EA.
+AZ_MCA_NAMES = {"Date": "date", "MeterCategory": "meterCategory",
+                "MeterSubCategory": "meterSubCategory", "MeterName": "meterName",
+                "CostInBillingCurrency": "costInBillingCurrency",
+                "BillingCurrencyCode": "billingCurrency", "ChargeType": "chargeType",
+                "Tags": "tags", "ConsumedService": "consumedService"}
+
+
+def az_day(r):
+    return ts(r["start"]).replace(hour=0, minute=0, second=0)
+
+
+def az_focus_table(rows, v12):
+    n = len(rows)
+    day = [az_day(r) for r in rows]
+    sub = [f"/subscriptions/{r['subscription']}" for r in rows]
+    cost = [float(r["cost"]) for r in rows]
+    cols = {
+        "BilledCost": cost,
+        "BillingAccountId": ["/providers/Microsoft.Billing/billingAccounts/1234"] * n,
+        "BillingAccountName": ["Contoso"] * n,
+        "BillingAccountType": ["Billing Account"] * n,
+        "BillingCurrency": [r.get("currency", "USD") for r in rows],
+        "BillingPeriodEnd": [d.replace(day=28) for d in day],
+        "BillingPeriodStart": [d.replace(day=1) for d in day],
+        "ChargeCategory": [r.get("charge", "Usage") for r in rows],
+        "ChargeClass": [None] * n,
+        "ChargeDescription": [r.get("product", "") for r in rows],
+        "ChargeFrequency": ["Usage-Based"] * n,
+        "ChargePeriodEnd": [d + dt.timedelta(days=1) for d in day],
+        "ChargePeriodStart": day,
+        "ConsumedQuantity": [1.0] * n,
+        "ConsumedUnit": ["1K"] * n,
+        "EffectiveCost": cost,
+        "ListCost": cost,
+        "PricingUnit": ["1K Tokens"] * n,
+        "ProviderName": ["Microsoft"] * n,
+        "PublisherName": ["Microsoft"] * n,
+        "RegionId": ["eastus"] * n,
+        "ResourceId": [r.get("resource", "") for r in rows],
+        "ResourceType": ["Cognitive Services account"] * n,
+        "ServiceCategory": ["AI and Machine Learning"] * n,
+        "ServiceName": ["Azure OpenAI Service"] * n,
+        "SubAccountId": sub,
+        "SubAccountName": ["llm-prod"] * n,
+        "Tags": [json.dumps(r.get("tags", {})) for r in rows],
+        "x_BilledCostInUsd": cost,
+        "x_PublisherCategory": [
+            "Vendor" if "paygo" in r.get("meter", "") else "Cloud Provider" for r in rows
+        ],
+        "x_ResourceType": ["microsoft.cognitiveservices/accounts"] * n,
+        "x_SkuMeterCategory": [r.get("category", "") for r in rows],
+        "x_SkuMeterName": [r.get("meter", "") for r in rows],
+        "x_SkuMeterSubcategory": [r.get("subcategory", "") for r in rows],
+    }
+    if v12:
+        cols["SkuMeter"] = cols["x_SkuMeterName"]
+    types = {
+        "BillingPeriodEnd": pa.timestamp("ms", tz="UTC"),
+        "BillingPeriodStart": pa.timestamp("ms", tz="UTC"),
+        "ChargePeriodEnd": pa.timestamp("ms", tz="UTC"),
+        "ChargePeriodStart": pa.timestamp("ms", tz="UTC"),
+        "ChargeClass": pa.string(),
+    }
+    return pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()})
+
+
+def az_actual_table(rows):
+    n = len(rows)
+    day = [az_day(r) for r in rows]
+    cols = {
+        "BillingAccountId": ["1234"] * n,
+        "BillingAccountName": ["Contoso"] * n,
+        "BillingPeriodStartDate": [d.replace(day=1).strftime("%m/%d/%Y") for d in day],
+        "BillingPeriodEndDate": [d.replace(day=28).strftime("%m/%d/%Y") for d in day],
+        "BillingProfileId": ["1234"] * n,
+        "AccountName": ["llm"] * n,
+        "SubscriptionId": [r["subscription"] for r in rows],
+        "SubscriptionName": ["llm-prod"] * n,
+        "Date": [d.strftime("%m/%d/%Y") for d in day],
+        "Product": [r.get("product", "") for r in rows],
+        "MeterId": ["00000000-0000-0000-0000-000000000000"] * n,
+        "MeterCategory": [r.get("category", "") for r in rows],
+        "MeterSubCategory": [r.get("subcategory", "") for r in rows],
+        "MeterRegion": ["US East"] * n,
+        "MeterName": [r.get("meter", "") for r in rows],
+        "Quantity": [1.0] * n,
+        "EffectivePrice": [float(r["cost"]) for r in rows],
+        "CostInBillingCurrency": [float(r["cost"]) for r in rows],
+        "UnitOfMeasure": ["1K"] * n,
+        "ResourceLocation": ["eastus"] * n,
+        "ConsumedService": ["Microsoft.CognitiveServices"] * n,
+        "ResourceId": [r.get("resource", "") for r in rows],
+        "AdditionalInfo": [""] * n,
+        "Tags": [", ".join(f'"{k}": "{v}"' for k, v in r.get("tags", {}).items()) for r in rows],
+        "ChargeType": [r.get("charge", "Usage") for r in rows],
+        "PublisherType": ["Marketplace" if "paygo" in r.get("meter", "") else "Azure" for r in rows],
+        "PublisherName": ["Microsoft"] * n,
+        "ProductName": [r.get("product", "") for r in rows],
+        "BillingCurrencyCode": [r.get("currency", "USD") for r in rows],
+        "PricingModel": ["OnDemand"] * n,
+    }
+    return pa.table(cols)
+
+
+def az_csv_bytes(table, layout):
+    """CSV as Cost Management writes it: FOCUS 1.0 times without seconds."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_timestamp(col.type):
+            fmt = "%Y-%m-%dT%H:%MZ" if layout == "focus" else "%Y-%m-%dT%H:%M:%SZ"
+            out[name] = [v.strftime(fmt) if v is not None else "" for v in col.to_pylist()]
+        else:
+            out[name] = ["" if v is None else str(v) for v in col.to_pylist()]
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(out), buf)
+    return buf.getvalue()
+
+
+def write_azure(spec):
+    layout = spec["layout"]
+    fmt = spec["file_format"]
+    ext = {"parquet": "snappy.parquet", "csv.gz": "csv.gz", "csv": "csv"}[fmt]
+    for run in spec["runs"]:
+        y, m = (int(x) for x in run["period"].split("-"))
+        first = dt.date(y, m, 1)
+        last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        submitted = ts(run.get("submitted", f"{run['period']}-05T06:00:00Z"))
+        rel = "/".join([spec["root"], spec["export"], f"{first:%Y%m%d}-{last:%Y%m%d}",
+                        f"{submitted:%Y%m%d%H%M}", run["run_id"]])
+        folder = os.path.join(spec["dir"], *rel.split("/"))
+        os.makedirs(folder, exist_ok=True)
+        names = []
+        for i, rows in enumerate(run["files"]):
+            name = f"part_{i}_0001.{ext}"
+            names.append(name)
+            path = os.path.join(folder, name)
+            if i in run.get("corrupt", []):
+                with open(path, "wb") as f:
+                    f.write(b"PAR1 this is neither parquet nor csv \x00\x01" * 10)
+                continue
+            if layout == "actual":
+                table = az_actual_table(rows)
+            elif layout == "amortized-mca":
+                table = az_actual_table(rows)
+                table = table.rename_columns([AZ_MCA_NAMES.get(c, c) for c in table.column_names])
+            else:
+                table = az_focus_table(rows, layout == "focus-1.2")
+            for c in run.get("drop_columns", []):
+                table = table.drop_columns([c])
+            if fmt == "parquet":
+                pq.write_table(table, path, compression="snappy", row_group_size=4096)
+            else:
+                body = az_csv_bytes(table, layout)
+                with open(path, "wb") as f:
+                    f.write(gzip.compress(body) if fmt == "csv.gz" else body)
+        names += run.get("missing_files", [])
+        if run.get("legacy"):
+            manifest = {
+                "manifestVersion": "2021-01-01",
+                "dataFormat": "csv",
+                "blobCount": len(names),
+                "blobs": [{"blobName": f"{rel}/{n}", "headerRowCount": 1} for n in names],
+            }
+            mname = "_manifest.json"
+        else:
+            manifest = {
+                "blobCount": len(names),
+                "exportConfig": {
+                    "exportName": spec["export"],
+                    "resourceId": "/subscriptions/x/providers/Microsoft.CostManagement/exports/"
+                    + spec["export"],
+                    "dataVersion": AZ_VERSIONS[layout],
+                    "apiVersion": "2023-07-01-preview",
+                    "type": run.get("type", AZ_TYPES[layout]),
+                    "timeFrame": "MonthToDate",
+                    "granularity": "Daily",
+                },
+                "deliveryConfig": {
+                    "partitionData": True,
+                    "dataOverwriteBehavior": "CreateNewReport",
+                    "fileFormat": "Parquet" if fmt == "parquet" else "Csv",
+                    "containerUri": "/subscriptions/x/resourceGroups/rg/providers/"
+                    "Microsoft.Storage/storageAccounts/acct",
+                    "rootFolderPath": spec["root"],
+                },
+                "runInfo": {
+                    "executionType": "Scheduled",
+                    "submittedTime": submitted.strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
+                    "runId": run["run_id"],
+                    "startDate": f"{first:%Y-%m-%d}T00:00:00",
+                    "endDate": f"{last:%Y-%m-%d}T00:00:00",
+                },
+                "blobs": [{"blobName": f"{rel}/{n}", "byteCount": 1} for n in names],
+            }
+            mname = "manifest.json"
+        with open(os.path.join(folder, mname), "w") as f:
+            json.dump(manifest, f)
+
+
+# Azurite's well-known development account (Azurite README, "Default storage account").
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+               "KBHBeksoGMGw==")
+
+
+def azurite_upload(url, container, local):
+    """Creates `container` on the Azurite at `url` (http://host:port) and copies every file
+    under `local` into it, blob names relative to `local`: data blobs first and manifests last,
+    as Cost Management writes a run."""
+    import pyarrow.fs as pafs
+
+    authority = url.split("://", 1)[1].rstrip("/")
+    az = pafs.AzureFileSystem(
+        account_name=AZURITE_ACCOUNT, account_key=AZURITE_KEY,
+        blob_storage_authority=authority, dfs_storage_authority=authority,
+        blob_storage_scheme="http", dfs_storage_scheme="http")
+    az.create_dir(container)
+    files = []
+    for d, _, names in os.walk(local):
+        for n in names:
+            files.append(os.path.relpath(os.path.join(d, n), local))
+    files.sort(key=lambda f: (f.endswith("manifest.json"), f))
+    for f in files:
+        with open(os.path.join(local, f), "rb") as src, \
+                az.open_output_stream(f"{container}/{f}", compression=None) as dst:
+            dst.write(src.read())
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--bench":
         bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "--azurite-upload":
+        azurite_upload(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         with open(sys.argv[1]) as f:
-            write(json.load(f))
+            spec = json.load(f)
+        if spec.get("cloud") == "azure":
+            write_azure(spec)
+        else:
+            write(spec)

@@ -5,6 +5,9 @@
 
 mod aws;
 mod aws_delivery;
+mod azure;
+mod azure_delivery;
+mod azure_read;
 mod columns;
 pub mod config;
 pub mod ledger;
@@ -36,6 +39,8 @@ pub fn shape_for(cloud: Cloud, format: Format) -> Option<&'static Shape> {
     match (cloud, format) {
         (Cloud::Aws, Format::Cur2) => Some(&aws::CUR2),
         (Cloud::Aws, Format::Focus) => Some(&aws::FOCUS),
+        (Cloud::Azure, Format::Focus) => Some(&azure::FOCUS),
+        (Cloud::Azure, Format::Actual | Format::Amortized) => Some(&azure::ACTUAL),
         _ => None,
     }
 }
@@ -141,7 +146,13 @@ impl Billing {
         let started = std::time::Instant::now();
         let root = &e.location.root;
         let store = e.location.store.clone();
-        let listed = aws_delivery::newest_versions(store.as_ref(), root).await;
+        let listed = match e.config.cloud {
+            Cloud::Azure => {
+                let dataset = azure::layout(e.config.format).dataset;
+                azure_delivery::newest_runs(store.as_ref(), root, dataset).await
+            }
+            _ => aws_delivery::newest_versions(store.as_ref(), root).await,
+        };
         let (versions, manifest_errors) = match listed {
             Ok(v) => v,
             Err(err) => {
@@ -190,9 +201,16 @@ impl Billing {
                 let store = e.location.store.clone();
                 let tag = e.config.tenant_tag.clone();
                 let shape = e.shape;
+                let (cloud, format) = (e.config.cloud, e.config.format);
                 let f = f.clone();
                 async move {
-                    let r = read::read_file(store, &f, shape, tag.as_deref()).await;
+                    let r = match cloud {
+                        Cloud::Azure => {
+                            let layout = azure::layout(format);
+                            azure_read::read_file(store, &f, layout, tag.as_deref()).await
+                        }
+                        _ => read::read_file(store, &f, shape, tag.as_deref()).await,
+                    };
                     (f.to_string(), r)
                 }
             })

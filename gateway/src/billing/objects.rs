@@ -23,7 +23,17 @@ pub struct Location {
 
 fn parse(cloud: Cloud, url: &str) -> Result<(Url, ObjectStoreScheme, Path), String> {
     let u = Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    if !u.username().is_empty() || u.password().is_some() || u.query().is_some() {
+    // `abfs[s]://<container>@<account>.dfs.core.windows.net/<path>`: the user part is the
+    // container (object_store's Hadoop-driver form), not a credential.
+    let container_at_account = matches!(u.scheme(), "abfs" | "abfss" | "az")
+        && u.password().is_none()
+        && u.host_str().is_some_and(|h| {
+            h.ends_with(".dfs.core.windows.net") || h.ends_with(".blob.core.windows.net")
+        });
+    if (!u.username().is_empty() && !container_at_account)
+        || u.password().is_some()
+        || u.query().is_some()
+    {
         return Err(
             "must not carry credentials or a query (SAS token): they come from the environment"
                 .into(),
@@ -40,7 +50,7 @@ fn parse(cloud: Cloud, url: &str) -> Result<(Url, ObjectStoreScheme, Path), Stri
         let want = match cloud {
             Cloud::Aws => "s3://bucket/prefix/export-name/",
             Cloud::Azure => {
-                "az://container/path/ or https://<account>.blob.core.windows.net/container/path/"
+                "az://container/path/ (account from AZURE_STORAGE_ACCOUNT_NAME), https://<account>.blob.core.windows.net/container/path/ or abfss://container@<account>.dfs.core.windows.net/path/"
             }
             Cloud::Gcp => "gs://bucket/prefix/",
         };
@@ -101,6 +111,15 @@ mod tests {
         )
         .is_ok());
         assert!(check_url(Cloud::Gcp, "gs://bucket/billing/").is_ok());
+        for ok in [
+            "azure://exports/focus/",
+            "abfss://exports@acct.dfs.core.windows.net/focus/",
+            "abfs://exports/focus/",
+        ] {
+            assert!(check_url(Cloud::Azure, ok).is_ok(), "{ok}");
+        }
+        assert!(check_url(Cloud::Azure, "abfss://user:pw@acct.dfs.core.windows.net/x/").is_err());
+        assert!(check_url(Cloud::Azure, "s3://bucket/x/").is_err());
         for (cloud, bad) in [
             (Cloud::Aws, "gs://bucket/x/"),
             (Cloud::Aws, "s3 bucket"),
