@@ -341,6 +341,23 @@ fn billing_drift_from_demo_exporter_to_ratio_and_alert() {
     // The rule's expression holds for exactly the models billed more than 15 % away from the
     // estimate (Haiku at 2, Llama at 0; not 3.5 Sonnet at 1.1 or Nova Pro at 0.9), and the
     // alert is pending for them (its `for` is an hour).
+    // The ratio reached it through the llm-gateway job.
+    let scraped = wait_until(
+        "the ratio in the global Prometheus",
+        Duration::from_secs(30),
+        || {
+            let r = prom(
+                &global,
+                "llm_billing_effective_rate_ratio{job=\"llm-gateway\"}",
+                &format!("{:.3}", Utc::now().timestamp_millis() as f64 / 1000.0),
+            );
+            (r.len() == bill.len()).then_some(r)
+        },
+    );
+    for s in &scraped {
+        let fam = family(s["metric"]["model"].as_str().unwrap()).family;
+        assert!(near(num(&s["value"][1]), want[fam]), "{s}");
+    }
     let drifting: BTreeSet<&str> = bill
         .iter()
         .filter(|b| (b.factor - 1.0).abs() > 0.15)
