@@ -398,6 +398,14 @@ fn compose_passes_every_cloud_credential_through_and_documents_its_variables() {
             _ => "llm-exporter-gcp",
         };
         assert_eq!(env_of(service)[k], v, "{k} does not reach {service}");
+        // The gateway reads billing exports on S3 with the same chain.
+        if service == "llm-exporter-aws" {
+            assert_eq!(
+                env_of("llm-gateway")[k],
+                v,
+                "{k} does not reach llm-gateway"
+            );
+        }
     }
     // Unset variables are not passed as empty strings (an empty AWS_PROFILE is an error).
     let c = compose_config(&["docker-compose.yml"], &[]);
@@ -420,6 +428,13 @@ fn compose_passes_every_cloud_credential_through_and_documents_its_variables() {
         "{volumes:#?}"
     );
     assert_eq!(volumes.len(), 3, "the base volumes stay: {volumes:#?}");
+    let volumes = c["services"]["llm-gateway"]["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().any(|v| v["source"] == "/home/tester/.aws"
+            && v["target"] == "/var/lib/llm-gateway/.aws"
+            && v["read_only"] == true),
+        "{volumes:#?}"
+    );
     // Every variable the compose file reads is in the README.
     let compose = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();

@@ -167,6 +167,27 @@ fn docker_compose_file_is_valid_for_compose_v2() {
             "{service} missing from the compose stack"
         );
     }
+    // Every target of the global server is a service of the stack, on a port it publishes.
+    let compose: Value = serde_yaml_ng::from_str(&full).unwrap();
+    let global = yaml(&root().join("prometheus/global.yml"));
+    let mut jobs = Vec::new();
+    for job in global["scrape_configs"].as_sequence().unwrap() {
+        jobs.push(job["job_name"].as_str().unwrap().to_string());
+        for target in job["static_configs"][0]["targets"].as_sequence().unwrap() {
+            let target = target.as_str().unwrap();
+            let (host, port) = target.split_once(':').unwrap();
+            let service = &compose["services"][host];
+            assert!(service.is_mapping(), "{target}: no service {host}");
+            let listens = host.starts_with("prometheus-")
+                || service["ports"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["target"].as_u64() == port.parse().ok());
+            assert!(listens, "{target}: {host} does not publish port {port}");
+        }
+    }
+    assert_eq!(jobs, ["llm-federate", "llm-gateway"]);
     let dockerfile = std::fs::read_to_string(root().join("docker/exporter.Dockerfile")).unwrap();
     assert!(
         dockerfile.matches("FROM ").count() >= 2 && dockerfile.contains("USER 10001"),
@@ -356,7 +377,14 @@ fn live_stack_federates_serves_every_panel_and_delivers_a_spend_alert() {
     ]);
     g["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] =
         Value::Sequence(vec![Value::from(am_addr.clone())]);
-    let job = &mut g["scrape_configs"][0];
+    // This stack runs no gateway (gateway/tests/billing/drift.rs scrapes a real one through
+    // this job): without its job, no `up` of a target that cannot exist.
+    let jobs = g["scrape_configs"].as_sequence_mut().unwrap();
+    jobs.retain(|j| j["job_name"] != "llm-gateway");
+    let job = jobs
+        .iter_mut()
+        .find(|j| j["job_name"] == "llm-federate")
+        .unwrap();
     job["scrape_interval"] = Value::from("1s");
     job["scrape_timeout"] = Value::from("1s");
     job["static_configs"][0]["targets"] = Value::Sequence(

@@ -86,12 +86,14 @@ pub fn map(f: &Fields) -> Option<Mapped> {
     })
 }
 
-/// `USE1`, `EUC1`, `APN1`, `USW2`: the region code AWS puts before a usage type.
+/// `USE1`, `EUC1`, `APN1`, `USW2`: the region code AWS puts before a usage type; eu-west-1's
+/// is `EU` (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-region-billing-codes.html).
 fn is_region_code(p: &str) -> bool {
-    (3..=5).contains(&p.len())
-        && p.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        && p.chars().any(|c| c.is_ascii_digit())
+    p == "EU"
+        || ((3..=5).contains(&p.len())
+            && p.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && p.chars().any(|c| c.is_ascii_digit()))
 }
 
 /// Words that say what a usage type counts, never which model.
@@ -179,6 +181,7 @@ mod tests {
                 Some("NovaLite"),
             ),
             ("USE1-NovaPro-batch-input-tokens", Some("NovaPro")),
+            ("EU-NovaLite-output-tokens", Some("NovaLite")),
             (
                 "USE1-mantle-input-tokens-gpt-oss-120b",
                 Some("gpt-oss-120b"),

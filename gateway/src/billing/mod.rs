@@ -4,6 +4,7 @@
 //! whose version has not changed is not read again.
 
 mod aws;
+mod aws_credentials;
 mod aws_delivery;
 mod azure;
 mod azure_delivery;

@@ -1,6 +1,6 @@
 //! An export's URL as an object store and a folder in it, with each cloud's standard
-//! credential chain taken from the environment (object_store's `from_env` builders: for S3
-//! `AWS_*` variables, web identity, ECS and EC2 instance credentials; for Azure `AZURE_*`
+//! credential chain (for S3 the AWS SDK's chain, profiles and SSO included:
+//! `aws_credentials`; object_store's `from_env` builders for the rest: for Azure `AZURE_*`
 //! variables, workload and managed identity; for Cloud Storage `GOOGLE_*` variables and
 //! application default credentials). No credential is ever written in the URL.
 
@@ -76,6 +76,7 @@ pub fn open(cloud: Cloud, url: &str) -> Result<Location, String> {
         ObjectStoreScheme::AmazonS3 => Arc::new(
             AmazonS3Builder::from_env()
                 .with_url(text)
+                .with_credentials(Arc::new(super::aws_credentials::AwsChain::default()))
                 .build()
                 .map_err(|e| e.to_string())?,
         ),

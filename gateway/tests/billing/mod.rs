@@ -1,7 +1,9 @@
 //! The bill beside the estimate: billing exports written by pyarrow in AWS's two shapes
 //! (CUR 2.0 and FOCUS 1.0 with AWS columns, Parquet and gzip CSV), read by the real gateway
 //! from LocalStack's S3 and from file://, estimates from a real Prometheus holding known
-//! counters (backfilled with promtool), answers over REST and MCP and the ratio on /metrics.
+//! counters (backfilled with promtool), answers over REST and MCP and the ratio on /metrics;
+//! the drift path from a demo exporter to the alert (`drift`); S3 credentials from an AWS
+//! profile (`profile`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +17,9 @@ use super::{gateway_bin, http, mcp_client, root, stdio_transport, Gw};
 mod azure;
 use testkit::localstack::LocalStack;
 use testkit::*;
+
+mod drift;
+mod profile;
 
 const A: &str = "111111111111";
 const B: &str = "222222222222";
