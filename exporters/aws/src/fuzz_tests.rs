@@ -51,6 +51,32 @@ fn model_id() -> impl Strategy<Value = String> {
     ]
 }
 
+/// What start-up and `--config.check` do with the text: parse the common keys, then this
+/// exporter's section, then validate it. Every error names its field and stays short.
+fn check_config(text: &str) -> Result<(), TestCaseError> {
+    let config = match Config::parse(text, "config file c.yaml") {
+        Ok(c) => c,
+        Err(e) => {
+            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
+            return Ok(());
+        }
+    };
+    match section::<AwsConfig>(&config, &config.aws, "aws") {
+        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
+        Ok(aws) => {
+            if let Err((field, message)) = aws.validate() {
+                prop_assert!(field.starts_with("aws."), "{field}");
+                prop_assert!(
+                    field.len() + message.len() < 2048,
+                    "{field}: {} bytes",
+                    message.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn fuzz_aws_model_ids(id in model_id()) {
@@ -67,28 +93,17 @@ proptest! {
     }
 
     #[test]
-    fn fuzz_aws_config_section(key in 0usize..16, value in hostile_yaml()) {
-        let text = testkit::fuzz::with_section_value(readme_config(), "aws", key, value);
-        let config = match Config::parse(&text, "config file c.yaml") {
-            Ok(c) => c,
-            Err(e) => {
-                prop_assert!(e.to_string().len() < 2048);
-                return Ok(());
-            }
-        };
-        match section::<AwsConfig>(&config, &config.aws, "aws") {
-            Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
-            Ok(aws) => {
-                if let Err((field, message)) = aws.validate() {
-                    prop_assert!(field.starts_with("aws."), "{field}");
-                    prop_assert!(field.len() + message.len() < 2048, "{field}: {} bytes", message.len());
-                }
-            }
-        }
+    fn fuzz_aws_config_every_field(n in any::<usize>(), value in hostile_yaml()) {
+        check_config(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
+    }
+
+    #[test]
+    fn fuzz_aws_config_every_key(n in any::<usize>(), key in testkit::fuzz::hostile_key()) {
+        check_config(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
     }
 }
 
-/// Found by `fuzz_aws_config_section`: a megabyte latency statistic or role ARN came back
+/// Found by `fuzz_aws_config_every_field`: a megabyte latency statistic or role ARN came back
 /// whole in the error (and on stderr).
 #[test]
 fn fuzz_aws_a_1_mb_stat_or_role_is_quoted_short() {

@@ -102,6 +102,32 @@ fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
     ]
 }
 
+/// What start-up and `--config.check` do with the text: parse the common keys, then this
+/// exporter's section, then validate it. Every error names its field and stays short.
+fn check_config(text: &str) -> Result<(), TestCaseError> {
+    let config = match Config::parse(text, "config file c.yaml") {
+        Ok(c) => c,
+        Err(e) => {
+            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
+            return Ok(());
+        }
+    };
+    match section::<GcpConfig>(&config, &config.gcp, "gcp") {
+        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
+        Ok(gcp) => {
+            if let Err((field, message)) = gcp.validate(true) {
+                prop_assert!(field.starts_with("gcp."), "{field}");
+                prop_assert!(
+                    field.len() + message.len() < 2048,
+                    "{field}: {} bytes",
+                    message.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn fuzz_gcp_time_series_arbitrary_json(doc in any_json(KEYS)) {
@@ -146,24 +172,13 @@ proptest! {
     }
 
     #[test]
-    fn fuzz_gcp_config_section(key in 0usize..8, value in hostile_yaml()) {
-        let text = testkit::fuzz::with_section_value(readme_config(), "gcp", key, value);
-        let config = match Config::parse(&text, "config file c.yaml") {
-            Ok(c) => c,
-            Err(e) => {
-                prop_assert!(e.to_string().len() < 2048);
-                return Ok(());
-            }
-        };
-        match section::<GcpConfig>(&config, &config.gcp, "gcp") {
-            Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
-            Ok(gcp) => {
-                if let Err((field, message)) = gcp.validate(true) {
-                    prop_assert!(field.starts_with("gcp."), "{field}");
-                    prop_assert!(field.len() + message.len() < 2048, "{field}: {} bytes", message.len());
-                }
-            }
-        }
+    fn fuzz_gcp_config_every_field(n in any::<usize>(), value in hostile_yaml()) {
+        check_config(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
+    }
+
+    #[test]
+    fn fuzz_gcp_config_every_key(n in any::<usize>(), key in testkit::fuzz::hostile_key()) {
+        check_config(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
     }
 }
 
@@ -184,7 +199,7 @@ fn fuzz_gcp_unknown_token_types_stay_bounded() {
     assert!(series <= 100, "{series} info series");
 }
 
-/// Found by `fuzz_gcp_config_section`: a megabyte project id or endpoint came back whole in
+/// Found by `fuzz_gcp_config_every_field`: a megabyte project id or endpoint came back whole in
 /// the error (and on stderr).
 #[test]
 fn fuzz_gcp_a_1_mb_project_or_endpoint_is_quoted_short() {
