@@ -184,6 +184,17 @@ pub fn with_field_key(config: &str, n: usize, new: serde_yaml_ng::Value) -> Stri
     })
 }
 
+/// `n` cases unless `PROPTEST_CASES` asks for another number (longer runs by hand).
+pub fn cases(n: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
+        default.cases
+    } else {
+        n
+    };
+    ProptestConfig { cases, ..default }
+}
+
 /// Keys no config should hold: huge, empty, not strings, near misses.
 pub fn hostile_key() -> impl Strategy<Value = serde_yaml_ng::Value> {
     use serde_yaml_ng::Value as Y;
