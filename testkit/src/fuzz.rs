@@ -103,23 +103,6 @@ pub fn readme() -> &'static str {
     })
 }
 
-/// `config` (YAML) with the `key`th key (modulo their number) of its `section` mapping set to
-/// `value`, as YAML text.
-pub fn with_section_value(
-    config: &str,
-    section: &str,
-    key: usize,
-    value: serde_yaml_ng::Value,
-) -> String {
-    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(config).expect("valid YAML");
-    let map = doc[section]
-        .as_mapping_mut()
-        .unwrap_or_else(|| panic!("no `{section}` mapping in the config"));
-    let keys: Vec<_> = map.keys().cloned().collect();
-    map[&keys[key % keys.len()]] = value;
-    serde_yaml_ng::to_string(&doc).expect("YAML values serialize")
-}
-
 /// The number of keys in `doc`, over every mapping at every depth.
 fn key_count(doc: &serde_yaml_ng::Value) -> usize {
     use serde_yaml_ng::Value as Y;
