@@ -63,7 +63,7 @@ pub fn check(region: &str) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "{:?} is not an AWS region like us-east-1 (this release knows the regions of the AWS SDK it is built with; a region launched since needs a newer release)",
+        "{:?} is not an AWS region like us-east-1 (this release knows the regions of the AWS SDK's table at its release; a region launched since needs a newer release)",
         common::config::shorten(region, 80)
     ))
 }
