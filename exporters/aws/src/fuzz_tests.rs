@@ -1,10 +1,11 @@
 //! Fuzzing of what the AWS exporter parses itself (issue 11): `ModelId` dimension values (model
 //! ids, inference profile ids and ARNs) as ListMetrics returns them, metric names, and the
-//! `aws:` config section as start-up and `--config.check` check it. GetMetricData answers are
-//! parsed by the AWS SDK; their merging and what the accumulator rejects are covered against
-//! LocalStack (tests/localstack.rs). Promised: no panic; a model label is always taken from
-//! the value given, never invented; config errors name the field and stay short. Longer
-//! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-aws --bins fuzz`.
+//! whole config (every key and value, the `aws:` section included) as start-up and
+//! `--config.check` check it. GetMetricData answers are parsed by the AWS SDK; their merging
+//! and what the accumulator rejects are covered against LocalStack (tests/localstack.rs).
+//! Promised: no panic; a model label is always taken from the value given, never invented;
+//! config errors name the field and stay short. Longer runs: `PROPTEST_CASES=20000 cargo test
+//! -p llm-exporter-aws --bins fuzz`.
 
 use common::config::{example_from_readme, section, Config};
 use proptest::prelude::*;

@@ -1,11 +1,11 @@
-//! Fuzzing of what the Azure exporter parses (issue 11): the `azure:` config section as
-//! start-up and `--config.check` check it, the metrics time series of getBatch and
-//! Metrics_List, and the ARM listings, with arbitrary JSON and mutations of documented answers
-//! (1.797e308, -1, "NaN", "Infinity", timestamps of 1970 and 9999, missing fields, wrong
-//! types). Promised: no panic; a bad document is an error, not a guess; every value parsed is
-//! finite; config errors name the field and stay short. The conversion to samples and what the
-//! accumulator rejects are covered end to end by tests/hostile.rs. Longer runs:
-//! `PROPTEST_CASES=20000 cargo test -p llm-exporter-azure --bins fuzz`.
+//! Fuzzing of what the Azure exporter parses (issue 11): the whole config (every key and value,
+//! the `azure:` section included) as start-up and `--config.check` check it, the metrics time
+//! series of getBatch and Metrics_List, and the ARM listings, with arbitrary JSON and mutations
+//! of documented answers (1.797e308, -1, "NaN", "Infinity", timestamps of 1970 and 9999,
+//! missing fields, wrong types). Promised: no panic; a bad document is an error, not a guess;
+//! every value parsed is finite; config errors name the field and stay short. The conversion to
+//! samples and what the accumulator rejects are covered end to end by tests/hostile.rs. Longer
+//! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-azure --bins fuzz`.
 
 use common::config::{example_from_readme, section, Config};
 use proptest::prelude::*;

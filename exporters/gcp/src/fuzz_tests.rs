@@ -1,11 +1,11 @@
 //! Fuzzing of what the GCP exporter parses (issue 11): Cloud Monitoring's `timeSeries.list`
 //! answers (TimeSeries and ListTimeSeriesResponse in the REST shape), the labels that become
-//! token types, error types, price keys and billing parts, and the `gcp:` config section, with arbitrary
-//! JSON and mutations of a documented answer (1.797e308, -1, "NaN", "Infinity", timestamps of
-//! 1970 and 9999, missing fields, wrong types). Promised: no panic; a bad document is an
-//! error; config errors name the field and stay short. The conversion to samples and what
-//! the accumulator rejects are covered end to end by tests/hostile.rs. Longer runs:
-//! `PROPTEST_CASES=20000 cargo test -p llm-exporter-gcp --bins fuzz`.
+//! token types, error types, price keys and billing parts, and the whole config (every key and
+//! value), with arbitrary JSON and mutations of a documented answer (1.797e308, -1, "NaN",
+//! "Infinity", timestamps of 1970 and 9999, missing fields, wrong types). Promised: no panic; a
+//! bad document is an error; config errors name the field and stay short. The conversion to
+//! samples and what the accumulator rejects are covered end to end by tests/hostile.rs. Longer
+//! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-gcp --bins fuzz`.
 
 use common::config::{example_from_readme, section, Config};
 use google_cloud_monitoring_v3::model::typed_value::Value as Typed;
