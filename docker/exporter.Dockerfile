@@ -3,6 +3,9 @@
 # the CA roots and nothing else, and runs as a non-root user.
 FROM rust:1.95-slim-bookworm AS build
 ARG EXPORTER=aws
+# .git is not in the build context: pass --build-arg GIT_REVISION=$(git rev-parse HEAD) for
+# --version and llm_exporter_build_info to name the commit (else `unknown`).
+ARG GIT_REVISION=unknown
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p llm-exporter-${EXPORTER} \

@@ -2,6 +2,9 @@
 # Multi-stage: the Rust toolchain stays in the build stage; the runtime image holds the binary,
 # the CA roots and nothing else, and runs as a non-root user.
 FROM rust:1.95-slim-bookworm AS build
+# .git is not in the build context: pass --build-arg GIT_REVISION=$(git rev-parse HEAD) for
+# --version and llm_gateway_build_info to name the commit (else `unknown`).
+ARG GIT_REVISION=unknown
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p llm-gateway \

@@ -89,11 +89,11 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
 impl Flags {
     pub fn validate(&self) -> Result<(), String> {
         if !self.telemetry_path.starts_with('/')
-            || ["/", "/-/healthy", "/-/ready"].contains(&self.telemetry_path.as_str())
+            || ["/", "/-/healthy", "/-/ready", "/-/reload"].contains(&self.telemetry_path.as_str())
         {
             return Err(format!(
-                "--web.telemetry-path {:?} must start with / and not be /, /-/healthy or /-/ready",
-                self.telemetry_path
+                "--web.telemetry-path {:?} must start with / and not be /, /-/healthy, /-/ready or /-/reload",
+                crate::config::shorten(&self.telemetry_path, 200)
             ));
         }
         self.shard()?;

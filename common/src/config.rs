@@ -16,13 +16,13 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The config file itself (the OS error follows once, as the cause).
-    #[error("cannot read config file {path}")]
+    #[error("cannot read config file {}", shown(.path))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     /// A file a config key names (`pricing_file`, `state_file`...).
-    #[error("{key} {path}: cannot read it: {message}")]
+    #[error("{key} {}: cannot read it: {message}", shown(.path))]
     ReadFile {
         key: &'static str,
         path: PathBuf,
@@ -60,6 +60,20 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
     format!("{}… ({} bytes)", &text[..cut], text.len())
 }
+
+/// `path` as errors and logs show it: cut short like [`shorten`] (a path comes from the
+/// config or the command line and can be megabytes long).
+pub fn shown(path: &Path) -> String {
+    shorten(&path.to_string_lossy(), 300)
+}
+
+/// The longest path a file key may hold (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// The longest tenant name: it becomes the `tenant` label of every series it matches.
+pub const MAX_TENANT_NAME_BYTES: usize = 128;
+/// The longest tenant pattern, checked before it is compiled (a megabyte pattern takes
+/// seconds to compile before the regex crate's size limit refuses it).
+pub const MAX_TENANT_PATTERN_BYTES: usize = 1024;
 
 /// The common keys. Unknown keys are errors, so a typo never silently falls back to a default.
 #[derive(Debug, Clone, Deserialize)]
@@ -229,7 +243,7 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config = Config::parse(&text, &format!("config file {}", path.display()))?;
+        let mut config = Config::parse(&text, &format!("config file {}", shown(path)))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         for p in [
             &mut config.state_file,
@@ -346,11 +360,35 @@ impl Config {
                 }
             }
         }
+        for (field, path) in [
+            ("state_file", &self.state_file),
+            ("pricing_file", &self.pricing_file),
+            ("extra_ca_file", &self.extra_ca_file),
+        ] {
+            let len = path.as_ref().map_or(0, |p| p.as_os_str().len());
+            if len > MAX_PATH_BYTES {
+                return Err(ConfigError::field(
+                    o,
+                    field,
+                    format!("a path of {len} bytes; at most {MAX_PATH_BYTES}"),
+                ));
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
             let at = |f: &str| format!("tenants[{i}].{f}");
             if tenant.name.trim().is_empty() {
                 return Err(ConfigError::field(o, at("name"), "must not be empty"));
+            }
+            if tenant.name.len() > MAX_TENANT_NAME_BYTES {
+                return Err(ConfigError::field(
+                    o,
+                    at("name"),
+                    format!(
+                        "{} bytes; at most {MAX_TENANT_NAME_BYTES} (it becomes the `tenant` label)",
+                        tenant.name.len()
+                    ),
+                ));
             }
             if !names.insert(tenant.name.clone()) {
                 return Err(ConfigError::field(
@@ -365,6 +403,16 @@ impl Config {
                         o,
                         at(&format!("match.{label}")),
                         format!("unknown label; expected one of {TENANT_MATCH_LABELS:?}"),
+                    ));
+                }
+                if pattern.len() > MAX_TENANT_PATTERN_BYTES {
+                    return Err(ConfigError::field(
+                        o,
+                        at(&format!("match.{label}")),
+                        format!(
+                            "a pattern of {} bytes; at most {MAX_TENANT_PATTERN_BYTES}",
+                            pattern.len()
+                        ),
                     ));
                 }
                 if let Err(e) = anchored_regex(pattern) {
@@ -610,12 +658,48 @@ gcp:
         );
         let e = err(&huge);
         assert!(
-            e.len() < 1_000 && e.contains("bytes)"),
+            e.len() < 1_000 && e.contains("at most 1024"),
             "{}",
             &e[..200.min(e.len())]
         );
         assert!(err("tenants: [ {name: x, budget: 3} ]").contains("tenants[0]"));
         assert!(err("- just\n- a list").contains("cfg.yaml"));
+    }
+
+    #[test]
+    fn paths_tenant_names_and_patterns_are_bounded_and_quoted_short() {
+        // 10 MB once (the pattern); 100 KB, already far past every bound, elsewhere.
+        let huge = "x".repeat(100 * 1024);
+        for key in ["state_file", "pricing_file", "extra_ca_file"] {
+            let e = err(&format!("{key}: /{huge}\n"));
+            assert!(e.len() < 2048, "{key}: {} bytes", e.len());
+            assert!(e.contains(&format!("field `{key}`: a path of")), "{e}");
+        }
+        let e = err(&format!("tenants:\n  - name: {huge}\n"));
+        assert!(
+            e.len() < 2048 && e.contains("field `tenants[0].name`: "),
+            "{e:.300}"
+        );
+        assert!(e.contains("at most 128"), "{e:.300}");
+        assert!(Config::parse(&format!("tenants:\n  - name: {}\n", "t".repeat(128)), "t").is_ok());
+        // Refused by length before the regex is compiled (which takes seconds at this size).
+        let ten_mb = "x".repeat(10 * 1024 * 1024);
+        let e = err(&format!(
+            "tenants:\n  - name: a\n    match: {{model: '{ten_mb}'}}\n"
+        ));
+        assert!(
+            e.contains("tenants[0].match.model`: a pattern of 10485760 bytes; at most 1024"),
+            "{e:.300}"
+        );
+        // A path under the bound is still cut short wherever it is shown.
+        let long = std::path::PathBuf::from(format!("/{}", "d".repeat(4000)));
+        let read = ConfigError::ReadFile {
+            key: "pricing_file",
+            path: long.clone(),
+            message: "No such file or directory".into(),
+        };
+        assert!(read.to_string().len() < 500, "{}", read.to_string().len());
+        assert!(shown(&long).len() < 400);
     }
 
     #[derive(Debug, Default, Deserialize)]

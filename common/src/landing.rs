@@ -39,7 +39,7 @@ pub fn config_summary(config: &Config) -> Vec<(String, String)> {
     let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
     let path = |p: &Option<std::path::PathBuf>| {
         p.as_ref()
-            .map(|p| p.display().to_string())
+            .map(|p| crate::config::shown(p))
             .unwrap_or_else(|| "none".into())
     };
     vec![

@@ -115,7 +115,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     let mut accumulator = new_accumulator(pricing);
     if let Some(path) = &config.state_file {
         if accumulator.restore(path, Now::system())? {
-            tracing::info!(path = %path.display(), series = accumulator.series(), "state restored");
+            tracing::info!(path = %config::shown(path), series = accumulator.series(), "state restored");
             warn_foreign_scopes(&accumulator, &others, path);
         }
     }
@@ -131,11 +131,12 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     if !publisher.publish().await {
         anyhow::bail!(
             "state_file {}: cannot be written (see the error above)",
-            config
-                .state_file
-                .as_deref()
-                .unwrap_or(std::path::Path::new(""))
-                .display()
+            config::shown(
+                config
+                    .state_file
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+            )
         );
     }
 
@@ -220,9 +221,9 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     sighup_task.abort();
     if let Some(path) = &config.state_file {
         if !publisher.publish().await {
-            anyhow::bail!("state_file {}: the last write failed", path.display());
+            anyhow::bail!("state_file {}: the last write failed", config::shown(path));
         }
-        tracing::info!(path = %path.display(), "state saved");
+        tracing::info!(path = %config::shown(path), "state saved");
     }
     Ok(())
 }
@@ -236,7 +237,7 @@ fn warn_foreign_scopes(accumulator: &Accumulator, others: &[String], path: &std:
         .filter(|held| others.iter().any(|o| shard::held_by(held, o)))
         .collect();
     if let Some(first) = foreign.first() {
-        tracing::warn!(path = %path.display(), scopes = foreign.len(), example = %first, "the state file holds scopes another shard polls: it was written with a different --shard/--total-shards or by another replica; give each replica its own state file");
+        tracing::warn!(path = %config::shown(path), scopes = foreign.len(), example = %first, "the state file holds scopes another shard polls: it was written with a different --shard/--total-shards or by another replica; give each replica its own state file");
     }
 }
 
@@ -249,21 +250,29 @@ fn check(
 ) -> anyhow::Result<()> {
     let mut checked = vec![format!("{}: ok", config.origin)];
     if let Some(p) = &config.pricing_file {
-        checked.push(format!("pricing_file {}: ok", p.display()));
+        checked.push(format!("pricing_file {}: ok", config::shown(p)));
+    }
+    // Read as start-up reads it: a missing or unusable CA file fails the check too.
+    if let Some(p) = &config.extra_ca_file {
+        tls::read_ca_file(p).map_err(anyhow::Error::msg)?;
+        checked.push(format!("extra_ca_file {}: ok", config::shown(p)));
     }
     if let Some(p) = &flags.web_config_file {
         web_config::WebConfig::load(p, metrics)?;
-        checked.push(format!("--web.config.file {}: ok", p.display()));
+        checked.push(format!("--web.config.file {}: ok", config::shown(p)));
     }
     if let Some(p) = &config.state_file {
         let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
         if dir.is_some_and(|d| !d.is_dir()) {
-            anyhow::bail!("state_file {}: its directory does not exist", p.display());
+            anyhow::bail!(
+                "state_file {}: its directory does not exist",
+                config::shown(p)
+            );
         }
         let found = accumulator.restore(p, Now::system())?;
         checked.push(format!(
             "state_file {}: {}",
-            p.display(),
+            config::shown(p),
             if found {
                 "ok"
             } else {

@@ -140,7 +140,13 @@ pub struct SelfMetrics {
 const DURATION_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 impl SelfMetrics {
+    /// Self-metrics of a build whose git revision is not known (tests, library users).
     pub fn new(exporter: &str, version: &str) -> SelfMetrics {
+        SelfMetrics::with_revision(exporter, version, "unknown")
+    }
+
+    /// Self-metrics with `llm_exporter_build_info{exporter, version, revision}`.
+    pub fn with_revision(exporter: &str, version: &str, revision: &str) -> SelfMetrics {
         let registry = Registry::new();
         // Registration only fails on duplicate names, which this fixed list cannot have.
         let reg =
@@ -149,12 +155,14 @@ impl SelfMetrics {
         let build_info = GaugeVec::new(
             Opts::new(
                 names::BUILD_INFO,
-                "A metric with a constant '1' value labeled by the exporter's name and version.",
+                "A metric with a constant '1' value labeled by the exporter's name, version and git revision.",
             ),
-            &["exporter", "version"],
+            &["exporter", "version", "revision"],
         )
         .expect("valid metric");
-        build_info.with_label_values(&[exporter, version]).set(1.0);
+        build_info
+            .with_label_values(&[exporter, version, revision])
+            .set(1.0);
         reg(Box::new(build_info));
         let shard = IntGaugeVec::new(
             Opts::new(

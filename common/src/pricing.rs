@@ -258,7 +258,7 @@ fn validate(file: &CatalogFile, origin: &str, path: Option<&Path>) -> Result<(),
                     ));
                 }
                 if p > SUSPICIOUS_USD_PER_TOKEN {
-                    let file = path.map(|p| p.display().to_string()).unwrap_or_default();
+                    let file = path.map(crate::config::shown).unwrap_or_default();
                     tracing::warn!(file, field = field(name), usd_per_token = p, "a price above $0.001 per token ($1,000 per million): prices are USD per token, not per million");
                 }
             }
@@ -331,7 +331,7 @@ impl Pricing {
     }
 
     fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let origin = format!("pricing_file {}", path.display());
+        let origin = format!("pricing_file {}", crate::config::shown(path));
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
             key: "pricing_file",
             path: path.to_path_buf(),

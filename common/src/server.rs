@@ -47,20 +47,23 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new()
+    Router::new()
         .route(&state.telemetry_path, get(metrics))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
-        .route("/", get(landing));
-    if state.reloader.is_some() {
-        router = router.route("/-/reload", axum::routing::post(reload));
-    }
-    router.with_state(state)
+        .route("/", get(landing))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
+        .with_state(state)
 }
 
 async fn reload(State(s): State<AppState>) -> Response {
+    // Prometheus' answer without its lifecycle flag (web/web.go): 403, and the reason.
     let Some(reloader) = s.reloader.clone() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.\n",
+        )
+            .into_response();
     };
     match tokio::task::spawn_blocking(move || reloader.reload()).await {
         Ok(Ok(())) => (StatusCode::OK, "Reloaded\n").into_response(),

@@ -9,7 +9,7 @@ use rustls::pki_types::CertificateDer;
 
 /// The file's PEM text, after checking it holds at least one usable certificate.
 pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
-    let shown = path.display();
+    let shown = crate::config::shown(path);
     let pem =
         std::fs::read(path).map_err(|e| format!("extra_ca_file {shown}: cannot read: {e}"))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)

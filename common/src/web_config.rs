@@ -71,7 +71,7 @@ impl std::fmt::Debug for WebConfig {
 impl WebConfig {
     /// Loads the file; failed logins are counted in `metrics`.
     pub fn load(path: &Path, metrics: Arc<SelfMetrics>) -> Result<WebConfig, ConfigError> {
-        let origin = format!("--web.config.file {}", path.display());
+        let origin = format!("--web.config.file {}", crate::config::shown(path));
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
             key: "--web.config.file",
             path: path.to_path_buf(),
@@ -122,19 +122,26 @@ impl WebConfig {
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
+        .map_err(|e| format!("{}: {e}", crate::config::shown(path)))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| format!("{}: {e}", crate::config::shown(path)))?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", path.display()));
+        return Err(format!(
+            "{}: no PEM certificate in it",
+            crate::config::shown(path)
+        ));
     }
     Ok(certs)
 }
 
 fn server_config(t: &TlsServerConfig) -> Result<rustls::ServerConfig, (&'static str, String)> {
     let certs = read_certs(&t.cert_file).map_err(|m| ("cert_file", m))?;
-    let key = PrivateKeyDer::from_pem_file(&t.key_file)
-        .map_err(|e| ("key_file", format!("{}: {e}", t.key_file.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&t.key_file).map_err(|e| {
+        (
+            "key_file",
+            format!("{}: {e}", crate::config::shown(&t.key_file)),
+        )
+    })?;
     let versions: &[&'static rustls::SupportedProtocolVersion] = match t.min_version.as_deref() {
         None | Some("TLS12") => &[&rustls::version::TLS13, &rustls::version::TLS12],
         Some("TLS13") => &[&rustls::version::TLS13],

@@ -343,6 +343,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        /// The exporters' bound on a tenant name (common/src/config.rs).
+        const MAX_TENANT_NAME_BYTES: usize = 128;
         if self.upstreams.is_empty() {
             return Err("field `upstreams`: at least one Prometheus is needed".into());
         }
@@ -355,6 +357,14 @@ impl Config {
                 return Err(format!(
                     "{}: must be the exporters' tenant label value",
                     field("name")
+                ));
+            }
+            // The exporters refuse longer names (the `tenant` label), so none could match.
+            if t.name.len() > MAX_TENANT_NAME_BYTES {
+                return Err(format!(
+                    "{}: {} bytes; at most {MAX_TENANT_NAME_BYTES}, as the exporters' tenant names",
+                    field("name"),
+                    t.name.len()
                 ));
             }
             if !names.insert(t.name.clone()) {
@@ -507,10 +517,15 @@ mod tests {
             (&format!("upstreams: [{{cloud: aws, url: 'http://a'}}]\ntenants: [{{name: a, api_key_sha256: {H}}}, {{name: a, api_key_sha256: {H}}}]\n"), "tenants[1].name"),
             (&format!("upstreams: [{{cloud: aws, url: 'http://a'}}]\ntenants: [{{name: a, api_key_sha256: {H}}}]\nadmin: {{api_key_sha256: {H}}}\n"), "admin.api_key_sha256"),
             ("upstreams: [{cloud: aws, url: 'http://a'}]\ncache: {past_ttl: soon}\n", "cache.past_ttl"),
+            (&format!("upstreams: [{{cloud: aws, url: 'http://a'}}]\ntenants: [{{name: {}, api_key_sha256: {H}}}]\n", "t".repeat(1_000_000)), "tenants[0].name`: 1000000 bytes; at most 128"),
         ];
         for (yaml, field) in cases {
             let err = Config::parse(yaml).unwrap_err();
-            assert!(err.contains(&format!("`{field}")), "{yaml}: {err}");
+            assert!(
+                err.contains(&format!("`{field}")),
+                "{yaml:.200}: {err:.300}"
+            );
+            assert!(err.len() < 2048, "{} bytes", err.len());
         }
     }
 

@@ -32,12 +32,20 @@ use rmcp::ServiceExt;
 use crate::gateway::Gateway;
 
 #[derive(Parser)]
-#[command(name = "llm-gateway", version, about)]
+#[command(
+    name = "llm-gateway",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("GIT_REVISION"), ")"),
+    about
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     serve: ServeFlags,
+    /// Check the config file, print what was checked and exit (0 when valid), as the
+    /// exporters' flag of the same name does; the same as the `check-config` subcommand.
+    #[arg(long = "config.check")]
+    config_check: bool,
     /// Only log messages with the given severity or above (logs go to stderr).
     #[arg(long = "log.level", global = true, value_enum, default_value_t = Level::Info)]
     log_level: Level,
@@ -99,21 +107,31 @@ enum Format {
     Json,
 }
 
+/// Logs to stderr in logfmt (`ts=… level=info target=… message=…`) or JSON, one line each.
 fn init_logging(level: Level, format: Format) {
-    let level = match level {
-        Level::Debug => tracing::Level::DEBUG,
-        Level::Info => tracing::Level::INFO,
-        Level::Warn => tracing::Level::WARN,
-        Level::Error => tracing::Level::ERROR,
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = match level {
+        Level::Debug => LevelFilter::DEBUG,
+        Level::Info => LevelFilter::INFO,
+        Level::Warn => LevelFilter::WARN,
+        Level::Error => LevelFilter::ERROR,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let _ = match format {
-        Format::Logfmt => builder.try_init(),
-        Format::Json => builder.json().try_init(),
+    let layer = match format {
+        Format::Logfmt => tracing_logfmt::builder()
+            .layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        Format::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
 }
 
 fn main() -> ExitCode {
@@ -152,7 +170,12 @@ fn load(flags: &ServeFlags) -> anyhow::Result<(config::Config, Arc<Gateway>)> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // HTTPS upstreams: one TLS provider for reqwest's rustls.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = match cli.command {
+        Some(c) => c,
+        None if cli.config_check => Command::CheckConfig,
+        None => Command::Serve,
+    };
+    match command {
         Command::HashKey { key, generate } => {
             if generate {
                 let key = auth::generate_key();

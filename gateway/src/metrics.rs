@@ -120,11 +120,16 @@ impl Metrics {
             registry.register(c).expect("unique metric");
         }
         let build = IntGaugeVec::new(
-            Opts::new("llm_gateway_build_info", "Constant 1, by version."),
-            &["version"],
+            Opts::new(
+                "llm_gateway_build_info",
+                "Constant 1, by version and git revision.",
+            ),
+            &["version", "revision"],
         )
         .expect("valid metric");
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("GIT_REVISION")])
+            .set(1);
         registry.register(Box::new(build)).expect("unique metric");
         Metrics {
             registry,

@@ -15,6 +15,26 @@ fn root() -> std::path::PathBuf {
 }
 
 #[test]
+fn version_names_the_git_revision() {
+    let out = gateway().arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let revision = text
+        .trim()
+        .strip_prefix(concat!(
+            "llm-gateway ",
+            env!("CARGO_PKG_VERSION"),
+            " (revision "
+        ))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        revision == "unknown"
+            || (revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text}"
+    );
+}
+
+#[test]
 fn hash_key_from_argument_stdin_and_generated() {
     let out = gateway().args(["hash-key", "test"]).output().unwrap();
     assert!(out.status.success());
@@ -62,8 +82,24 @@ fn the_example_config_is_valid_and_bad_configs_name_file_and_field() {
         "upstreams: [{cloud: aws, url: 'http://a'}]\ntenants: [{name: x, api_key_sha256: nothex}]\n",
     )
     .unwrap();
+    // `--config.check`, the exporters' flag, does what `check-config` does.
+    let out = gateway()
+        .args(["--config.check", "--config.file", example.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": ok ("),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     for args in [
         vec!["check-config"],
+        vec!["--config.check"],
         vec!["--web.listen-address", "127.0.0.1:0"],
         vec!["mcp", "--stdio", "--api-key", "k"],
     ] {
@@ -154,6 +190,15 @@ fn sigterm_stops_the_server_even_with_an_open_mcp_event_stream() {
         r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
     );
     assert!(init.contains("\"llm-gateway\""), "{init}");
+    // Logs are logfmt by default, as documented.
+    let log = g.proc.log();
+    let line = log.lines().find(|l| l.contains("listening")).unwrap();
+    assert!(
+        line.starts_with("ts=")
+            && line.contains(" level=info ")
+            && line.contains(" address=127.0.0.1:"),
+        "{line}"
+    );
     let session = init
         .lines()
         .find_map(|l| {

@@ -103,19 +103,114 @@ pub fn readme() -> &'static str {
     })
 }
 
-/// `config` (YAML) with the `key`th key (modulo their number) of its `section` mapping set to
-/// `value`, as YAML text.
-pub fn with_section_value(
+/// The number of keys in `doc`, over every mapping at every depth.
+fn key_count(doc: &serde_yaml_ng::Value) -> usize {
+    use serde_yaml_ng::Value as Y;
+    match doc {
+        Y::Mapping(m) => m.len() + m.values().map(key_count).sum::<usize>(),
+        Y::Sequence(s) => s.iter().map(key_count).sum(),
+        Y::Tagged(t) => key_count(&t.value),
+        _ => 0,
+    }
+}
+
+/// Calls `f` on the mapping holding the `n`-th key of `doc` (depth first, a mapping's own keys
+/// before those nested in its values), with that key.
+fn at_key(
+    doc: &mut serde_yaml_ng::Value,
+    n: &mut usize,
+    f: &mut dyn FnMut(&mut serde_yaml_ng::Mapping, serde_yaml_ng::Value),
+) -> bool {
+    use serde_yaml_ng::Value as Y;
+    match doc {
+        Y::Mapping(m) => {
+            if *n < m.len() {
+                let key = m.keys().nth(*n).cloned().expect("n < len");
+                f(m, key);
+                return true;
+            }
+            *n -= m.len();
+            m.values_mut().any(|v| at_key(v, n, f))
+        }
+        Y::Sequence(s) => s.iter_mut().any(|v| at_key(v, n, f)),
+        Y::Tagged(t) => at_key(&mut t.value, n, f),
+        _ => false,
+    }
+}
+
+fn with_key(
     config: &str,
-    section: &str,
-    key: usize,
-    value: serde_yaml_ng::Value,
+    n: usize,
+    f: &mut dyn FnMut(&mut serde_yaml_ng::Mapping, serde_yaml_ng::Value),
 ) -> String {
     let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(config).expect("valid YAML");
-    let map = doc[section]
-        .as_mapping_mut()
-        .unwrap_or_else(|| panic!("no `{section}` mapping in the config"));
-    let keys: Vec<_> = map.keys().cloned().collect();
-    map[&keys[key % keys.len()]] = value;
+    let mut n = n % key_count(&doc).max(1);
+    at_key(&mut doc, &mut n, f);
     serde_yaml_ng::to_string(&doc).expect("YAML values serialize")
+}
+
+/// `config` (YAML) with the value of its `n`-th key (modulo their number), counted over every
+/// mapping at every depth (common keys, tenants, every cloud's section), set to `value`.
+pub fn with_field_value(config: &str, n: usize, value: serde_yaml_ng::Value) -> String {
+    with_key(config, n, &mut |m, key| {
+        m.insert(key, value.clone());
+    })
+}
+
+/// `config` (YAML) with its `n`-th key (counted as [`with_field_value`] does) renamed to `new`,
+/// its value kept.
+pub fn with_field_key(config: &str, n: usize, new: serde_yaml_ng::Value) -> String {
+    with_key(config, n, &mut |m, key| {
+        if let Some(v) = m.remove(&key) {
+            m.insert(new.clone(), v);
+        }
+    })
+}
+
+/// `n` cases unless `PROPTEST_CASES` asks for another number (longer runs by hand).
+pub fn cases(n: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
+        default.cases
+    } else {
+        n
+    };
+    ProptestConfig { cases, ..default }
+}
+
+/// Keys no config should hold: huge, empty, not strings, near misses.
+pub fn hostile_key() -> impl Strategy<Value = serde_yaml_ng::Value> {
+    use serde_yaml_ng::Value as Y;
+    prop_oneof![
+        Just(Y::from("k".repeat(256 * 1024))),
+        Just(Y::from("")),
+        Just(Y::from(" ")),
+        Just(Y::from("\u{feff}poll_interval")),
+        Just(Y::from(1)),
+        Just(Y::from(true)),
+        Just(Y::Null),
+        Just(Y::Sequence(vec![Y::from("k".repeat(256 * 1024))])),
+        "[a-z_.]{1,16}".prop_map(Y::from),
+        ".{0,12}".prop_map(Y::from),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_at_every_depth_can_be_changed() {
+        let text = "a: 1\nb:\n  c: 2\n  d: [{e: 3}]\n";
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+        assert_eq!(key_count(&doc), 5);
+        let changed: Vec<String> = (0..5)
+            .map(|n| with_field_value(text, n, "X".into()))
+            .collect();
+        for (n, expected) in ["a: X", "b: X", "c: X", "d: X", "e: X"].iter().enumerate() {
+            assert!(changed[n].contains(expected), "{n}: {}", changed[n]);
+        }
+        assert!(with_field_key(text, 4, "zz".into()).contains("zz: 3"));
+        assert!(with_field_key(text, 1, "zz".into()).contains("zz:\n  c: 2"));
+    }
 }

@@ -21,6 +21,7 @@ fn prometheus_configs_rules_and_rule_tests_pass_promtool() {
         "prometheus/gcp.yml",
         "prometheus/global.yml",
         "prometheus/single.yml",
+        "prometheus/single-host.yml",
         "prometheus/remote-write.yml",
     ] {
         let (code, out) = tool("promtool", &["check", "config", config]);
@@ -103,6 +104,62 @@ fn every_alert_is_tested_firing_and_quiet_and_has_its_runbook_section() {
             "{name}: {firing} firing and {quiet} quiet tests"
         );
     }
+}
+
+/// `host:port` -> `127.0.0.1:port`.
+fn on_this_host(target: &Value) -> Value {
+    let t = target.as_str().unwrap();
+    Value::from(format!("127.0.0.1:{}", t.rsplit_once(':').unwrap().1))
+}
+
+/// The host variants run as written on one machine: single-host.yml is single.yml with every
+/// address on 127.0.0.1 at the same port (the exporters' and Alertmanager's defaults), and
+/// alertmanager-host.yml is alertmanager.yml with receivers that need no Compose service or
+/// mount: a webhook on 127.0.0.1 and secret files the repository holds.
+#[test]
+fn host_variants_are_the_compose_configs_with_local_addresses() {
+    let single = yaml(&root().join("prometheus/single.yml"));
+    let mut expected = single.clone();
+    for job in expected["scrape_configs"].as_sequence_mut().unwrap() {
+        for sc in job["static_configs"].as_sequence_mut().unwrap() {
+            for t in sc["targets"].as_sequence_mut().unwrap() {
+                *t = on_this_host(t);
+            }
+        }
+    }
+    let am = &mut expected["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0];
+    *am = on_this_host(am);
+    assert_eq!(yaml(&root().join("prometheus/single-host.yml")), expected);
+    assert_ne!(single, expected, "single.yml names Compose services");
+
+    let compose = yaml(&root().join("alerts/alertmanager.yml"));
+    let host = yaml(&root().join("alerts/alertmanager-host.yml"));
+    for key in ["global", "route", "inhibit_rules"] {
+        assert_eq!(host[key], compose[key], "{key}");
+    }
+    let names = |v: &Value| -> Vec<Value> {
+        v["receivers"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].clone())
+            .collect()
+    };
+    assert_eq!(names(&host), names(&compose));
+    let receivers = serde_yaml_ng::to_string(&host["receivers"]).unwrap();
+    for line in receivers.lines().map(str::trim) {
+        if let Some(url) = line.strip_prefix("url: ") {
+            assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        }
+        if let Some((_, file)) = line.split_once("_file: ") {
+            assert!(
+                root().join(file).is_file(),
+                "{file} (relative to the working directory)"
+            );
+        }
+    }
+    let (code, out) = tool("amtool", &["check-config", "alerts/alertmanager-host.yml"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub struct StateError {
 impl StateError {
     pub fn new(path: &Path, message: impl std::fmt::Display) -> Self {
         StateError {
-            path: path.display().to_string(),
+            path: crate::config::shown(path),
             // Parser messages quote the file's values, which can be megabytes long.
             message: crate::config::shorten(&message.to_string(), 500),
         }
@@ -102,7 +102,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StateFile, StateError> {
         STATE_VERSION => serde_json::from_slice(bytes).map_err(invalid),
         1 => {
             let v1: StateFileV1 = serde_json::from_slice(bytes).map_err(invalid)?;
-            tracing::warn!(path = %path.display(), "state file version 1: counters kept; each scope's first poll re-baselines open minutes");
+            tracing::warn!(path = %crate::config::shown(path), "state file version 1: counters kept; each scope's first poll re-baselines open minutes");
             Ok(StateFile {
                 version: STATE_VERSION,
                 cloud: v1.cloud,
@@ -187,7 +187,7 @@ impl StateLock {
                     state_path,
                     format!(
                         "cannot create the lock file {} ({e}); the directory must exist and be writable",
-                        lock_path.display()
+                        crate::config::shown(&lock_path)
                     ),
                 )
             })?;
@@ -210,7 +210,7 @@ impl StateLock {
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(StateError::new(
                     state_path,
-                    format!("cannot lock {}: {e}", lock_path.display()),
+                    format!("cannot lock {}: {e}", crate::config::shown(&lock_path)),
                 ))
             }
         }

@@ -88,19 +88,7 @@ impl AwsConfig {
     /// Checks what serde cannot; errors name the field.
     pub fn validate(&self) -> Result<(), (String, String)> {
         for (i, r) in self.regions.iter().enumerate() {
-            let ok = !r.is_empty()
-                && r.len() <= 64
-                && r.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !ok {
-                return Err((
-                    format!("aws.regions[{i}]"),
-                    format!(
-                        "{:?} is not an AWS region name like us-east-1",
-                        common::config::shorten(r, 80)
-                    ),
-                ));
-            }
+            crate::regions::check(r).map_err(|m| (format!("aws.regions[{i}]"), m))?;
         }
         for (i, stat) in self.latency_stats.iter().enumerate() {
             if cloudwatch_stat(stat).is_none() {

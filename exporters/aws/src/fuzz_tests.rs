@@ -1,10 +1,11 @@
 //! Fuzzing of what the AWS exporter parses itself (issue 11): `ModelId` dimension values (model
 //! ids, inference profile ids and ARNs) as ListMetrics returns them, metric names, and the
-//! `aws:` config section as start-up and `--config.check` check it. GetMetricData answers are
-//! parsed by the AWS SDK; their merging and what the accumulator rejects are covered against
-//! LocalStack (tests/localstack.rs). Promised: no panic; a model label is always taken from
-//! the value given, never invented; config errors name the field and stay short. Longer
-//! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-aws --bins fuzz`.
+//! whole config (every key and value, the `aws:` section included) as start-up and
+//! `--config.check` check it. GetMetricData answers are parsed by the AWS SDK; their merging
+//! and what the accumulator rejects are covered against LocalStack (tests/localstack.rs).
+//! Promised: no panic; a model label is always taken from the value given, never invented;
+//! config errors name the field and stay short. Longer runs: `PROPTEST_CASES=20000 cargo test
+//! -p llm-exporter-aws --bins fuzz`.
 
 use common::config::{example_from_readme, section, Config};
 use proptest::prelude::*;
@@ -16,6 +17,10 @@ fn readme_config() -> &'static str {
     example_from_readme(testkit::fuzz::readme()).unwrap()
 }
 
+/// The size of the huge values in generated cases: far past the 2 KB an error may take, and
+/// small enough for 256 cases in seconds (the `*_1_mb_*` tests below use 1 MB once each).
+const HUGE: usize = 256 * 1024;
+
 fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
     use serde_yaml_ng::Value as Y;
     prop_oneof![
@@ -26,10 +31,10 @@ fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
         Just(Y::from(u64::MAX)),
         Just(Y::from(f64::NAN)),
         Just(Y::from("")),
-        Just(Y::from("x".repeat(1_000_000))),
-        Just(Y::Sequence(vec![Y::from("x".repeat(1_000_000))])),
+        Just(Y::from("x".repeat(HUGE))),
+        Just(Y::Sequence(vec![Y::from("x".repeat(HUGE))])),
         Just(Y::Sequence(vec![Y::Mapping(
-            [(Y::from("role_arn"), Y::from("x".repeat(1_000_000)))]
+            [(Y::from("role_arn"), Y::from("x".repeat(HUGE)))]
                 .into_iter()
                 .collect()
         )])),
@@ -51,6 +56,32 @@ fn model_id() -> impl Strategy<Value = String> {
     ]
 }
 
+/// What start-up and `--config.check` do with the text: parse the common keys, then this
+/// exporter's section, then validate it. Every error names its field and stays short.
+fn check_config(text: &str) -> Result<(), TestCaseError> {
+    let config = match Config::parse(text, "config file c.yaml") {
+        Ok(c) => c,
+        Err(e) => {
+            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
+            return Ok(());
+        }
+    };
+    match section::<AwsConfig>(&config, &config.aws, "aws") {
+        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
+        Ok(aws) => {
+            if let Err((field, message)) = aws.validate() {
+                prop_assert!(field.starts_with("aws."), "{field}");
+                prop_assert!(
+                    field.len() + message.len() < 2048,
+                    "{field}: {} bytes",
+                    message.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn fuzz_aws_model_ids(id in model_id()) {
@@ -67,28 +98,22 @@ proptest! {
     }
 
     #[test]
-    fn fuzz_aws_config_section(key in 0usize..16, value in hostile_yaml()) {
-        let text = testkit::fuzz::with_section_value(readme_config(), "aws", key, value);
-        let config = match Config::parse(&text, "config file c.yaml") {
-            Ok(c) => c,
-            Err(e) => {
-                prop_assert!(e.to_string().len() < 2048);
-                return Ok(());
-            }
-        };
-        match section::<AwsConfig>(&config, &config.aws, "aws") {
-            Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
-            Ok(aws) => {
-                if let Err((field, message)) = aws.validate() {
-                    prop_assert!(field.starts_with("aws."), "{field}");
-                    prop_assert!(field.len() + message.len() < 2048, "{field}: {} bytes", message.len());
-                }
-            }
-        }
+    fn fuzz_aws_config_every_field(n in any::<usize>(), value in hostile_yaml()) {
+        check_config(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
     }
 }
 
-/// Found by `fuzz_aws_config_section`: a megabyte latency statistic or role ARN came back
+proptest! {
+    // Few distinct hostile keys over a few dozen positions: 64 cases cover them.
+    #![proptest_config(testkit::fuzz::cases(64))]
+
+    #[test]
+    fn fuzz_aws_config_every_key(n in any::<usize>(), key in testkit::fuzz::hostile_key()) {
+        check_config(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
+    }
+}
+
+/// Found by `fuzz_aws_config_every_field`: a megabyte latency statistic or role ARN came back
 /// whole in the error (and on stderr).
 #[test]
 fn fuzz_aws_a_1_mb_stat_or_role_is_quoted_short() {

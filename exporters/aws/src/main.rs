@@ -12,6 +12,7 @@ mod listed;
 mod listing;
 mod models;
 mod provisioned;
+mod regions;
 mod source;
 mod tiers;
 
@@ -40,6 +41,8 @@ use crate::config::{account_of_role, cloudwatch_stat, AccountConfig, AwsConfig};
 use crate::source::{AccountId, BedrockSource};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this binary was built from (common/build/revision.rs), or `unknown`.
+const REVISION: &str = env!("GIT_REVISION");
 const DEFAULT_LISTEN_ADDRESS: &str = ":9745";
 
 /// Prometheus exporter for AWS Bedrock token usage, invocations, errors, latency and estimated
@@ -47,7 +50,7 @@ const DEFAULT_LISTEN_ADDRESS: &str = ":9745";
 #[derive(Parser)]
 #[command(
     name = "llm-exporter-aws",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("GIT_REVISION"), ")"),
     about,
     after_help = "Default --web.listen-address: :9745"
 )]
@@ -72,7 +75,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             field,
             message,
         })?;
-    let metrics = Arc::new(SelfMetrics::new("aws", VERSION));
+    let metrics = Arc::new(SelfMetrics::with_revision("aws", VERSION, REVISION));
     let pricing = common::load_pricing("aws", &config)?;
     let settings = RunSettings {
         cloud: "aws",
@@ -85,7 +88,9 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     // --config.check needs no credentials: it checks files and exits before polling.
     if flags.demo || flags.config_check {
-        tracing::info!("demo mode: synthetic data, no AWS calls");
+        if !flags.config_check {
+            tracing::info!("demo mode: synthetic data, no AWS calls");
+        }
         return common::run(
             settings,
             common::demo::guarded(demo::sources(flags.demo_extra_models), &metrics),
@@ -117,7 +122,7 @@ fn https_client(extra_ca_file: Option<&std::path::Path>) -> anyhow::Result<Share
     let tls = TlsContext::builder()
         .with_trust_store(trust)
         .build()
-        .with_context(|| format!("extra_ca_file {}", path.display()))?;
+        .with_context(|| format!("extra_ca_file {}", common::config::shown(path)))?;
     Ok(builder.tls_context(tls).build_https())
 }
 

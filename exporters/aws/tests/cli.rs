@@ -207,6 +207,89 @@ fn demo_serves_the_contract_on_every_endpoint() {
         404,
         "only the configured telemetry path serves metrics"
     );
+    // Without --web.enable-lifecycle, as Prometheus answers: 403 and the reason.
+    let (_, status, body) = curl(&["-X", "POST", &format!("http://{}/-/reload", exporter.addr)]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--web.enable-lifecycle"), "{body}");
+    // build_info carries the revision `--version` prints.
+    let version = Command::new(env!("CARGO_BIN_EXE_llm-exporter-aws"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let revision = version
+        .split_once("(revision ")
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(r, _)| r.to_string())
+        .unwrap_or_else(|| panic!("no revision in --version: {version}"));
+    assert!(
+        revision == "unknown"
+            || (revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())),
+        "{revision}"
+    );
+    assert_eq!(
+        s.value(
+            "llm_exporter_build_info",
+            &[("exporter", "aws"), ("revision", &revision)]
+        ),
+        Some(1.0),
+        "{version}"
+    );
+}
+
+#[test]
+fn config_check_reads_the_ca_file_knows_the_regions_and_is_no_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let config = write(&dir, "c.yaml", text);
+        run(&["--config.file", &config, "--config.check"])
+    };
+    let (code, err) = check("aws: {regions: [us-east-1]}\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("demo"),
+        "--config.check is not a demo run: {err}"
+    );
+
+    let (code, err) = check("extra_ca_file: missing-ca.pem\naws: {regions: [us-east-1]}\n");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("extra_ca_file")
+            && err.contains("missing-ca.pem")
+            && err.contains("cannot read"),
+        "{err}"
+    );
+
+    // A made-up AWS region, and an Azure one.
+    for region in ["us-east-9", "eastus"] {
+        let (code, err) = check(&format!("aws: {{regions: [{region}]}}\n"));
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("field `aws.regions[0]`")
+                && err.contains(&format!("{region:?} is not an AWS region")),
+            "{err}"
+        );
+    }
+
+    // Paths are quoted short: 10 MB, and 4,000 bytes (under the bound) in a missing folder.
+    let ten_mb = "d".repeat(10 * 1024 * 1024);
+    let (code, err) = check(&format!("state_file: /{ten_mb}\n"));
+    assert_eq!(code, 1);
+    assert!(
+        err.len() < 2048 && err.contains("field `state_file`"),
+        "{} bytes: {err:.300}",
+        err.len()
+    );
+    let long = format!("/missing/{}", "d".repeat(4000));
+    for key in ["state_file", "pricing_file", "extra_ca_file"] {
+        let (code, err) = check(&format!("{key}: {long}\naws: {{regions: [us-east-1]}}\n"));
+        assert_eq!(code, 1, "{key}");
+        assert!(
+            err.len() < 2048 && err.contains(key),
+            "{key}: {} bytes: {err:.300}",
+            err.len()
+        );
+    }
 }
 
 #[test]

@@ -41,6 +41,8 @@ use crate::monitor::{Guards, Monitor};
 use crate::source::AzureSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this binary was built from (common/build/revision.rs), or `unknown`.
+const REVISION: &str = env!("GIT_REVISION");
 const DEFAULT_LISTEN_ADDRESS: &str = ":9746";
 
 /// Prometheus exporter for Azure OpenAI / AI Foundry token usage, requests, errors, latency
@@ -48,7 +50,7 @@ const DEFAULT_LISTEN_ADDRESS: &str = ":9746";
 #[derive(Parser)]
 #[command(
     name = "llm-exporter-azure",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("GIT_REVISION"), ")"),
     about,
     after_help = "Default --web.listen-address: :9746"
 )]
@@ -80,7 +82,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Some(path) => Some(common::tls::read_ca_file(path).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let metrics = Arc::new(SelfMetrics::new("azure", VERSION));
+    let metrics = Arc::new(SelfMetrics::with_revision("azure", VERSION, REVISION));
     let max_body = config.max_response_bytes;
     let settings = RunSettings {
         cloud: "azure",
@@ -93,7 +95,9 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     // --config.check needs no credentials: it checks files and exits before polling.
     if flags.demo || flags.config_check {
-        tracing::info!("demo mode: synthetic data, no Azure calls");
+        if !flags.config_check {
+            tracing::info!("demo mode: synthetic data, no Azure calls");
+        }
         return common::run(
             settings,
             common::demo::guarded(demo::sources(flags.demo_extra_models), &metrics),

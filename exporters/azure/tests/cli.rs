@@ -56,6 +56,15 @@ fn bad_input_exits_non_zero_naming_what_is_wrong() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("AZURE_CLIENT_SECRET"), "{err}");
+
+    // --config.check is no demo run, and says nothing of one.
+    std::fs::write(&path, format!("azure:\n  subscriptions: [{sub}]\n")).unwrap();
+    let (code, err) = run(
+        &["--config.file", path.to_str().unwrap(), "--config.check"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("demo"), "{err}");
 }
 
 #[test]

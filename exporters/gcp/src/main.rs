@@ -33,6 +33,8 @@ use crate::rest::Rest;
 use crate::source::VertexSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this binary was built from (common/build/revision.rs), or `unknown`.
+const REVISION: &str = env!("GIT_REVISION");
 const DEFAULT_LISTEN_ADDRESS: &str = ":9747";
 
 /// Prometheus exporter for Google Vertex AI token usage, invocations, errors, latency and
@@ -40,7 +42,7 @@ const DEFAULT_LISTEN_ADDRESS: &str = ":9747";
 #[derive(Parser)]
 #[command(
     name = "llm-exporter-gcp",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("GIT_REVISION"), ")"),
     about,
     after_help = "Default --web.listen-address: :9747"
 )]
@@ -165,7 +167,7 @@ type CaBundle = tempfile::TempPath;
 
 async fn run(p: Prepared) -> anyhow::Result<()> {
     let _ca_bundle = p._ca_bundle;
-    let metrics = Arc::new(SelfMetrics::new("gcp", VERSION));
+    let metrics = Arc::new(SelfMetrics::with_revision("gcp", VERSION, REVISION));
     let max_response_bytes = p.config.max_response_bytes;
     let settings = RunSettings {
         cloud: "gcp",
@@ -178,7 +180,9 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     };
     if p.flags.demo || p.flags.config_check {
         // --config.check needs no credentials: it checks files and exits before polling.
-        tracing::info!("demo mode: synthetic data, no Google Cloud calls");
+        if !p.flags.config_check {
+            tracing::info!("demo mode: synthetic data, no Google Cloud calls");
+        }
         return common::run(
             settings,
             common::demo::guarded(demo::sources(p.flags.demo_extra_models), &metrics),

@@ -40,6 +40,10 @@ fn config_check_validates_every_file_and_exits() {
     assert!(ok, "{out}");
     assert!(out.contains("prices.yaml: ok"), "{out}");
     assert!(
+        !out.contains("demo"),
+        "--config.check is no demo run: {out}"
+    );
+    assert!(
         out.contains(&format!(
             "{}: not written yet",
             d.join("state/gcp.state").display()

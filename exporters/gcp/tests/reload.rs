@@ -126,14 +126,19 @@ fn sighup_and_post_reload_apply_tenants_and_prices_and_keep_the_config_when_inva
     );
 }
 
+/// As Prometheus answers without its lifecycle flag: 403 and the reason, nothing reloaded.
 #[test]
-fn reload_is_not_served_without_the_lifecycle_flag() {
+fn reload_is_forbidden_with_the_reason_without_the_lifecycle_flag() {
     let e = Exporter::start(
         env!("CARGO_BIN_EXE_llm-exporter-gcp"),
         &["--demo"],
         &[],
         &[],
     );
-    let (status, _) = post(&e.addr, "/-/reload");
-    assert_eq!(status, 404);
+    let (status, body) = post(&e.addr, "/-/reload");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("Lifecycle API is not enabled") && body.contains("--web.enable-lifecycle"),
+        "{body}"
+    );
 }
