@@ -7,6 +7,9 @@ mod aws;
 mod aws_delivery;
 mod columns;
 pub mod config;
+mod gcp;
+mod gcp_delivery;
+mod gcp_read;
 pub mod ledger;
 mod metrics;
 pub mod model_key;
@@ -36,6 +39,8 @@ pub fn shape_for(cloud: Cloud, format: Format) -> Option<&'static Shape> {
     match (cloud, format) {
         (Cloud::Aws, Format::Cur2) => Some(&aws::CUR2),
         (Cloud::Aws, Format::Focus) => Some(&aws::FOCUS),
+        (Cloud::Gcp, Format::GcpStandard) => Some(&gcp::STANDARD),
+        (Cloud::Gcp, Format::GcpFocus) => Some(&gcp::FOCUS),
         _ => None,
     }
 }
@@ -141,7 +146,10 @@ impl Billing {
         let started = std::time::Instant::now();
         let root = &e.location.root;
         let store = e.location.store.clone();
-        let listed = aws_delivery::newest_versions(store.as_ref(), root).await;
+        let listed = match e.config.cloud {
+            Cloud::Gcp => gcp_delivery::newest_versions(store.as_ref(), root).await,
+            _ => aws_delivery::newest_versions(store.as_ref(), root).await,
+        };
         let (versions, manifest_errors) = match listed {
             Ok(v) => v,
             Err(err) => {
@@ -190,9 +198,13 @@ impl Billing {
                 let store = e.location.store.clone();
                 let tag = e.config.tenant_tag.clone();
                 let shape = e.shape;
+                let (cloud, format) = (e.config.cloud, e.config.format);
                 let f = f.clone();
                 async move {
-                    let r = read::read_file(store, &f, shape, tag.as_deref()).await;
+                    let r = match cloud {
+                        Cloud::Gcp => gcp_read::read_file(store, &f, format, tag.as_deref()).await,
+                        _ => read::read_file(store, &f, shape, tag.as_deref()).await,
+                    };
                     (f.to_string(), r)
                 }
             })
