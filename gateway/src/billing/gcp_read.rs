@@ -264,7 +264,7 @@ impl<'a> Scalar<'a> {
     }
 }
 
-fn record<'a>(a: &'a ArrayRef, l: Leaf) -> Result<&'a StructArray, String> {
+fn record(a: &ArrayRef, l: Leaf) -> Result<&StructArray, String> {
     a.as_struct_opt()
         .ok_or_else(|| format!("column {}: type {} is not a RECORD", l.0, a.data_type()))
 }
