@@ -11,6 +11,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{json, Value};
 
 use super::{gateway_bin, http, mcp_client, root, stdio_transport, Gw};
+
+mod gcp;
 use testkit::localstack::LocalStack;
 use testkit::*;
 
