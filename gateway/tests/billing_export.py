@@ -251,8 +251,9 @@ def bench(out, rows, files):
 # README's scheduled query writes them. Columns, nesting and types follow "Structure of
 # Standard data export" and "Structure of Detailed data export"
 # (https://cloud.google.com/billing/docs/how-to/export-data-bigquery-tables/standard-usage,
-# .../detailed-usage) and "Structure of FOCUS data export" (.../focus-export) as BigQuery writes
-# them to Parquet: RECORD -> group (struct), REPEATED RECORD -> list of structs, TIMESTAMP ->
+# .../detailed-usage), "Structure of FOCUS data export" (.../focus-export) and Google's FOCUS
+# BigQuery view template (credits folded into BilledCost, the project in x_Project), as BigQuery
+# writes them to Parquet: RECORD -> group (struct), REPEATED RECORD -> list of structs, TIMESTAMP ->
 # timestamp[us, UTC], NUMERIC -> decimal(38, 9) (BigQuery "Parquet export details").
 
 KV = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
@@ -322,36 +323,41 @@ def gcp_standard_table(rows, detailed=False):
 
 
 def gcp_focus_table(rows):
-    """FOCUS rows: each usage row, and a ChargeCategory Credit row per credit."""
-    out = []
-    for r in rows:
-        out.append(dict(r, category="Usage"))
-        for a in r.get("credits", []):
-            out.append(dict(r, cost=a, category="Credit"))
-    start = [gcp_ts(r["start"]) for r in out]
+    """FOCUS rows as Google's FOCUS view shapes them: BilledCost = cost + the credits,
+    ChargeCategory `usage`/`tax`, SubAccountId the billing account, the project in x_Project."""
+    start = [gcp_ts(r["start"]) for r in rows]
+    net = [float(r["cost"]) + sum(r.get("credits", [])) for r in rows]
     money = lambda v: [decimal.Decimal(str(x)).quantize(decimal.Decimal("1e-9")) for x in v]
+    kv = lambda d: [{"key": k, "value": v} for k, v in d.items()]
     cols = [
-        ("BilledCost", pa.decimal128(38, 9), money(r["cost"] for r in out)),
-        ("BillingAccountId", pa.string(), ["010101-F0FFF0-61C528"] * len(out)),
-        ("BillingCurrency", pa.string(), [r.get("currency", "USD") for r in out]),
+        ("BilledCost", pa.decimal128(38, 9), money(net)),
+        ("BillingAccountId", pa.string(), ["010101-F0FFF0-61C528"] * len(rows)),
+        ("BillingCurrency", pa.string(), [r.get("currency", "USD") for r in rows]),
         ("BillingPeriodStart", GCP_TS, [s.replace(day=1, hour=0) for s in start]),
         ("ChargeCategory", pa.string(),
-         ["Tax" if r.get("cost_type") == "tax" else r["category"] for r in out]),
-        ("ChargeClass", pa.string(), [None] * len(out)),
-        ("ChargeDescription", pa.string(), [r.get("sku", "") for r in out]),
+         ["tax" if r.get("cost_type") == "tax" else "usage" for r in rows]),
+        ("ChargeClass", pa.string(), [None] * len(rows)),
+        ("ChargeDescription", pa.string(), [r.get("sku", "") for r in rows]),
         ("ChargePeriodStart", GCP_TS, start),
         ("ChargePeriodEnd", GCP_TS, [s + dt.timedelta(hours=1) for s in start]),
-        ("EffectiveCost", pa.decimal128(38, 9), money(r["cost"] for r in out)),
-        ("ListCost", pa.decimal128(38, 9), money(r["cost"] for r in out)),
-        ("ProviderName", pa.string(), ["Google Cloud"] * len(out)),
-        ("PublisherName", pa.string(), ["Google Cloud"] * len(out)),
-        ("ServiceCategory", pa.string(), ["AI and Machine Learning"] * len(out)),
-        ("ServiceName", pa.string(), [r.get("service", "Vertex AI") for r in out]),
-        ("SkuId", pa.string(), ["A1B2-C3D4-E5F6"] * len(out)),
-        ("SubAccountId", pa.string(), [r.get("project") for r in out]),
-        ("SubAccountName", pa.string(), [r.get("project") for r in out]),
-        ("Tags", KV, [[{"key": k, "value": v} for k, v in r.get("labels", {}).items()]
-                      for r in out]),
+        ("EffectiveCost", pa.decimal128(38, 9), money(net)),
+        ("ListCost", pa.decimal128(38, 9), money(float(r["cost"]) for r in rows)),
+        ("ProviderName", pa.string(), ["Google Cloud"] * len(rows)),
+        ("PublisherName", pa.string(), ["Google Cloud"] * len(rows)),
+        ("ServiceCategory", pa.string(), ["AI and Machine Learning"] * len(rows)),
+        ("ServiceName", pa.string(), [r.get("service", "Vertex AI") for r in rows]),
+        ("SkuId", pa.string(), ["A1B2-C3D4-E5F6"] * len(rows)),
+        ("SubAccountId", pa.string(), ["010101-F0FFF0-61C528"] * len(rows)),
+        ("Tags", KV, [kv(r.get("labels", {})) for r in rows]),
+        ("x_Credits", pa.list_(pa.struct([("Name", pa.string()), ("Amount", pa.decimal128(38, 9))])),
+         [[{"Name": "Free tier", "Amount": decimal.Decimal(str(a))} for a in r.get("credits", [])]
+          for r in rows]),
+        ("x_CostType", pa.string(), [r.get("cost_type", "regular") for r in rows]),
+        ("x_Project", pa.struct([("id", pa.string()), ("number", pa.string()),
+                                 ("name", pa.string())]),
+         [None if r.get("project") is None else
+          {"id": r["project"], "number": "123456789012", "name": r["project"]} for r in rows]),
+        ("x_ServiceId", pa.string(), ["C7E2-9256-1C43"] * len(rows)),
     ]
     return pa.table({n: pa.array(v, type=t) for n, t, v in cols})
 

@@ -33,11 +33,12 @@ pub const STANDARD: Shape = Shape {
     mapper: map,
 };
 
-/// The FOCUS export: FOCUS columns, the project ID as `SubAccountId`, the SKU's description
-/// in `x_SkuDescription` when the export has it, else in `ChargeDescription`.
+/// The FOCUS export: FOCUS columns, the project ID in `x_Project.id` (else the
+/// `SubAccountId`), the SKU's description in `x_SkuDescription` when the export has it, else
+/// in `ChargeDescription` (the reading itself is `gcp_read`'s).
 pub const FOCUS: Shape = Shape {
     start: "ChargePeriodStart",
-    account: "SubAccountId",
+    account: "x_Project.id",
     cost: "BilledCost",
     currency: "BillingCurrency",
     service: "ServiceName",

@@ -29,7 +29,8 @@ type Leaf = (&'static str, Option<&'static str>);
 
 struct Layout {
     start: Leaf,
-    account: Leaf,
+    /// The project ID: the first of these the file has.
+    account: &'static [Leaf],
     cost: Leaf,
     currency: Leaf,
     service: Leaf,
@@ -49,7 +50,7 @@ struct Layout {
 /// `labels` first, then in `project.labels`.
 const STANDARD: Layout = Layout {
     start: ("usage_start_time", None),
-    account: ("project", Some("id")),
+    account: &[("project", Some("id"))],
     cost: ("cost", None),
     currency: ("currency", None),
     service: ("service", Some("description")),
@@ -59,11 +60,13 @@ const STANDARD: Layout = Layout {
     labels: &[("labels", None), ("project", Some("labels"))],
 };
 
-/// The FOCUS export: `BilledCost` already is what the invoice bills (credits are rows of
-/// their own, ChargeCategory `Credit`).
+/// The FOCUS export: `BilledCost` already is what the invoice bills, credits included
+/// (`cost` + `SUM(credits.amount)` in Google's FOCUS view); `SubAccountId` is a billing
+/// account, the project is the `x_Project` RECORD, so the account is `x_Project.id` when the
+/// export has it (Google's FOCUS BigQuery view template; "Structure of FOCUS data export").
 const FOCUS: Layout = Layout {
     start: ("ChargePeriodStart", None),
-    account: ("SubAccountId", None),
+    account: &[("x_Project", Some("id")), ("SubAccountId", None)],
     cost: ("BilledCost", None),
     currency: ("BillingCurrency", None),
     service: ("ServiceName", None),
@@ -120,11 +123,17 @@ pub async fn read_file(
         .map(|c| c.path().parts().to_vec())
         .collect();
     let has = |l: Leaf| leaves.iter().any(|p| holds(p, l));
-    let sku = layout.sku.iter().copied().find(|l| has(*l));
-    let mut wanted: Vec<Leaf> = Vec::new();
+    let first = |ls: &[Leaf]| -> Result<Leaf, String> {
+        ls.iter().copied().find(|l| has(*l)).ok_or_else(|| {
+            let names: Vec<String> = ls.iter().map(|l| name(*l)).collect();
+            format!("{path}: column {} is missing", names.join(" or "))
+        })
+    };
+    let sku = first(layout.sku)?;
+    let account = first(layout.account)?;
+    let mut wanted: Vec<Leaf> = vec![sku, account];
     let required = [
         Some(layout.start),
-        Some(layout.account),
         Some(layout.cost),
         Some(layout.currency),
         Some(layout.service),
@@ -136,11 +145,6 @@ pub async fn read_file(
         }
         wanted.push(l);
     }
-    let Some(sku) = sku else {
-        let names: Vec<String> = layout.sku.iter().map(|l| name(*l)).collect();
-        return Err(format!("{path}: column {} is missing", names.join(" or ")));
-    };
-    wanted.push(sku);
     wanted.push(layout.charge);
     if tenant_tag.is_some() {
         wanted.extend(layout.labels.iter().copied());
@@ -160,7 +164,7 @@ pub async fn read_file(
     let mut sums = Sums::default();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
-        add_batch(&batch, layout, sku, tenant_tag, &mut sums)
+        add_batch(&batch, layout, [sku, account], tenant_tag, &mut sums)
             .map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(sums)
@@ -169,12 +173,12 @@ pub async fn read_file(
 fn add_batch(
     batch: &RecordBatch,
     layout: &Layout,
-    sku: Leaf,
+    [sku, account]: [Leaf; 2],
     tenant_tag: Option<&str>,
     sums: &mut Sums,
 ) -> Result<(), String> {
     let start = Scalar::of(batch, layout.start)?;
-    let account = Scalar::of(batch, layout.account)?;
+    let account = Scalar::of(batch, account)?;
     let cost = Scalar::of(batch, layout.cost)?;
     let currency = Scalar::of(batch, layout.currency)?;
     let service = Scalar::of(batch, layout.service)?;

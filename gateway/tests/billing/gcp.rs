@@ -195,7 +195,7 @@ fn billing_reconciles_gcp_exports_from_cloud_storage() {
         Some(f(&at(d2, "proj-a", "gemini-2.5-pro")["billed_usd"])),
         2.5
     ));
-    // FOCUS: BilledCost of the usage rows and of their credit rows.
+    // FOCUS: BilledCost (credits included), the project from x_Project.
     let c1 = at(d1, "proj-c", "Gemini 2.5 Flash");
     assert!(close(Some(f(&c1["billed_usd"])), 1.5), "{c1}");
     // Other services, tax, older and unfinished runs never count; bad files count nothing.
