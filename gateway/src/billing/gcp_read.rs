@@ -394,3 +394,7 @@ impl<'a> Labels<'a> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "gcp_read_tests.rs"]
+mod tests;
