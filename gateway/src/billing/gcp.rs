@@ -275,4 +275,22 @@ mod tests {
         let m = map(&fields("Claude Opus 4.1", "Usage")).unwrap();
         assert_eq!(model_key(&m.model), model_key("claude-opus-4-1"));
     }
+
+    #[test]
+    fn gcp_exports_pass_check_config() {
+        let up = "upstreams: [{cloud: gcp, url: 'http://p:9090'}]\n";
+        let c = crate::config::Config::parse(&format!(
+            "{up}billing:\n  - {{cloud: gcp, format: gcp-standard, url: 'gs://bkt/gcp-standard/', tenant_tag: team}}\n  - {{cloud: gcp, format: gcp-focus, url: 'file:///var/lib/gcp-focus/'}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.billing[0].name(), "gcp-gcp-standard");
+        let err = crate::config::Config::parse(&format!(
+            "{up}billing: [{{cloud: gcp, format: gcp-focus, url: 's3://bkt/x/'}}]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("`billing[0].url`") && err.contains("gs://"),
+            "{err}"
+        );
+    }
 }
