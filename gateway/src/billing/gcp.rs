@@ -55,13 +55,13 @@ pub const FOCUS: Shape = Shape {
 /// the Gemini Developer API bills under "Gemini API" (formerly "Generative Language API").
 const LLM_SERVICES: &[&str] = &["Vertex AI", "Gemini API", "Generative Language API"];
 
-/// Model families a SKU description or a partner service names. Partner models on Vertex AI
-/// (Anthropic's Claude, Meta's Llama as a service, Mistral...) bill either under Vertex AI or
-/// as Google Cloud Marketplace services named after the model; rows of those services count
-/// when their service or SKU names one of these families.
+/// Model families a SKU description names: the model starts at the family's name.
 const FAMILIES: &[&str] = &[
     "Gemini",
     "Gemma",
+    "Imagen",
+    "Veo",
+    "Chirp",
     "Claude",
     "Llama",
     "Mistral",
@@ -71,9 +71,24 @@ const FAMILIES: &[&str] = &[
     "DeepSeek",
     "Qwen",
     "gpt-oss",
-    "Imagen",
-    "Veo",
-    "Chirp",
+];
+
+/// Partner model families. Partner models on Vertex AI bill under Vertex AI or as Google
+/// Cloud Marketplace services named after the model (Claude is sold through Marketplace);
+/// a service named after one of these counts. Google's own families do not: services such as
+/// "Gemini Code Assist" are subscriptions, not model usage, and Google's models bill under
+/// Vertex AI or the Gemini API.
+const PARTNER_FAMILIES: &[&str] = &[
+    "Claude",
+    "Anthropic",
+    "Llama",
+    "Mistral",
+    "Mixtral",
+    "Codestral",
+    "Jamba",
+    "DeepSeek",
+    "Qwen",
+    "gpt-oss",
 ];
 
 /// Words that say what a SKU counts, never which model: the model ends before the first.
@@ -127,9 +142,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("Llama 3.1 405B", "llama-3.1-405b-instruct-maas"),
 ];
 
-fn names_a_family(s: &str) -> bool {
+fn names_a_partner_family(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
-    FAMILIES
+    PARTNER_FAMILIES
         .iter()
         .any(|f| lower.contains(&f.to_ascii_lowercase()))
 }
@@ -139,8 +154,7 @@ fn names_a_family(s: &str) -> bool {
 pub fn map(f: &Fields) -> Option<Mapped> {
     let service = f.service.trim();
     let own = LLM_SERVICES.iter().any(|s| s.eq_ignore_ascii_case(service));
-    let llm =
-        own || names_a_family(service) || (names_a_family(f.usage_type) && service.is_empty());
+    let llm = own || names_a_partner_family(service);
     if !llm || f.charge.eq_ignore_ascii_case("tax") {
         return None;
     }
@@ -257,6 +271,11 @@ mod tests {
             None
         );
         assert_eq!(map(&fields("BigQuery", "Analysis")), None);
+        assert_eq!(
+            map(&fields("Gemini Code Assist", "Gemini Code Assist Standard")),
+            None,
+            "a subscription, not model usage"
+        );
         let mut tax = fields("Vertex AI", "Gemini 2.5 Pro Text Input - Predictions");
         tax.charge = "tax";
         assert_eq!(map(&tax), None);
