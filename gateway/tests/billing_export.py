@@ -22,7 +22,8 @@ with AWS columns table dictionary; the columns the gateway does not read are wri
 a reader that does not project pays for them.
 
 Bench mode: billing_export.py --bench DIR ROWS FILES writes a CUR 2.0 Parquet export of ROWS
-rows over FILES files (1 in 20 rows Bedrock) for the hand benchmark.
+rows over FILES files (1 in 20 rows Bedrock) for the hand benchmark; --gcp-bench DIR ROWS FILES
+a Google Cloud detailed-table export (1 in 20 rows Vertex AI) under DIR/gcp-bench/.
 """
 
 import datetime as dt
@@ -394,9 +395,41 @@ def write_gcp(spec):
                     f.write(json.dumps({"invoice_month": month, "run": run["run"]}) + "\n")
 
 
+def gcp_bench(out, rows, files):
+    """A standard-table export of `rows` rows in `files` files of one complete run (1 in 20
+    rows Vertex AI, the rest Compute Engine and Cloud Storage): a block of 100,000 rows, repeated."""
+    rnd = random.Random(7)
+    block = 100_000
+    skus = ["Gemini 2.5 Pro Text Input - Predictions", "Gemini 2.5 Flash Text Output - Predictions",
+            "Gemini 2.5 Pro Input Text Caching"]
+    chunk = []
+    for i in range(block):
+        vertex = rnd.random() < 0.05
+        chunk.append({
+            "start": f"2026-11-{1 + (i * 30) // block:02d}T{i % 24:02d}:00:00Z",
+            "project": f"proj-{rnd.randrange(20)}",
+            "service": "Vertex AI" if vertex else rnd.choice(["Compute Engine", "Cloud Storage"]),
+            "sku": rnd.choice(skus) if vertex else "N1 Predefined Instance Core running in Americas",
+            "cost": round(rnd.random(), 6),
+            "credits": [-0.01] if rnd.random() < 0.3 else [],
+            "labels": {"team": rnd.choice(["search", "support"])},
+        })
+    table = gcp_standard_table(chunk, detailed=True)
+    big = pa.concat_tables([table] * max(1, (rows // files) // block))
+    folder = os.path.join(out, "gcp-bench", "invoice_month=202611", "run=20261201T000000Z")
+    os.makedirs(folder, exist_ok=True)
+    for f in range(files):
+        pq.write_table(big, os.path.join(folder, f"part-{f:012d}.parquet"),
+                       compression="snappy", row_group_size=128 * 1024)
+    with open(os.path.join(folder, "manifest-000000000000.json"), "w") as fh:
+        fh.write(json.dumps({"invoice_month": "202611"}) + "\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--bench":
         bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "--gcp-bench":
+        gcp_bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         with open(sys.argv[1]) as f:
             spec = json.load(f)
