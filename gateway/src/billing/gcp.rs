@@ -142,11 +142,13 @@ const ALIASES: &[(&str, &str)] = &[
     ("Llama 3.1 405B", "llama-3.1-405b-instruct-maas"),
 ];
 
+/// Called for every row of every service: no allocation.
 fn names_a_partner_family(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    PARTNER_FAMILIES
-        .iter()
-        .any(|f| lower.contains(&f.to_ascii_lowercase()))
+    PARTNER_FAMILIES.iter().any(|f| {
+        s.as_bytes()
+            .windows(f.len())
+            .any(|w| w.eq_ignore_ascii_case(f.as_bytes()))
+    })
 }
 
 /// The model of a Vertex AI (or Gemini API, or partner model) row; None for other services
