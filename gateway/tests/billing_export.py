@@ -25,10 +25,12 @@ Azure: a SPEC with "cloud": "azure" writes a Cost Management export (see the Azu
 below); billing_export.py --azurite-upload URL CONTAINER DIR copies DIR into Azurite.
 
 Bench mode: billing_export.py --bench DIR ROWS FILES writes a CUR 2.0 Parquet export of ROWS
-rows over FILES files (1 in 20 rows Bedrock) for the hand benchmark.
+rows over FILES files (1 in 20 rows Bedrock) for the hand benchmark; --gcp-bench DIR ROWS FILES
+a Google Cloud detailed-table export (1 in 20 rows Vertex AI) under DIR/gcp-bench/.
 """
 
 import datetime as dt
+import decimal
 import gzip
 import io
 import json
@@ -498,15 +500,203 @@ def azurite_upload(url, container, local):
             dst.write(src.read())
 
 
+# --- Google Cloud: the Cloud Billing export written to Cloud Storage by EXPORT DATA ---
+#
+# SPEC: {"cloud": "gcp", "dir": "/tmp/x", "prefix": "billing/gcp-standard",
+#        "layout": "standard" | "detailed" | "focus",
+#        "runs": [{"run": "20261102T060000Z", "complete": true, "files": [[ROW, ...], ...],
+#                  "corrupt": [file index, ...], "drop_columns": {"file index": ["credits"]}}]}
+# ROW: {"start": "2026-11-03T05:00:00Z", "project": "proj-a", "service": "Vertex AI",
+#       "sku": "Gemini 2.5 Pro Text Input - Predictions", "cost": 1.5, "currency": "USD",
+#       "credits": [-0.5], "labels": {"team": "support"}, "cost_type": "regular"}
+#
+# Each file's rows go to `<dir>/<prefix>/invoice_month=YYYYMM/run=<run>/part-<12 digits>.parquet`
+# by their usage month; a complete run also gets `manifest-000000000000.json` there, as the
+# README's scheduled query writes them. Columns, nesting and types follow "Structure of
+# Standard data export" and "Structure of Detailed data export"
+# (https://cloud.google.com/billing/docs/how-to/export-data-bigquery-tables/standard-usage,
+# .../detailed-usage), "Structure of FOCUS data export" (.../focus-export) and Google's FOCUS
+# BigQuery view template (credits folded into BilledCost, the project in x_Project), as BigQuery
+# writes them to Parquet: RECORD -> group (struct), REPEATED RECORD -> list of structs, TIMESTAMP ->
+# timestamp[us, UTC], NUMERIC -> decimal(38, 9) (BigQuery "Parquet export details").
+
+KV = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
+GCP_TS = pa.timestamp("us", tz="UTC")
+
+
+def gcp_ts(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def gcp_standard_table(rows, detailed=False):
+    start = [gcp_ts(r["start"]) for r in rows]
+    kv = lambda d: [{"key": k, "value": v} for k, v in d.items()]
+    cols = [
+        ("billing_account_id", pa.string(), ["010101-F0FFF0-61C528"] * len(rows)),
+        ("service", pa.struct([("id", pa.string()), ("description", pa.string())]),
+         [{"id": "C7E2-9256-1C43", "description": r.get("service", "Vertex AI")} for r in rows]),
+        ("sku", pa.struct([("id", pa.string()), ("description", pa.string())]),
+         [{"id": "A1B2-C3D4-E5F6", "description": r.get("sku", "")} for r in rows]),
+        ("usage_start_time", GCP_TS, start),
+        ("usage_end_time", GCP_TS, [s + dt.timedelta(hours=1) for s in start]),
+        ("project", pa.struct([
+            ("id", pa.string()), ("number", pa.string()), ("name", pa.string()),
+            ("labels", KV), ("ancestry_numbers", pa.string()),
+            ("ancestors", pa.list_(pa.struct([("resource_name", pa.string()),
+                                              ("display_name", pa.string())])))]),
+         [None if r.get("project") is None else {
+             "id": r["project"], "number": "123456789012", "name": r["project"],
+             "labels": kv(r.get("project_labels", {})), "ancestry_numbers": "/1234/",
+             "ancestors": [{"resource_name": "organizations/1234", "display_name": "org"}]}
+          for r in rows]),
+        ("labels", KV, [kv(r.get("labels", {})) for r in rows]),
+        ("system_labels", KV, [[] for _ in rows]),
+        ("location", pa.struct([("location", pa.string()), ("country", pa.string()),
+                                ("region", pa.string()), ("zone", pa.string())]),
+         [{"location": "us-central1", "country": "US", "region": "us-central1", "zone": None}
+          for _ in rows]),
+        ("export_time", GCP_TS, [s + dt.timedelta(hours=5) for s in start]),
+        ("cost", pa.float64(), [float(r["cost"]) for r in rows]),
+        ("currency", pa.string(), [r.get("currency", "USD") for r in rows]),
+        ("currency_conversion_rate", pa.float64(), [1.0] * len(rows)),
+        ("usage", pa.struct([("amount", pa.float64()), ("unit", pa.string()),
+                             ("amount_in_pricing_units", pa.float64()),
+                             ("pricing_unit", pa.string())]),
+         [{"amount": 1e6, "unit": "count", "amount_in_pricing_units": 1.0,
+           "pricing_unit": "count"} for _ in rows]),
+        ("credits", pa.list_(pa.struct([("name", pa.string()), ("amount", pa.float64()),
+                                        ("full_name", pa.string()), ("id", pa.string()),
+                                        ("type", pa.string())])),
+         [[{"name": "Free tier", "amount": float(a), "full_name": None, "id": "free",
+            "type": "FREE_TIER"} for a in r.get("credits", [])] for r in rows]),
+        ("invoice", pa.struct([("month", pa.string()), ("publisher_type", pa.string())]),
+         [{"month": s.strftime("%Y%m"), "publisher_type": "Google"} for s in start]),
+        ("cost_type", pa.string(), [r.get("cost_type", "regular") for r in rows]),
+        ("adjustment_info", pa.struct([("id", pa.string()), ("description", pa.string()),
+                                       ("mode", pa.string()), ("type", pa.string())]),
+         [None] * len(rows)),
+        ("cost_at_list", pa.float64(), [float(r["cost"]) for r in rows]),
+        ("transaction_type", pa.string(), ["GOOGLE"] * len(rows)),
+        ("seller_name", pa.string(), ["Google"] * len(rows)),
+    ]
+    if detailed:
+        cols.append(("resource", pa.struct([("name", pa.string()), ("global_name", pa.string())]),
+                     [{"name": "projects/x/locations/us-central1/publishers/google/models/m",
+                       "global_name": None} for _ in rows]))
+    return pa.table({n: pa.array(v, type=t) for n, t, v in cols})
+
+
+def gcp_focus_table(rows):
+    """FOCUS rows as Google's FOCUS view shapes them: BilledCost = cost + the credits,
+    ChargeCategory `usage`/`tax`, SubAccountId the billing account, the project in x_Project."""
+    start = [gcp_ts(r["start"]) for r in rows]
+    net = [float(r["cost"]) + sum(r.get("credits", [])) for r in rows]
+    money = lambda v: [decimal.Decimal(str(x)).quantize(decimal.Decimal("1e-9")) for x in v]
+    kv = lambda d: [{"key": k, "value": v} for k, v in d.items()]
+    cols = [
+        ("BilledCost", pa.decimal128(38, 9), money(net)),
+        ("BillingAccountId", pa.string(), ["010101-F0FFF0-61C528"] * len(rows)),
+        ("BillingCurrency", pa.string(), [r.get("currency", "USD") for r in rows]),
+        ("BillingPeriodStart", GCP_TS, [s.replace(day=1, hour=0) for s in start]),
+        ("ChargeCategory", pa.string(),
+         ["tax" if r.get("cost_type") == "tax" else "usage" for r in rows]),
+        ("ChargeClass", pa.string(), [None] * len(rows)),
+        ("ChargeDescription", pa.string(), [r.get("sku", "") for r in rows]),
+        ("ChargePeriodStart", GCP_TS, start),
+        ("ChargePeriodEnd", GCP_TS, [s + dt.timedelta(hours=1) for s in start]),
+        ("EffectiveCost", pa.decimal128(38, 9), money(net)),
+        ("ListCost", pa.decimal128(38, 9), money(float(r["cost"]) for r in rows)),
+        ("ProviderName", pa.string(), ["Google Cloud"] * len(rows)),
+        ("PublisherName", pa.string(), ["Google Cloud"] * len(rows)),
+        ("ServiceCategory", pa.string(), ["AI and Machine Learning"] * len(rows)),
+        ("ServiceName", pa.string(), [r.get("service", "Vertex AI") for r in rows]),
+        ("SkuId", pa.string(), ["A1B2-C3D4-E5F6"] * len(rows)),
+        ("SubAccountId", pa.string(), ["010101-F0FFF0-61C528"] * len(rows)),
+        ("Tags", KV, [kv(r.get("labels", {})) for r in rows]),
+        ("x_Credits", pa.list_(pa.struct([("Name", pa.string()), ("Amount", pa.decimal128(38, 9))])),
+         [[{"Name": "Free tier", "Amount": decimal.Decimal(str(a))} for a in r.get("credits", [])]
+          for r in rows]),
+        ("x_CostType", pa.string(), [r.get("cost_type", "regular") for r in rows]),
+        ("x_Project", pa.struct([("id", pa.string()), ("number", pa.string()),
+                                 ("name", pa.string())]),
+         [None if r.get("project") is None else
+          {"id": r["project"], "number": "123456789012", "name": r["project"]} for r in rows]),
+        ("x_ServiceId", pa.string(), ["C7E2-9256-1C43"] * len(rows)),
+    ]
+    return pa.table({n: pa.array(v, type=t) for n, t, v in cols})
+
+
+def write_gcp(spec):
+    root = os.path.join(spec["dir"], spec["prefix"])
+    layout = spec.get("layout", "standard")
+    for run in spec["runs"]:
+        folders = set()
+        for i, rows in enumerate(run["files"]):
+            by_month = {}
+            for r in rows:
+                by_month.setdefault(gcp_ts(r["start"]).strftime("%Y%m"), []).append(r)
+            for month, month_rows in by_month.items():
+                folder = os.path.join(root, f"invoice_month={month}", f"run={run['run']}")
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+                path = os.path.join(folder, f"part-{i:012d}.parquet")
+                if i in run.get("corrupt", []):
+                    with open(path, "wb") as f:
+                        f.write(b"PAR1 not what EXPORT DATA writes \x00\x01" * 10)
+                    continue
+                if layout == "focus":
+                    table = gcp_focus_table(month_rows)
+                else:
+                    table = gcp_standard_table(month_rows, detailed=layout == "detailed")
+                for c in run.get("drop_columns", {}).get(str(i), []):
+                    table = table.drop_columns([c])
+                pq.write_table(table, path, compression="snappy", row_group_size=4096)
+        if run.get("complete", True):
+            for folder in folders:
+                month = folder.split("invoice_month=")[1][:6]
+                with open(os.path.join(folder, "manifest-000000000000.json"), "w") as f:
+                    f.write(json.dumps({"invoice_month": month, "run": run["run"]}) + "\n")
+
+
+def gcp_bench(out, rows, files):
+    """A standard-table export of `rows` rows in `files` files of one complete run (1 in 20
+    rows Vertex AI, the rest Compute Engine and Cloud Storage): a block of 100,000 rows, repeated."""
+    rnd = random.Random(7)
+    block = 100_000
+    skus = ["Gemini 2.5 Pro Text Input - Predictions", "Gemini 2.5 Flash Text Output - Predictions",
+            "Gemini 2.5 Pro Input Text Caching"]
+    chunk = []
+    for i in range(block):
+        vertex = rnd.random() < 0.05
+        chunk.append({
+            "start": f"2026-11-{1 + (i * 30) // block:02d}T{i % 24:02d}:00:00Z",
+            "project": f"proj-{rnd.randrange(20)}",
+            "service": "Vertex AI" if vertex else rnd.choice(["Compute Engine", "Cloud Storage"]),
+            "sku": rnd.choice(skus) if vertex else "N1 Predefined Instance Core running in Americas",
+            "cost": round(rnd.random(), 6),
+            "credits": [-0.01] if rnd.random() < 0.3 else [],
+            "labels": {"team": rnd.choice(["search", "support"])},
+        })
+    table = gcp_standard_table(chunk, detailed=True)
+    big = pa.concat_tables([table] * max(1, (rows // files) // block))
+    folder = os.path.join(out, "gcp-bench", "invoice_month=202611", "run=20261201T000000Z")
+    os.makedirs(folder, exist_ok=True)
+    for f in range(files):
+        pq.write_table(big, os.path.join(folder, f"part-{f:012d}.parquet"),
+                       compression="snappy", row_group_size=128 * 1024)
+    with open(os.path.join(folder, "manifest-000000000000.json"), "w") as fh:
+        fh.write(json.dumps({"invoice_month": "202611"}) + "\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--bench":
         bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "--azurite-upload":
         azurite_upload(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "--gcp-bench":
+        gcp_bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         with open(sys.argv[1]) as f:
             spec = json.load(f)
-        if spec.get("cloud") == "azure":
-            write_azure(spec)
-        else:
-            write(spec)
+        writers = {"azure": write_azure, "gcp": write_gcp}
+        writers.get(spec.get("cloud"), write)(spec)

@@ -11,6 +11,9 @@ mod azure_delivery;
 mod azure_read;
 mod columns;
 pub mod config;
+mod gcp;
+mod gcp_delivery;
+mod gcp_read;
 pub mod ledger;
 mod metrics;
 pub mod model_key;
@@ -42,6 +45,8 @@ pub fn shape_for(cloud: Cloud, format: Format) -> Option<&'static Shape> {
         (Cloud::Aws, Format::Focus) => Some(&aws::FOCUS),
         (Cloud::Azure, Format::Focus) => Some(&azure::FOCUS),
         (Cloud::Azure, Format::Actual | Format::Amortized) => Some(&azure::ACTUAL),
+        (Cloud::Gcp, Format::GcpStandard) => Some(&gcp::STANDARD),
+        (Cloud::Gcp, Format::GcpFocus) => Some(&gcp::FOCUS),
         _ => None,
     }
 }
@@ -152,6 +157,7 @@ impl Billing {
                 let dataset = azure::layout(e.config.format).dataset;
                 azure_delivery::newest_runs(store.as_ref(), root, dataset).await
             }
+            Cloud::Gcp => gcp_delivery::newest_versions(store.as_ref(), root).await,
             _ => aws_delivery::newest_versions(store.as_ref(), root).await,
         };
         let (versions, manifest_errors) = match listed {
@@ -210,6 +216,7 @@ impl Billing {
                             let layout = azure::layout(format);
                             azure_read::read_file(store, &f, layout, tag.as_deref()).await
                         }
+                        Cloud::Gcp => gcp_read::read_file(store, &f, format, tag.as_deref()).await,
                         _ => read::read_file(store, &f, shape, tag.as_deref()).await,
                     };
                     (f.to_string(), r)

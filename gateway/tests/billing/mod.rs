@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::{gateway_bin, http, mcp_client, root, stdio_transport, Gw};
 
 mod azure;
+mod gcp;
 use testkit::localstack::LocalStack;
 use testkit::*;
 
