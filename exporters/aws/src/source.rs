@@ -24,6 +24,7 @@ use crate::error::AwsError;
 use crate::models::{self, classify, ModelRef};
 use crate::provisioned::{self, ThroughputLister, Throughputs};
 use crate::tiers::{best_shape, Level, Levels};
+use crate::watch::{newest_traffic, query_start, Ask, Pace, Watch};
 
 /// Where the `account` label comes from.
 pub enum AccountId {
@@ -49,6 +50,14 @@ pub struct BedrockSource {
     pub fetched: Mutex<HashSet<ListedMetric>>,
     /// Which level (model-only, or per service tier) each minute of a model is read at.
     pub levels: Mutex<Levels>,
+    /// Which models are in use, and when each was last fetched or probed.
+    pub watch: Mutex<Watch>,
+    /// `poll_interval` and the longest interval a budget slowdown may reach (half the
+    /// lookback), in seconds.
+    pub poll_interval: i64,
+    pub slowest: i64,
+    /// The API budget's slowdown factor.
+    pub metrics: Arc<common::metrics::SelfMetrics>,
     /// The catalog loaded at start-up, only to label a bedrock-mantle model with the name the
     /// runtime endpoint uses for it (prices are chosen from every candidate at each poll).
     pub catalog: Arc<Pricing>,
@@ -308,6 +317,10 @@ impl Source for BedrockSource {
         &self.scope
     }
 
+    fn budget_max_factor(&self, poll_interval_secs: i64, cap_secs: i64) -> Option<f64> {
+        Some(Pace::max_factor(poll_interval_secs, cap_secs))
+    }
+
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
         let account = self.account().await?.to_string();
         // Bedrock's listing runs beside CloudWatch's, so it adds no time to the poll. A failed
@@ -332,6 +345,8 @@ impl Source for BedrockSource {
         if let Some(t) = &throughputs {
             self.capacity(&account, t, window, &mut sums);
         }
+        // Idle models are probed; those in use, or found in use by the probe, fetched in full.
+        let plan = self.in_full(plan, window).await?;
         if plan.is_empty() {
             return Ok(sums.into_samples().collect());
         }
@@ -348,20 +363,27 @@ impl Source for BedrockSource {
         let new_set: HashSet<&ListedMetric> = new.iter().collect();
         let queries: Vec<(Query, i64)> = plan
             .iter()
-            .map(|(q, _)| {
-                let start = if new_set.contains(&q.metric) {
-                    since
-                } else {
-                    window.start
-                };
-                (q.clone(), start)
-            })
+            .map(|(q, _)| (q.clone(), query_start(window, !new_set.contains(&q.metric))))
             .collect();
         let series = self
             .cloudwatch
             .get_metric_data(&queries, window)
             .await
             .map_err(|e| SourceError::new(e.to_string()))?;
+        {
+            let now = common::poller::unix_now();
+            let mut traffic: HashMap<String, Option<i64>> = HashMap::new();
+            for ((q, meaning), points) in plan.iter().zip(&series) {
+                let seen = traffic.entry(model_key(&q.metric)).or_default();
+                if matches!(meaning, Meaning::Counter(_)) {
+                    *seen = (*seen).max(newest_traffic(points, window.period));
+                }
+            }
+            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            for (model, newest) in traffic {
+                watch.fetched(&model, now, newest);
+            }
+        }
         if !new.is_empty() {
             tracing::debug!(scope = %self.scope, metrics = new.len(), from = window.backfill_start, "new metrics fetched from when counting started");
             self.fetched
@@ -437,6 +459,101 @@ impl Source for BedrockSource {
         samples.extend(sums.into_samples());
         Ok(samples)
     }
+}
+
+impl BedrockSource {
+    /// The part of `plan` to fetch in full this poll. Models in use and due, and models never
+    /// probed whose metrics all are latency, are kept; idle models due for a probe are asked
+    /// for their request metrics ([`probe_queries`]) over the open window, and kept when the
+    /// probe finds traffic; the rest wait (see [`crate::watch`]).
+    async fn in_full(
+        &self,
+        plan: Vec<(Query, Meaning)>,
+        window: Window,
+    ) -> Result<Vec<(Query, Meaning)>, SourceError> {
+        let now = common::poller::unix_now();
+        let pace = Pace::at(
+            self.poll_interval,
+            self.slowest,
+            self.metrics.budget.factor(),
+        );
+        let mut asks: HashMap<String, Ask> = HashMap::new();
+        {
+            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            watch.retain(|m| plan.iter().any(|(q, _)| model_key(&q.metric) == m));
+            for (q, _) in &plan {
+                let key = model_key(&q.metric);
+                let ask = watch.ask(&key, now, window.start, pace);
+                asks.entry(key).or_insert(ask);
+            }
+        }
+        let probes = probe_queries(&plan, &asks);
+        // A model with nothing to probe (latency metrics only) is fetched in full.
+        for (key, ask) in asks.iter_mut() {
+            if *ask == Ask::Probe && !probes.iter().any(|(k, _)| k == key) {
+                *ask = Ask::Full;
+            }
+        }
+        if !probes.is_empty() {
+            let queries: Vec<(Query, i64)> = {
+                let fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+                probes
+                    .iter()
+                    .map(|(_, q)| (q.clone(), query_start(window, fetched.contains(&q.metric))))
+                    .collect()
+            };
+            let series = self
+                .cloudwatch
+                .get_metric_data(&queries, window)
+                .await
+                .map_err(|e| SourceError::new(e.to_string()))?;
+            let mut traffic: HashMap<&str, Option<i64>> = HashMap::new();
+            for ((key, _), points) in probes.iter().zip(&series) {
+                let seen = traffic.entry(key.as_str()).or_default();
+                *seen = (*seen).max(newest_traffic(points, window.period));
+            }
+            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            for (key, newest) in traffic {
+                if watch.probed(key, now, newest) {
+                    tracing::debug!(scope = %self.scope, model = key, "traffic on an idle model: fetched in full");
+                    asks.insert(key.to_string(), Ask::Full);
+                }
+            }
+        }
+        Ok(plan
+            .into_iter()
+            .filter(|(q, _)| asks.get(&model_key(&q.metric)) == Some(&Ask::Full))
+            .collect())
+    }
+}
+
+/// The probe of each model asked for one: its model-level request metrics (requests accepted,
+/// failed and throttled: no token is billed without an accepted request, and throttles are
+/// not in `Invocations`), or where none is listed its first counter.
+fn probe_queries(plan: &[(Query, Meaning)], asks: &HashMap<String, Ask>) -> Vec<(String, Query)> {
+    let mut out: Vec<(String, Query)> = Vec::new();
+    let mut fallback: HashMap<String, Query> = HashMap::new();
+    for (q, meaning) in plan {
+        let key = model_key(&q.metric);
+        if asks.get(&key) != Some(&Ask::Probe) || q.metric.tier.is_some() {
+            continue;
+        }
+        match meaning {
+            Meaning::Counter(SampleKind::Invocations | SampleKind::Errors(_)) => {
+                out.push((key, q.clone()))
+            }
+            Meaning::Counter(_) => {
+                fallback.entry(key).or_insert_with(|| q.clone());
+            }
+            Meaning::Latency(..) => {}
+        }
+    }
+    for (key, q) in fallback {
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, q));
+        }
+    }
+    out
 }
 
 /// The key of a metric's model in the labels map: the ModelId value, or for bedrock-mantle
