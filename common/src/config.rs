@@ -165,6 +165,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "requests_per_second",
             "timeout",
             "list_metrics_usd_per_request",
+            "idle_probe_interval",
         ],
     ),
     (

@@ -266,6 +266,7 @@ async fn build_sources(
                 watch: Default::default(),
                 poll_interval: pace.poll_interval,
                 slowest: pace.slowest.max(pace.poll_interval),
+                probe_every: aws.idle_probe_interval.as_secs() as i64,
                 metrics: metrics.clone(),
                 catalog: catalog.clone(),
             });

@@ -56,6 +56,8 @@ pub struct BedrockSource {
     /// lookback), in seconds.
     pub poll_interval: i64,
     pub slowest: i64,
+    /// `aws.idle_probe_interval` in seconds; 0: every model fetched in full every poll.
+    pub probe_every: i64,
     /// The API budget's slowdown factor.
     pub metrics: Arc<common::metrics::SelfMetrics>,
     /// The catalog loaded at start-up, only to label a bedrock-mantle model with the name the
@@ -318,7 +320,8 @@ impl Source for BedrockSource {
     }
 
     fn budget_max_factor(&self, poll_interval_secs: i64, cap_secs: i64) -> Option<f64> {
-        Some(Pace::max_factor(poll_interval_secs, cap_secs))
+        (self.probe_every > 0)
+            .then(|| Pace::max_factor(poll_interval_secs, self.probe_every, cap_secs))
     }
 
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
@@ -471,16 +474,17 @@ impl BedrockSource {
         plan: Vec<(Query, Meaning)>,
         window: Window,
     ) -> Result<Vec<(Query, Meaning)>, SourceError> {
+        if self.probe_every == 0 {
+            return Ok(plan);
+        }
         let now = common::poller::unix_now();
-        let pace = Pace::at(
-            self.poll_interval,
-            self.slowest,
-            self.metrics.budget.factor(),
-        );
+        let factor = self.metrics.budget.factor();
+        let pace = Pace::at(self.poll_interval, self.probe_every, self.slowest, factor);
         let mut asks: HashMap<String, Ask> = HashMap::new();
         {
             let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
-            watch.retain(|m| plan.iter().any(|(q, _)| model_key(&q.metric) == m));
+            let listed: HashSet<String> = plan.iter().map(|(q, _)| model_key(&q.metric)).collect();
+            watch.retain(|m| listed.contains(m));
             for (q, _) in &plan {
                 let key = model_key(&q.metric);
                 let ask = watch.ask(&key, now, window.start, pace);

@@ -7,8 +7,8 @@
 //!
 //! - A model *in use* (a minute with traffic still open, i.e. at or after the window's start)
 //!   is fetched in full every `full_every` (the poll interval).
-//! - Any other model is *probed* every `probe_every` (60 s, CloudWatch's one-minute
-//!   resolution): its request metrics only (`Invocations`, the error and throttle counts),
+//! - Any other model is *probed* every `probe_every` (`aws.idle_probe_interval`, 60 s:
+//!   CloudWatch's one-minute resolution): its request metrics only (`Invocations`, the error and throttle counts),
 //!   over the whole open window. When a probe finds traffic, the model is fetched in full in
 //!   the same poll, from the same start, so the minutes the probe saw are counted from every
 //!   metric; a datapoint CloudWatch publishes late is found by the next probe while its minute
@@ -35,16 +35,14 @@ pub struct Pace {
     pub slack: i64,
 }
 
-/// How often an idle model is probed at normal pace: CloudWatch's one-minute resolution.
-pub const PROBE_EVERY: i64 = 60;
-
 impl Pace {
     /// The pace at budget slowdown `factor` (1 = normal), idle models first: probes stretch
-    /// from 60 s to `cap` (half the lookback, so every open minute is still read at least
-    /// twice); only past that do models in use stretch from `poll_interval` to `cap`.
-    pub fn at(poll_interval: i64, cap: i64, factor: f64) -> Pace {
+    /// from `probe_every` (`aws.idle_probe_interval`, 60 s) to `cap` (half the lookback, so
+    /// every open minute is still read at least twice); only past that do models in use
+    /// stretch from `poll_interval` to `cap`.
+    pub fn at(poll_interval: i64, probe_every: i64, cap: i64, factor: f64) -> Pace {
         let poll = poll_interval.max(1);
-        let probe = PROBE_EVERY.min(cap).max(poll);
+        let probe = probe_every.min(cap).max(poll);
         let cap = cap.max(probe);
         let idle_room = cap as f64 / probe as f64;
         let idle = factor.clamp(1.0, idle_room);
@@ -57,9 +55,9 @@ impl Pace {
     }
 
     /// The largest slowdown factor [`Pace::at`] distinguishes.
-    pub fn max_factor(poll_interval: i64, cap: i64) -> f64 {
+    pub fn max_factor(poll_interval: i64, probe_every: i64, cap: i64) -> f64 {
         let poll = poll_interval.max(1);
-        let probe = PROBE_EVERY.min(cap).max(poll);
+        let probe = probe_every.min(cap).max(poll);
         let cap = cap.max(probe);
         (cap as f64 / probe as f64) * (cap as f64 / poll as f64)
     }

@@ -184,7 +184,7 @@ proptest! {
             watch: Watch::default(),
             fetched: BTreeSet::new(),
             points: Vec::new(),
-            pace: Pace::at(POLL, LOOKBACK / 2, factor),
+            pace: Pace::at(POLL, 60, LOOKBACK / 2, factor),
             listed_at: real + listing_lag,
             probes: 0,
             fulls: 0,
@@ -231,21 +231,21 @@ proptest! {
 
 #[test]
 fn the_budget_slows_idle_models_first_then_the_rest() {
-    let normal = Pace::at(15, 300, 1.0);
+    let normal = Pace::at(15, 60, 300, 1.0);
     assert_eq!((normal.full_every, normal.probe_every), (15, 60));
-    let idle_slowed = Pace::at(15, 300, 5.0);
+    let idle_slowed = Pace::at(15, 60, 300, 5.0);
     assert_eq!((idle_slowed.full_every, idle_slowed.probe_every), (15, 300));
-    let both = Pace::at(15, 300, 10.0);
+    let both = Pace::at(15, 60, 300, 10.0);
     assert_eq!((both.full_every, both.probe_every), (30, 300));
-    let max = Pace::max_factor(15, 300);
+    let max = Pace::max_factor(15, 60, 300);
     assert_eq!(max, 100.0);
-    let slowest = Pace::at(15, 300, max * 10.0);
+    let slowest = Pace::at(15, 60, 300, max * 10.0);
     assert_eq!((slowest.full_every, slowest.probe_every), (300, 300));
 }
 
 #[test]
 fn an_idle_model_is_probed_once_a_minute_and_fetched_in_full_when_traffic_shows() {
-    let pace = Pace::at(15, 300, 1.0);
+    let pace = Pace::at(15, 60, 300, 1.0);
     let mut w = Watch::default();
     assert_eq!(w.ask("m", 1000, 400, pace), Ask::Probe, "never seen");
     assert!(!w.probed("m", 1000, None));
