@@ -6,6 +6,8 @@ mod bedrock;
 mod capped;
 mod cloudwatch;
 mod config;
+#[cfg(test)]
+mod costs;
 mod demo;
 mod error;
 mod listed;
