@@ -13,6 +13,7 @@ mod error;
 mod listed;
 mod listing;
 mod models;
+mod probe;
 mod provisioned;
 mod source;
 mod tiers;
