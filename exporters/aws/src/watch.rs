@@ -31,7 +31,8 @@ pub struct Pace {
     pub full_every: i64,
     /// A model with no traffic in the open window is probed this often.
     pub probe_every: i64,
-    /// A model is due when at most this much short of its interval (ticks jitter).
+    /// A model is due when at most this much short of its interval (ticks and call times
+    /// jitter).
     pub slack: i64,
 }
 
@@ -50,7 +51,9 @@ impl Pace {
         Pace {
             full_every: ((poll as f64 * busy).round() as i64).min(cap),
             probe_every: ((probe as f64 * idle).round() as i64).min(cap),
-            slack: poll / 2,
+            // Times are whole seconds: at least one second of slack, or a 1 s poll whose
+            // start jitters within a second would skip a model in use.
+            slack: (poll / 2).max(1),
         }
     }
 
