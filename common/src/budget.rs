@@ -126,8 +126,8 @@ impl Budget {
         self.lock().factor
     }
 
-    /// Records the cumulative spend after a poll at `now` and returns the projection and the
-    /// factor for the next polls.
+    /// Records the cumulative spend after the poll that started at `now` and returns the
+    /// projection and the factor for the next polls.
     pub fn observe(&self, now: i64, spent_total: f64) -> Observed {
         let mut s = self.lock();
         s.last_poll = Some(now);

@@ -365,8 +365,8 @@ impl SelfMetrics {
         self.api_cost.inc_by(units as f64 * usd_per_unit);
     }
 
-    /// After a poll at `now` (Unix seconds): projects the API bill, updates the slowdown and
-    /// exports both with the budget.
+    /// After a poll that started at `now` (Unix seconds): projects the API bill, updates the
+    /// slowdown and exports both with the budget.
     pub fn record_spend(&self, now: i64) {
         let seen = self.budget.observe(now, self.api_cost.get());
         if let Some(p) = seen.projected_usd_per_month {
