@@ -94,6 +94,10 @@ mod tests {
             let formula = idle_probed(f, 15, 60)
                 / USD_PER_METRIC_REQUESTED
                 / (common::budget::SECONDS_PER_MONTH / 15.0);
+            eprintln!(
+                "{busy} of 10 in use: {per_poll:.2} metrics per poll (formula {formula:.2}, every metric {})",
+                FLEET.models * FLEET.metrics
+            );
             // The first poll probes every model at once (+1 probe each over the hour).
             assert!(
                 (per_poll - formula).abs() <= formula * 0.03 + 0.2,
