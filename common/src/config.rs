@@ -106,6 +106,10 @@ pub struct Config {
     pub max_response_bytes: u64,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// A monthly budget in USD for this exporter's own API bill: while the projected bill is
+    /// above it, the exporter polls less often ([`crate::budget`]).
+    #[serde(default)]
+    pub api_budget_usd_per_month: Option<f64>,
     /// Each exporter's own section, parsed by that exporter.
     #[serde(default)]
     pub aws: Option<serde_yaml_ng::Value>,
@@ -175,6 +179,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "requests_per_second",
             "timeout",
             "list_metrics_usd_per_request",
+            "idle_probe_interval",
         ],
     ),
     (
@@ -226,6 +231,7 @@ impl Default for Config {
             max_value_per_minute: defaults::max_value_per_minute(),
             max_response_bytes: defaults::max_response_bytes(),
             tenants: Vec::new(),
+            api_budget_usd_per_month: None,
             aws: None,
             azure: None,
             gcp: None,
@@ -307,6 +313,15 @@ impl Config {
                 "max_response_bytes",
                 "must be between 1024 and 4294967296 (4 GiB)",
             ));
+        }
+        if let Some(b) = self.api_budget_usd_per_month {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(ConfigError::field(
+                    o,
+                    "api_budget_usd_per_month",
+                    "must be a number above 0 (USD per month)",
+                ));
+            }
         }
         if self.max_backfill < self.lookback {
             return Err(ConfigError::field(

@@ -7,6 +7,7 @@
 
 pub mod accumulator;
 pub mod basic_auth;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -156,6 +157,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     let polled = Arc::new(AtomicBool::new(false));
     let target_errors = Arc::new(landing::TargetErrors::default());
 
+    configure_budget(&config, &metrics, sources.first());
     let poller = poller::Poller {
         sources: sources.into_iter().map(Arc::new).collect(),
         accumulator: accumulator.clone(),
@@ -226,6 +228,25 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         tracing::info!(path = %config::shown(path), "state saved");
     }
     Ok(())
+}
+
+/// The API budget: the sources' own slowdown where they pace themselves, else whole polls
+/// skipped; no interval past half the lookback.
+fn configure_budget<S: Source>(config: &Config, metrics: &SelfMetrics, source: Option<&S>) {
+    let poll = config.poll_interval.as_secs().max(1) as i64;
+    let cap = (config.lookback.as_secs() as i64 / 2).max(poll);
+    let own = source.and_then(|s| s.budget_max_factor(poll, cap));
+    let max = own.unwrap_or(cap as f64 / poll as f64);
+    metrics
+        .budget
+        .configure(config.api_budget_usd_per_month, max, cap, own.is_none());
+    if let Some(b) = config.api_budget_usd_per_month {
+        tracing::info!(
+            budget_usd_per_month = b,
+            max_slowdown = max,
+            "API budget set"
+        );
+    }
 }
 
 /// A restored state that holds scopes another shard polls was written under a different

@@ -48,6 +48,9 @@ pub mod names {
     pub const API_DURATION: &str = "llm_exporter_api_request_duration_seconds";
     pub const API_COST: &str = "llm_exporter_api_cost_usd_total";
     pub const API_BILLABLE_UNITS: &str = "llm_exporter_api_billable_units_total";
+    pub const API_BUDGET: &str = "llm_exporter_api_budget_usd_per_month";
+    pub const API_COST_PROJECTED: &str = "llm_exporter_api_cost_projected_usd_per_month";
+    pub const API_SLOWDOWN: &str = "llm_exporter_api_poll_slowdown_factor";
     pub const CIRCUIT_STATE: &str = "llm_exporter_circuit_state";
     pub const CACHE_REQUESTS: &str = "llm_exporter_cache_requests_total";
     pub const LATE_DATA: &str = "llm_exporter_late_data_total";
@@ -109,6 +112,9 @@ pub mod names {
         CONFIG_RELOAD_SUCCESSFUL,
         CONFIG_RELOAD_TIMESTAMP,
         AZURE_METRICS_API,
+        API_BUDGET,
+        API_COST_PROJECTED,
+        API_SLOWDOWN,
     ];
 }
 
@@ -130,6 +136,13 @@ pub struct SelfMetrics {
     pub target_last_success: GaugeVec,
     pub state_writes: IntCounterVec,
     pub auth_failures: IntCounterVec,
+    /// The API budget and the current slowdown ([`crate::budget`]).
+    pub budget: crate::budget::Budget,
+    /// `api_budget_usd_per_month` (no series without one).
+    pub api_budget: GaugeVec,
+    /// The projected monthly API bill (no series until two polls are apart in time).
+    pub api_cost_projected: GaugeVec,
+    pub api_slowdown: Gauge,
     pub config_reload_successful: IntGauge,
     pub config_reload_timestamp: Gauge,
     /// Points sources set aside, by reason, until the poller hands them to the accumulator
@@ -287,6 +300,22 @@ impl SelfMetrics {
         config_reload_timestamp.set(crate::poller::unix_now() as f64);
         reg(Box::new(config_reload_timestamp.clone()));
 
+        let api_budget = GaugeVec::new(
+            Opts::new(names::API_BUDGET, "The configured monthly budget in USD for the exporter's own API bill (api_budget_usd_per_month); absent without one."),
+            &[],
+        )
+        .expect("valid metric");
+        reg(Box::new(api_budget.clone()));
+        let api_cost_projected = GaugeVec::new(
+            Opts::new(names::API_COST_PROJECTED, "The exporter's own API bill projected over 30 days from the last hour's rate of llm_exporter_api_cost_usd_total."),
+            &[],
+        )
+        .expect("valid metric");
+        reg(Box::new(api_cost_projected.clone()));
+        let api_slowdown = Gauge::new(names::API_SLOWDOWN, "How much less often the exporter polls to keep its API bill within api_budget_usd_per_month (1 = the configured pace).").expect("valid metric");
+        api_slowdown.set(1.0);
+        reg(Box::new(api_slowdown.clone()));
+
         SelfMetrics {
             registry,
             shard,
@@ -306,6 +335,10 @@ impl SelfMetrics {
             auth_failures,
             config_reload_successful,
             config_reload_timestamp,
+            budget: Default::default(),
+            api_budget,
+            api_cost_projected,
+            api_slowdown,
             source_rejects: Default::default(),
         }
     }
@@ -338,6 +371,21 @@ impl SelfMetrics {
             .with_label_values(&[api, unit])
             .inc_by(units);
         self.api_cost.inc_by(units as f64 * usd_per_unit);
+    }
+
+    /// After a poll that started at `now` (Unix seconds): projects the API bill, updates the
+    /// slowdown and exports both with the budget.
+    pub fn record_spend(&self, now: i64) {
+        let seen = self.budget.observe(now, self.api_cost.get());
+        if let Some(p) = seen.projected_usd_per_month {
+            self.api_cost_projected
+                .with_label_values::<&str>(&[])
+                .set(p);
+        }
+        if let Some(b) = self.budget.budget() {
+            self.api_budget.with_label_values::<&str>(&[]).set(b);
+        }
+        self.api_slowdown.set(seen.factor);
     }
 
     /// Renders the self-metrics in the Prometheus text format (0.0.4).

@@ -54,8 +54,20 @@ impl<S: Source> Poller<S> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            self.poll_once().await;
+            // Polls are spaced by their starts, so a slow poll never skips the next tick.
+            let started = unix_now();
+            if self.budget_allows_poll(started) {
+                self.poll_once().await;
+                self.metrics.record_spend(started);
+            }
         }
+    }
+
+    /// False while an API budget slows whole polls down (`api_budget_usd_per_month`;
+    /// a source that paces itself is polled every tick).
+    fn budget_allows_poll(&self, now: i64) -> bool {
+        let interval = self.interval.as_secs().max(1) as i64;
+        self.metrics.budget.due(now, interval)
     }
 
     /// One poll of every source, concurrently. Returns true when every scope succeeded.

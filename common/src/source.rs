@@ -406,6 +406,13 @@ pub trait Source: Send + Sync + 'static {
         60
     }
 
+    /// The largest API-budget slowdown this source applies itself, stretching its own
+    /// intervals up to `cap_secs` (the AWS exporter probes idle models less often first);
+    /// None: the poller skips whole polls instead.
+    fn budget_max_factor(&self, _poll_interval_secs: i64, _cap_secs: i64) -> Option<f64> {
+        None
+    }
+
     /// Returns every sample for periods in `window`, for the source's one scope.
     fn fetch(
         &self,

@@ -36,6 +36,10 @@ pub struct AwsConfig {
     /// $0.01 per 1,000 requests (0.00001).
     #[serde(default)]
     pub list_metrics_usd_per_request: f64,
+    /// How often a model with no traffic in the open window is probed (its request metrics
+    /// only) instead of fetched in full every poll; 0 fetches every model in full every poll.
+    #[serde(default = "default_idle_probe_interval", with = "humantime_serde")]
+    pub idle_probe_interval: Duration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +66,10 @@ fn default_discovery_ttl() -> Duration {
 fn default_profile_ttl() -> Duration {
     Duration::from_secs(600)
 }
+fn default_idle_probe_interval() -> Duration {
+    // CloudWatch's resolution: a probe more often finds no minute a probe a minute misses.
+    Duration::from_secs(60)
+}
 fn default_rps() -> u32 {
     20
 }
@@ -80,6 +88,7 @@ impl Default for AwsConfig {
             requests_per_second: default_rps(),
             timeout: default_timeout(),
             list_metrics_usd_per_request: 0.0,
+            idle_probe_interval: default_idle_probe_interval(),
         }
     }
 }
@@ -89,6 +98,12 @@ impl AwsConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {
         for (i, r) in self.regions.iter().enumerate() {
             crate::regions::check(r).map_err(|m| (format!("aws.regions[{i}]"), m))?;
+        }
+        if self.idle_probe_interval > Duration::from_secs(3600) {
+            return Err((
+                "aws.idle_probe_interval".into(),
+                "must be at most 1h (0s: no probes, every model fetched in full)".into(),
+            ));
         }
         for (i, stat) in self.latency_stats.iter().enumerate() {
             if cloudwatch_stat(stat).is_none() {

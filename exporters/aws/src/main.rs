@@ -6,15 +6,19 @@ mod bedrock;
 mod capped;
 mod cloudwatch;
 mod config;
+#[cfg(test)]
+mod costs;
 mod demo;
 mod error;
 mod listed;
 mod listing;
 mod models;
+mod probe;
 mod provisioned;
 mod regions;
 mod source;
 mod tiers;
+mod watch;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -104,7 +108,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         settings.config.max_response_bytes,
     );
     let catalog = Arc::new(settings.pricing.clone());
-    let sources = build_sources(&aws, &metrics, http_client, catalog).await?;
+    let pace = Pacing {
+        poll_interval: settings.config.poll_interval.as_secs().max(1) as i64,
+        slowest: (settings.config.lookback.as_secs() as i64 / 2).max(1),
+    };
+    let sources = build_sources(&aws, &metrics, http_client, catalog, pace).await?;
     common::run(settings, sources).await
 }
 
@@ -126,6 +134,12 @@ fn https_client(extra_ca_file: Option<&std::path::Path>) -> anyhow::Result<Share
     Ok(builder.tls_context(tls).build_https())
 }
 
+/// `poll_interval` and the longest interval a budget slowdown may reach, in seconds.
+struct Pacing {
+    poll_interval: i64,
+    slowest: i64,
+}
+
 /// A profile unknown to the cached listing lists again at once, at most this often per scope.
 const PROFILE_REFRESH_MIN: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -138,6 +152,7 @@ async fn build_sources(
     metrics: &Arc<SelfMetrics>,
     http_client: SharedHttpClient,
     catalog: Arc<common::pricing::Pricing>,
+    pace: Pacing,
 ) -> anyhow::Result<Vec<BedrockSource>> {
     let guard = |api: &str, scope: &str, rps: u32, retries_in_sdk: bool| {
         Arc::new(Guard::for_target(
@@ -256,6 +271,11 @@ async fn build_sources(
                 latency_stats: latency_stats.clone(),
                 fetched: Default::default(),
                 levels: Default::default(),
+                watch: Default::default(),
+                poll_interval: pace.poll_interval,
+                slowest: pace.slowest.max(pace.poll_interval),
+                probe_every: aws.idle_probe_interval.as_secs() as i64,
+                metrics: metrics.clone(),
                 catalog: catalog.clone(),
             });
         }

@@ -24,6 +24,7 @@ use crate::error::AwsError;
 use crate::models::{self, classify, ModelRef};
 use crate::provisioned::{self, ThroughputLister, Throughputs};
 use crate::tiers::{best_shape, Level, Levels};
+use crate::watch::{newest_traffic, query_start, Pace, Watch};
 
 /// Where the `account` label comes from.
 pub enum AccountId {
@@ -49,13 +50,23 @@ pub struct BedrockSource {
     pub fetched: Mutex<HashSet<ListedMetric>>,
     /// Which level (model-only, or per service tier) each minute of a model is read at.
     pub levels: Mutex<Levels>,
+    /// Which models are in use, and when each was last fetched or probed.
+    pub watch: Mutex<Watch>,
+    /// `poll_interval` and the longest interval a budget slowdown may reach (half the
+    /// lookback), in seconds.
+    pub poll_interval: i64,
+    pub slowest: i64,
+    /// `aws.idle_probe_interval` in seconds; 0: every model fetched in full every poll.
+    pub probe_every: i64,
+    /// The API budget's slowdown factor.
+    pub metrics: Arc<common::metrics::SelfMetrics>,
     /// The catalog loaded at start-up, only to label a bedrock-mantle model with the name the
     /// runtime endpoint uses for it (prices are chosen from every candidate at each poll).
     pub catalog: Arc<Pricing>,
 }
 
 /// What one query's datapoints become.
-enum Meaning {
+pub(crate) enum Meaning {
     Counter(SampleKind),
     Latency(LatencyKind, String),
 }
@@ -308,6 +319,11 @@ impl Source for BedrockSource {
         &self.scope
     }
 
+    fn budget_max_factor(&self, poll_interval_secs: i64, cap_secs: i64) -> Option<f64> {
+        (self.probe_every > 0)
+            .then(|| Pace::max_factor(poll_interval_secs, self.probe_every, cap_secs))
+    }
+
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
         let account = self.account().await?.to_string();
         // Bedrock's listing runs beside CloudWatch's, so it adds no time to the poll. A failed
@@ -332,6 +348,8 @@ impl Source for BedrockSource {
         if let Some(t) = &throughputs {
             self.capacity(&account, t, window, &mut sums);
         }
+        // Idle models are probed; those in use, or found in use by the probe, fetched in full.
+        let plan = self.in_full(plan, window).await?;
         if plan.is_empty() {
             return Ok(sums.into_samples().collect());
         }
@@ -348,20 +366,27 @@ impl Source for BedrockSource {
         let new_set: HashSet<&ListedMetric> = new.iter().collect();
         let queries: Vec<(Query, i64)> = plan
             .iter()
-            .map(|(q, _)| {
-                let start = if new_set.contains(&q.metric) {
-                    since
-                } else {
-                    window.start
-                };
-                (q.clone(), start)
-            })
+            .map(|(q, _)| (q.clone(), query_start(window, !new_set.contains(&q.metric))))
             .collect();
         let series = self
             .cloudwatch
             .get_metric_data(&queries, window)
             .await
             .map_err(|e| SourceError::new(e.to_string()))?;
+        {
+            let now = common::poller::unix_now();
+            let mut traffic: HashMap<String, Option<i64>> = HashMap::new();
+            for ((q, meaning), points) in plan.iter().zip(&series) {
+                let seen = traffic.entry(model_key(&q.metric)).or_default();
+                if matches!(meaning, Meaning::Counter(_)) {
+                    *seen = (*seen).max(newest_traffic(points, window.period));
+                }
+            }
+            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            for (model, newest) in traffic {
+                watch.fetched(&model, now, newest);
+            }
+        }
         if !new.is_empty() {
             tracing::debug!(scope = %self.scope, metrics = new.len(), from = window.backfill_start, "new metrics fetched from when counting started");
             self.fetched
@@ -441,7 +466,7 @@ impl Source for BedrockSource {
 
 /// The key of a metric's model in the labels map: the ModelId value, or for bedrock-mantle
 /// `mantle|<project>|<model>` (its series id).
-fn model_key(m: &ListedMetric) -> String {
+pub(crate) fn model_key(m: &ListedMetric) -> String {
     match &m.mantle_project {
         Some(_) => m.series_id(),
         None => m.model_id.clone(),

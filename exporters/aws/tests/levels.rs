@@ -585,3 +585,164 @@ fn tier_metrics_listed_late_never_count_an_open_minute_twice() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(total(&exporter.scrape(), NOVA, "input"), 20_000.0);
 }
+
+/// Idle models cost a probe each per `aws.idle_probe_interval`, not every metric every poll:
+/// with one model in ten in use, GetMetricData bills at most a quarter of what asking every
+/// listed metric every poll bills. Traffic that starts on an idle model between two probes is
+/// counted in full from its first minute, once. The exporter's projected API bill and its
+/// budget are exported.
+#[test]
+fn idle_models_are_probed_and_counted_in_full_from_their_first_minute() {
+    let ls = start_localstack();
+    let rt = runtime();
+    let cw = cloudwatch(&ls.url);
+    // Ten models used half an hour ago: listed, nothing in the open window. Four metrics each
+    // (latency at one statistic): 40 metrics a poll if every one were asked every poll.
+    let models: Vec<String> = (0..10)
+        .map(|i| format!("vendor.idle-model-{i}-v1:0"))
+        .collect();
+    let old = now() - 1800;
+    let metrics = [
+        "Invocations",
+        "InputTokenCount",
+        "OutputTokenCount",
+        "InvocationLatency",
+    ];
+    let points: Vec<(&str, &str, i64, f64)> = models
+        .iter()
+        .flat_map(|m| {
+            metrics
+                .iter()
+                .map(move |metric| (*metric, m.as_str(), old, 1.0))
+        })
+        .collect();
+    put(&rt, &cw, &points);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        "poll_interval: 1s\nlookback: 10m\napi_budget_usd_per_month: 1000\naws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n  idle_probe_interval: 5s\n",
+    )
+    .unwrap();
+    let exporter = start_exporter(
+        &["--config.file", &path.display().to_string()],
+        &[("AWS_ENDPOINT_URL", ls.url.as_str())],
+    );
+    exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    let units = |s: &Scrape| {
+        s.value(
+            "llm_exporter_api_billable_units_total",
+            &[("api", "GetMetricData"), ("unit", "metrics_requested")],
+        )
+        .unwrap_or(0.0)
+    };
+    let polls = |s: &Scrape| {
+        s.value("llm_exporter_polls_total", &[("outcome", "success")])
+            .unwrap_or(0.0)
+    };
+    let counter = |s: &Scrape, name: &str, model: &str, extra: &[(&str, &str)]| {
+        one(s, name, model, "", extra)
+    };
+
+    // All idle: a probe (Invocations) per model per 5 s.
+    let a = exporter.scrape();
+    std::thread::sleep(Duration::from_secs(5));
+    let b = exporter.scrape();
+    let idle = (units(&b) - units(&a)) / (polls(&b) - polls(&a));
+
+    // Traffic starts on model 0 after its first probe: counted in full from that minute.
+    let t = now();
+    put(
+        &rt,
+        &cw,
+        &[
+            ("Invocations", &models[0], t, 3.0),
+            ("InputTokenCount", &models[0], t, 300.0),
+            ("OutputTokenCount", &models[0], t, 30.0),
+            ("InvocationLatency", &models[0], t, 800.0),
+        ],
+    );
+    let s = exporter.wait_for("model 0 counted", Duration::from_secs(30), |s| {
+        counter(
+            s,
+            "llm_tokens_total",
+            &models[0],
+            &[("token_type", "input")],
+        ) == 300.0
+    });
+    let one_in_use = |s: &Scrape| {
+        (
+            counter(
+                s,
+                "llm_tokens_total",
+                &models[0],
+                &[("token_type", "input")],
+            ),
+            counter(
+                s,
+                "llm_tokens_total",
+                &models[0],
+                &[("token_type", "output")],
+            ),
+            counter(s, "llm_invocations_total", &models[0], &[]),
+        )
+    };
+    assert_eq!(one_in_use(&s), (300.0, 30.0, 3.0));
+
+    // One model in ten in use: measured over at least two probe intervals.
+    let a = exporter.scrape();
+    std::thread::sleep(Duration::from_secs(7));
+    let b = exporter.scrape();
+    let busy = (units(&b) - units(&a)) / (polls(&b) - polls(&a));
+    let every_metric = (models.len() * metrics.len()) as f64;
+    eprintln!("GetMetricData metrics per poll: all idle {idle:.2}, one in ten in use {busy:.2}, every metric every poll {every_metric}");
+    assert!(idle <= models.len() as f64 / 4.0, "{idle}");
+    assert!(
+        busy <= every_metric / 4.0,
+        "{busy} > a quarter of {every_metric}"
+    );
+    assert!(
+        busy >= metrics.len() as f64,
+        "the model in use is fetched in full: {busy}"
+    );
+    assert_eq!(one_in_use(&b), (300.0, 30.0, 3.0), "counted once");
+
+    // Traffic on another idle model, between two of its probes.
+    let t = now();
+    put(
+        &rt,
+        &cw,
+        &[
+            ("Invocations", &models[7], t, 2.0),
+            ("InputTokenCount", &models[7], t, 222.0),
+        ],
+    );
+    let s = exporter.wait_for("model 7 counted", Duration::from_secs(30), |s| {
+        counter(s, "llm_invocations_total", &models[7], &[]) == 2.0
+    });
+    assert_eq!(
+        counter(
+            &s,
+            "llm_tokens_total",
+            &models[7],
+            &[("token_type", "input")]
+        ),
+        222.0
+    );
+
+    // The exporter's own bill: projected from what it spent, beside the budget.
+    assert_eq!(
+        s.value("llm_exporter_api_budget_usd_per_month", &[]),
+        Some(1000.0)
+    );
+    let projected = s
+        .value("llm_exporter_api_cost_projected_usd_per_month", &[])
+        .unwrap();
+    assert!(projected > 0.0 && projected < 1000.0, "{projected}");
+    assert_eq!(
+        s.value("llm_exporter_api_poll_slowdown_factor", &[]),
+        Some(1.0)
+    );
+}

@@ -443,10 +443,12 @@ fn six_hundred_queries_take_exactly_two_get_metric_data_calls_per_poll() {
     let proxy = counting_proxy(ls.url.clone(), calls.clone());
     let dir = tempfile::tempdir().unwrap();
     // A long interval, so the polls are ours to count: the first at start, then one a minute.
+    // No idle probes: every metric is asked in the first poll (idle_models_are_probed_... in
+    // levels.rs covers probing).
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
-        "poll_interval: 60s\naws:\n  latency_stats: [avg]\n",
+        "poll_interval: 60s\naws:\n  latency_stats: [avg]\n  idle_probe_interval: 0s\n",
     )
     .unwrap();
     let config = config.display().to_string();
