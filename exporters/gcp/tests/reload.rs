@@ -117,7 +117,13 @@ fn sighup_and_post_reload_apply_tenants_and_prices_and_keep_the_config_when_inva
     wait_until("tenant gamma", Duration::from_secs(30), || {
         (tenant_of_flash(&e).as_deref() == Some("gamma")).then_some(())
     });
-    assert!(e.proc.log().contains("take effect only after a restart"));
+    // The warning reaches the captured log through a pipe, possibly after the answer.
+    wait_until("the restart-only warning", Duration::from_secs(10), || {
+        e.proc
+            .log()
+            .contains("take effect only after a restart")
+            .then_some(())
+    });
     let mut e = e;
     let child = e.proc.child.as_mut().unwrap();
     assert!(
