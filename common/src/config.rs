@@ -90,6 +90,10 @@ pub struct Config {
     /// a real page is a few MB at most, this only stops a broken or hostile endpoint).
     #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: u64,
+    /// How many sources (AWS account and region, Azure subscription, GCP project) are polled
+    /// at once.
+    #[serde(default = "defaults::max_concurrent_polls")]
+    pub max_concurrent_polls: usize,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     /// Each exporter's own section, parsed by that exporter.
@@ -123,6 +127,11 @@ mod defaults {
     }
     pub fn max_response_bytes() -> u64 {
         64 * 1024 * 1024
+    }
+    /// Enough to keep every per-scope rate limit busy on a few thousand scopes (README,
+    /// "Scale"), few enough that a poll's answers in memory stay small.
+    pub fn max_concurrent_polls() -> usize {
+        64
     }
     pub fn series_ttl() -> Duration {
         Duration::from_secs(24 * 3600)
@@ -174,6 +183,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "timeout",
             "getbatch_retry",
             "getbatch_usd_per_1000_calls",
+            "idle_poll_interval",
         ],
     ),
     (
@@ -184,6 +194,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "requests_per_second",
             "timeout",
             "usd_per_million_time_series",
+            "idle_poll_interval",
         ],
     ),
 ];
@@ -211,6 +222,7 @@ impl Default for Config {
             series_ttl: defaults::series_ttl(),
             max_value_per_minute: defaults::max_value_per_minute(),
             max_response_bytes: defaults::max_response_bytes(),
+            max_concurrent_polls: defaults::max_concurrent_polls(),
             tenants: Vec::new(),
             aws: None,
             azure: None,
@@ -292,6 +304,13 @@ impl Config {
                 o,
                 "max_response_bytes",
                 "must be between 1024 and 4294967296 (4 GiB)",
+            ));
+        }
+        if !(1..=10_000).contains(&self.max_concurrent_polls) {
+            return Err(ConfigError::field(
+                o,
+                "max_concurrent_polls",
+                "must be between 1 and 10000",
             ));
         }
         if self.max_backfill < self.lookback {

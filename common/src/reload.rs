@@ -87,6 +87,10 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         "max_value_per_minute",
         running.max_value_per_minute != new.max_value_per_minute,
     );
+    check(
+        "max_concurrent_polls",
+        running.max_concurrent_polls != new.max_concurrent_polls,
+    );
     check("aws", running.aws != new.aws);
     check("azure", running.azure != new.azure);
     check("gcp", running.gcp != new.gcp);
