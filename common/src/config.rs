@@ -104,6 +104,10 @@ pub struct Config {
     /// a real page is a few MB at most, this only stops a broken or hostile endpoint).
     #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: u64,
+    /// How many sources (AWS account and region, Azure subscription, GCP project) are polled
+    /// at once.
+    #[serde(default = "defaults::max_concurrent_polls")]
+    pub max_concurrent_polls: usize,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     /// A monthly budget in USD for this exporter's own API bill: while the projected bill is
@@ -141,6 +145,11 @@ mod defaults {
     }
     pub fn max_response_bytes() -> u64 {
         64 * 1024 * 1024
+    }
+    /// Enough to keep every per-scope rate limit busy on a few thousand scopes (README,
+    /// "Scale"), few enough that a poll's answers in memory stay small.
+    pub fn max_concurrent_polls() -> usize {
+        64
     }
     pub fn series_ttl() -> Duration {
         Duration::from_secs(24 * 3600)
@@ -193,6 +202,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "timeout",
             "getbatch_retry",
             "getbatch_usd_per_1000_calls",
+            "idle_poll_interval",
         ],
     ),
     (
@@ -203,6 +213,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
             "requests_per_second",
             "timeout",
             "usd_per_million_time_series",
+            "idle_poll_interval",
         ],
     ),
 ];
@@ -230,6 +241,7 @@ impl Default for Config {
             series_ttl: defaults::series_ttl(),
             max_value_per_minute: defaults::max_value_per_minute(),
             max_response_bytes: defaults::max_response_bytes(),
+            max_concurrent_polls: defaults::max_concurrent_polls(),
             tenants: Vec::new(),
             api_budget_usd_per_month: None,
             aws: None,
@@ -322,6 +334,13 @@ impl Config {
                     "must be a number above 0 (USD per month)",
                 ));
             }
+        }
+        if !(1..=10_000).contains(&self.max_concurrent_polls) {
+            return Err(ConfigError::field(
+                o,
+                "max_concurrent_polls",
+                "must be between 1 and 10000",
+            ));
         }
         if self.max_backfill < self.lookback {
             return Err(ConfigError::field(

@@ -16,6 +16,7 @@ pub mod edge;
 pub mod exposition;
 pub mod guard;
 pub mod gzip;
+pub mod idle;
 pub mod landing;
 pub mod metrics;
 pub mod poller;
@@ -166,6 +167,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         publisher: publisher.clone(),
         polled: polled.clone(),
         errors: target_errors.clone(),
+        concurrency: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls)),
     };
     let publish_task = tokio::spawn(publisher.clone().run());
     let poll_task = tokio::spawn(poller.run());

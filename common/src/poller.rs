@@ -2,11 +2,18 @@
 //! its scopes, from the oldest period still open for revision to now, and the samples are
 //! handed to the accumulator. Each scope succeeds or fails on its own. Scrapes never reach the
 //! cloud; any number of Prometheus servers can scrape without adding API cost.
+//!
+//! At most `max_concurrent_polls` sources are polled at once (a tokio semaphore): a fleet of
+//! thousands of scopes opens that many connections and holds that many answers in memory at
+//! most, and the per-API rate limits each source's guard applies (the clouds' quotas are per
+//! account and region, per subscription, per project) are never raced by thousands of tasks
+//! starting in the same instant.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -26,6 +33,8 @@ pub struct Poller<S: Source> {
     pub polled: Arc<AtomicBool>,
     /// Each failing target's last error, for the landing page.
     pub errors: Arc<crate::landing::TargetErrors>,
+    /// How many sources are polled at once (`max_concurrent_polls`).
+    pub concurrency: Arc<Semaphore>,
 }
 
 /// Unix seconds now, from the host's wall clock.
@@ -76,6 +85,7 @@ impl<S: Source> Poller<S> {
         let mut tasks = JoinSet::new();
         for source in &self.sources {
             let source = source.clone();
+            let concurrency = self.concurrency.clone();
             let accumulator = self.accumulator.clone();
             let metrics = self.metrics.clone();
             let publisher = self.publisher.clone();
@@ -83,6 +93,8 @@ impl<S: Source> Poller<S> {
             let span = tracing::info_span!("poll", source = source.scope());
             tasks.spawn(
                 async move {
+                    // The semaphore is never closed; a closed one would only lift the bound.
+                    let _permit = concurrency.acquire_owned().await.ok();
                     let windows = AccumulatorWindows {
                         accumulator: accumulator.clone(),
                         now,
@@ -146,4 +158,85 @@ impl<S: Source> Poller<S> {
 /// The accumulator's lock; a panic elsewhere must not stop exposition, so poisoning is ignored.
 pub fn lock(accumulator: &Mutex<Accumulator>) -> std::sync::MutexGuard<'_, Accumulator> {
     accumulator.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accumulator::AccumulatorSettings;
+    use crate::config::Config;
+    use crate::metrics::UsageRenderer;
+    use crate::pricing::Pricing;
+    use crate::source::{Sample, SourceError};
+    use std::sync::atomic::AtomicUsize;
+
+    /// A scope whose fetch takes a while and records how many fetches run at once.
+    struct Slow {
+        scope: String,
+        running: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+        fetched: Arc<AtomicUsize>,
+    }
+
+    impl Source for Slow {
+        fn scope(&self) -> &str {
+            &self.scope
+        }
+
+        async fn fetch(&self, _window: Window) -> Result<Vec<Sample>, SourceError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.fetched.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn no_more_sources_than_the_bound_are_polled_at_once_and_every_one_is_polled() {
+        let config = Config::default();
+        let metrics = Arc::new(SelfMetrics::new("aws", "0"));
+        let accumulator = Arc::new(Mutex::new(Accumulator::new(
+            AccumulatorSettings::from_config("aws", &config),
+            Pricing::load("aws", None).unwrap(),
+        )));
+        let (running, peak, fetched) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let sources = (0..40)
+            .map(|i| {
+                Arc::new(Slow {
+                    scope: format!("scope-{i}"),
+                    running: running.clone(),
+                    peak: peak.clone(),
+                    fetched: fetched.clone(),
+                })
+            })
+            .collect();
+        let poller = Poller {
+            sources,
+            accumulator: accumulator.clone(),
+            metrics: metrics.clone(),
+            interval: Duration::from_secs(15),
+            publisher: Arc::new(Publisher::new(
+                accumulator,
+                metrics,
+                UsageRenderer::new(&config),
+                None,
+            )),
+            polled: Arc::new(AtomicBool::new(false)),
+            errors: Arc::new(crate::landing::TargetErrors::default()),
+            concurrency: Arc::new(Semaphore::new(3)),
+        };
+        assert!(poller.poll_once().await);
+        assert_eq!(fetched.load(Ordering::SeqCst), 40, "every source polled");
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(
+            (1..=3).contains(&peak),
+            "{peak} sources polled at once, bound 3"
+        );
+    }
 }

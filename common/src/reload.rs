@@ -91,6 +91,10 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         "api_budget_usd_per_month",
         running.api_budget_usd_per_month != new.api_budget_usd_per_month,
     );
+    check(
+        "max_concurrent_polls",
+        running.max_concurrent_polls != new.max_concurrent_polls,
+    );
     check("aws", running.aws != new.aws);
     check("azure", running.azure != new.azure);
     check("gcp", running.gcp != new.gcp);

@@ -32,6 +32,10 @@ pub struct AzureConfig {
     /// What Azure charges for 1,000 metrics data-plane (getBatch) calls, in USD.
     #[serde(default = "default_getbatch_price")]
     pub getbatch_usd_per_1000_calls: f64,
+    /// How often an account without requests is watched (one getBatch query instead of
+    /// four, see idle.rs); `0s` polls every account in full every poll.
+    #[serde(default = "default_idle_poll_interval", with = "humantime_serde")]
+    pub idle_poll_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,6 +87,11 @@ fn default_rps() -> u32 {
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
+/// Azure's metrics have one-minute resolution: watching an idle account once a minute sees
+/// its first request as soon as a poll every 15 s would see its minute complete.
+fn default_idle_poll_interval() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_getbatch_retry() -> Duration {
     Duration::from_secs(300)
 }
@@ -103,6 +112,7 @@ impl Default for AzureConfig {
             timeout: default_timeout(),
             getbatch_retry: default_getbatch_retry(),
             getbatch_usd_per_1000_calls: default_getbatch_price(),
+            idle_poll_interval: default_idle_poll_interval(),
         }
     }
 }
@@ -181,6 +191,16 @@ impl AzureConfig {
         common::config::section_range("azure.timeout", self.timeout, 1, 600)?;
         common::config::section_range("azure.discovery_ttl", self.discovery_ttl, 1, 86400)?;
         common::config::section_range("azure.getbatch_retry", self.getbatch_retry, 1, 86400)?;
+        if !self.idle_poll_interval.is_zero() {
+            // At most an hour: an idle account's first request is seen within it, and its
+            // minutes must still be open then (the README says to keep it under `lookback`).
+            common::config::section_range(
+                "azure.idle_poll_interval",
+                self.idle_poll_interval,
+                1,
+                3600,
+            )?;
+        }
         let price = self.getbatch_usd_per_1000_calls;
         if !(price.is_finite() && (0.0..=100.0).contains(&price)) {
             return Err((

@@ -11,6 +11,7 @@ mod models;
 mod monitor;
 mod points;
 mod source;
+mod watch;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -84,6 +85,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(SelfMetrics::with_revision("azure", VERSION, REVISION));
     let max_body = config.max_response_bytes;
+    let lookback = config.lookback;
     let settings = RunSettings {
         cloud: "azure",
         version: VERSION,
@@ -154,7 +156,11 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let sources: Vec<AzureSource> = azure
         .subscriptions
         .iter()
-        .map(|s| AzureSource::new(s.clone(), arm.clone(), monitor.clone()))
+        .map(|s| {
+            let mut source = AzureSource::new(s.clone(), arm.clone(), monitor.clone());
+            source.idle = common::idle::Idle::new(azure.idle_poll_interval, lookback);
+            source
+        })
         .collect();
     tracing::info!(subscriptions = ?azure.subscriptions, resource_manager = %azure.endpoints.resource_manager, "polling Azure Monitor for Cognitive Services accounts");
     common::run(settings, sources).await

@@ -116,13 +116,17 @@ fn iso(secs: i64) -> String {
 /// per account (target: the account's scope), so a breaker opened by one region's or one
 /// account's failures never stops the others (`llm_exporter_circuit_state{api, target}`).
 /// Permanent errors never open a breaker. The client-side rate limit
-/// (`azure.requests_per_second`) stays one per API, shared by all of that API's guards.
+/// (`azure.requests_per_second`) is one per API and subscription, shared by that
+/// subscription's guards of the API: Azure's limits are per subscription (ARM's token
+/// buckets are per subscription, principal and region: "Understand how Azure Resource Manager
+/// throttles requests"), so one process polling many subscriptions is not held to one
+/// subscription's rate.
 pub struct Guards {
     settings: GuardSettings,
     metrics: Arc<SelfMetrics>,
-    /// (API, target) -> its guard and the API's limiter.
+    /// (API, target) -> its guard and its API and subscription's limiter.
     made: Mutex<HashMap<(String, String), Guarded>>,
-    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+    limiters: Mutex<HashMap<(String, String), Arc<Limiter>>>,
 }
 
 type Limiter = governor::DefaultDirectRateLimiter;
@@ -143,13 +147,15 @@ impl Guards {
         }
     }
 
-    /// The guard of `api` for `target`, and `api`'s shared rate limiter.
+    /// The guard of `api` for `target` (`<subscription>/...`), and the rate limiter `api`
+    /// shares within the subscription.
     fn get(&self, api: &str, target: &str) -> Guarded {
+        let subscription = target.split('/').next().unwrap_or(target);
         let limiter = self
             .limiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(api.to_string())
+            .entry((api.to_string(), subscription.to_string()))
             .or_insert_with(|| {
                 let rps = std::num::NonZeroU32::new(self.settings.requests_per_second.max(1))
                     .unwrap_or(std::num::NonZeroU32::MIN);
@@ -482,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn breakers_are_per_target_and_the_rate_limit_per_api() {
+    fn breakers_are_per_target_and_the_rate_limit_per_api_and_subscription() {
         let guards = Guards::new(
             GuardSettings::default(),
             Arc::new(SelfMetrics::new("azure", "0")),
@@ -493,8 +499,13 @@ mod tests {
         let (_, list_limit) = guards.get("Metrics_List", "s/rg/a");
         assert!(!Arc::ptr_eq(&east, &west), "a breaker per region");
         assert!(Arc::ptr_eq(&east, &again));
-        assert!(Arc::ptr_eq(&east_limit, &west_limit), "one limit per API");
+        let (_, other_subscription) = guards.get("metrics:getBatch", "t/eastus");
+        assert!(
+            Arc::ptr_eq(&east_limit, &west_limit),
+            "one limit per API and subscription"
+        );
         assert!(!Arc::ptr_eq(&east_limit, &list_limit));
+        assert!(!Arc::ptr_eq(&east_limit, &other_subscription));
     }
 
     #[test]

@@ -9,8 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use common::accumulator::{REJECT_BEFORE_WINDOW, REJECT_DUPLICATE};
+use common::idle::{Idle, Plan};
 use common::source::{
     align_down, Billing, BillingMode, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels,
     Source, SourceError, Window, Windows,
@@ -19,7 +21,8 @@ use common::source::{
 use crate::arm::{Account, Arm, Deployment};
 use crate::billing;
 use crate::models::{is_openai, meaning, outcome, price_keys, Meaning, QUERIES};
-use crate::monitor::{Metric, Monitor};
+use crate::monitor::{Metric, Monitor, MAX_RESOURCES_PER_BATCH};
+use crate::watch::{asks, traffic, LATENCIES, QUERY_ORDER};
 
 pub struct AzureSource {
     pub subscription: String,
@@ -40,6 +43,9 @@ pub struct AzureSource {
     /// Per account scope, the deployments (lower-case names) this process has fetched from
     /// `window.backfill_start`.
     backfilled: Mutex<HashMap<String, HashSet<String>>>,
+    /// Which accounts are idle (watched without their latencies, once per
+    /// `azure.idle_poll_interval`) and which are polled in full.
+    pub idle: Idle,
 }
 
 /// One account of the poll: its scope, window and deployments by lower-case name.
@@ -51,6 +57,8 @@ struct Target<'a> {
     /// `backfill_start` while a listed deployment has not been fetched from there yet.
     fetch: Window,
     deployments: HashMap<String, Deployment>,
+    /// How the account is asked this poll.
+    plan: Plan,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,6 +77,7 @@ impl AzureSource {
             repeat_warned: Mutex::new(None),
             ancient_warned: Mutex::new(None),
             backfilled: Mutex::new(HashMap::new()),
+            idle: Idle::off(),
         }
     }
 
@@ -279,6 +288,7 @@ impl AzureSource {
                 result: Ok(Vec::new()),
             });
         }
+        let started = Instant::now();
         let mut targets: Vec<Target<'_>> = Vec::new();
         let scopes: Vec<String> = accounts.iter().map(|a| self.scope_of(&a.id)).collect();
         *lock(&self.listed) = scopes.clone();
@@ -300,6 +310,7 @@ impl AzureSource {
             match self.deployments(account).await {
                 Ok(deployments) => targets.push(Target {
                     fetch: self.fetch_window(&scope, window, &deployments),
+                    plan: self.idle.plan(&scope, started),
                     account,
                     scope,
                     window,
@@ -323,18 +334,28 @@ impl AzureSource {
         let mut results: Vec<Result<Vec<Metric>, String>> =
             targets.iter().map(|_| Ok(Vec::new())).collect();
         for (region, members) in &by_region {
-            // The oldest window of the region's accounts serves them all; periods an account
-            // has made final are dropped by the accumulator.
-            let window = oldest(members.iter().map(|&i| targets[i].fetch));
-            for query in &QUERIES {
+            ride_along(&mut targets, members);
+            // The oldest window of the region's asked accounts serves them all; periods an
+            // account has made final are dropped by the accumulator.
+            let asked_now = members.iter().filter(|&&i| targets[i].plan != Plan::Skip);
+            let Some(window) = oldest(asked_now.map(|&i| targets[i].fetch)) else {
+                continue;
+            };
+            // The counters first: an idle account they show traffic for is asked its
+            // latencies in this same poll, over the same window.
+            for q in QUERY_ORDER {
+                let query = &QUERIES[q];
                 // An account that failed one query has failed this poll: not asked again.
                 let asked: Vec<usize> = members
                     .iter()
                     .copied()
-                    .filter(|&i| results[i].is_ok())
+                    .filter(|&i| {
+                        let t = &targets[i];
+                        results[i].is_ok() && asks(t.plan, &t.deployments, q, &results[i])
+                    })
                     .collect();
                 if asked.is_empty() {
-                    break;
+                    continue;
                 }
                 let ids: Vec<String> = asked
                     .iter()
@@ -356,10 +377,27 @@ impl AzureSource {
                         (Err(_), Ok(_)) => {}
                     }
                 }
+                if q != LATENCIES {
+                    for &i in &asked {
+                        let t = &mut targets[i];
+                        if t.plan == Plan::Watch && results[i].as_ref().is_ok_and(|m| traffic(m)) {
+                            tracing::info!(scope = %t.scope, "traffic on an idle account: polled in full from this poll");
+                            t.plan = Plan::Full;
+                        }
+                    }
+                }
             }
         }
 
         for (mut t, result) in targets.into_iter().zip(results) {
+            if t.plan == Plan::Skip {
+                // Not asked: its minutes stay open for the next watch.
+                continue;
+            }
+            if let Ok(metrics) = &result {
+                self.idle
+                    .polled(&t.scope, t.plan, traffic(metrics), started);
+            }
             let result = match result {
                 Ok(mut metrics) => {
                     let ancient = crate::points::drop_before_epoch(&mut metrics);
@@ -498,16 +536,36 @@ fn by_name(list: &[Deployment]) -> HashMap<String, Deployment> {
         .collect()
 }
 
-/// A window covering all of `windows` (not empty).
-fn oldest(windows: impl Iterator<Item = Window>) -> Window {
-    windows
-        .reduce(|a, b| Window {
-            start: a.start.min(b.start),
-            end: a.end.max(b.end),
-            period: a.period,
-            backfill_start: a.backfill_start.min(b.backfill_start),
-        })
-        .expect("a region has at least one account")
+/// A window covering all of `windows`; None when there is none.
+fn oldest(windows: impl Iterator<Item = Window>) -> Option<Window> {
+    windows.reduce(|a, b| Window {
+        start: a.start.min(b.start),
+        end: a.end.max(b.end),
+        period: a.period,
+        backfill_start: a.backfill_start.min(b.backfill_start),
+    })
+}
+
+/// Skipped accounts of a region ride along with the counter queries when they are asked
+/// anyway and they fit in their calls without another one (50 accounts per call): watched
+/// for free (but for the cache-token query, which a rider with deployments of another
+/// format than OpenAI may need alone).
+fn ride_along(targets: &mut [Target<'_>], members: &[usize]) {
+    let asked = members
+        .iter()
+        .filter(|&&i| targets[i].plan != Plan::Skip)
+        .count();
+    if asked == 0 {
+        return;
+    }
+    let calls = asked.div_ceil(MAX_RESOURCES_PER_BATCH);
+    if members.len().div_ceil(MAX_RESOURCES_PER_BATCH) == calls {
+        for &i in members {
+            if targets[i].plan == Plan::Skip {
+                targets[i].plan = Plan::Watch;
+            }
+        }
+    }
 }
 
 impl Source for AzureSource {

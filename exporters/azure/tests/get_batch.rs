@@ -234,3 +234,73 @@ fn a_get_batch_slower_than_the_poll_interval_still_shows_a_new_counter_at_zero_f
         exporter.proc.log()
     );
 }
+
+/// An account without traffic is watched with two getBatch calls (requests, tokens) once per
+/// `idle_poll_interval` instead of four calls every poll, and the requests and tokens of its
+/// first minute of traffic are counted in full, at once. Before: every poll made the same
+/// calls whether the account was used or not (4 per poll: more than 40 in the 12 s below).
+#[test]
+fn an_idle_account_is_watched_with_two_calls_per_interval_and_its_first_traffic_counts_in_full() {
+    let east = account();
+    let t = setup(vec![east.clone()]);
+    let cfg = config_with(&t, &[SUB], "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace(IDLE_WATCH, "idle_poll_interval: 6s")).unwrap();
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+
+    // Idle: 8 s of 1 s polls make at most two watches (every 6 s, 2 s early at most), three
+    // if the first falls at once.
+    let (calls, started) = (t.fake.calls(BATCH), Instant::now());
+    while started.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let idle_calls = t.fake.calls(BATCH) - calls;
+    assert!(
+        idle_calls <= 6,
+        "{idle_calls} getBatch calls in 8 s for an idle account (3 watches of 2 calls at most)"
+    );
+
+    // Traffic starts while the account is idle, in a minute still open for revision.
+    let m = now_minute() - 120;
+    t.fake
+        .add(&east, "ProcessedPromptTokens", "chat", "", m, 4_321.0);
+    t.fake
+        .add(&east, "AzureOpenAIRequests", "chat", "200", m, 7.0);
+    t.fake
+        .add(&east, "AzureOpenAIRequests", "chat", "429", m, 2.0);
+    let s = exporter.wait_for("the first traffic", Duration::from_secs(30), |s| {
+        input(s) == Some(4_321.0)
+    });
+    let invocations = s.value("llm_invocations_total", &[("deployment", "oai-east/chat")]);
+    assert_eq!(invocations, Some(7.0), "requests counted in full too");
+    // In use: every poll asks every query the account needs again (requests, tokens,
+    // latencies; no Anthropic cache query for an account with only OpenAI deployments).
+    let (calls, polls) = (
+        t.fake.calls(BATCH),
+        s.value("llm_exporter_polls_total", &[("outcome", "success")])
+            .unwrap(),
+    );
+    let s = exporter.wait_for("four more polls", Duration::from_secs(30), |s| {
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]) >= Some(polls + 4.0)
+    });
+    let polled = s
+        .value("llm_exporter_polls_total", &[("outcome", "success")])
+        .unwrap()
+        - polls;
+    let busy_calls = (t.fake.calls(BATCH) - calls) as f64;
+    assert!(
+        busy_calls >= 3.0 * (polled - 1.0) && busy_calls <= 3.0 * (polled + 1.0),
+        "{busy_calls} calls in {polled} polls of an account in use: 3 per poll"
+    );
+    assert_eq!(input(&s), Some(4_321.0), "and nothing counted twice");
+    assert_eq!(
+        s.value(
+            "llm_invocation_errors_total",
+            &[("deployment", "oai-east/chat"), ("error_type", "throttled")]
+        ),
+        Some(2.0)
+    );
+}

@@ -23,6 +23,10 @@ pub struct GcpConfig {
     /// exporter's own bill, `llm_exporter_api_cost_usd_total`).
     #[serde(default = "default_usd_per_million_time_series")]
     pub usd_per_million_time_series: f64,
+    /// How often a project without traffic is polled (see common/src/idle.rs); `0s` polls
+    /// every project every poll.
+    #[serde(default = "default_idle_poll_interval", with = "humantime_serde")]
+    pub idle_poll_interval: Duration,
 }
 
 fn default_endpoint() -> String {
@@ -30,6 +34,11 @@ fn default_endpoint() -> String {
 }
 fn default_rps() -> u32 {
     5
+}
+/// Vertex AI's metrics have one-minute resolution: a project watched once a minute shows its
+/// first request as soon as a poll every 15 s would show its minute complete.
+fn default_idle_poll_interval() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
@@ -48,6 +57,7 @@ impl Default for GcpConfig {
             requests_per_second: default_rps(),
             timeout: default_timeout(),
             usd_per_million_time_series: default_usd_per_million_time_series(),
+            idle_poll_interval: default_idle_poll_interval(),
         }
     }
 }
@@ -94,6 +104,14 @@ impl GcpConfig {
         // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
         // cache).
         common::config::section_range("gcp.timeout", self.timeout, 1, 600)?;
+        if !self.idle_poll_interval.is_zero() {
+            common::config::section_range(
+                "gcp.idle_poll_interval",
+                self.idle_poll_interval,
+                1,
+                3600,
+            )?;
+        }
         if !(0.0..=1000.0).contains(&self.usd_per_million_time_series) {
             return Err((
                 "gcp.usd_per_million_time_series".into(),

@@ -169,6 +169,7 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
     let _ca_bundle = p._ca_bundle;
     let metrics = Arc::new(SelfMetrics::with_revision("gcp", VERSION, REVISION));
     let max_response_bytes = p.config.max_response_bytes;
+    let lookback = p.config.lookback;
     let settings = RunSettings {
         cloud: "gcp",
         version: VERSION,
@@ -234,6 +235,8 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
                 unknown_types: unknown_types.clone(),
                 unread: unread.clone(),
                 fetched: Default::default(),
+                idle: common::idle::Idle::new(p.gcp.idle_poll_interval, lookback),
+                traffic: Default::default(),
             }
         })
         .collect();

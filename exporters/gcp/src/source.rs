@@ -5,10 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use common::idle::{Idle, Plan};
 use common::source::{
-    BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source, SourceError,
-    Window,
+    BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source,
+    SourceError, Window, Windows,
 };
 use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
@@ -30,6 +32,10 @@ pub struct VertexSource {
     pub unread: Arc<WarnOnce>,
     /// Token part ids fetched by an earlier successful poll.
     pub fetched: Mutex<HashSet<String>>,
+    /// Whether the project is idle (watched once per `gcp.idle_poll_interval`).
+    pub idle: Idle,
+    /// Whether the last fetch returned a token or an invocation.
+    pub traffic: Mutex<bool>,
 }
 
 fn label<'a>(ts: &'a TimeSeries, name: &str) -> &'a str {
@@ -202,21 +208,53 @@ impl Source for VertexSource {
         &self.scope
     }
 
+    /// An idle project is not asked at all between its watches (see [`common::idle`]): every
+    /// poll asks for every counter (tokens, invocations, GSUs), so a watch is a whole poll,
+    /// and the minutes skipped stay open for it.
+    async fn fetch_scopes(&self, windows: &(dyn Windows + '_)) -> Vec<ScopeFetch> {
+        let now = Instant::now();
+        if self.idle.plan(&self.scope, now) == Plan::Skip {
+            return Vec::new();
+        }
+        let window = windows.window(&self.scope);
+        let result = self.fetch(window).await;
+        if result.is_ok() {
+            let traffic = *self.traffic.lock().unwrap_or_else(|e| e.into_inner());
+            self.idle.polled(&self.scope, Plan::Full, traffic, now);
+        }
+        vec![ScopeFetch {
+            scope: self.scope.clone(),
+            window,
+            result,
+        }]
+    }
+
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
         let queries = vertex::queries();
-        let mut results = Vec::with_capacity(queries.len());
-        for q in &queries {
-            let series = self
-                .monitoring
-                .list(&self.project, q, window)
+        let queries = &queries;
+        let list = |q: usize| async move {
+            self.monitoring
+                .list(&self.project, &queries[q], window)
                 .await
-                .map_err(|e| SourceError::new(e.to_string()))?;
-            results.push(series);
-        }
-        let [tokens, invocations, latencies, first_token, first_token_p99, gsu]: [Vec<TimeSeries>;
-            6] = results
-            .try_into()
-            .map_err(|_| SourceError::new("expected one result per query"))?;
+                .map_err(|e| SourceError::new(e.to_string()))
+        };
+        let tokens = list(vertex::TOKENS).await?;
+        let invocations = list(vertex::INVOCATIONS).await?;
+        let gsu = list(vertex::GSU).await?;
+        // Latencies are distributions of requests: a window without a token or an invocation
+        // has none, and asking would still bill one series per call. They are gauges, so a
+        // latency Vertex publishes before its invocation count is read at the next poll.
+        let traffic = !tokens.is_empty() || !invocations.is_empty();
+        *self.traffic.lock().unwrap_or_else(|e| e.into_inner()) = traffic;
+        let (latencies, first_token, first_token_p99) = if traffic {
+            (
+                list(vertex::LATENCIES).await?,
+                list(vertex::FIRST_TOKEN).await?,
+                list(vertex::FIRST_TOKEN_P99).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new(), Vec::new())
+        };
 
         let mut sums = PeriodSums::default();
         let seen = self.add_tokens(&mut sums, &tokens, window.period, &|_| true);
@@ -235,7 +273,7 @@ impl Source for VertexSource {
             };
             let series = self
                 .monitoring
-                .list(&self.project, &queries[0], older)
+                .list(&self.project, &queries[vertex::TOKENS], older)
                 .await
                 .map_err(|e| SourceError::new(e.to_string()))?;
             tracing::debug!(project = %self.project, parts = new.len(), from = window.backfill_start, "new token parts fetched from when counting started");

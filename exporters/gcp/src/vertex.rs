@@ -36,9 +36,17 @@ pub struct Query {
     pub reducer: Reducer,
 }
 
-/// The six calls a poll makes per project, whatever the number of models: tokens as
+/// Indexes of [`queries`].
+pub const TOKENS: usize = 0;
+pub const INVOCATIONS: usize = 1;
+pub const LATENCIES: usize = 2;
+pub const FIRST_TOKEN: usize = 3;
+pub const FIRST_TOKEN_P99: usize = 4;
+pub const GSU: usize = 5;
+
+/// The six calls a poll can make per project, whatever the number of models: tokens as
 /// written, three summed, the 99th percentile of time to first token, and the Provisioned
-/// Throughput GSUs.
+/// Throughput GSUs (the three latency calls only when the window has traffic).
 pub fn queries() -> Vec<Query> {
     let with = |extra: &[&str]| {
         MODEL_FIELDS

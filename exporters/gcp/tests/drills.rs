@@ -67,7 +67,7 @@ impl Rig {
         std::fs::write(
             &cfg,
             format!(
-                "poll_interval: 1s\ngcp:\n  projects: [proj-a]\n  monitoring_endpoint: {}\n  timeout: 1s\n",
+                "poll_interval: 1s\ngcp:\n  projects: [proj-a]\n  monitoring_endpoint: {}\n  timeout: 1s\n  idle_poll_interval: 2s\n",
                 proxy.url()
             ),
         )

@@ -84,7 +84,7 @@ fn config(dir: &std::path::Path, endpoint: &str, state: &std::path::Path) -> Str
     std::fs::write(
         &path,
         format!(
-            "poll_interval: 1s\nstate_file: {}\ngcp:\n  projects: [proj-a]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n",
+            "poll_interval: 1s\nstate_file: {}\ngcp:\n  projects: [proj-a]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n  idle_poll_interval: 2s\n",
             state.display()
         ),
     )

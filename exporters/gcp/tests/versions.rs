@@ -200,6 +200,15 @@ fn time_to_first_token_p99_is_computed_by_the_cloud_across_versions() {
             m,
             PointValue::Samples(values(r)),
         );
+        // Latencies are of invocations: a window without invocations is not asked for them.
+        fake.add(
+            "proj-a",
+            "model_invocation_count",
+            &v,
+            &[("response_code", "200")],
+            m,
+            PointValue::Int(50),
+        );
     }
     let s = exporter.wait_for("the p99", Duration::from_secs(60), |s| {
         s.value("llm_time_to_first_token_seconds", &[("stat", "p99")])

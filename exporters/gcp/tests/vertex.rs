@@ -81,7 +81,7 @@ fn invocations(
 
 fn config(dir: &tempfile::TempDir, endpoint: &str, projects: &str, extra: &str) -> String {
     let path = dir.path().join("config.yaml");
-    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n")).unwrap();
+    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n  idle_poll_interval: 2s\n")).unwrap();
     path.display().to_string()
 }
 
@@ -647,4 +647,90 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
         .map(|m| m.2)
         .sum();
     assert_eq!(all, 28_500.0);
+}
+
+/// An idle project costs 3 read calls (tokens, invocations, GSUs; one series billed each) per
+/// `idle_poll_interval` instead of 6 every poll, and the tokens and invocations of its first
+/// minute of traffic are counted in full. Before: 6 calls every poll whether the project was
+/// used or not (about 48 in the 8 s below).
+#[test]
+fn an_idle_project_is_read_three_times_per_interval_and_its_first_traffic_counts_in_full() {
+    let fake = Fake::default();
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let cfg = config(&dir, &server.url(), "proj-a", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("idle_poll_interval: 2s", "idle_poll_interval: 6s"),
+    )
+    .unwrap();
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
+    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+
+    let (calls, started) = (fake.calls(), std::time::Instant::now());
+    while started.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let idle_calls = fake.calls() - calls;
+    assert!(
+        idle_calls <= 9,
+        "{idle_calls} read calls in 8 s for an idle project (3 reads of 3 calls at most)"
+    );
+    let billed = exporter
+        .scrape()
+        .value(
+            "llm_exporter_api_billable_units_total",
+            &[("api", "timeSeries.list")],
+        )
+        .unwrap();
+    assert_eq!(
+        billed,
+        fake.calls() as f64,
+        "one series billed per empty read"
+    );
+
+    // Traffic starts while the project is idle, in a minute still open for revision.
+    let m = now_minute() - 120;
+    tokens(&fake, "proj-a", &GEMINI, "input", "shared", m, 5_432);
+    invocations(&fake, "proj-a", &GEMINI, "200", "", m, 6);
+    let s = exporter.wait_for("the first traffic", Duration::from_secs(30), |s| {
+        s.value(
+            "llm_tokens_total",
+            &[("model", "gemini-2.5-flash"), ("token_type", "input")],
+        ) == Some(5_432.0)
+    });
+    assert_eq!(
+        s.value("llm_invocations_total", &[("model", "gemini-2.5-flash")]),
+        Some(6.0)
+    );
+    // In use: all six reads every poll again.
+    let (calls, polls) = (
+        fake.calls(),
+        s.value("llm_exporter_polls_total", &[("outcome", "success")])
+            .unwrap(),
+    );
+    let s = exporter.wait_for("four more polls", Duration::from_secs(30), |s| {
+        s.value("llm_exporter_polls_total", &[("outcome", "success")]) >= Some(polls + 4.0)
+    });
+    let polled = s
+        .value("llm_exporter_polls_total", &[("outcome", "success")])
+        .unwrap()
+        - polls;
+    let busy = (fake.calls() - calls) as f64;
+    assert!(
+        busy >= 6.0 * (polled - 1.0) && busy <= 6.0 * (polled + 1.0),
+        "{busy} reads in {polled} polls of a project in use: 6 per poll"
+    );
+    assert_eq!(
+        s.value(
+            "llm_tokens_total",
+            &[("model", "gemini-2.5-flash"), ("token_type", "input")],
+        ),
+        Some(5_432.0),
+        "nothing counted twice"
+    );
 }

@@ -594,6 +594,10 @@ pub fn deployment(
     }
 }
 
+/// Idle accounts are watched every poll (within the watch's 2 s margin), so a minute added to
+/// the fake is seen at the next poll as before; `get_batch.rs` sets a longer interval.
+pub const IDLE_WATCH: &str = "idle_poll_interval: 2s";
+
 /// A config pointing every Azure endpoint at the fake, trusting the test CA.
 pub fn config(
     dir: &std::path::Path,
@@ -606,7 +610,7 @@ pub fn config(
     let subs = subscriptions.join(", ");
     std::fs::write(
         &path,
-        format!("poll_interval: 1s\nextra_ca_file: {}\n{extra}azure:\n  subscriptions: [{subs}]\n  credential: client_secret\n  timeout: 3s\n  endpoints:\n    authority_host: {public}\n    resource_manager: {public}\n    metrics: \"{public}/{{region}}\"\n", ca.display()),
+        format!("poll_interval: 1s\nextra_ca_file: {}\n{extra}azure:\n  subscriptions: [{subs}]\n  credential: client_secret\n  timeout: 3s\n  {IDLE_WATCH}\n  endpoints:\n    authority_host: {public}\n    resource_manager: {public}\n    metrics: \"{public}/{{region}}\"\n", ca.display()),
     )
     .unwrap();
     path.display().to_string()

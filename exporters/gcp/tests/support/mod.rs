@@ -516,6 +516,12 @@ pub fn service_account_key(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// The exporter binary Cargo built for the tests (set for integration tests only;
+/// `examples/fake_fleet.rs` shares this module and starts no exporter).
+fn exporter_bin() -> &'static str {
+    option_env!("CARGO_BIN_EXE_llm-exporter-gcp").unwrap_or("llm-exporter-gcp")
+}
+
 /// The GCP exporter with credentials from `key` and nothing from the machine's Google set-up.
 pub fn start_exporter(args: &[&str], key: &std::path::Path) -> Exporter {
     let remove = [
@@ -524,7 +530,7 @@ pub fn start_exporter(args: &[&str], key: &std::path::Path) -> Exporter {
         "GCE_METADATA_HOST",
     ];
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
-    Exporter::start(env!("CARGO_BIN_EXE_llm-exporter-gcp"), args, &remove, &env)
+    Exporter::start(exporter_bin(), args, &remove, &env)
 }
 
 pub fn now_minute() -> i64 {
@@ -545,7 +551,7 @@ pub fn start_exporter_with(args: &[&str], key: &std::path::Path, env: &[(&str, &
     ];
     let mut all = vec![("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
     all.extend_from_slice(env);
-    Exporter::start(env!("CARGO_BIN_EXE_llm-exporter-gcp"), args, &remove, &all)
+    Exporter::start(exporter_bin(), args, &remove, &all)
 }
 
 /// `token_count` of `model` (resource labels) with `type` `t`, pay-as-you-go.
@@ -618,9 +624,13 @@ impl<'a> TokenLabels<'a> {
     }
 }
 
+/// Idle projects are polled every poll (within the watch's 2 s margin), so a minute added to
+/// the fake is seen at the next poll; `vertex.rs` sets a longer interval.
+pub const IDLE_WATCH: &str = "idle_poll_interval: 2s";
+
 /// A config polling `projects` at `endpoint` every second, with `extra` top-level keys.
 pub fn write_config(dir: &std::path::Path, endpoint: &str, projects: &str, extra: &str) -> String {
     let path = dir.join("config.yaml");
-    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n")).unwrap();
+    std::fs::write(&path, format!("poll_interval: 1s\n{extra}gcp:\n  projects: [{projects}]\n  monitoring_endpoint: {endpoint}\n  timeout: 2s\n  {IDLE_WATCH}\n")).unwrap();
     path.display().to_string()
 }
