@@ -10,14 +10,14 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
 
 use super::azure::{account_of, map, Layout};
 use super::columns::{day_of_text, json_get, resolve, Col};
+use super::csv_source;
 use super::ledger::{Fields, Sums};
-use super::parquet_source::ObjectReader;
+use super::parquet_source;
 use super::read::{kind_of, short, Kind};
 
 /// Rows per Arrow batch: bounds memory per blob read.
@@ -114,19 +114,7 @@ async fn read_parquet(
     layout: &'static Layout,
     tenant_tag: Option<&str>,
 ) -> Result<Sums, String> {
-    let meta = store
-        .head(path)
-        .await
-        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
-    let reader = ObjectReader::new(store, path.clone(), meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| {
-            format!(
-                "{path}: not a readable Parquet file: {}",
-                short(&e.to_string())
-            )
-        })?;
+    let builder = parquet_source::open(store, path).await?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let cols = columns(path, names.iter().copied(), layout)?;
@@ -199,28 +187,12 @@ async fn read_csv(
     layout: &'static Layout,
     tenant_tag: Option<&str>,
 ) -> Result<Sums, String> {
-    let got = store
-        .get(path)
-        .await
-        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
-    let stream = got.into_stream().map(|r| r.map_err(std::io::Error::other));
-    let reader = tokio_util::io::StreamReader::new(stream);
-    let path = path.clone();
+    let name = path.clone();
     let tenant_tag = tenant_tag.map(String::from);
-    // The csv and gzip readers are blocking; the bridge pulls the blob's bytes as read.
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let _guard = handle.enter();
-        let bridge = tokio_util::io::SyncIoBridge::new(reader);
-        let input: Box<dyn std::io::Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(bridge))
-        } else {
-            Box::new(bridge)
-        };
-        read_csv_rows(input, &path, layout, tenant_tag.as_deref())
+    csv_source::read_blocking(store, path, gzip, move |input| {
+        read_csv_rows(input, &name, layout, tenant_tag.as_deref())
     })
     .await
-    .map_err(|e| format!("CSV reader task: {e}"))?
 }
 
 fn read_csv_rows(

@@ -14,14 +14,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, GenericListArray, RecordBatch, StructArray};
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
 
 use super::columns::{resolve, Col};
 use super::config::Format;
 use super::ledger::{Fields, Sums};
-use super::parquet_source::ObjectReader;
+use super::parquet_source;
 use super::read::short;
 
 /// A column: a top-level column, or a field of a RECORD (or of a REPEATED RECORD's items).
@@ -103,19 +102,7 @@ pub async fn read_file(
     if !path.as_ref().to_ascii_lowercase().ends_with(".parquet") {
         return Err(format!("{path}: not a .parquet file"));
     }
-    let meta = store
-        .head(path)
-        .await
-        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
-    let reader = ObjectReader::new(store, path.clone(), meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| {
-            format!(
-                "{path}: not a readable Parquet file: {}",
-                short(&e.to_string())
-            )
-        })?;
+    let builder = parquet_source::open(store, path).await?;
     let leaves: Vec<Vec<String>> = builder
         .parquet_schema()
         .columns()

@@ -5,7 +5,7 @@ use arrow_array::builder::{
 };
 use arrow_schema::{DataType, Field, Fields as ArrowFields, Schema};
 use object_store::memory::InMemory;
-use object_store::PutPayload;
+use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 
 fn kv() -> ArrowFields {

@@ -11,6 +11,7 @@ mod azure_delivery;
 mod azure_read;
 mod columns;
 pub mod config;
+mod csv_source;
 mod gcp;
 mod gcp_delivery;
 mod gcp_read;

@@ -10,9 +10,11 @@ use futures::FutureExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+
+use super::read::short;
 
 /// Footer bytes asked for at once (usually the whole footer in one request).
 const FOOTER_HINT: usize = 64 * 1024;
@@ -68,4 +70,24 @@ impl AsyncFileReader for ObjectReader {
         }
         .boxed()
     }
+}
+
+/// The Parquet reader of one object, its footer read: an error names the object.
+pub async fn open(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+) -> std::result::Result<ParquetRecordBatchStreamBuilder<ObjectReader>, String> {
+    let meta = store
+        .head(path)
+        .await
+        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
+    let reader = ObjectReader::new(store, path.clone(), meta.size);
+    ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| {
+            format!(
+                "{path}: not a readable Parquet file: {}",
+                short(&e.to_string())
+            )
+        })
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
 
 use super::columns::{day_of_text, json_get, resolve, Col};
+use super::csv_source;
 use super::ledger::{Fields, Mapped, Sums};
-use super::parquet_source::ObjectReader;
+use super::parquet_source;
 
 /// Which columns of a layout hold what, and how its rows map to models.
 pub struct Shape {
@@ -101,19 +101,7 @@ async fn read_parquet(
     shape: &'static Shape,
     tenant_tag: Option<&str>,
 ) -> Result<Sums, String> {
-    let meta = store
-        .head(path)
-        .await
-        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
-    let reader = ObjectReader::new(store, path.clone(), meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| {
-            format!(
-                "{path}: not a readable Parquet file: {}",
-                short(&e.to_string())
-            )
-        })?;
+    let builder = parquet_source::open(store, path).await?;
     let schema = builder.schema().clone();
     let mut roots = Vec::new();
     for name in shape.required() {
@@ -203,28 +191,12 @@ async fn read_csv(
     shape: &'static Shape,
     tenant_tag: Option<&str>,
 ) -> Result<Sums, String> {
-    let got = store
-        .get(path)
-        .await
-        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
-    let stream = got.into_stream().map(|r| r.map_err(std::io::Error::other));
-    let reader = tokio_util::io::StreamReader::new(stream);
-    let path = path.clone();
+    let name = path.clone();
     let tenant_tag = tenant_tag.map(String::from);
-    // The csv and gzip readers are blocking; the bridge pulls the object's bytes as read.
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let _guard = handle.enter();
-        let bridge = tokio_util::io::SyncIoBridge::new(reader);
-        let input: Box<dyn std::io::Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(bridge))
-        } else {
-            Box::new(bridge)
-        };
-        read_csv_rows(input, &path, shape, tenant_tag.as_deref())
+    csv_source::read_blocking(store, path, gzip, move |input| {
+        read_csv_rows(input, &name, shape, tenant_tag.as_deref())
     })
     .await
-    .map_err(|e| format!("CSV reader task: {e}"))?
 }
 
 fn read_csv_rows(

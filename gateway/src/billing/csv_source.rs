@@ -1,0 +1,40 @@
+//! A CSV (optionally gzip) object read row by row on a blocking thread, its bytes fetched as
+//! the reader asks for them: the csv and flate2 readers are blocking, so the object's byte
+//! stream is bridged to `std::io::Read` rather than loaded whole.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use super::read::short;
+
+/// Runs `read` over the object's bytes (gunzipped when `gzip`) on a blocking thread.
+pub async fn read_blocking<T: Send + 'static>(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+    gzip: bool,
+    read: impl FnOnce(Box<dyn Read>) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let got = store
+        .get(path)
+        .await
+        .map_err(|e| format!("{path}: {}", short(&e.to_string())))?;
+    let stream = got.into_stream().map(|r| r.map_err(std::io::Error::other));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = handle.enter();
+        let bridge = tokio_util::io::SyncIoBridge::new(reader);
+        let input: Box<dyn Read> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(bridge))
+        } else {
+            Box::new(bridge)
+        };
+        read(input)
+    })
+    .await
+    .map_err(|e| format!("CSV reader task: {e}"))?
+}
