@@ -34,7 +34,7 @@ pub fn non_ephemeral_free_port() -> u16 {
             .unwrap()
             .subsec_nanos() as u64;
     let mut x = seed | 1;
-    loop {
+    for _ in 0..10_000 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -43,6 +43,7 @@ pub fn non_ephemeral_free_port() -> u16 {
             return port;
         }
     }
+    panic!("no free port in 20000-29999 after 10,000 tries");
 }
 
 pub fn free_port() -> u16 {
