@@ -189,60 +189,37 @@ async fn read_csv(
 ) -> Result<Sums, String> {
     let name = path.clone();
     let tenant_tag = tenant_tag.map(String::from);
-    csv_source::read_blocking(store, path, gzip, move |input| {
-        read_csv_rows(input, &name, layout, tenant_tag.as_deref())
+    csv_source::read_rows(store, path, gzip, move |headers| {
+        let cols = columns(&name, headers.iter(), layout)?;
+        Ok(move |rec: &csv::StringRecord, sums: &mut Sums| {
+            let get = |k: usize| cols[k].and_then(|i| rec.get(i)).unwrap_or("");
+            let f = Fields {
+                service: get(5),
+                service_code: get(6),
+                product: Cow::Borrowed(get(7)),
+                usage_type: get(4),
+                resource: get(8),
+                charge: get(9),
+            };
+            let Some(mapped) = map(&f) else {
+                return;
+            };
+            let cost_text = get(2).trim();
+            sums.add(
+                day_of(get(0)),
+                &account_of(get(1)),
+                if cost_text.is_empty() {
+                    None
+                } else {
+                    cost_text.parse().ok()
+                },
+                get(3),
+                mapped,
+                || tenant_tag.as_deref().and_then(|t| tag_of(get(10), t)),
+            );
+        })
     })
     .await
-}
-
-fn read_csv_rows(
-    input: Box<dyn std::io::Read>,
-    path: &Path,
-    layout: &Layout,
-    tenant_tag: Option<&str>,
-) -> Result<Sums, String> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(input);
-    let headers = rdr
-        .headers()
-        .map_err(|e| format!("{path}: not a readable CSV file: {}", short(&e.to_string())))?
-        .clone();
-    let cols = columns(path, headers.iter(), layout)?;
-    let mut sums = Sums::default();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(format!("{path}: {}", short(&e.to_string()))),
-        }
-        sums.rows_read += 1;
-        let get = |k: usize| cols[k].and_then(|i| rec.get(i)).unwrap_or("");
-        let f = Fields {
-            service: get(5),
-            service_code: get(6),
-            product: Cow::Borrowed(get(7)),
-            usage_type: get(4),
-            resource: get(8),
-            charge: get(9),
-        };
-        let Some(mapped) = map(&f) else {
-            continue;
-        };
-        let cost_text = get(2).trim();
-        sums.add(
-            day_of(get(0)),
-            &account_of(get(1)),
-            if cost_text.is_empty() {
-                None
-            } else {
-                cost_text.parse().ok()
-            },
-            get(3),
-            mapped,
-            || tenant_tag.and_then(|t| tag_of(get(10), t)),
-        );
-    }
-    Ok(sums)
 }
 
 #[cfg(test)]

@@ -9,10 +9,47 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::ledger::Sums;
 use super::read::short;
 
+/// Reads a CSV object's rows into `Sums` on a blocking thread: `start` gets the header and
+/// returns the per-row handler (or the error naming a missing column); every record read is
+/// counted in `rows_read`, and a malformed one fails the object, named.
+pub async fn read_rows<F>(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+    gzip: bool,
+    start: impl FnOnce(&csv::StringRecord) -> Result<F, String> + Send + 'static,
+) -> Result<Sums, String>
+where
+    F: FnMut(&csv::StringRecord, &mut Sums),
+{
+    let name = path.clone();
+    read_blocking(store, path, gzip, move |input| {
+        let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+        let headers = rdr
+            .headers()
+            .map_err(|e| format!("{name}: not a readable CSV file: {}", short(&e.to_string())))?
+            .clone();
+        let mut row = start(&headers)?;
+        let mut sums = Sums::default();
+        let mut rec = csv::StringRecord::new();
+        loop {
+            match rdr.read_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(format!("{name}: {}", short(&e.to_string()))),
+            }
+            sums.rows_read += 1;
+            row(&rec, &mut sums);
+        }
+        Ok(sums)
+    })
+    .await
+}
+
 /// Runs `read` over the object's bytes (gunzipped when `gzip`) on a blocking thread.
-pub async fn read_blocking<T: Send + 'static>(
+async fn read_blocking<T: Send + 'static>(
     store: Arc<dyn ObjectStore>,
     path: &Path,
     gzip: bool,

@@ -191,90 +191,68 @@ async fn read_csv(
     shape: &'static Shape,
     tenant_tag: Option<&str>,
 ) -> Result<Sums, String> {
-    let name = path.clone();
+    let path_name = path.clone();
     let tenant_tag = tenant_tag.map(String::from);
-    csv_source::read_blocking(store, path, gzip, move |input| {
-        read_csv_rows(input, &name, shape, tenant_tag.as_deref())
+    csv_source::read_rows(store, path, gzip, move |headers| {
+        let path = path_name;
+        let index = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}') == name)
+        };
+        let mut req = Vec::new();
+        for name in shape.required() {
+            req.push(index(name).ok_or_else(|| format!("{path}: column {name} is missing"))?);
+        }
+        let [start, account, cost, currency, service, usage] = req[..] else {
+            return Err(format!("{path}: internal: column list"));
+        };
+        let service_code = shape.service_code.and_then(index);
+        let product = shape.product.and_then(|p| index(p.0).map(|i| (i, p.1)));
+        let resource = shape.resource.and_then(index);
+        let charge = shape.charge.and_then(index);
+        let tags = shape.tags.and_then(index);
+        Ok(move |rec: &csv::StringRecord, sums: &mut Sums| {
+            let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
+            let product_value = match product {
+                Some((i, Some(key))) => {
+                    let raw = rec.get(i).unwrap_or("");
+                    if raw.contains("Bedrock") {
+                        Cow::Owned(json_get(raw, key).unwrap_or_default())
+                    } else {
+                        Cow::Borrowed("")
+                    }
+                }
+                Some((i, None)) => Cow::Borrowed(rec.get(i).unwrap_or("")),
+                None => Cow::Borrowed(""),
+            };
+            let fields = Fields {
+                service: get(Some(service)),
+                service_code: get(service_code),
+                product: product_value,
+                usage_type: get(Some(usage)),
+                resource: get(resource),
+                charge: get(charge),
+            };
+            let Some(mapped) = (shape.mapper)(&fields) else {
+                return;
+            };
+            let cost_text = get(Some(cost)).trim();
+            sums.add(
+                day_of_text(get(Some(start))),
+                get(Some(account)),
+                if cost_text.is_empty() {
+                    None
+                } else {
+                    cost_text.parse().ok()
+                },
+                get(Some(currency)),
+                mapped,
+                || tenant_tag.as_deref().and_then(|t| json_get(get(tags), t)),
+            );
+        })
     })
     .await
-}
-
-fn read_csv_rows(
-    input: Box<dyn std::io::Read>,
-    path: &Path,
-    shape: &Shape,
-    tenant_tag: Option<&str>,
-) -> Result<Sums, String> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(input);
-    let headers = rdr
-        .headers()
-        .map_err(|e| format!("{path}: not a readable CSV file: {}", short(&e.to_string())))?
-        .clone();
-    let index = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == name)
-    };
-    let mut req = Vec::new();
-    for name in shape.required() {
-        req.push(index(name).ok_or_else(|| format!("{path}: column {name} is missing"))?);
-    }
-    let [start, account, cost, currency, service, usage] = req[..] else {
-        return Err(format!("{path}: internal: column list"));
-    };
-    let service_code = shape.service_code.and_then(index);
-    let product = shape.product.and_then(|p| index(p.0).map(|i| (i, p.1)));
-    let resource = shape.resource.and_then(index);
-    let charge = shape.charge.and_then(index);
-    let tags = shape.tags.and_then(index);
-    let mut sums = Sums::default();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(format!("{path}: {}", short(&e.to_string()))),
-        }
-        sums.rows_read += 1;
-        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("");
-        let product_value = match product {
-            Some((i, Some(key))) => {
-                let raw = rec.get(i).unwrap_or("");
-                if raw.contains("Bedrock") {
-                    Cow::Owned(json_get(raw, key).unwrap_or_default())
-                } else {
-                    Cow::Borrowed("")
-                }
-            }
-            Some((i, None)) => Cow::Borrowed(rec.get(i).unwrap_or("")),
-            None => Cow::Borrowed(""),
-        };
-        let fields = Fields {
-            service: get(Some(service)),
-            service_code: get(service_code),
-            product: product_value,
-            usage_type: get(Some(usage)),
-            resource: get(resource),
-            charge: get(charge),
-        };
-        let Some(mapped) = (shape.mapper)(&fields) else {
-            continue;
-        };
-        let cost_text = get(Some(cost)).trim();
-        sums.add(
-            day_of_text(get(Some(start))),
-            get(Some(account)),
-            if cost_text.is_empty() {
-                None
-            } else {
-                cost_text.parse().ok()
-            },
-            get(Some(currency)),
-            mapped,
-            || tenant_tag.and_then(|t| json_get(get(tags), t)),
-        );
-    }
-    Ok(sums)
 }
 
 /// Errors from storage clients can be long (request ids, whole XML bodies): first line,
