@@ -68,17 +68,12 @@ impl Azurite {
     /// to `local`, data first and manifests last (pyarrow's AzureFileSystem, in
     /// billing_export.py).
     fn upload(&self, container: &str, local: &Path) {
-        let out = std::process::Command::new(root().join(".venv-billing/bin/python"))
-            .arg(root().join("gateway/tests/billing_export.py"))
-            .args(["--azurite-upload", &self.url, container])
-            .arg(local)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "upload to Azurite: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::billing_export(&[
+            "--azurite-upload".as_ref(),
+            self.url.as_ref(),
+            container.as_ref(),
+            local.as_os_str(),
+        ]);
     }
 }
 

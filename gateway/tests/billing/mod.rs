@@ -32,21 +32,27 @@ const SONNET: &str = "global.anthropic.claude-sonnet-4-6";
 
 /// Writes an export with the pyarrow generator (gateway/tests/billing_export.py).
 fn generate(dir: &Path, spec: Value) {
+    let file = dir.join(format!("spec-{}.json", super::rand_u64()));
+    std::fs::write(&file, spec.to_string()).unwrap();
+    billing_export(&[file.as_os_str()]);
+}
+
+/// Runs gateway/tests/billing_export.py with `args` in the pyarrow venv; panics with its
+/// stderr when it fails.
+fn billing_export(args: &[&std::ffi::OsStr]) {
     let python = root().join(".venv-billing/bin/python");
     assert!(
         python.exists(),
         "run scripts/install-test-deps.sh (the pyarrow venv)"
     );
-    let file = dir.join(format!("spec-{}.json", super::rand_u64()));
-    std::fs::write(&file, spec.to_string()).unwrap();
     let out = std::process::Command::new(&python)
         .arg(root().join("gateway/tests/billing_export.py"))
-        .arg(&file)
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "billing_export.py: {}",
+        "billing_export.py {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
