@@ -8,7 +8,7 @@
 # binaries share one per binary; this script keeps cargo's one-process-per-binary model.
 #
 # Each binary runs as cargo runs it: from its package's directory, with CARGO_MANIFEST_DIR and
-# CARGO_PKG_NAME set. Its output is kept in a log and printed when it ends, whole if it failed.
+# CARGO_PKG_NAME set. Its output is kept in a log and printed whole when it ends.
 # Extra arguments are passed to every binary (e.g. a test-name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,12 +50,18 @@ run_one() {
   local log
   log="$LOGS/$(basename "$exe").log"
   local start=$SECONDS
-  if (cd "$dir" && CARGO_MANIFEST_DIR=$dir CARGO_PKG_NAME=$name CARGO_TARGET_DIR=$TARGET \
-    "$exe" "${@:2}") >"$log" 2>&1; then
-    echo "ok     $(basename "$exe") ($((SECONDS - start)) s, $(grep -Eo '[0-9]+ passed' "$log" | head -n 1))"
-  else
-    echo "FAILED $(basename "$exe") ($((SECONDS - start)) s); its output:"
+  local status=ok
+  (cd "$dir" && CARGO_MANIFEST_DIR=$dir CARGO_PKG_NAME=$name CARGO_TARGET_DIR=$TARGET \
+    "$exe" "${@:2}") >"$log" 2>&1 || status=FAILED
+  # One block per binary, printed whole as cargo prints it (with libtest's "test result:" line,
+  # which CI reads), so parallel binaries never interleave their lines.
+  {
+    echo "     Running $name ${exe#"$TARGET"/} ($status after $((SECONDS - start)) s)"
     cat "$log"
+  } | flock "$LOGS/stdout.lock" cat
+  printf '%-6s %s %s (%s s, %s)\n' "$status" "$name" "$(basename "$exe")" "$((SECONDS - start))" \
+    "$(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$log" | tail -n 1)" >>"$LOGS/summary"
+  if [ "$status" = FAILED ]; then
     touch "$LOGS/failed"
   fi
 }
@@ -66,8 +72,12 @@ tr '\n' '\0' <"$logs/list" | xargs -0 -P "$jobs" -I{} bash -c 'run_one "$@"' _ {
 # Doc tests are not test binaries: cargo runs them.
 cargo test --workspace --locked --doc --quiet
 
+echo
+echo "summary:"
+cat "$logs/summary"
+
 if [ -e "$logs/failed" ]; then
-  echo "some test binaries failed (see above)" >&2
+  echo "some test binaries failed (see \"FAILED after\" above)" >&2
   exit 1
 fi
 echo "all test binaries passed"
