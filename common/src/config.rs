@@ -1,4 +1,4 @@
-//! The YAML config shared by every exporter (DESIGN.md, "Command line and config").
+//! The YAML config shared by every exporter.
 //!
 //! Every exporter reads the same file: the common keys here, plus its own section (`aws`,
 //! `azure`, `gcp`), which is kept as raw YAML and parsed by the exporter with [`section`].

@@ -128,8 +128,8 @@ mod tests {
         parts.iter().flat_map(|b| b.iter().copied()).collect()
     }
 
-    /// Before: the self-metrics and the usage were two gzip members, and a single-member
-    /// reader (curl --compressed) stopped after the self-metrics.
+    /// The self-metrics and the usage go out as one gzip member: a single-member reader
+    /// (curl --compressed) stops after the first member and would miss the usage.
     #[test]
     fn the_response_is_one_member_a_single_member_reader_reads_whole() {
         let big: String = (0..20_000)

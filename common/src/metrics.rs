@@ -1,5 +1,5 @@
-//! Every metric an exporter serves. The contract's names and labels (DESIGN.md, "Metric
-//! contract") are written here once; the README's metric table is checked against them by a
+//! Every metric an exporter serves. The contract's names and labels (what dashboards and
+//! alerts query) are written here once; the README's metric table is checked against them by a
 //! test.
 //!
 //! Usage series live in the [`Accumulator`](crate::accumulator::Accumulator) (it owns totals

@@ -415,7 +415,7 @@ mod tests {
     #[test]
     fn bundled_catalog_has_reference_prices() {
         let p = Pricing::load("aws", None).unwrap();
-        // shared/reference/cloud-apis.md §4.2 (LiteLLM 1.109.1).
+        // LiteLLM 1.109.1's model_prices_and_context_window.json (BerriAI/litellm).
         let sonnet = "anthropic.claude-3-5-sonnet-20240620-v1:0";
         assert_eq!(p.price(sonnet, TokenType::Input), Some(3.0e-6));
         assert_eq!(p.price(sonnet, TokenType::Output), Some(15.0e-6));

@@ -118,7 +118,7 @@ impl SampleKind {
 pub struct SeriesLabels {
     pub account: String,
     pub region: String,
-    /// The model as priced (see DESIGN.md's metric contract).
+    /// The model as priced (the `model` label).
     pub model: String,
     /// Azure deployment, Bedrock application inference profile, else empty.
     pub deployment: String,

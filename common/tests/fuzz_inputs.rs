@@ -1,4 +1,4 @@
-//! Fuzzing of the files a user writes for the exporters (issue 11, "config and file fuzzing"):
+//! Fuzzing of the files a user writes for the exporters:
 //! the config, the pricing file and the web config, each with arbitrary text and bytes and with
 //! structure-aware mutations of a valid example (huge, negative and non-finite numbers, `1001y`
 //! durations, megabyte strings, wrong types, unknown keys, deep nesting). The state file is

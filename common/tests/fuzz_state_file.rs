@@ -1,4 +1,4 @@
-//! Fuzzing of the state file (issue 11, "config and file fuzzing"): arbitrary bytes, and
+//! Fuzzing of the state file: arbitrary bytes, and
 //! mutations of a state file the accumulator itself wrote (huge, negative and non-finite
 //! numbers, numbers beyond f64 as text, megabyte strings, wrong types).
 //!

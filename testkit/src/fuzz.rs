@@ -1,4 +1,4 @@
-//! Strategies for fuzzing the exporters' parsers of cloud answers (issue 11): arbitrary JSON,
+//! Strategies for fuzzing the exporters' parsers of cloud answers: arbitrary JSON,
 //! the hostile values a broken or hostile endpoint sends, and mutations of a valid document.
 //! Bounded by proptest's case count (256 by default; `PROPTEST_CASES` for longer runs).
 

@@ -1,6 +1,6 @@
 //! Counting at the corners: a poll slower than `poll_interval`, a scope created while the
 //! exporter restarts, a clock stepped back over a series already forgotten, and an upgrade
-//! from a version-1 state file. Each test names what the code before its fix did.
+//! from a version-1 state file. Each test names the miscount it guards against.
 
 use super::exact_tests::{acc, at, counted, labels, poll, tokens, T0};
 use super::*;
@@ -25,10 +25,10 @@ fn published(a: &Accumulator, l: &SeriesLabels) -> f64 {
         .total
 }
 
-/// Before: the zero hold ran from the start of the poll that counted, so a poll that took
-/// longer than `poll_interval` (1.5 s of getBatch against a 1 s interval on the real binary)
-/// published a new counter at its full value in its very first exposition, and `increase()`
-/// lost that value.
+/// The zero hold runs from when the zero went out, not from the start of the poll that
+/// counted: from the poll's start, a poll longer than `poll_interval` (1.5 s of getBatch
+/// against a 1 s interval on the real binary) would publish a new counter at its full value in
+/// its very first exposition, and `increase()` would lose that value.
 #[test]
 fn a_slow_poll_still_shows_a_new_counter_at_zero_first() {
     let mut a = acc();
@@ -50,8 +50,9 @@ fn a_slow_poll_still_shows_a_new_counter_at_zero_first() {
     assert_eq!(published(&a, &l), 100.0);
 }
 
-/// A baseline creates its counters at 0; before, growth counted before any exposition went
-/// out was added straight to the published value, so Prometheus never saw the zero.
+/// A baseline creates its counters at 0; growth counted before any exposition went out waits
+/// for that zero, else it would go straight into the published value and Prometheus would
+/// never see the zero.
 #[test]
 fn growth_before_a_baseline_counter_was_ever_published_waits_for_its_zero() {
     let mut a = acc();
@@ -68,8 +69,8 @@ fn growth_before_a_baseline_counter_was_ever_published_waits_for_its_zero() {
     assert_eq!(published(&a, &l), 5.0);
 }
 
-/// Before: a scope absent from the restored state (an Azure account created while the
-/// exporter restarted) was a baseline: its 5,000 tokens were recorded, 0 counted.
+/// A scope absent from the restored state (an Azure account created while the exporter
+/// restarts) is not a baseline: as one, its 5,000 tokens would be recorded and 0 counted.
 #[test]
 fn a_scope_created_while_the_exporter_restarts_counts_from_its_first_minute() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,9 +143,9 @@ fn a_scope_split_from_a_restored_one_is_a_baseline() {
     assert_eq!(counted(&b), 10.0, "counted once, under the old scope");
 }
 
-/// Before: a clock that ran ahead long enough made an idle series "unreachable" and it was
-/// forgotten; when NTP stepped the clock back, the repaired window reached its minute again
-/// and counted it a second time (1,000 tokens, 2,000 counted).
+/// A clock that runs ahead long enough makes an idle series "unreachable" and it is
+/// forgotten; when NTP steps the clock back, the repaired window reaches its minute again,
+/// which must not count a second time (1,000 tokens, not 2,000).
 #[test]
 fn a_clock_stepped_back_never_counts_a_forgotten_series_again() {
     let mut a = acc();
@@ -189,8 +190,8 @@ fn a_clock_stepped_back_never_counts_a_forgotten_series_again() {
     assert_eq!(input_of(&a, &other), Some(5.0));
 }
 
-/// Before: every minute of a version-1 scope's first poll was re-baselined, including the
-/// minutes reported while the exporter was down (440 tokens expected, 40 counted).
+/// A version-1 scope's first poll counts the minutes reported while the exporter was down;
+/// re-baselining every minute of that poll would count 40 of the 440 tokens.
 #[test]
 fn a_version_1_upgrade_counts_the_minutes_reported_while_down() {
     let dir = tempfile::tempdir().unwrap();

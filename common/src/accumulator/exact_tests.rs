@@ -1,5 +1,5 @@
 //! Exact counting whatever happens to labels, discovery, the clock, restarts and the
-//! cardinality cap (issue 8). Each test names what it showed on the code before the fix.
+//! cardinality cap. Each test names the miscount it guards against.
 
 use super::*;
 use crate::source::Sample;
@@ -76,9 +76,9 @@ pub(super) fn poll(a: &mut Accumulator, scope: &str, now: Now, samples: &[Sample
     w
 }
 
-/// Scenario 1. Before: revision state keyed by labels; when the deployment's model resolved
-/// after the ARM listing caught up, the open minute was counted again (10,000 reported,
-/// 20,000 counted).
+/// Revision state is keyed by the cloud series, not by its labels: keyed by labels, the open
+/// minute would count again when the deployment's model resolves after the ARM listing
+/// catches up (10,000 reported, 20,000 counted).
 #[test]
 fn a_label_change_of_one_cloud_series_never_counts_a_minute_twice() {
     let mut a = acc();
@@ -129,8 +129,8 @@ fn a_label_change_of_one_cloud_series_never_counts_a_minute_twice() {
     assert_eq!(counted(&a), 12_600.0);
 }
 
-/// Scenario 2. Before: a series only entered the window when discovery listed it, and its
-/// minutes older than the lookback were dropped (ListMetrics can lag 15 minutes).
+/// A series discovery lists late (ListMetrics can lag 15 minutes) is counted from its first
+/// minute, including the minutes older than the lookback by the time it is listed.
 #[test]
 fn a_series_discovered_late_is_counted_from_its_first_minute() {
     let mut a = acc();
@@ -168,8 +168,8 @@ fn a_series_discovered_late_is_counted_from_its_first_minute() {
     assert_eq!(a.stats().periods_skipped.get(SKIP_LATE_DISCOVERY), None);
 }
 
-/// Scenario 4. Before: a clock ahead for a while moved the horizon into the future, and once
-/// corrected, windows were inverted and nothing counted until real time caught up.
+/// A clock ahead for a while must not leave the horizon in the future: once the clock is
+/// corrected, windows would be inverted and nothing would count until real time caught up.
 #[test]
 fn a_clock_ahead_for_a_while_never_stops_counting_nor_counts_twice() {
     let mut a = acc();
@@ -211,8 +211,8 @@ fn latest_per_minute(cloud: &[Sample]) -> Vec<Sample> {
     by_minute.into_values().collect()
 }
 
-/// Scenario 4. Before: a state file written under a clock ahead restored a horizon in the
-/// future; the next windows started after they ended and nothing counted.
+/// A state file written under a clock ahead holds a horizon in the future: restored as is,
+/// the next windows would start after they end and nothing would count.
 #[test]
 fn a_state_file_with_a_horizon_in_the_future_is_repaired() {
     let dir = tempfile::tempdir().unwrap();
@@ -262,8 +262,8 @@ fn a_state_file_with_a_horizon_in_the_future_is_repaired() {
     );
 }
 
-/// Scenario 8. Before: a token series could be admitted while its cost series was refused,
-/// and that cost was lost for good.
+/// A token series admitted while its cost series is refused would lose that cost for good:
+/// the cardinality cap admits or refuses the two together.
 #[test]
 fn a_series_and_its_cost_are_admitted_or_refused_together() {
     let mut s = settings(1);
@@ -313,8 +313,8 @@ fn a_series_and_its_cost_are_admitted_or_refused_together() {
     assert_eq!(cost(&a, &other), Some(500.0 * 2.5e-6));
 }
 
-/// A new counter is published at 0 first, so Prometheus' increase() sees its first poll.
-/// Before: a model's first poll was the first sample of its series, and lost to increase().
+/// A new counter is published at 0 first, so Prometheus' increase() sees its first poll
+/// (increase() ignores the first sample of a series).
 #[test]
 fn a_new_counter_shows_zero_before_its_first_increase() {
     let mut a = acc();
@@ -386,9 +386,9 @@ fn a_version_1_state_file_keeps_its_counters_and_counts_nothing_twice() {
     assert_eq!(counted(&a), 44.0);
 }
 
-/// Issue 11, items 1-2. Before: two values of 1.797e308 drove a counter to +Inf (and the state
-/// file to null); NaN and negative values were dropped without a word; a point dated tomorrow
-/// was counted at once.
+/// Values no cloud can report are rejected and counted by reason: two values of 1.797e308
+/// would drive a counter to +Inf (and the state file to null); NaN and negative values are
+/// not dropped without a word; a point dated tomorrow waits for its minute.
 #[test]
 fn values_no_cloud_can_report_are_rejected_counted_and_counters_stay_finite() {
     let mut a = acc();
@@ -429,8 +429,8 @@ fn values_no_cloud_can_report_are_rejected_counted_and_counters_stay_finite() {
     assert_eq!(counted(&a), 52.0);
 }
 
-/// Issue 9 item 3. Before: one-hour cache writes were summed with five-minute ones and priced
-/// at the five-minute rate.
+/// One-hour cache writes are cache_write tokens priced at their own rate, not at the
+/// five-minute rate.
 #[test]
 fn one_hour_cache_writes_count_as_cache_write_at_their_own_rate() {
     let mut a = Accumulator::new(settings(100), Pricing::load("gcp", None).unwrap());
@@ -465,8 +465,8 @@ fn one_hour_cache_writes_count_as_cache_write_at_their_own_rate() {
     );
 }
 
-/// Issue 13. Before: a state file written by --demo was loaded into a real run (74 fake series
-/// served and saved again).
+/// A state file written by --demo is refused by a real run: loaded, its fake series (74)
+/// would be served and saved again.
 #[test]
 fn a_demo_state_file_is_refused_by_a_real_run() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,8 +38,8 @@ pub struct RevisionKey {
     pub metric: CounterMetric,
 }
 
-/// A revision key as state files have written it: older files marked the provisioned part of
-/// a series with a flag, which is now the suffix of its series id.
+/// A revision key as state files have written it: older files mark the provisioned part of
+/// a series with a flag, which current files carry as the suffix of its series id.
 #[derive(Deserialize)]
 struct SavedRevisionKey {
     series: SeriesId,

@@ -431,10 +431,10 @@ fn scopes_keep_their_own_horizon() {
     assert_eq!(a.window("east", at(now), P).start, align_down(now - 600, P));
 }
 
-/// Issue 9 item 6. Before: the price gauge carried catalog keys
-/// (`llm_model_price_usd_per_token{model="eu.anthropic..."}`) that no usage series has, so
-/// `llm_tokens_total * llm_model_price_usd_per_token` matched nothing on Azure and GCP, and
-/// one model priced two ways (a geo profile, an Azure SKU) had one price.
+/// The price gauge carries the usage series' labels, not catalog keys
+/// (`llm_model_price_usd_per_token{model="eu.anthropic..."}`) that no usage series has:
+/// otherwise `llm_tokens_total * llm_model_price_usd_per_token` would match nothing on Azure
+/// and GCP, and one model priced two ways (a geo profile, an Azure SKU) would have one price.
 #[test]
 fn each_token_series_has_its_own_price_with_its_own_labels() {
     const HAIKU: &str = "anthropic.claude-haiku-4-5-20251001-v1:0";

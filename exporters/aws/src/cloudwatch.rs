@@ -22,7 +22,8 @@ use crate::models::{MANTLE_NAMESPACE, NAMESPACE};
 
 /// CloudWatch's limit of queries per GetMetricData call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
-/// GetMetricData price: $0.01 per 1,000 metrics requested (shared/reference/cloud-apis.md §1.5).
+/// GetMetricData price: $0.01 per 1,000 metrics requested
+/// (https://aws.amazon.com/cloudwatch/pricing/).
 pub const USD_PER_METRIC_REQUESTED: f64 = 0.01 / 1000.0;
 
 /// One statistic of one metric to fetch.

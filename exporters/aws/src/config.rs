@@ -246,7 +246,8 @@ mod tests {
         assert!(parsed.is_ok(), "{:?}", parsed.err());
     }
 
-    /// Issue 11 item 4. Before: `discovery_ttl: 1001y` panicked inside the cache (exit 101).
+    /// A duration too large for the cache (`discovery_ttl: 1001y`) is a config error, not a
+    /// panic inside the cache (exit 101).
     #[test]
     fn absurd_durations_are_refused_naming_the_field() {
         let c = common::config::Config::parse("aws:\n  discovery_ttl: 1001y\n", "t").unwrap();

@@ -1,4 +1,4 @@
-//! Fuzzing of what the AWS exporter parses itself (issue 11): `ModelId` dimension values (model
+//! Fuzzing of what the AWS exporter parses itself: `ModelId` dimension values (model
 //! ids, inference profile ids and ARNs) as ListMetrics returns them, metric names, and the
 //! whole config (every key and value, the `aws:` section included) as start-up and
 //! `--config.check` check it. GetMetricData answers are parsed by the AWS SDK; their merging

@@ -216,7 +216,8 @@ async fn build_sources(
             }
             let sdk = loader.load().await;
             let scope = format!("{}/{region}", known.as_deref().unwrap_or("default"));
-            // ListMetrics: 25 TPS per account and region (shared/reference/cloud-apis.md).
+            // ListMetrics: 25 TPS per account and region (CloudWatch service quotas,
+            // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html).
             let list_guard = guard("ListMetrics", &scope, aws.requests_per_second.min(25), true);
             let data_guard = guard("GetMetricData", &scope, aws.requests_per_second, true);
             let profile_guard = guard("ListInferenceProfiles", &scope, 5, true);

@@ -1,5 +1,6 @@
 //! What CloudWatch's `AWS/Bedrock` metrics mean in the contract, and how a `ModelId`
-//! dimension value becomes the `model` label (shared/reference/cloud-apis.md §1.2, §1.3).
+//! dimension value becomes the `model` label (metrics and dimensions:
+//! https://docs.aws.amazon.com/bedrock/latest/userguide/monitoring-runtime-metrics.html).
 
 use common::source::{ErrorType, LatencyKind, SampleKind, TokenType};
 

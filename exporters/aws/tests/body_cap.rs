@@ -1,4 +1,4 @@
-//! `max_response_bytes` bounds what is read from an AWS response (issue 11, item 3): the real
+//! `max_response_bytes` bounds what is read from an AWS response: the real
 //! binary against LocalStack behind a proxy (127.0.0.1) that makes GetMetricData answers large,
 //! once with Content-Length and once streamed without it.
 

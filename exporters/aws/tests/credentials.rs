@@ -1,6 +1,6 @@
 //! With no credentials anywhere, the failure is one short line naming the sources tried, and
-//! configured regions mean no probe of the EC2 metadata service (issue 13, defect 3). Before:
-//! one 1,335-character debug dump per failed poll and three IMDS warnings at start-up.
+//! configured regions mean no probe of the EC2 metadata service: no SDK debug dump per failed
+//! poll (1,335 characters), no IMDS warnings at start-up.
 
 use testkit::bare::{first_failed_poll, start_bare};
 

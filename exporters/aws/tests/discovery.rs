@@ -1,4 +1,4 @@
-//! Every minute counted once when discovery lags or fails (issue 8, scenarios 1 and 2), with
+//! Every minute counted once when discovery lags or fails, with
 //! the real binary against LocalStack behind a proxy that plays CloudWatch's ListMetrics lag.
 
 mod support;
@@ -47,7 +47,7 @@ fn skipped_late(s: &Scrape) -> f64 {
     .unwrap_or(0.0)
 }
 
-/// Scenario 2. A model first used after start-up is counted from its first minute, with the
+/// A model first used after start-up is counted from its first minute, with the
 /// default discovery_ttl; and one that ListMetrics hides for longer than `lookback` is still
 /// counted for every minute since start-up once it is listed.
 #[test]
@@ -163,7 +163,7 @@ fn fake_bedrock(phase: Arc<AtomicUsize>, calls: Arc<AtomicUsize>) -> Server {
     )
 }
 
-/// Scenario 1. An application inference profile whose listing is throttled, then created
+/// An application inference profile whose listing is throttled, then created
 /// after the listing was cached: labelled with its id until it resolves (within a minute, not
 /// after profile_ttl), and its minutes counted once over both label sets.
 #[test]

@@ -113,8 +113,8 @@ fn gzip_is_negotiated_as_one_member_that_prometheus_and_single_member_readers_re
     let (code, lint) = promtool_check_metrics(&text);
     assert_eq!((code, lint.as_str()), (0, ""));
     // One member: a reader that stops after the first one (as curl --compressed does) gets
-    // the whole text, usage included. Before, the self-metrics and the usage were two
-    // members and curl showed no usage series.
+    // the whole text, usage included; with the self-metrics and the usage in two members,
+    // curl would show no usage series.
     let mut single = Command::new("python3")
         .args([
             "-c",

@@ -21,8 +21,8 @@ const PROFILE_ARN: &str =
 const HAIKU: &str = "anthropic.claude-haiku-4-5-20251001-v1:0";
 const PRIVATE: &str = "acme.private-model-v1";
 
-// List prices in USD per token, from shared/reference/cloud-apis.md §4.2 (an oracle
-// independent of the exporter's catalog code).
+// List prices in USD per token, from LiteLLM 1.109.1's model_prices_and_context_window.json
+// (an oracle independent of the exporter's catalog code).
 const SONNET_IN: f64 = 3.00e-6;
 const SONNET_OUT: f64 = 15.00e-6;
 const SONNET_CACHE_READ: f64 = 0.30e-6;

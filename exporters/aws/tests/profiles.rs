@@ -24,7 +24,7 @@ const US_COPY: &str = "uscopy000001";
 const EU_COPY: &str = "eucopy000001";
 const ONE_REGION: &str = "oneregion001";
 const NOVA_US_COPY: &str = "novauscopy01";
-// USD per token, from shared/reference/cloud-apis.md §4.2 and the catalog (LiteLLM 1.109.1):
+// USD per token, from the catalog (LiteLLM 1.109.1's model_prices_and_context_window.json):
 // the geo profiles of Claude Haiku 4.5 cost 10 % more than the in-Region model.
 const HAIKU_IN: f64 = 1.00e-6;
 const US_HAIKU_IN: f64 = 1.10e-6;

@@ -1,5 +1,5 @@
 //! Restarts with a state file, against the real binary and LocalStack while usage keeps
-//! arriving (issue 11): kill -9 and SIGTERM at random moments never show a scraper a counter
+//! arriving: kill -9 and SIGTERM at random moments never show a scraper a counter
 //! going backwards, and the totals end exact. One LocalStack serves both loops, each with a
 //! model of its own.
 

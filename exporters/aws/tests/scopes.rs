@@ -1,5 +1,5 @@
 //! One bad scope never holds back the good ones, and a GetMetricData answer that did not
-//! complete is an error (issue 8, scenarios 5 and 6): the real binary against LocalStack
+//! complete is an error: the real binary against LocalStack
 //! behind a proxy that refuses one region's calls or marks results PartialData.
 
 mod support;
@@ -50,7 +50,7 @@ const UNAVAILABLE: [&str; 5] = [
     "ca-central-1",
 ];
 
-/// Scenario 5. us-east-1 is healthy; eu-west-1 refuses every call (a role without permission
+/// us-east-1 is healthy; eu-west-1 refuses every call (a role without permission
 /// there: 403, permanent); five regions answer GetMetricData with 503 (their breakers open).
 /// us-east-1 keeps counting exactly and stays up at every scrape; the others are down, each
 /// with a log line naming the scope and why.
@@ -144,7 +144,7 @@ fn one_failing_region_does_not_hold_back_another() {
     );
 }
 
-/// Scenario 6. While GetMetricData answers PartialData with no NextToken, the poll fails
+/// While GetMetricData answers PartialData with no NextToken, the poll fails
 /// (logged with the metric's name and the cloud's message) and nothing is counted; once the
 /// answers are complete, every minute is counted exactly once.
 #[test]

@@ -1,4 +1,4 @@
-//! Fuzzing of what the Azure exporter parses (issue 11): the whole config (every key and value,
+//! Fuzzing of what the Azure exporter parses: the whole config (every key and value,
 //! the `azure:` section included) as start-up and `--config.check` check it, the metrics time
 //! series of getBatch and Metrics_List, and the ARM listings, with arbitrary JSON and mutations
 //! of documented answers (1.797e308, -1, "NaN", "Infinity", timestamps of 1970 and 9999,

@@ -68,7 +68,7 @@ pub struct AzClient {
 
 /// The body of `resp`, refused as soon as it is known to pass `cap` bytes: by its
 /// Content-Length before reading anything, else while reading chunk by chunk, so a huge or
-/// endless body never sits in memory (issue 11 item 3). A refused body is a permanent error of
+/// endless body never sits in memory. A refused body is a permanent error of
 /// that call: asking again would get the same body.
 async fn read_capped(mut resp: reqwest::Response, cap: u64, url: &str) -> Result<Vec<u8>, AzError> {
     let status = resp.status().as_u16();

@@ -1,5 +1,7 @@
 //! What Azure Monitor's `Microsoft.CognitiveServices/accounts` metrics mean in the contract
-//! (shared/reference/cloud-apis.md §2.2, §2.6, §4.1).
+//! (metrics: Azure Monitor's supported metrics for that resource type,
+//! https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-cognitiveservices-accounts-metrics;
+//! prices: LiteLLM's model_prices_and_context_window.json, BerriAI/litellm).
 //!
 //! OpenAI deployments report the "Azure OpenAI" category (`ProcessedPromptTokens`,
 //! `GeneratedTokens`, `AzureOpenAIRequests`); other Foundry models report the "Models"
@@ -331,7 +333,7 @@ mod tests {
             "eu/gpt-4o-2024-08-06"
         );
         // Standard (regional): LiteLLM has no Regional entries; the Data Zone rate of the
-        // region's zone, not the plain (Global) one. Before: "gpt-4.1-2025-04-14", $2.00.
+        // region's zone, not the plain (Global) one ("gpt-4.1-2025-04-14", $2.00).
         let gpt41 = deployment("Standard", "OpenAI", "gpt-4.1", "2025-04-14");
         assert_eq!(key(&gpt41, "eastus"), "us/gpt-4.1-2025-04-14");
         assert_eq!(

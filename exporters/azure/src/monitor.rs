@@ -1,7 +1,8 @@
 //! Azure Monitor's metrics: the data-plane `metrics:getBatch` (up to 50 resources of one
 //! subscription and region per call), and the per-resource ARM `Metrics - List` where getBatch
-//! is refused (e.g. no data-plane permission). Response shapes: shared/reference/cloud-apis.md
-//! §2.3, §2.4.
+//! is refused (e.g. no data-plane permission). Response shapes:
+//! https://learn.microsoft.com/rest/api/monitor/metrics-batch/batch and
+//! https://learn.microsoft.com/rest/api/monitor/metrics/list.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,7 @@ use support::*;
 
 const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
 
-// List prices in USD per token, from shared/reference/cloud-apis.md §4.2.
+// List prices in USD per token, from LiteLLM 1.109.1's model_prices_and_context_window.json.
 const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
 const GPT4O_GLOBAL_OUT: f64 = 10.00e-6;
 const MINI_US_IN: f64 = 0.165e-6;
@@ -553,8 +553,8 @@ fn without_extra_ca_file_the_private_ca_is_not_trusted() {
 ///   (`ServiceTierResponse`);
 /// - Anthropic cache reads of requests above 200k (`ContextLength`) labelled `context="long"`.
 ///
-/// Before: every deployment was priced at the standard rate ($2.50/M for batch, $2.00/M for
-/// priority), the PTUs cost nothing, and no series said how it was billed.
+/// Priced at the standard rate, batch would cost $2.50/M and priority $2.00/M, and PTUs
+/// would cost nothing, with no series saying how it is billed.
 #[test]
 fn billing_modes_are_labelled_and_priced_as_azure_bills_them() {
     let mut acct = east();

@@ -1,4 +1,4 @@
-//! `max_response_bytes` bounds what is read from any Azure response (issue 11 item 3).
+//! `max_response_bytes` bounds what is read from any Azure response.
 
 mod support;
 
@@ -39,8 +39,8 @@ fn peak_rss(exporter: &Exporter) -> u64 {
 /// `max_response_bytes: 65536`: each call fails naming the key, the exporter keeps serving,
 /// stops reading the endless one at the cap (the fake counts what it handed out), its peak
 /// memory stays bounded (nothing was buffered whole), and counting resumes exactly once the
-/// bodies are normal again. Before: the whole body was buffered (the endless one until the
-/// 3 s timeout) and the call failed only as a timeout.
+/// bodies are normal again. Buffered whole, the endless body would fill memory until the
+/// 3 s timeout and the call would fail only as a timeout.
 #[test]
 fn a_body_past_max_response_bytes_fails_the_call_and_the_exporter_keeps_serving() {
     let t = setup(vec![account()]);
@@ -107,7 +107,7 @@ fn a_body_past_max_response_bytes_fails_the_call_and_the_exporter_keeps_serving(
 
 /// The token endpoint's answer is bounded too (azure_identity reads it through the exporter's
 /// transport): a 1 MB token response fails the poll naming the key, and the next token
-/// request, answered normally, lets counting start. Before: azure_identity read any body whole.
+/// request, answered normally, lets counting start (azure_identity alone reads any body whole).
 #[test]
 fn a_token_response_past_max_response_bytes_fails_clearly() {
     let t = setup(vec![account()]);

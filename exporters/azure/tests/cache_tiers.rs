@@ -1,6 +1,6 @@
 //! One-hour and five-minute cache writes, which Azure reports apart for Anthropic deployments
-//! (`ephemeral1hInputTokens`, `ephemeral5mInputTokens`), are each priced at their own rate
-//! (issue 9, item 3). The real binary against the fake Azure.
+//! (`ephemeral1hInputTokens`, `ephemeral5mInputTokens`), are each priced at their own rate.
+//! The real binary against the fake Azure.
 
 mod support;
 

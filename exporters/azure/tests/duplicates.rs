@@ -1,4 +1,4 @@
-//! A minute given twice in one Azure answer (issue 11 item 2): repeats of the same metric and
+//! A minute given twice in one Azure answer: repeats of the same metric and
 //! dimension values are dropped, distinct dimension values (status codes) are summed.
 
 mod support;
@@ -25,7 +25,7 @@ fn account() -> FakeAccount {
 }
 
 /// Every time series answered twice: each minute is counted once, and the 200 and 429 slices
-/// of a minute still add up. Before: the repeated series were summed (2,000 tokens for 1,000).
+/// of a minute still add up; summing the repeated series would count 2,000 tokens for 1,000.
 #[test]
 fn a_series_given_twice_is_counted_once_and_status_slices_still_add_up() {
     let t = setup(vec![account()]);

@@ -1,5 +1,5 @@
 //! Every minute Azure reports is counted once, whatever happens to the deployment listing or to
-//! one of the subscription's accounts (issue 8, scenarios 1, 2, 5 and 6). The real binary
+//! one of the subscription's accounts. The real binary
 //! against the fake Azure.
 
 mod support;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::*;
 
 const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
-// USD per token, from the bundled catalog (shared/reference/cloud-apis.md §4.2).
+// USD per token, from the bundled catalog (LiteLLM 1.109.1).
 const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
 // A Standard deployment in eastus: the US Data Zone rate (`us/gpt-4.1-2025-04-14`).
 const GPT41_IN: f64 = 2.20e-6;
@@ -480,8 +480,8 @@ fn a_failing_account_listing_fails_every_account_and_clears_when_it_recovers() {
 }
 
 /// Two accounts of one subscription and region, each with a deployment named `chat-prod` (one
-/// Global, one Data Zone): two series, each with its own tokens and its own price. Before:
-/// one series `deployment="chat-prod"` held both (3,000 tokens) at one of the two prices.
+/// Global, one Data Zone): two series, each with its own tokens and its own price, never one
+/// series `deployment="chat-prod"` holding both (3,000 tokens) at one of the two prices.
 #[test]
 fn same_name_deployments_of_two_accounts_are_two_series_with_their_own_price() {
     let a = account("oai-east", "eastus");
@@ -517,9 +517,10 @@ fn same_name_deployments_of_two_accounts_are_two_series_with_their_own_price() {
 
 /// A deployment re-created under the same name with another SKU (pay-as-you-go to PTU, and
 /// back) while its minutes are still open keeps what it counted: its billing mode is a label,
-/// not its identity. Before: the open minute was counted again under the new mode (10,000
-/// tokens reported, 20,000 counted; and 1,000,000 tokens counted as provisioned became
-/// $2.50 of new pay-as-you-go cost when the deployment went back to Global Standard).
+/// not its identity. Were the mode its identity, the open minute would count again under the
+/// new mode (10,000 tokens reported, 20,000 counted; and 1,000,000 tokens counted as
+/// provisioned would become $2.50 of new pay-as-you-go cost when the deployment goes back to
+/// Global Standard).
 #[test]
 fn a_deployment_recreated_with_another_sku_counts_its_open_minutes_once() {
     let east = account("oai-east", "eastus");

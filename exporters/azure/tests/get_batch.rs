@@ -1,5 +1,5 @@
-//! The metrics data plane: back to getBatch after a refusal (issue 11 item 8), every
-//! getBatch call billed (issue 9 item 7), and a getBatch slower than the poll interval.
+//! The metrics data plane: back to getBatch after a refusal, every getBatch call billed, and
+//! a getBatch slower than the poll interval.
 
 mod support;
 
@@ -40,8 +40,8 @@ fn serving(s: &Scrape, api: &str) -> Option<f64> {
 
 /// getBatch answers 401 for a while: the exporter counts through Metrics - List, then goes
 /// back to getBatch within `getbatch_retry` once it works, and again to Metrics - List when
-/// it is refused again. Every minute is counted once across the switches. Before: after the
-/// first refusal getBatch was never called again (0 calls however long it worked again).
+/// it is refused again. Every minute is counted once across the switches, and one refusal
+/// never stops getBatch for good.
 #[test]
 fn get_batch_is_tried_again_after_a_refusal_and_totals_stay_exact() {
     let t = setup(vec![account()]);
@@ -117,7 +117,7 @@ fn get_batch_is_tried_again_after_a_refusal_and_totals_stay_exact() {
 }
 
 /// Every getBatch call Azure answered is billed at `getbatch_usd_per_1000_calls`, retried ones
-/// too; Metrics - List calls are not. Before: nothing was billed (the cost stayed 0).
+/// too; Metrics - List calls are not.
 #[test]
 fn every_get_batch_call_is_billed_at_the_configured_price() {
     let t = setup(vec![account()]);
@@ -156,7 +156,7 @@ fn every_get_batch_call_is_billed_at_the_configured_price() {
 
 /// Azure has answered points dated `0001-01-01T00:00:00Z`: they are counted in
 /// `llm_exporter_samples_rejected_total{reason="before_window"}` and logged, while the rest of
-/// the answer counts. Before: they were dropped silently (the counter stayed 0, no log line).
+/// the answer counts: none is dropped silently.
 #[test]
 fn points_dated_year_one_are_counted_as_rejected_and_logged() {
     let t = setup(vec![account()]);
@@ -197,8 +197,8 @@ fn points_dated_year_one_are_counted_as_rejected_and_logged() {
 
 /// getBatch answers in 1.5 s and polls run every 1 s: a deployment's first tokens still show
 /// at 0 in a published exposition before their value, so Prometheus' `increase()` counts
-/// them. Before: the zero was held from the slow poll's start and had run out when it
-/// published, so the counter appeared at its full value (500, never 0).
+/// them. Held from the slow poll's start, the zero would have run out when it published, and
+/// the counter would appear at its full value (500, never 0).
 #[test]
 fn a_get_batch_slower_than_the_poll_interval_still_shows_a_new_counter_at_zero_first() {
     let t = setup(vec![account()]);
@@ -237,8 +237,8 @@ fn a_get_batch_slower_than_the_poll_interval_still_shows_a_new_counter_at_zero_f
 
 /// An account without traffic is watched with two getBatch calls (requests, tokens) once per
 /// `idle_poll_interval` instead of four calls every poll, and the requests and tokens of its
-/// first minute of traffic are counted in full, at once. Before: every poll made the same
-/// calls whether the account was used or not (4 per poll: more than 40 in the 12 s below).
+/// first minute of traffic are counted in full, at once. Four calls every poll would make
+/// more than 40 in the 12 s below.
 #[test]
 fn an_idle_account_is_watched_with_two_calls_per_interval_and_its_first_traffic_counts_in_full() {
     let east = account();

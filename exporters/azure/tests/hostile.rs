@@ -1,4 +1,4 @@
-//! Hostile responses (issue 11, failures 1 and 2), against the real binary and the fake Azure:
+//! Hostile responses, against the real binary and the fake Azure:
 //! getBatch answers carrying values no real account reports (1.797e308 tokens in two minutes
 //! of one deployment, a negative count, a point dated tomorrow, points dated 1970, a minute
 //! reported twice) beside a sane deployment. The exporter keeps serving, counters stay finite

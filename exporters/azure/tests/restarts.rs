@@ -1,5 +1,5 @@
 //! Restarts with a state file, against the real binary and the fake Azure while usage keeps
-//! arriving (issue 11): kill -9 and SIGTERM at random moments never show a scraper a counter
+//! arriving: kill -9 and SIGTERM at random moments never show a scraper a counter
 //! going backwards, and the totals end exact; an account created while the exporter is down
 //! counts from its first minute.
 
@@ -107,8 +107,8 @@ fn sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
 /// A deployment refused by `max_series` counts in full once room appears: after a restart
 /// with a larger `max_series`, its minutes before the restored horizon are fetched again (from
 /// when counting started) and counted, while the admitted deployment's are not counted twice.
-/// Before: Azure fetched every account from its horizon only, so the refused minutes were
-/// lost (1,000 of 2,000 tokens counted).
+/// Fetching every account from its horizon only would lose the refused minutes (1,000 of
+/// 2,000 tokens counted).
 #[test]
 fn a_deployment_refused_by_max_series_counts_in_full_after_a_restart_with_room() {
     let mut east = account();
@@ -181,7 +181,7 @@ fn a_deployment_refused_by_max_series_counts_in_full_after_a_restart_with_room()
 }
 
 /// An account created and used while the exporter is stopped is new to the restored state:
-/// its first minutes count. Before: its first poll was a baseline (0 of 5,000 counted).
+/// its first minutes count; as a baseline, its first poll would count 0 of 5,000.
 #[test]
 fn an_account_created_during_a_restart_counts_from_its_first_minute() {
     let east = account();

@@ -1,4 +1,4 @@
-//! Fuzzing of what the GCP exporter parses (issue 11): Cloud Monitoring's `timeSeries.list`
+//! Fuzzing of what the GCP exporter parses: Cloud Monitoring's `timeSeries.list`
 //! answers (TimeSeries and ListTimeSeriesResponse in the REST shape), the labels that become
 //! token types, error types, price keys and billing parts, and the whole config (every key and
 //! value), with arbitrary JSON and mutations of a documented answer (1.797e308, -1, "NaN",

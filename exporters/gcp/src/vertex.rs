@@ -1,5 +1,6 @@
 //! What Vertex AI's Cloud Monitoring metrics mean in the contract
-//! (shared/reference/cloud-apis.md §3): the metric types polled, how each is aggregated
+//! (https://cloud.google.com/monitoring/api/metrics_gcp_a_b#gcp-aiplatform): the metric types
+//! polled, how each is aggregated
 //! server-side, and how labels become samples.
 
 use common::source::ErrorType;

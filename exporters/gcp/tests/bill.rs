@@ -1,6 +1,5 @@
-//! The exporter's own Cloud Monitoring bill (issue 9 item 7): read calls are billed per time
+//! The exporter's own Cloud Monitoring bill: read calls are billed per time
 //! series returned, at least one per call, priced at `gcp.usd_per_million_time_series`.
-//! Before: no billable units and a cost of 0 on the GCP exporter.
 
 mod support;
 

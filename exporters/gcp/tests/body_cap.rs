@@ -1,4 +1,4 @@
-//! What is read from Cloud Monitoring is bounded by `max_response_bytes` (issue 11 item 3): a
+//! What is read from Cloud Monitoring is bounded by `max_response_bytes`: a
 //! body past the cap fails the call naming the key, the exporter keeps serving, memory stays
 //! bounded even when the body never ends, and polling recovers when answers are sane again.
 

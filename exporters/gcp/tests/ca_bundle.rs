@@ -1,5 +1,4 @@
-//! `extra_ca_file` leaves nothing behind in the temporary directory, not even after kill -9
-//! (issue 11 item 10).
+//! `extra_ca_file` leaves nothing behind in the temporary directory, not even after kill -9.
 
 mod support;
 

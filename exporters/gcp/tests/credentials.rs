@@ -1,5 +1,5 @@
-//! With no Google credentials anywhere, the failure names the sources tried (issue 13, defect
-//! 3). Before: "... but future attempts may succeed", as if the problem were transient.
+//! With no Google credentials anywhere, the failure names the sources tried, not the SDK's
+//! "... but future attempts may succeed", which reads as if the problem were transient.
 
 use testkit::bare::{first_failed_poll, start_bare};
 

@@ -1,4 +1,4 @@
-//! The fault drills (issue 11): the real binary polls the fake Cloud Monitoring through the
+//! The fault drills: the real binary polls the fake Cloud Monitoring through the
 //! fault proxy while usage keeps arriving. Phase by phase the proxy holds answers beyond the
 //! timeout, resets connections mid-response, truncates bodies, answers 429 with Retry-After
 //! and 5xx, and hangs; beside it, a 5xx storm opens the breaker and its half-open trial meets

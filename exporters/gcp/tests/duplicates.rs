@@ -1,6 +1,6 @@
 //! A point Cloud Monitoring answers twice for the same series and minute is counted once
-//! (issue 11 item 2; the API documents one point per alignment period), counted in
-//! `llm_exporter_samples_rejected_total{reason="duplicate"}` and logged. Before: the two were summed.
+//! (the API documents one point per alignment period), counted in
+//! `llm_exporter_samples_rejected_total{reason="duplicate"}` and logged, never summed.
 
 mod support;
 

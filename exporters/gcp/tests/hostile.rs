@@ -1,4 +1,4 @@
-//! Hostile responses (issue 11, failures 1 and 2), against the real binary: a Cloud Monitoring
+//! Hostile responses, against the real binary: a Cloud Monitoring
 //! that answers the documented `timeSeries.list` shape with values no real project reports
 //! (1.797e308 tokens in two series, `"NaN"` and `"Infinity"` doubles, a negative count, a
 //! point dated tomorrow, points dated 1970 and 9999, a minute reported twice) beside sane

@@ -1,6 +1,5 @@
 //! Answers Cloud Monitoring marks as incomplete (`executionErrors`, `unreachable`) fail the
-//! poll, so the window is fetched again: nothing lost, nothing counted twice (issue 8
-//! scenario 6).
+//! poll, so the window is fetched again: nothing lost, nothing counted twice.
 
 mod support;
 

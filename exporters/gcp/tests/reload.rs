@@ -1,7 +1,7 @@
-//! Reloading the config without a restart (issue 13; issue 9 item 8 for prices): SIGHUP and
+//! Reloading the config without a restart: SIGHUP and
 //! `POST /-/reload` apply tenants and prices, keep the running config when the new one is
-//! invalid, and say so in `llm_exporter_config_last_reload_successful`. Before: SIGHUP killed
-//! the process (rc 129) and `/-/reload` was 404. The real binary on its demo source.
+//! invalid, and say so in `llm_exporter_config_last_reload_successful`. SIGHUP reloads rather
+//! than ending the process (its default action, rc 129). The real binary on its demo source.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -225,10 +225,10 @@ fn old_state_file(
     std::fs::write(path, file.to_string()).unwrap();
 }
 
-/// Provisioned Throughput tokens were revised as a "provisioned" part of the model's series;
-/// they now have their own series id (`<series>#provisioned`), to which state files of the
-/// previous version are migrated: an open minute counted before the restart is not counted
-/// again, and later minutes count.
+/// Provisioned Throughput tokens have their own series id (`<series>#provisioned`); a state
+/// file that holds them as a "provisioned" part of the model's series (the older layout) is
+/// migrated: an open minute counted before the restart is not counted again, and later
+/// minutes count.
 #[test]
 fn a_dedicated_series_from_an_old_state_file_keeps_counting_without_double_counting() {
     let fake = Fake::default();

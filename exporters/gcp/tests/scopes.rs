@@ -1,6 +1,5 @@
-//! One project's outage never holds back another (issue 8, scenario 5): each project has its
-//! own breaker and rate limit. Before: one breaker per API was shared by every project, so a
-//! project answering 503 opened it for all.
+//! One project's outage never holds back another: each project has its
+//! own breaker and rate limit, so a project answering 503 opens the breaker for itself only.
 
 mod support;
 
@@ -62,8 +61,7 @@ fn one_failing_project_does_not_hold_back_another() {
     }
     assert!(exporter.proc.log().contains("proj-b"));
 
-    // The landing page shows each target's state and error, the breakers and the config
-    // (issue 13: before, it was three links).
+    // The landing page shows each target's state and error, the breakers and the config.
     let (status, page) = exporter.get("/");
     assert_eq!(status, 200);
     for expected in [

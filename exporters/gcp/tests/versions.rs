@@ -1,5 +1,5 @@
 //! Model versions and token types: what a model's versions add up to, and every token
-//! type Vertex reports counted and priced (issue 8 scenario 7, issue 9 item 2).
+//! type Vertex reports counted and priced.
 
 mod support;
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use support::*;
 
-// List prices in USD per token, from shared/reference/cloud-apis.md §4.2. Claude Haiku 4.5
-// on a regional endpoint (us-east5) costs 10 % more (Anthropic, "Claude on Vertex AI").
+// List prices in USD per token, from LiteLLM 1.109.1's model_prices_and_context_window.json.
+// Claude Haiku 4.5 on a regional endpoint (us-east5) costs 10 % more (Anthropic, "Claude on
+// Vertex AI").
 const FLASH_IN: f64 = 0.30e-6;
 const FLASH_OUT: f64 = 2.50e-6;
 const HAIKU_IN: f64 = 1.00e-6;
@@ -651,8 +652,8 @@ fn billing_modes_are_read_from_the_token_labels_and_priced_as_billed() {
 
 /// An idle project costs 3 read calls (tokens, invocations, GSUs; one series billed each) per
 /// `idle_poll_interval` instead of 6 every poll, and the tokens and invocations of its first
-/// minute of traffic are counted in full. Before: 6 calls every poll whether the project was
-/// used or not (about 48 in the 8 s below).
+/// minute of traffic are counted in full. Six calls every poll would make about 48 in the
+/// 8 s below.
 #[test]
 fn an_idle_project_is_read_three_times_per_interval_and_its_first_traffic_counts_in_full() {
     let fake = Fake::default();

@@ -1,4 +1,4 @@
-//! A fake Azure that speaks the documented shapes (shared/reference/cloud-apis.md §2): the
+//! A fake Azure that speaks the documented shapes (Azure Monitor and ARM REST references): the
 //! Entra ID v2 token endpoint (client credentials), ARM account and deployment listings with
 //! `nextLink` paging, the data-plane `metrics:getBatch` and the ARM `Metrics - List`. It is
 //! served over TLS (a test CA) because azure_identity only talks to HTTPS authorities. It

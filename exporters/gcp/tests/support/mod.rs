@@ -1,5 +1,6 @@
 //! A fake Cloud Monitoring `projects.timeSeries.list` that speaks the documented REST shape
-//! (shared/reference/cloud-apis.md §3.4): server-side ALIGN_DELTA, then REDUCE_SUM grouped by
+//! (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list):
+//! server-side ALIGN_DELTA, then REDUCE_SUM grouped by
 //! the requested fields or no reducer at all (every raw series with all its labels), page
 //! tokens, int64 values as JSON strings, newest points first, enums as numbers when the client
 //! asks for `enum-encoding=int`, and unknown or empty parameters ignored. Faults can be
@@ -102,8 +103,8 @@ pub struct FakeState {
     /// Series in each successful answer (one entry per page served), what Cloud Monitoring
     /// bills a read by.
     pub returned: Vec<usize>,
-    /// Every series answers its newest point twice (the same minute, the same value), the
-    /// shape of issue 11 item 2; the API documents one point per alignment period.
+    /// Every series answers its newest point twice (the same minute, the same value), although
+    /// the API documents one point per alignment period.
     pub repeat_newest_point: bool,
 }
 
