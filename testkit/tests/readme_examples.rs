@@ -281,11 +281,17 @@ fn relative_links(text: &str) -> Vec<String> {
     links
 }
 
-/// Every relative link of the README, CONTRIBUTING.md and docs/ points at a file that exists,
-/// and a link to a heading of a Markdown file at a heading that exists.
+/// Every relative link of the README, CONTRIBUTING.md, docs/, the gateway's README and the
+/// alerts' runbook points at a file that exists, and a link to a heading of a Markdown file
+/// at a heading that exists.
 #[test]
 fn every_relative_link_in_the_docs_points_at_what_exists() {
-    let mut pages = vec![root().join("README.md"), root().join("CONTRIBUTING.md")];
+    let mut pages = vec![
+        root().join("README.md"),
+        root().join("CONTRIBUTING.md"),
+        root().join("gateway/README.md"),
+        root().join("alerts/runbook.md"),
+    ];
     let mut dirs = vec![root().join("docs")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
