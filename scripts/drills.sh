@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reruns every reliability drill of RELIABILITY.md by name and prints the figures it quotes,
+# Reruns every reliability drill of docs/reliability.md by name and prints the figures it quotes,
 # then a longer fuzzing run than CI's (CI runs the same drills inside `cargo test --workspace`,
 # with proptest's default number of cases). By hand:
 #

@@ -218,7 +218,7 @@ pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
     ),
 ];
 
-/// The YAML block of the README's "Every key, with its default" example.
+/// The YAML block of the "Every key, with its default" example (docs/configuration.md).
 pub fn example_from_readme(readme: &str) -> Option<&str> {
     let after = readme.split("Every key, with its default:").nth(1)?;
     let block = after.split("```yaml\n").nth(1)?;

@@ -32,9 +32,12 @@ const TEN_MB: usize = 10 * 1024 * 1024;
 fn readme_config() -> &'static str {
     static README: OnceLock<String> = OnceLock::new();
     let text = README.get_or_init(|| {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap()
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
+        )
+        .unwrap()
     });
-    example_from_readme(text).expect("the README's config example")
+    example_from_readme(text).expect("the config example of docs/configuration.md")
 }
 
 /// Values no config, pricing or web config file should hold, and some it may.

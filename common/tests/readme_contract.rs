@@ -1,16 +1,17 @@
-//! The README's metric table is a tested contract: every metric the exporters register is
-//! documented there, and every documented metric is registered.
+//! The metric table of docs/metrics.md is a tested contract: every metric the exporters
+//! register is documented there, and every documented metric is registered.
 
 use std::collections::BTreeSet;
 
 #[test]
 fn readme_metric_table_matches_the_registered_names() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md at the workspace root");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
+            .expect("docs/metrics.md in the workspace");
     let section = readme
-        .split("\n## Metrics")
+        .split("\n## Every metric")
         .nth(1)
-        .expect("a ## Metrics section");
+        .expect("a ## Every metric section");
     let section = section.split("\n## ").next().unwrap();
     let documented: BTreeSet<&str> = section
         .lines()
@@ -22,19 +23,23 @@ fn readme_metric_table_matches_the_registered_names() {
     let unregistered: Vec<_> = documented.difference(&registered).collect();
     assert!(
         undocumented.is_empty(),
-        "registered but not in the README's metric table: {undocumented:?}"
+        "registered but not in the metric table of docs/metrics.md: {undocumented:?}"
     );
     assert!(
         unregistered.is_empty(),
-        "in the README's metric table but not registered: {unregistered:?}"
+        "in the metric table of docs/metrics.md but not registered: {unregistered:?}"
     );
 }
 
-/// The README's config block documents exactly the section keys every exporter checks.
+/// The config block of docs/configuration.md documents exactly the section keys every
+/// exporter checks.
 #[test]
 fn readme_config_block_lists_every_section_key() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md at the workspace root");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/configuration.md"
+    ))
+    .expect("docs/configuration.md in the workspace");
     let block = common::config::example_from_readme(&readme).expect("the config block");
     let config =
         common::config::Config::parse(block, "README").expect("the README's example parses");

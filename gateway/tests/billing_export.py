@@ -512,7 +512,7 @@ def azurite_upload(url, container, local):
 #
 # Each file's rows go to `<dir>/<prefix>/invoice_month=YYYYMM/run=<run>/part-<12 digits>.parquet`
 # by their usage month; a complete run also gets `manifest-000000000000.json` there, as the
-# README's scheduled query writes them. Columns, nesting and types follow "Structure of
+# scheduled query of docs/billing-reconciliation.md writes them. Columns, nesting and types follow "Structure of
 # Standard data export" and "Structure of Detailed data export"
 # (https://cloud.google.com/billing/docs/how-to/export-data-bigquery-tables/standard-usage,
 # .../detailed-usage), "Structure of FOCUS data export" (.../focus-export) and Google's FOCUS

@@ -1,6 +1,6 @@
 """Eight tenants asking one gateway in parallel, one of them abusive: the others' latency
 (p50, p99, max) and errors, with and without the abuser. Run by hand against a running
-gateway (see the README's gateway section); Python standard library only.
+gateway (see docs/gateway.md); Python standard library only.
 
 Usage: load_tenants.py ADDR SECONDS ABUSER_KEY KEY [KEY ...]
 

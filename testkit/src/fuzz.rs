@@ -94,12 +94,15 @@ pub fn mutated(doc: &Value) -> impl Strategy<Value = Value> {
     })
 }
 
-/// The repository's README (the exporters' fuzzing mutates the config example in it).
+/// The configuration page (the exporters' fuzzing mutates the config example in it).
 pub fn readme() -> &'static str {
     static README: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     README.get_or_init(|| {
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-            .expect("the README next to testkit")
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/configuration.md"
+        ))
+        .expect("docs/configuration.md next to testkit")
     })
 }
 

@@ -435,9 +435,9 @@ fn compose_passes_every_cloud_credential_through_and_documents_its_variables() {
             && v["read_only"] == true),
         "{volumes:#?}"
     );
-    // Every variable the compose file reads is in the README.
+    // Every variable the compose file reads is in docs/operations.md.
     let compose = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("docs/operations.md")).unwrap();
     let mut vars: Vec<String> = compose
         .split("${")
         .skip(1)
@@ -454,7 +454,7 @@ fn compose_passes_every_cloud_credential_through_and_documents_its_variables() {
     for v in &vars {
         assert!(
             readme.contains(&format!("`{v}`")),
-            "README does not document {v}"
+            "docs/operations.md does not document {v}"
         );
     }
     assert!(vars.len() >= 15, "{vars:?}");
@@ -467,7 +467,7 @@ fn compose_passes_every_cloud_credential_through_and_documents_its_variables() {
     {
         assert!(
             readme.contains(&format!("`{image}`")),
-            "README does not list {image}"
+            "docs/operations.md does not list {image}"
         );
     }
 }

@@ -213,11 +213,11 @@ fn single_prometheus_with_the_readme_jobs_fires_exporter_down_and_names_exporter
     // The README's price join matches usage one to one on every cloud and gives what the
     // cost counters counted (the prices have not changed since; no one-hour cache writes
     // in the demo, whose tokens count as cache_write at a higher rate).
-    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo.join("docs/metrics.md")).unwrap();
     let join = readme
         .lines()
         .find(|l| l.contains("llm_tokens_total * llm_model_price_usd_per_token"))
-        .expect("the README documents the price join")
+        .expect("docs/metrics.md documents the price join")
         .trim()
         .to_string();
     assert_eq!(
@@ -291,16 +291,16 @@ fn remote_write_into_victoria_metrics_answers_like_prometheus_and_the_gateway_to
             serde_yaml_ng::from_str(&format!("[{{targets: ['{}']}}]", e.addr)).unwrap();
     }
     let mut rw = yaml(&repo.join("prometheus/remote-write.yml"))["remote_write"].clone();
-    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo.join("docs/operations.md")).unwrap();
     let snippet = readme
         .split("```yaml\nremote_write:")
         .nth(1)
         .and_then(|r| r.split("```").next())
-        .expect("the README's remote_write snippet");
+        .expect("the remote_write snippet of docs/operations.md");
     let snippet: Value = serde_yaml_ng::from_str(&format!("remote_write:{snippet}")).unwrap();
     assert_eq!(
         snippet["remote_write"], rw,
-        "README and prometheus/remote-write.yml differ"
+        "docs/operations.md and prometheus/remote-write.yml differ"
     );
     let target = &mut rw.as_sequence_mut().unwrap()[0];
     assert!(target["url"].as_str().unwrap().ends_with("/api/v1/write"));

@@ -239,7 +239,7 @@ mod tests {
     /// common's SECTION_KEYS is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_aws_section() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/configuration.md");
         let block = common::config::example_from_readme(readme).expect("the config block");
         let c = common::config::Config::parse(block, "README").expect("valid");
         let parsed: Result<AwsConfig, _> = common::config::section(&c, &c.aws, "aws");

@@ -112,13 +112,15 @@ mod tests {
     /// The README's AWS table: (scopes, models, share in use) and its three dollar figures.
     #[test]
     fn the_readme_table_is_the_formula() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-                .unwrap();
+        let readme = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/polling-costs.md"
+        ))
+        .unwrap();
         let section = readme
             .split("<!-- aws-cost-table -->")
             .nth(1)
-            .expect("the README's AWS cost table")
+            .expect("the AWS cost table of docs/polling-costs.md")
             .trim_start()
             .split("\n\n")
             .next()
