@@ -10,9 +10,9 @@ use tracing_subscriber::Layer;
 
 #[derive(Debug, Clone, Args)]
 pub struct Flags {
-    /// Path to the YAML config file. Without it every key takes its default: an exporter
-    /// whose cloud's SDK names a default scope (a region and credentials) polls it, one that
-    /// needs its scopes named (subscriptions, projects) needs a config file (or --demo).
+    /// Path to the YAML config file. Without it every common key takes its default; the AWS
+    /// exporter then uses the SDK's region and credentials, while Azure and GCP need their
+    /// subscriptions or projects from a config file (or --demo).
     #[arg(long = "config.file", value_name = "PATH")]
     pub config_file: Option<PathBuf>,
     /// Address to listen on for the web interface and telemetry (":PORT" is every interface).
