@@ -1,8 +1,9 @@
 //! The YAML config shared by every exporter.
 //!
-//! Every exporter reads the same file: the common keys here, plus its own section (`aws`,
-//! `azure`, `gcp`), which is kept as raw YAML and parsed by the exporter with [`section`].
-//! Errors name the field by its path, e.g. `tenants[0].match.model`.
+//! Every exporter reads the same file: the common keys here, plus one section per exporter
+//! (named in `common/sections.yaml`, checked by [`crate::sections`]), kept as raw YAML and
+//! parsed by its exporter with [`section`]. Errors name the field by its path, e.g.
+//! `tenants[0].match.model`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A config error that names the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,34 @@ pub enum ConfigError {
         field: String,
         message: String,
     },
+}
+
+/// A value that fails a check serde cannot make (an exporter's section validation): names
+/// the field by its path in the file, e.g. `aws.regions[0]`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    /// The message is cut short as [`ConfigError::field`] cuts it (it may quote a value).
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: shorten(&field.into(), 200),
+            message: shorten(&message.into(), 300),
+        }
+    }
+
+    /// This error as found in the config that `origin` names.
+    pub fn in_file(self, origin: &str) -> ConfigError {
+        ConfigError::Field {
+            path: origin.to_string(),
+            field: self.field,
+            message: self.message,
+        }
+    }
 }
 
 impl ConfigError {
@@ -75,9 +104,9 @@ pub const MAX_TENANT_NAME_BYTES: usize = 128;
 /// seconds to compile before the regex crate's size limit refuses it).
 pub const MAX_TENANT_PATTERN_BYTES: usize = 1024;
 
-/// The common keys. Unknown keys are errors, so a typo never silently falls back to a default.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The common keys, and the exporters' sections. Unknown keys are errors, so a typo never
+/// silently falls back to a default. `Serialize` gives the list of keys for that error.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
     #[serde(default = "defaults::poll_interval", with = "humantime_serde")]
     pub poll_interval: Duration,
@@ -104,8 +133,8 @@ pub struct Config {
     /// a real page is a few MB at most, this only stops a broken or hostile endpoint).
     #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: u64,
-    /// How many sources (AWS account and region, Azure subscription, GCP project) are polled
-    /// at once.
+    /// How many sources (each a cloud's scope: an account and region, a subscription, a
+    /// project) are polled at once.
     #[serde(default = "defaults::max_concurrent_polls")]
     pub max_concurrent_polls: usize,
     #[serde(default)]
@@ -114,13 +143,10 @@ pub struct Config {
     /// above it, the exporter polls less often ([`crate::budget`]).
     #[serde(default)]
     pub api_budget_usd_per_month: Option<f64>,
-    /// Each exporter's own section, parsed by that exporter.
-    #[serde(default)]
-    pub aws: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
-    pub azure: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
-    pub gcp: Option<serde_yaml_ng::Value>,
+    /// Every other top-level key: the exporters' sections by name, each parsed by its exporter
+    /// ([`section`]); `validate` refuses a key that names no section.
+    #[serde(flatten)]
+    pub sections: serde_yaml_ng::Mapping,
     /// Where the config came from, for error messages (not a YAML key).
     #[serde(skip)]
     pub origin: String,
@@ -160,7 +186,7 @@ mod defaults {
 }
 
 /// A tenant: series whose labels match every pattern get `tenant="<name>"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     pub name: String,
@@ -171,52 +197,6 @@ pub struct TenantConfig {
     #[serde(default = "defaults::alert_ratio")]
     pub alert_ratio: f64,
 }
-
-/// The top-level keys of each exporter's section. Every exporter checks them in a shared
-/// config, so a typo in another cloud's section is not ignored (each exporter also checks its
-/// own section fully). The README's config block and each exporter's parser are tested
-/// against this list.
-pub const SECTION_KEYS: [(&str, &[&str]); 3] = [
-    (
-        "aws",
-        &[
-            "regions",
-            "accounts",
-            "latency_stats",
-            "discovery_ttl",
-            "profile_ttl",
-            "requests_per_second",
-            "timeout",
-            "list_metrics_usd_per_request",
-            "idle_probe_interval",
-        ],
-    ),
-    (
-        "azure",
-        &[
-            "subscriptions",
-            "credential",
-            "endpoints",
-            "discovery_ttl",
-            "requests_per_second",
-            "timeout",
-            "getbatch_retry",
-            "getbatch_usd_per_1000_calls",
-            "idle_poll_interval",
-        ],
-    ),
-    (
-        "gcp",
-        &[
-            "projects",
-            "monitoring_endpoint",
-            "requests_per_second",
-            "timeout",
-            "usd_per_million_time_series",
-            "idle_poll_interval",
-        ],
-    ),
-];
 
 /// The YAML block of the "Every key, with its default" example (docs/configuration.md).
 pub fn example_from_readme(readme: &str) -> Option<&str> {
@@ -244,9 +224,7 @@ impl Default for Config {
             max_concurrent_polls: defaults::max_concurrent_polls(),
             tenants: Vec::new(),
             api_budget_usd_per_month: None,
-            aws: None,
-            azure: None,
-            gcp: None,
+            sections: serde_yaml_ng::Mapping::new(),
             origin: "built-in defaults (no --config.file)".to_string(),
         }
     }
@@ -278,7 +256,7 @@ impl Config {
         Ok(config)
     }
 
-    /// The state file of exporter `exporter` (`aws`, `azure`, `gcp`): `{exporter}` in the
+    /// The state file of exporter `exporter` (its cloud id): `{exporter}` in the
     /// configured path is replaced, so one config shared by every exporter gives each its own.
     pub fn state_file_for(&self, exporter: &str) -> Option<PathBuf> {
         self.state_file
@@ -301,6 +279,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let o = &self.origin;
+        self.refuse_unknown_keys()?;
         // Every duration within a range a user can mean (beyond it, caches and clocks
         // overflow or panic).
         let day = 86_400;
@@ -369,31 +348,7 @@ impl Config {
                 ),
             ));
         }
-        for (name, keys) in SECTION_KEYS {
-            let section = match name {
-                "aws" => &self.aws,
-                "azure" => &self.azure,
-                _ => &self.gcp,
-            };
-            match section {
-                None | Some(serde_yaml_ng::Value::Null) => {}
-                Some(serde_yaml_ng::Value::Mapping(m)) => {
-                    for key in m.keys() {
-                        let key = key.as_str().unwrap_or("<not a string>");
-                        if !keys.contains(&key) {
-                            return Err(ConfigError::field(
-                                o,
-                                format!("{name}.{key}"),
-                                format!("unknown key; expected one of {keys:?}"),
-                            ));
-                        }
-                    }
-                }
-                Some(_) => {
-                    return Err(ConfigError::field(o, name, "must be a mapping of keys"));
-                }
-            }
-        }
+        crate::sections::check(o, &self.sections)?;
         for (field, path) in [
             ("state_file", &self.state_file),
             ("pricing_file", &self.pricing_file),
@@ -477,6 +432,34 @@ impl Config {
         Ok(())
     }
 
+    /// A top-level key that is neither a common key nor a section is refused, in the words
+    /// serde uses for the common keys' struct.
+    fn refuse_unknown_keys(&self) -> Result<(), ConfigError> {
+        let known = crate::sections::known();
+        let Some(key) = self
+            .sections
+            .keys()
+            .find(|k| !k.as_str().is_some_and(|name| known.contains_key(name)))
+        else {
+            return Ok(());
+        };
+        let key = crate::sections::key_text(key);
+        let expected: Vec<String> = common_keys()
+            .iter()
+            .map(String::as_str)
+            .chain(known.keys().map(String::as_str))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        Err(ConfigError::field(
+            &self.origin,
+            key.clone(),
+            format!(
+                "unknown field `{key}`, expected one of {}",
+                expected.join(", ")
+            ),
+        ))
+    }
+
     /// Compiled tenant matchers, in config order (the first match wins).
     pub fn tenant_matchers(&self) -> Vec<TenantMatcher> {
         self.tenants
@@ -518,16 +501,28 @@ pub fn in_range(
     Ok(())
 }
 
-/// [`in_range`] for an exporter section's validation: `Err((field, message))`.
+/// [`in_range`] for an exporter section's validation.
 pub fn section_range(
     field: &str,
     value: Duration,
     min_secs: u64,
     max_secs: u64,
-) -> Result<(), (String, String)> {
+) -> Result<(), FieldError> {
     in_range("", field, value, min_secs, max_secs).map_err(|e| match e {
-        ConfigError::Field { field, message, .. } => (field, message),
-        other => (field.to_string(), other.to_string()),
+        ConfigError::Field { field, message, .. } => FieldError { field, message },
+        other => FieldError::new(field, other.to_string()),
+    })
+}
+
+/// The common keys, in the order they are declared.
+fn common_keys() -> &'static [String] {
+    static KEYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| match serde_yaml_ng::to_value(Config::default()) {
+        Ok(serde_yaml_ng::Value::Mapping(m)) => m
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
     })
 }
 
@@ -560,14 +555,13 @@ pub fn parse_yaml<T: DeserializeOwned>(
     serde_path_to_error::deserialize(de).map_err(|e| path_error(origin, prefix, e))
 }
 
-/// Parses an exporter's own section (e.g. `aws`) of an already loaded config. A missing
+/// Parses the section `name` (an exporter's cloud id) of an already loaded config. A missing
 /// section is the section's defaults.
 pub fn section<T: DeserializeOwned + Default>(
     config: &Config,
-    value: &Option<serde_yaml_ng::Value>,
     name: &str,
 ) -> Result<T, ConfigError> {
-    match value {
+    match config.sections.get(name) {
         None | Some(serde_yaml_ng::Value::Null) => Ok(T::default()),
         Some(v) => serde_path_to_error::deserialize(v.clone())
             .map_err(|e| path_error(&config.origin, name, e)),
@@ -701,6 +695,32 @@ gcp:
     }
 
     #[test]
+    fn an_unknown_top_level_key_lists_every_common_key_and_section() {
+        let e = err("awss: {regions: [a]}\n");
+        assert!(
+            e.contains(
+                "field `awss`: unknown field `awss`, expected one of `poll_interval`, `lookback`,"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("`api_budget_usd_per_month`, `aws`, `azure`, `gcp`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_section_field_error_names_the_file_and_the_field() {
+        let e = FieldError::new("aws.regions[0]", "x".repeat(10_000));
+        assert!(e.message.len() < 400, "{}", e.message.len());
+        let e = FieldError::new("aws.regions[0]", "not a region").in_file("config file c.yaml");
+        assert_eq!(
+            e.to_string(),
+            "config file c.yaml: field `aws.regions[0]`: not a region"
+        );
+    }
+
+    #[test]
     fn paths_tenant_names_and_patterns_are_bounded_and_quoted_short() {
         // 10 MB once (the pattern); 100 KB, already far past every bound, elsewhere.
         let huge = "x".repeat(100 * 1024);
@@ -746,15 +766,13 @@ gcp:
     #[test]
     fn sections_are_parsed_with_their_prefix() {
         let c = Config::parse("aws:\n  regions: [a]\n", "t").unwrap();
-        let s: Section = section(&c, &c.aws, "aws").unwrap();
+        let s: Section = section(&c, "aws").unwrap();
         assert_eq!(s.regions, vec!["a"]);
         // A nested typo is the exporter's own parser's to name.
         let c = Config::parse("aws:\n  regions: {a: b}\n", "t").unwrap();
-        let e = section::<Section>(&c, &c.aws, "aws")
-            .unwrap_err()
-            .to_string();
+        let e = section::<Section>(&c, "aws").unwrap_err().to_string();
         assert!(e.contains("field `aws.regions`"), "{e}");
-        let missing: Section = section(&c, &c.gcp, "gcp").unwrap();
+        let missing: Section = section(&c, "gcp").unwrap();
         assert!(missing.regions.is_empty());
     }
 }

@@ -1,9 +1,10 @@
 //! The pipeline every exporter shares, in the order data flows through it:
 //!
 //! `Source` (per cloud, [`source`]) -> [`poller`] -> [`accumulator`] -> [`metrics`] ->
-//! [`server`]. Around it: [`config`], [`pricing`], [`guard`] and [`cache`] for cloud calls,
-//! [`cli`] for flags and logging, [`demo`] for the synthetic source. No module here names a
-//! cloud SDK; each exporter implements [`source::Source`] and calls [`run`].
+//! [`server`]. Around it: [`config`] and [`sections`], [`pricing`], [`guard`] and [`cache`]
+//! for cloud calls, [`cli`] for flags and logging, [`demo`] for the synthetic source. No
+//! module here names a cloud: each exporter implements [`exporter::Exporter`] (its section,
+//! its [`source::Source`]s) and its `main` calls [`main`], which starts it and calls [`run`].
 
 pub mod accumulator;
 pub mod basic_auth;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod edge;
+pub mod exporter;
 pub mod exposition;
 pub mod guard;
 pub mod gzip;
@@ -23,6 +25,7 @@ pub mod poller;
 pub mod pricing;
 pub mod publish;
 pub mod reload;
+pub mod sections;
 pub mod server;
 pub mod shard;
 pub mod source;
@@ -41,22 +44,21 @@ use pricing::Pricing;
 use publish::Publisher;
 use source::Source;
 
+pub use exporter::main;
+
 /// Everything [`run`] needs besides the sources.
 pub struct RunSettings {
-    /// `aws`, `azure` or `gcp`: the `cloud` label.
+    /// The exporter's cloud id: the `cloud` label ([`exporter::Exporter::CLOUD`]).
     pub cloud: &'static str,
     pub version: &'static str,
     pub flags: cli::Flags,
     pub default_listen_address: &'static str,
     pub config: Config,
     pub metrics: Arc<SelfMetrics>,
-    /// The loaded catalog ([`Pricing::load`] with the config's `pricing_file`).
+    /// The loaded catalog ([`Pricing::load_with_capacity`] with the config's `pricing_file`).
     pub pricing: Pricing,
-}
-
-/// Loads the price catalog for `cloud` with the config's pricing file.
-pub fn load_pricing(cloud: &str, config: &Config) -> Result<Pricing, config::ConfigError> {
-    Pricing::load(cloud, config.pricing_file.as_deref())
+    /// The exporter's bundled capacity rates, loaded again with the pricing file on reload.
+    pub capacity_rates: &'static str,
 }
 
 /// Loads the config named by the flags, or the defaults without one.
@@ -77,6 +79,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         mut config,
         metrics,
         pricing,
+        capacity_rates,
     } = settings;
     config.state_file = config.state_file_for(cloud);
     let shard = flags.shard().map_err(anyhow::Error::msg)?;
@@ -173,6 +176,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
     let poll_task = tokio::spawn(poller.run());
     let reloader = Arc::new(reload::Reloader {
         cloud,
+        capacity_rates,
         config_file: flags.config_file.clone(),
         running: Mutex::new(config.clone()),
         accumulator: accumulator.clone(),

@@ -15,14 +15,6 @@ use crate::config::{parse_yaml, ConfigError};
 use crate::source::{Billing, BillingMode, TokenType};
 
 const BUNDLED: &str = include_str!("../pricing/catalog.json");
-/// Rates kept by hand where LiteLLM has none: hourly rates of provisioned capacity and regional
-/// surcharges (`provisioned_usd_per_unit_hour`, `regional_uplift`; other fields are ignored),
-/// one file per cloud so each cloud's rates and their sources are read in one place.
-const BUNDLED_CAPACITY: [(&str, &str); 3] = [
-    ("aws", include_str!("../pricing/capacity-aws.yaml")),
-    ("azure", include_str!("../pricing/capacity-azure.yaml")),
-    ("gcp", include_str!("../pricing/capacity-gcp.yaml")),
-];
 
 /// One set of per-token rates in USD. A missing field means "no price known".
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -222,9 +214,6 @@ pub struct CatalogSource {
     pub built_at: Option<i64>,
 }
 
-/// The clouds a pricing file may name.
-pub const CLOUDS: [&str; 3] = ["aws", "azure", "gcp"];
-
 /// A price above this many USD per token is almost certainly meant per million tokens.
 const SUSPICIOUS_USD_PER_TOKEN: f64 = 0.001;
 
@@ -238,12 +227,15 @@ fn rfc3339(s: &str) -> Option<i64> {
 
 /// Checks every cloud name and rate of a catalog file; errors name the field.
 fn validate(file: &CatalogFile, origin: &str, path: Option<&Path>) -> Result<(), ConfigError> {
+    // A pricing file names the clouds of the config's sections: one file serves every exporter.
+    let clouds = crate::sections::known();
     for (cloud, models) in &file.models {
-        if !CLOUDS.contains(&cloud.as_str()) {
+        if !clouds.contains_key(cloud) {
+            let expected: Vec<&String> = clouds.keys().collect();
             return Err(ConfigError::field(
                 origin,
                 format!("models.{cloud}"),
-                format!("unknown cloud; expected one of {CLOUDS:?}"),
+                format!("unknown cloud; expected one of {expected:?}"),
             ));
         }
         for (key, price) in models {
@@ -297,6 +289,18 @@ impl Pricing {
     /// The bundled catalog for `cloud`, with `pricing_file`'s entries replacing or adding
     /// whole models.
     pub fn load(cloud: &str, pricing_file: Option<&Path>) -> Result<Pricing, ConfigError> {
+        Pricing::load_with_capacity(cloud, "", pricing_file)
+    }
+
+    /// [`Pricing::load`], with the exporter's bundled `capacity` rates applied before the
+    /// pricing file: rates kept by hand where LiteLLM has none, in the pricing file format
+    /// (`provisioned_usd_per_unit_hour` and `regional_uplift` are taken, other fields
+    /// ignored); empty for none.
+    pub fn load_with_capacity(
+        cloud: &str,
+        capacity: &str,
+        pricing_file: Option<&Path>,
+    ) -> Result<Pricing, ConfigError> {
         let bundled: CatalogFile = parse_yaml(BUNDLED, "<bundled catalog>", "")?;
         let mut pricing = Pricing {
             cloud: cloud.to_string(),
@@ -307,12 +311,9 @@ impl Pricing {
                 built_at: bundled.built.as_deref().and_then(rfc3339),
             }],
         };
-        for (capacity_cloud, text) in BUNDLED_CAPACITY {
-            if capacity_cloud != cloud {
-                continue;
-            }
+        if !capacity.trim().is_empty() {
             let origin = format!("<bundled capacity rates for {cloud}>");
-            let file: CatalogFile = parse_yaml(text, &origin, "")?;
+            let file: CatalogFile = parse_yaml(capacity, &origin, "")?;
             validate(&file, &origin, None)?;
             for (key, price) in file.models.get(cloud).into_iter().flatten() {
                 let entry = pricing.models.entry(key.clone()).or_default();

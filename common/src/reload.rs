@@ -1,7 +1,7 @@
 //! Reloading the config without a restart, on SIGHUP and on `POST /-/reload` (behind
 //! `--web.enable-lifecycle`, Prometheus' convention). What can change safely is applied:
 //! tenants, budgets and alert ratios, and prices (the pricing file). Everything else (poll
-//! interval, lookback, state file, the clouds' sections...) needs a restart: a change there
+//! interval, lookback, state file, the exporters' sections...) needs a restart: a change there
 //! is logged and not applied. An invalid file keeps the running config, logs why and sets
 //! `llm_exporter_config_last_reload_successful` to 0.
 
@@ -17,6 +17,8 @@ use crate::publish::Publisher;
 
 pub struct Reloader {
     pub cloud: &'static str,
+    /// The exporter's bundled capacity rates ([`Pricing::load_with_capacity`]).
+    pub capacity_rates: &'static str,
     pub config_file: Option<PathBuf>,
     /// The config running now (what a restart-only change is compared with).
     pub running: Mutex<Config>,
@@ -50,8 +52,12 @@ impl Reloader {
         };
         let mut new = Config::load(path).map_err(|e| e.to_string())?;
         new.state_file = new.state_file_for(self.cloud);
-        let pricing =
-            Pricing::load(self.cloud, new.pricing_file.as_deref()).map_err(|e| e.to_string())?;
+        let pricing = Pricing::load_with_capacity(
+            self.cloud,
+            self.capacity_rates,
+            new.pricing_file.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let needs_restart = restart_only_changes(&running, &new);
         if !needs_restart.is_empty() {
@@ -68,10 +74,11 @@ impl Reloader {
     }
 }
 
-/// The keys that differ between `running` and `new` and need a restart.
-pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
+/// The keys that differ between `running` and `new` and need a restart: common keys, then
+/// sections by name.
+pub fn restart_only_changes<'a>(running: &'a Config, new: &'a Config) -> Vec<&'a str> {
     let mut keys = Vec::new();
-    let mut check = |key, changed: bool| {
+    let mut check = |key: &'a str, changed: bool| {
         if changed {
             keys.push(key);
         }
@@ -95,9 +102,17 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         "max_concurrent_polls",
         running.max_concurrent_polls != new.max_concurrent_polls,
     );
-    check("aws", running.aws != new.aws);
-    check("azure", running.azure != new.azure);
-    check("gcp", running.gcp != new.gcp);
+    let mut sections: Vec<&str> = running
+        .sections
+        .keys()
+        .chain(new.sections.keys())
+        .filter_map(|k| k.as_str())
+        .collect();
+    sections.sort_unstable();
+    sections.dedup();
+    for name in sections {
+        check(name, running.sections.get(name) != new.sections.get(name));
+    }
     keys
 }
 

@@ -1,5 +1,6 @@
 //! Strategies for fuzzing the exporters' parsers of cloud answers: arbitrary JSON,
-//! the hostile values a broken or hostile endpoint sends, and mutations of a valid document.
+//! the hostile values a broken or hostile endpoint sends, and mutations of a valid document;
+//! and the config checks every exporter's config fuzzing runs ([`check_config`]).
 //! Bounded by proptest's case count (256 by default; `PROPTEST_CASES` for longer runs).
 
 use proptest::prelude::*;
@@ -104,6 +105,39 @@ pub fn readme() -> &'static str {
         ))
         .expect("docs/configuration.md next to testkit")
     })
+}
+
+/// The README's config example: every key, with its default.
+pub fn readme_config() -> &'static str {
+    common::config::example_from_readme(readme()).expect("the README's config example")
+}
+
+/// What start-up and `--config.check` of exporter `E` do with the config `text`: parse the
+/// common keys, then its section, then validate it as for polling. Promised: no panic, every
+/// error stays short, and a validation error names a field of the section.
+pub fn check_config<E: common::exporter::Exporter>(text: &str) -> Result<(), TestCaseError> {
+    use common::config::{section, Config, FieldError};
+    let config = match Config::parse(text, "config file c.yaml") {
+        Ok(c) => c,
+        Err(e) => {
+            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
+            return Ok(());
+        }
+    };
+    match section::<E::Section>(&config, E::CLOUD) {
+        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
+        Ok(parsed) => {
+            if let Err(FieldError { field, message }) = E::validate(&parsed, true) {
+                prop_assert!(field.starts_with(&format!("{}.", E::CLOUD)), "{field}");
+                prop_assert!(
+                    field.len() + message.len() < 2048,
+                    "{field}: {} bytes",
+                    message.len()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The number of keys in `doc`, over every mapping at every depth.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use common::config::FieldError;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,19 +96,20 @@ impl Default for AwsConfig {
 
 impl AwsConfig {
     /// Checks what serde cannot; errors name the field.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (i, r) in self.regions.iter().enumerate() {
-            crate::regions::check(r).map_err(|m| (format!("aws.regions[{i}]"), m))?;
+            crate::regions::check(r)
+                .map_err(|m| FieldError::new(format!("aws.regions[{i}]"), m))?;
         }
         if self.idle_probe_interval > Duration::from_secs(3600) {
-            return Err((
-                "aws.idle_probe_interval".into(),
-                "must be at most 1h (0s: no probes, every model fetched in full)".into(),
+            return Err(FieldError::new(
+                "aws.idle_probe_interval",
+                "must be at most 1h (0s: no probes, every model fetched in full)",
             ));
         }
         for (i, stat) in self.latency_stats.iter().enumerate() {
             if cloudwatch_stat(stat).is_none() {
-                return Err((
+                return Err(FieldError::new(
                     format!("aws.latency_stats[{i}]"),
                     format!(
                         "{:?} is not avg or a percentile like p99",
@@ -119,7 +121,7 @@ impl AwsConfig {
         for (i, a) in self.accounts.iter().enumerate() {
             if let Some(arn) = &a.role_arn {
                 if account_of_role(arn).is_none() {
-                    return Err((
+                    return Err(FieldError::new(
                         format!("aws.accounts[{i}].role_arn"),
                         format!(
                             "{:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
@@ -130,17 +132,17 @@ impl AwsConfig {
             }
             if let Some(id) = &a.account_id {
                 if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
-                    return Err((
+                    return Err(FieldError::new(
                         format!("aws.accounts[{i}].account_id"),
-                        "must be a 12-digit AWS account id".into(),
+                        "must be a 12-digit AWS account id",
                     ));
                 }
             }
         }
         if self.requests_per_second == 0 {
-            return Err((
-                "aws.requests_per_second".into(),
-                "must be at least 1".into(),
+            return Err(FieldError::new(
+                "aws.requests_per_second",
+                "must be at least 1",
             ));
         }
         // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
@@ -150,15 +152,15 @@ impl AwsConfig {
         common::config::section_range("aws.profile_ttl", self.profile_ttl, 1, 86400)?;
         let price = self.list_metrics_usd_per_request;
         if !(0.0..=0.01).contains(&price) {
-            return Err((
-                "aws.list_metrics_usd_per_request".into(),
+            return Err(FieldError::new(
+                "aws.list_metrics_usd_per_request",
                 format!("{price} is not a price between 0 and 0.01 USD per request (list price beyond the free tier: 0.00001)"),
             ));
         }
         if self.requests_per_second > 10_000 {
-            return Err((
-                "aws.requests_per_second".into(),
-                "must be at most 10000".into(),
+            return Err(FieldError::new(
+                "aws.requests_per_second",
+                "must be at most 10000",
             ));
         }
         Ok(())
@@ -223,27 +225,36 @@ mod tests {
             regions: vec!["us-east-1".into(), "US East".into()],
             ..AwsConfig::default()
         };
-        assert_eq!(c.validate().unwrap_err().0, "aws.regions[1]");
+        assert_eq!(c.validate().unwrap_err().field, "aws.regions[1]");
         c.regions.clear();
         c.latency_stats = vec!["max".into()];
-        assert_eq!(c.validate().unwrap_err().0, "aws.latency_stats[0]");
+        assert_eq!(c.validate().unwrap_err().field, "aws.latency_stats[0]");
         c.latency_stats.clear();
         c.accounts = vec![AccountConfig {
             role_arn: Some("arn:aws:iam::12:role/x".into()),
             ..Default::default()
         }];
-        assert_eq!(c.validate().unwrap_err().0, "aws.accounts[0].role_arn");
+        assert_eq!(c.validate().unwrap_err().field, "aws.accounts[0].role_arn");
     }
 
     /// The README's config block (every key, with its default) is what this parser takes;
-    /// common's SECTION_KEYS is checked against the same block.
+    /// common/sections.yaml is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_aws_section() {
         let readme = include_str!("../../../docs/configuration.md");
         let block = common::config::example_from_readme(readme).expect("the config block");
         let c = common::config::Config::parse(block, "README").expect("valid");
-        let parsed: Result<AwsConfig, _> = common::config::section(&c, &c.aws, "aws");
+        let parsed: Result<AwsConfig, _> = common::config::section(&c, "aws");
         assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    /// Every exporter checks the `aws:` keys of a shared config by common/sections.yaml.
+    #[test]
+    fn the_shared_section_list_has_every_aws_key() {
+        assert_eq!(
+            common::sections::known()["aws"],
+            common::sections::section_keys::<AwsConfig>()
+        );
     }
 
     /// A duration too large for the cache (`discovery_ttl: 1001y`) is a config error, not a
@@ -251,8 +262,8 @@ mod tests {
     #[test]
     fn absurd_durations_are_refused_naming_the_field() {
         let c = common::config::Config::parse("aws:\n  discovery_ttl: 1001y\n", "t").unwrap();
-        let parsed: AwsConfig = common::config::section(&c, &c.aws, "aws").unwrap();
-        let (field, message) = parsed.validate().unwrap_err();
+        let parsed: AwsConfig = common::config::section(&c, "aws").unwrap();
+        let FieldError { field, message } = parsed.validate().unwrap_err();
         assert_eq!(field, "aws.discovery_ttl", "{message}");
         assert!(message.contains("must be between"), "{message}");
     }

@@ -7,15 +7,13 @@
 //! config errors name the field and stay short. Longer runs: `PROPTEST_CASES=20000 cargo test
 //! -p llm-exporter-aws --bins fuzz`.
 
-use common::config::{example_from_readme, section, Config};
+use common::config::{section, Config, FieldError};
 use proptest::prelude::*;
+use testkit::fuzz::{check_config, readme_config};
 
 use crate::config::AwsConfig;
+use crate::exporter::Aws;
 use crate::models::{classify, latency, ModelRef};
-
-fn readme_config() -> &'static str {
-    example_from_readme(testkit::fuzz::readme()).unwrap()
-}
 
 /// The size of the huge values in generated cases: far past the 2 KB an error may take, and
 /// small enough for 256 cases in seconds (the `*_1_mb_*` tests below use 1 MB once each).
@@ -56,32 +54,6 @@ fn model_id() -> impl Strategy<Value = String> {
     ]
 }
 
-/// What start-up and `--config.check` do with the text: parse the common keys, then this
-/// exporter's section, then validate it. Every error names its field and stays short.
-fn check_config(text: &str) -> Result<(), TestCaseError> {
-    let config = match Config::parse(text, "config file c.yaml") {
-        Ok(c) => c,
-        Err(e) => {
-            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
-            return Ok(());
-        }
-    };
-    match section::<AwsConfig>(&config, &config.aws, "aws") {
-        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
-        Ok(aws) => {
-            if let Err((field, message)) = aws.validate() {
-                prop_assert!(field.starts_with("aws."), "{field}");
-                prop_assert!(
-                    field.len() + message.len() < 2048,
-                    "{field}: {} bytes",
-                    message.len()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 proptest! {
     #[test]
     fn fuzz_aws_model_ids(id in model_id()) {
@@ -99,7 +71,7 @@ proptest! {
 
     #[test]
     fn fuzz_aws_config_every_field(n in any::<usize>(), value in hostile_yaml()) {
-        check_config(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
+        check_config::<Aws>(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
     }
 }
 
@@ -109,7 +81,7 @@ proptest! {
 
     #[test]
     fn fuzz_aws_config_every_key(n in any::<usize>(), key in testkit::fuzz::hostile_key()) {
-        check_config(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
+        check_config::<Aws>(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
     }
 }
 
@@ -122,12 +94,12 @@ fn fuzz_aws_a_1_mb_stat_or_role_is_quoted_short() {
         latency_stats: vec![huge.clone()],
         ..AwsConfig::default()
     };
-    let (_, message) = aws.validate().unwrap_err();
+    let FieldError { message, .. } = aws.validate().unwrap_err();
     assert!(message.len() < 300, "{} bytes", message.len());
     let text = format!("aws:\n  accounts:\n    - role_arn: {huge}\n");
     let config = Config::parse(&text, "c").unwrap();
-    let aws: AwsConfig = section(&config, &config.aws, "aws").unwrap();
-    let (field, message) = aws.validate().unwrap_err();
+    let aws: AwsConfig = section(&config, "aws").unwrap();
+    let FieldError { field, message } = aws.validate().unwrap_err();
     assert_eq!(field, "aws.accounts[0].role_arn");
     assert!(message.len() < 300, "{} bytes", message.len());
 }

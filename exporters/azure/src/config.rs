@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use common::config::FieldError;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,17 +139,17 @@ impl Endpoints {
 
 impl AzureConfig {
     /// Checks what serde cannot; errors name the field. `polling` is false in demo mode.
-    pub fn validate(&self, polling: bool) -> Result<(), (String, String)> {
+    pub fn validate(&self, polling: bool) -> Result<(), FieldError> {
         if polling && self.subscriptions.is_empty() {
-            return Err((
-                "azure.subscriptions".into(),
-                "name at least one subscription id to poll".into(),
+            return Err(FieldError::new(
+                "azure.subscriptions",
+                "name at least one subscription id to poll",
             ));
         }
         for (i, s) in self.subscriptions.iter().enumerate() {
             let groups: Vec<usize> = s.split('-').map(str::len).collect();
             if groups != [8, 4, 4, 4, 12] || !s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                return Err((
+                return Err(FieldError::new(
                     format!("azure.subscriptions[{i}]"),
                     format!(
                         "{:?} is not a subscription id (a GUID)",
@@ -157,11 +158,11 @@ impl AzureConfig {
                 ));
             }
         }
-        let https = |field: &str, v: &str| -> Result<(), (String, String)> {
+        let https = |field: &str, v: &str| -> Result<(), FieldError> {
             if v.starts_with("https://") {
                 Ok(())
             } else {
-                Err((
+                Err(FieldError::new(
                     format!("azure.endpoints.{field}"),
                     format!(
                         "{:?} must be an https:// URL",
@@ -175,15 +176,15 @@ impl AzureConfig {
         https("resource_manager", &self.endpoints.resource_manager)?;
         https("metrics", &self.endpoints.metrics)?;
         if !self.endpoints.metrics.contains("{region}") {
-            return Err((
-                "azure.endpoints.metrics".into(),
-                "must contain {region}, e.g. https://{region}.metrics.monitor.azure.com".into(),
+            return Err(FieldError::new(
+                "azure.endpoints.metrics",
+                "must contain {region}, e.g. https://{region}.metrics.monitor.azure.com",
             ));
         }
         if self.requests_per_second == 0 {
-            return Err((
-                "azure.requests_per_second".into(),
-                "must be at least 1".into(),
+            return Err(FieldError::new(
+                "azure.requests_per_second",
+                "must be at least 1",
             ));
         }
         // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
@@ -203,15 +204,15 @@ impl AzureConfig {
         }
         let price = self.getbatch_usd_per_1000_calls;
         if !(price.is_finite() && (0.0..=100.0).contains(&price)) {
-            return Err((
-                "azure.getbatch_usd_per_1000_calls".into(),
+            return Err(FieldError::new(
+                "azure.getbatch_usd_per_1000_calls",
                 format!("{price} must be a price in USD between 0 and 100"),
             ));
         }
         if self.requests_per_second > 10_000 {
-            return Err((
-                "azure.requests_per_second".into(),
-                "must be at most 10000".into(),
+            return Err(FieldError::new(
+                "azure.requests_per_second",
+                "must be at most 10000",
             ));
         }
         Ok(())
@@ -248,13 +249,16 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let c = AzureConfig::default();
-        assert_eq!(c.validate(true).unwrap_err().0, "azure.subscriptions");
+        assert_eq!(c.validate(true).unwrap_err().field, "azure.subscriptions");
         assert!(c.validate(false).is_ok());
         let c = AzureConfig {
             subscriptions: vec!["not-a-guid".into()],
             ..AzureConfig::default()
         };
-        assert_eq!(c.validate(true).unwrap_err().0, "azure.subscriptions[0]");
+        assert_eq!(
+            c.validate(true).unwrap_err().field,
+            "azure.subscriptions[0]"
+        );
         let sub = "00000000-0000-0000-0000-000000000000".to_string();
         let mut c = AzureConfig {
             subscriptions: vec![sub],
@@ -262,23 +266,35 @@ mod tests {
         };
         c.endpoints.authority_host = "http://login".into();
         assert_eq!(
-            c.validate(true).unwrap_err().0,
+            c.validate(true).unwrap_err().field,
             "azure.endpoints.authority_host"
         );
         c.endpoints.authority_host = default_authority();
         c.endpoints.metrics = "https://metrics.example".into();
-        assert_eq!(c.validate(true).unwrap_err().0, "azure.endpoints.metrics");
+        assert_eq!(
+            c.validate(true).unwrap_err().field,
+            "azure.endpoints.metrics"
+        );
     }
 
     /// The README's config block (every key, with its default) is what this parser takes;
-    /// common's SECTION_KEYS is checked against the same block.
+    /// common/sections.yaml is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_azure_section() {
         let readme = include_str!("../../../docs/configuration.md");
         let block = common::config::example_from_readme(readme).expect("the config block");
         let c = common::config::Config::parse(block, "README").expect("valid");
-        let parsed: Result<AzureConfig, _> = common::config::section(&c, &c.azure, "azure");
+        let parsed: Result<AzureConfig, _> = common::config::section(&c, "azure");
         assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    /// Every exporter checks the `azure:` keys of a shared config by common/sections.yaml.
+    #[test]
+    fn the_shared_section_list_has_every_azure_key() {
+        assert_eq!(
+            common::sections::known()["azure"],
+            common::sections::section_keys::<AzureConfig>()
+        );
     }
 
     /// A duration too large for the cache (`discovery_ttl: 1001y`) is a config error, not a
@@ -286,8 +302,8 @@ mod tests {
     #[test]
     fn absurd_durations_are_refused_naming_the_field() {
         let c = common::config::Config::parse("azure:\n  subscriptions: [00000000-0000-0000-0000-000000000000]\n  discovery_ttl: 1001y\n", "t").unwrap();
-        let parsed: AzureConfig = common::config::section(&c, &c.azure, "azure").unwrap();
-        let (field, message) = parsed.validate(true).unwrap_err();
+        let parsed: AzureConfig = common::config::section(&c, "azure").unwrap();
+        let FieldError { field, message } = parsed.validate(true).unwrap_err();
         assert_eq!(field, "azure.discovery_ttl", "{message}");
         assert!(message.contains("must be between"), "{message}");
     }

@@ -7,13 +7,14 @@
 //! samples and what the accumulator rejects are covered end to end by tests/hostile.rs. Longer
 //! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-azure --bins fuzz`.
 
-use common::config::{example_from_readme, section, Config};
+use common::config::FieldError;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use testkit::fuzz::{any_json, mutated};
+use testkit::fuzz::{any_json, check_config, mutated, readme_config};
 
 use crate::arm::{Account, Deployment};
 use crate::config::AzureConfig;
+use crate::exporter::Azure;
 use crate::models::{is_openai, meaning, outcome, price_keys};
 use crate::monitor::Metric;
 
@@ -66,10 +67,6 @@ fn check_metric(m: &Metric) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn readme_config() -> &'static str {
-    example_from_readme(testkit::fuzz::readme()).unwrap()
-}
-
 /// The size of the huge values in generated cases: far past the 2 KB an error may take, and
 /// small enough for 256 cases in seconds (the `*_1_mb_*` tests below use 1 MB once each).
 const HUGE: usize = 256 * 1024;
@@ -94,32 +91,6 @@ fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
         ".{0,12}".prop_map(Y::from),
         any::<i64>().prop_map(Y::from),
     ]
-}
-
-/// What start-up and `--config.check` do with the text: parse the common keys, then this
-/// exporter's section, then validate it. Every error names its field and stays short.
-fn check_config(text: &str) -> Result<(), TestCaseError> {
-    let config = match Config::parse(text, "config file c.yaml") {
-        Ok(c) => c,
-        Err(e) => {
-            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
-            return Ok(());
-        }
-    };
-    match section::<AzureConfig>(&config, &config.azure, "azure") {
-        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
-        Ok(azure) => {
-            if let Err((field, message)) = azure.validate(true) {
-                prop_assert!(field.starts_with("azure."), "{field}");
-                prop_assert!(
-                    field.len() + message.len() < 2048,
-                    "{field}: {} bytes",
-                    message.len()
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 proptest! {
@@ -170,7 +141,7 @@ proptest! {
 
     #[test]
     fn fuzz_azure_config_every_field(n in any::<usize>(), value in hostile_yaml()) {
-        check_config(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
+        check_config::<Azure>(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
     }
 }
 
@@ -180,7 +151,7 @@ proptest! {
 
     #[test]
     fn fuzz_azure_config_every_key(n in any::<usize>(), key in testkit::fuzz::hostile_key()) {
-        check_config(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
+        check_config::<Azure>(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
     }
 }
 
@@ -192,11 +163,11 @@ fn fuzz_azure_a_1_mb_subscription_or_endpoint_is_quoted_short() {
         subscriptions: vec!["x".repeat(1_000_000)],
         ..AzureConfig::default()
     };
-    let (_, message) = azure.validate(true).unwrap_err();
+    let FieldError { message, .. } = azure.validate(true).unwrap_err();
     assert!(message.len() < 300, "{} bytes", message.len());
     azure.subscriptions = vec!["00000000-0000-0000-0000-000000000000".into()];
     azure.endpoints.metrics = "x".repeat(1_000_000);
-    let (field, message) = azure.validate(true).unwrap_err();
+    let FieldError { field, message } = azure.validate(true).unwrap_err();
     assert_eq!(field, "azure.endpoints.metrics");
     assert!(message.len() < 300, "{} bytes", message.len());
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use common::config::FieldError;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,11 +65,11 @@ impl Default for GcpConfig {
 
 impl GcpConfig {
     /// Checks what serde cannot; errors name the field. `polling` is false in demo mode.
-    pub fn validate(&self, polling: bool) -> Result<(), (String, String)> {
+    pub fn validate(&self, polling: bool) -> Result<(), FieldError> {
         if polling && self.projects.is_empty() {
-            return Err((
-                "gcp.projects".into(),
-                "name at least one project to poll".into(),
+            return Err(FieldError::new(
+                "gcp.projects",
+                "name at least one project to poll",
             ));
         }
         for (i, p) in self.projects.iter().enumerate() {
@@ -78,7 +79,7 @@ impl GcpConfig {
                 && p.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
-                return Err((
+                return Err(FieldError::new(
                     format!("gcp.projects[{i}]"),
                     format!("{:?} is not a project id", common::config::shorten(p, 80)),
                 ));
@@ -87,8 +88,8 @@ impl GcpConfig {
         if !(self.monitoring_endpoint.starts_with("https://")
             || self.monitoring_endpoint.starts_with("http://"))
         {
-            return Err((
-                "gcp.monitoring_endpoint".into(),
+            return Err(FieldError::new(
+                "gcp.monitoring_endpoint",
                 format!(
                     "{:?} is not an http(s) URL",
                     common::config::shorten(&self.monitoring_endpoint, 200)
@@ -96,9 +97,9 @@ impl GcpConfig {
             ));
         }
         if self.requests_per_second == 0 {
-            return Err((
-                "gcp.requests_per_second".into(),
-                "must be at least 1".into(),
+            return Err(FieldError::new(
+                "gcp.requests_per_second",
+                "must be at least 1",
             ));
         }
         // Durations and numbers within what a user can mean (a TTL of 1001 years panics the
@@ -113,15 +114,15 @@ impl GcpConfig {
             )?;
         }
         if !(0.0..=1000.0).contains(&self.usd_per_million_time_series) {
-            return Err((
-                "gcp.usd_per_million_time_series".into(),
-                "must be a price between 0 and 1000 (USD per million time series)".into(),
+            return Err(FieldError::new(
+                "gcp.usd_per_million_time_series",
+                "must be a price between 0 and 1000 (USD per million time series)",
             ));
         }
         if self.requests_per_second > 10_000 {
-            return Err((
-                "gcp.requests_per_second".into(),
-                "must be at most 10000".into(),
+            return Err(FieldError::new(
+                "gcp.requests_per_second",
+                "must be at most 10000",
             ));
         }
         Ok(())
@@ -135,19 +136,22 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let c = GcpConfig::default();
-        assert_eq!(c.validate(true).unwrap_err().0, "gcp.projects");
+        assert_eq!(c.validate(true).unwrap_err().field, "gcp.projects");
         assert!(c.validate(false).is_ok(), "the demo needs no project");
         let c = GcpConfig {
             projects: vec!["ok-project".into(), "Bad Project".into()],
             ..GcpConfig::default()
         };
-        assert_eq!(c.validate(true).unwrap_err().0, "gcp.projects[1]");
+        assert_eq!(c.validate(true).unwrap_err().field, "gcp.projects[1]");
         let c = GcpConfig {
             projects: vec!["p1".into()],
             monitoring_endpoint: "monitoring.googleapis.com".into(),
             ..GcpConfig::default()
         };
-        assert_eq!(c.validate(true).unwrap_err().0, "gcp.monitoring_endpoint");
+        assert_eq!(
+            c.validate(true).unwrap_err().field,
+            "gcp.monitoring_endpoint"
+        );
         for bad in [-0.5, f64::NAN, f64::INFINITY] {
             let c = GcpConfig {
                 projects: vec!["p1".into()],
@@ -155,20 +159,29 @@ mod tests {
                 ..GcpConfig::default()
             };
             assert_eq!(
-                c.validate(true).unwrap_err().0,
+                c.validate(true).unwrap_err().field,
                 "gcp.usd_per_million_time_series"
             );
         }
     }
 
     /// The README's config block (every key, with its default) is what this parser takes;
-    /// common's SECTION_KEYS is checked against the same block.
+    /// common/sections.yaml is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_gcp_section() {
         let readme = include_str!("../../../docs/configuration.md");
         let block = common::config::example_from_readme(readme).expect("the config block");
         let c = common::config::Config::parse(block, "README").expect("valid");
-        let parsed: Result<GcpConfig, _> = common::config::section(&c, &c.gcp, "gcp");
+        let parsed: Result<GcpConfig, _> = common::config::section(&c, "gcp");
         assert!(parsed.is_ok(), "{:?}", parsed.err());
+    }
+
+    /// Every exporter checks the `gcp:` keys of a shared config by common/sections.yaml.
+    #[test]
+    fn the_shared_section_list_has_every_gcp_key() {
+        assert_eq!(
+            common::sections::known()["gcp"],
+            common::sections::section_keys::<GcpConfig>()
+        );
     }
 }

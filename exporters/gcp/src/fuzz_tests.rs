@@ -7,15 +7,16 @@
 //! samples and what the accumulator rejects are covered end to end by tests/hostile.rs. Longer
 //! runs: `PROPTEST_CASES=20000 cargo test -p llm-exporter-gcp --bins fuzz`.
 
-use common::config::{example_from_readme, section, Config};
+use common::config::FieldError;
 use google_cloud_monitoring_v3::model::typed_value::Value as Typed;
 use google_cloud_monitoring_v3::model::{ListTimeSeriesResponse, TimeSeries};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use testkit::fuzz::{any_json, mutated};
+use testkit::fuzz::{any_json, check_config, mutated, readme_config};
 
 use crate::billing;
 use crate::config::GcpConfig;
+use crate::exporter::Gcp;
 use crate::token_types::{known, UnknownTypes};
 use crate::vertex::{error_type, price_keys};
 
@@ -78,10 +79,6 @@ fn check_series(ts: &TimeSeries) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn readme_config() -> &'static str {
-    example_from_readme(testkit::fuzz::readme()).unwrap()
-}
-
 /// The size of the huge values in generated cases: far past the 2 KB an error may take, and
 /// small enough for 256 cases in seconds (the `*_1_mb_*` tests below use 1 MB once each).
 const HUGE: usize = 256 * 1024;
@@ -104,32 +101,6 @@ fn hostile_yaml() -> impl Strategy<Value = serde_yaml_ng::Value> {
         ".{0,12}".prop_map(Y::from),
         any::<i64>().prop_map(Y::from),
     ]
-}
-
-/// What start-up and `--config.check` do with the text: parse the common keys, then this
-/// exporter's section, then validate it. Every error names its field and stays short.
-fn check_config(text: &str) -> Result<(), TestCaseError> {
-    let config = match Config::parse(text, "config file c.yaml") {
-        Ok(c) => c,
-        Err(e) => {
-            prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len());
-            return Ok(());
-        }
-    };
-    match section::<GcpConfig>(&config, &config.gcp, "gcp") {
-        Err(e) => prop_assert!(e.to_string().len() < 2048, "{} bytes", e.to_string().len()),
-        Ok(gcp) => {
-            if let Err((field, message)) = gcp.validate(true) {
-                prop_assert!(field.starts_with("gcp."), "{field}");
-                prop_assert!(
-                    field.len() + message.len() < 2048,
-                    "{field}: {} bytes",
-                    message.len()
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 proptest! {
@@ -177,7 +148,7 @@ proptest! {
 
     #[test]
     fn fuzz_gcp_config_every_field(n in any::<usize>(), value in hostile_yaml()) {
-        check_config(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
+        check_config::<Gcp>(&testkit::fuzz::with_field_value(readme_config(), n, value))?;
     }
 }
 
@@ -187,7 +158,7 @@ proptest! {
 
     #[test]
     fn fuzz_gcp_config_every_key(n in any::<usize>(), key in testkit::fuzz::hostile_key()) {
-        check_config(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
+        check_config::<Gcp>(&testkit::fuzz::with_field_key(readme_config(), n, key))?;
     }
 }
 
@@ -216,11 +187,11 @@ fn fuzz_gcp_a_1_mb_project_or_endpoint_is_quoted_short() {
         projects: vec!["x".repeat(1_000_000)],
         ..GcpConfig::default()
     };
-    let (_, message) = gcp.validate(true).unwrap_err();
+    let FieldError { message, .. } = gcp.validate(true).unwrap_err();
     assert!(message.len() < 300, "{} bytes", message.len());
     gcp.projects = vec!["my-project".into()];
     gcp.monitoring_endpoint = "x".repeat(1_000_000);
-    let (field, message) = gcp.validate(true).unwrap_err();
+    let FieldError { field, message } = gcp.validate(true).unwrap_err();
     assert_eq!(field, "gcp.monitoring_endpoint");
     assert!(message.len() < 300, "{} bytes", message.len());
 }
