@@ -532,7 +532,7 @@ fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
 
 #[test]
 fn gateway_answers_match_prometheus_and_isolate_tenants() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    common::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let repo = root();

@@ -287,7 +287,7 @@ fn wait_read(gw: &Gw, key: &str, path: &str, exports: usize) -> Value {
 
 #[test]
 fn billing_reconciles_aws_exports_from_s3_and_files() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    common::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let today = Utc::now().date_naive();
