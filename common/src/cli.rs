@@ -2,11 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
+use clap::Args;
 
 #[derive(Debug, Clone, Args)]
 pub struct Flags {
@@ -64,19 +60,7 @@ pub struct Flags {
     pub total_shards: u64,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Logfmt,
-    Json,
-}
+pub use crate::logging::{init_logging, LogFormat, LogLevel};
 
 fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
@@ -150,28 +134,4 @@ fn limit_allocator_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
-}
-
-/// Logs to stderr in logfmt or JSON.
-pub fn init_logging(level: LogLevel, format: LogFormat) {
-    let filter = match level {
-        LogLevel::Debug => LevelFilter::DEBUG,
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Warn => LevelFilter::WARN,
-        LogLevel::Error => LevelFilter::ERROR,
-    };
-    let layer = match format {
-        LogFormat::Logfmt => tracing_logfmt::builder()
-            .layer()
-            .with_writer(std::io::stderr)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
-        .try_init();
 }

@@ -2,21 +2,19 @@
 //! API (governor), timeout, and retries with jittered exponential backoff on throttling and
 //! transient errors only. Clients that retry on their own (the AWS SDK) are guarded with
 //! `retries: 0`, so nothing is retried twice. Caching of discovery and metadata sits outside,
-//! in [`crate::cache`], because metric data is never cached.
-//!
-//! The breaker is written here rather than taken from a crate: it is a dozen lines of state,
-//! and its state must be exported as `llm_exporter_circuit_state`, which the circuit-breaker
-//! crates we looked at (failsafe) do not expose.
+//! in [`crate::cache`], because metric data is never cached. The breaker is
+//! [`crate::breaker`]'s, letting every call through while half-open.
 
 use std::fmt::Display;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
+use crate::breaker::{Breaker, BreakerState, Trials};
 use crate::metrics::SelfMetrics;
 
 /// How a failed call should be treated.
@@ -85,24 +83,10 @@ pub enum GuardError<E: Display> {
     Failed { api: String, source: E },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Closed,
-    Open { until: Instant },
-    HalfOpen,
-}
-
-struct Breaker {
-    state: State,
-    failures: u32,
-}
-
 pub struct Guard {
     api: String,
-    /// The scope this guard serves (`llm_exporter_circuit_state{target}`), or "" when shared.
-    target: String,
     settings: GuardSettings,
-    breaker: Mutex<Breaker>,
+    breaker: Breaker,
     limiter: DefaultDirectRateLimiter,
     metrics: Arc<SelfMetrics>,
 }
@@ -125,15 +109,31 @@ impl Guard {
             .circuit_state
             .with_label_values(&[api, target])
             .set(0);
+        // The scope this guard serves (`llm_exporter_circuit_state{target}`), or "" when shared.
+        let (api_label, target_label, gauge) =
+            (api.to_string(), target.to_string(), metrics.clone());
+        let breaker = Breaker::new(settings.failure_threshold, settings.open_for)
+            .with_trials(Trials::Every)
+            .on_change(move |state, failures| {
+                match state {
+                    BreakerState::Open => {
+                        tracing::warn!(api = %api_label, target = %target_label, failures, "circuit opened")
+                    }
+                    BreakerState::Closed => {
+                        tracing::info!(api = %api_label, target = %target_label, "circuit closed")
+                    }
+                    BreakerState::HalfOpen => {}
+                }
+                gauge
+                    .circuit_state
+                    .with_label_values(&[&api_label, &target_label])
+                    .set(state.gauge());
+            });
         Guard {
             api: api.to_string(),
-            target: target.to_string(),
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             settings,
-            breaker: Mutex::new(Breaker {
-                state: State::Closed,
-                failures: 0,
-            }),
+            breaker,
             metrics,
         }
     }
@@ -151,7 +151,7 @@ impl Guard {
     {
         let mut attempt = 0;
         loop {
-            if let Err(retry_in) = self.admit() {
+            if let Err(retry_in) = self.breaker.try_acquire() {
                 self.count("circuit_open");
                 return Err(GuardError::CircuitOpen {
                     api: self.api.clone(),
@@ -168,7 +168,7 @@ impl Guard {
             let (class, wait, err) = match result {
                 Ok(Ok(value)) => {
                     self.count("success");
-                    self.record(true);
+                    self.breaker.record(true);
                     return Ok(value);
                 }
                 Ok(Err(e)) => {
@@ -202,7 +202,7 @@ impl Guard {
             // A permanent error (403, a malformed request) means the API answered: it is no
             // sign of an outage, so it never opens the breaker (a misconfigured scope must not
             // stop the healthy ones sharing it).
-            self.record(class == ErrorClass::Permanent);
+            self.breaker.record(class == ErrorClass::Permanent);
             if class == ErrorClass::Permanent || attempt >= self.settings.retries {
                 return Err(err);
             }
@@ -231,60 +231,6 @@ impl Guard {
             .api_requests
             .with_label_values(&[&self.api, outcome])
             .inc();
-    }
-
-    /// Err(wait) while the circuit is open.
-    fn admit(&self) -> Result<(), Duration> {
-        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        if let State::Open { until } = b.state {
-            let now = Instant::now();
-            if now < until {
-                return Err(until - now);
-            }
-            b.state = State::HalfOpen;
-            self.publish(b.state);
-        }
-        Ok(())
-    }
-
-    fn record(&self, success: bool) {
-        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        let before = b.state;
-        if success {
-            b.failures = 0;
-            b.state = State::Closed;
-        } else {
-            b.failures += 1;
-            if b.state == State::HalfOpen || b.failures >= self.settings.failure_threshold {
-                b.state = State::Open {
-                    until: Instant::now() + self.settings.open_for,
-                };
-            }
-        }
-        if std::mem::discriminant(&before) != std::mem::discriminant(&b.state) {
-            match b.state {
-                State::Open { .. } => {
-                    tracing::warn!(api = %self.api, target = %self.target, failures = b.failures, "circuit opened")
-                }
-                State::Closed => {
-                    tracing::info!(api = %self.api, target = %self.target, "circuit closed")
-                }
-                State::HalfOpen => {}
-            }
-            self.publish(b.state);
-        }
-    }
-
-    fn publish(&self, state: State) {
-        let v = match state {
-            State::Closed => 0,
-            State::HalfOpen => 1,
-            State::Open { .. } => 2,
-        };
-        self.metrics
-            .circuit_state
-            .with_label_values(&[&self.api, &self.target])
-            .set(v);
     }
 }
 

@@ -7,7 +7,9 @@
 //! its [`source::Source`]s) and its `main` calls [`main`], which starts it and calls [`run`].
 
 pub mod accumulator;
+pub mod atomic_file;
 pub mod basic_auth;
+pub mod breaker;
 pub mod budget;
 pub mod cache;
 pub mod cli;
@@ -20,6 +22,7 @@ pub mod guard;
 pub mod gzip;
 pub mod idle;
 pub mod landing;
+pub mod logging;
 pub mod metrics;
 pub mod poller;
 pub mod pricing;
@@ -28,6 +31,7 @@ pub mod reload;
 pub mod sections;
 pub mod server;
 pub mod shard;
+pub mod shutdown;
 pub mod source;
 pub mod tls;
 pub mod web_config;
@@ -314,20 +318,6 @@ fn check(
 }
 
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    shutdown::signal().await;
     tracing::info!("shutting down");
 }

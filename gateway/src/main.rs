@@ -4,7 +4,6 @@
 mod answers;
 mod auth;
 mod billing;
-mod breaker;
 mod cache;
 mod config;
 mod cost;
@@ -26,7 +25,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use common::logging::{init_logging, LogFormat, LogLevel};
 use rmcp::ServiceExt;
 
 use crate::gateway::Gateway;
@@ -47,11 +47,11 @@ struct Cli {
     #[arg(long = "config.check")]
     config_check: bool,
     /// Only log messages with the given severity or above (logs go to stderr).
-    #[arg(long = "log.level", global = true, value_enum, default_value_t = Level::Info)]
-    log_level: Level,
+    #[arg(long = "log.level", global = true, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
     /// Output format of log messages.
-    #[arg(long = "log.format", global = true, value_enum, default_value_t = Format::Logfmt)]
-    log_format: Format,
+    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
+    log_format: LogFormat,
 }
 
 #[derive(clap::Args)]
@@ -93,47 +93,6 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Logfmt,
-    Json,
-}
-
-/// Logs to stderr in logfmt (`ts=… level=info target=… message=…`) or JSON, one line each.
-fn init_logging(level: Level, format: Format) {
-    use tracing_subscriber::filter::LevelFilter;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let filter = match level {
-        Level::Debug => LevelFilter::DEBUG,
-        Level::Info => LevelFilter::INFO,
-        Level::Warn => LevelFilter::WARN,
-        Level::Error => LevelFilter::ERROR,
-    };
-    let layer = match format {
-        Format::Logfmt => tracing_logfmt::builder()
-            .layer()
-            .with_writer(std::io::stderr)
-            .boxed(),
-        Format::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
-    let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
-        .try_init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_level, cli.log_format);
@@ -169,7 +128,7 @@ fn load(flags: &ServeFlags) -> anyhow::Result<(config::Config, Arc<Gateway>)> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // HTTPS upstreams: one TLS provider for reqwest's rustls.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    common::tls::install_crypto_provider();
     let command = match cli.command {
         Some(c) => c,
         None if cli.config_check => Command::CheckConfig,
@@ -264,7 +223,7 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
     tracing::info!(address = %local, upstreams = ?names, "listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown().await;
+            common::shutdown::signal().await;
             tracing::info!("shutting down");
             end_sessions();
             // Requests in flight get a few seconds; then the process ends regardless.
@@ -275,25 +234,4 @@ async fn serve(flags: &ServeFlags) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::answers;
 use crate::auth::{key_from_headers, AuthError};
-use crate::breaker::BreakerState;
 use crate::gateway::{retry_after_seconds, Ctx, Gateway, GatewayError};
+use common::breaker::BreakerState;
 
 type Params = Query<HashMap<String, String>>;
 

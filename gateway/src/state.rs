@@ -1,14 +1,13 @@
 //! Which clouds each tenant has disabled, kept across restarts in a small JSON file.
 //!
-//! A file written atomically (temporary file in the same directory, fsync, rename, fsync of
-//! the directory) rather than SQLite: the state is a few bytes per tenant, written only when
+//! A file written atomically ([`common::atomic_file`]: temporary file in the same directory,
+//! fsync, rename, fsync of the directory) rather than SQLite: the state is a few bytes per tenant, written only when
 //! someone enables or disables a cloud, and read once at start; a rename is atomic on POSIX
 //! file systems, so a crash leaves either the old or the new file, never half of one. SQLite
 //! would add a C library and a schema for a map of tenant to clouds, and the file stays
 //! readable and editable by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -125,28 +124,9 @@ impl Store {
 }
 
 fn write_atomically(path: &Path, state: &StateFile) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let body = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&body)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    // The rename itself is durable only once the directory is synced.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let mut body = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    body.push(b'\n');
+    common::atomic_file::write(path, &body)
 }
 
 #[cfg(test)]

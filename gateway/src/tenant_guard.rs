@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::breaker::Breaker;
 use crate::config::{BreakerConfig, QueryLimits};
 use crate::upstream::UpstreamError;
+use common::breaker::Breaker;
 
 pub struct TenantGuards {
     breaker: BreakerConfig,
@@ -57,7 +57,7 @@ impl TenantGuards {
         Fut: Future<Output = Result<Value, UpstreamError>>,
     {
         let breaker = self.breaker(who, upstream);
-        if !breaker.try_acquire() {
+        if breaker.try_acquire().is_err() {
             return Err(UpstreamError::TenantPaused(breaker.retry_in()));
         }
         let semaphore = self.semaphore(who, limits.max_concurrent);

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::breaker::{Breaker, BreakerState};
 use crate::config::{self, BreakerConfig, Cloud};
 use crate::metrics::Metrics;
+use common::breaker::{Breaker, BreakerState};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
@@ -98,7 +98,7 @@ struct ApiResponse {
 impl Upstream {
     pub fn new(u: &config::Upstream, breaker: &BreakerConfig, metrics: Arc<Metrics>) -> Upstream {
         // reqwest's rustls needs a process-wide provider (no-op when already installed).
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        common::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(u.timeout)
             .connect_timeout(u.timeout)
@@ -206,7 +206,7 @@ impl Upstream {
         params: &[(&str, String)],
         wait: Option<Duration>,
     ) -> Result<String, UpstreamError> {
-        if !self.breaker.try_acquire() {
+        if self.breaker.try_acquire().is_err() {
             self.count("circuit_open");
             self.publish_state();
             return Err(UpstreamError::CircuitOpen);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -136,33 +135,9 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
     }
 }
 
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to a temporary file of its own beside `path` (no two writers share one),
-/// syncs it, renames it over `path` and syncs the directory, so a crash at any moment leaves
-/// the previous state or the new one.
+/// Replaces the state file atomically ([`crate::atomic_file::write`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        StateError::new(path, e)
-    })
+    crate::atomic_file::write(path, bytes).map_err(|e| StateError::new(path, e))
 }
 
 /// An exclusive lock on `<state_file>.lock`, held for the life of the process: a second

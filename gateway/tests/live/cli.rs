@@ -6,12 +6,10 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::root;
+
 fn gateway() -> Command {
     Command::new(env!("CARGO_BIN_EXE_llm-gateway"))
-}
-
-fn root() -> std::path::PathBuf {
-    testkit::workspace_root()
 }
 
 #[test]

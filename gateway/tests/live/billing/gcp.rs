@@ -10,7 +10,7 @@ use chrono::{Duration as Days, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use super::{f, generate, hash, prometheus_with, rows, wait_read};
-use crate::Gw;
+use crate::support::Gw;
 use gcs_fake::FakeGcs;
 use testkit::*;
 
@@ -35,7 +35,7 @@ fn start(config: &std::path::Path, gcs: &FakeGcs) -> Exporter {
         "gcs_base_url": gcs.url, "disable_oauth": true})
     .to_string();
     Exporter::start(
-        crate::gateway_bin(),
+        crate::support::gateway_bin(),
         &["--config.file", config.to_str().unwrap()],
         &[
             "GOOGLE_APPLICATION_CREDENTIALS",

@@ -20,7 +20,7 @@ use serde_yaml_ng::Value as Yaml;
 use testkit::*;
 
 use super::{by_period, f, generate, hash, row, rows, start, KEY_ADMIN};
-use crate::{binary, num, prom, root, yaml, Gw};
+use crate::support::{binary, num, prom, root, yaml, Gw};
 
 const ACCOUNT: &str = "123456789012";
 
