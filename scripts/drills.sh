@@ -28,27 +28,27 @@ run() {
 # The fault proxy itself: each fault checked on the wire.
 run -p testkit --lib fault_proxy
 # Fault drills: latency, reset, truncated body, 429 + Retry-After, 5xx, hang; breaker half-open.
-for c in aws azure gcp; do run -p "llm-exporter-$c" --test drills; done
+for c in aws azure gcp; do run -p "llm-exporter-$c" --test "$c" drills::; done
 # kill -9 and SIGTERM loops with a monotonicity-checking scraper.
-for c in aws azure gcp; do run -p "llm-exporter-$c" --test restarts; done
+for c in aws azure gcp; do run -p "llm-exporter-$c" --test "$c" restarts::; done
 # The HTTP edge and basic auth (slowloris, descriptor limit, failed logins, gzip).
-run -p llm-exporter-aws --test http_edge
-run -p llm-exporter-aws --test cli web_config_serves_tls_and_requires_basic_auth
+run -p llm-exporter-aws --test aws http_edge::
+run -p llm-exporter-aws --test aws cli::web_config_serves_tls_and_requires_basic_auth
 run -p common --lib basic_auth
 run -p common --lib edge
 # Config range checks and messages naming the field.
 run -p common --lib config::tests
 for c in aws azure gcp; do run -p "llm-exporter-$c" --bin "llm-exporter-$c" config::tests; done
-for c in aws azure gcp; do run -p "llm-exporter-$c" --test cli bad_input_exits_non_zero_naming_what_is_wrong; done
+for c in aws azure gcp; do run -p "llm-exporter-$c" --test "$c" cli::bad_input_exits_non_zero_naming_what_is_wrong; done
 # Hostile answers against the real binaries: absurd, non-finite, negative, future, 1970 and
 # repeated points; bodies past max_response_bytes (memory bounded); Azure back to getBatch.
-for c in azure gcp; do run -p "llm-exporter-$c" --test hostile; done
-for c in azure gcp; do run -p "llm-exporter-$c" --test duplicates; done
-for c in aws azure gcp; do run -p "llm-exporter-$c" --test body_cap; done
-run -p llm-exporter-azure --test get_batch
+for c in azure gcp; do run -p "llm-exporter-$c" --test "$c" hostile::; done
+for c in azure gcp; do run -p "llm-exporter-$c" --test "$c" duplicates::; done
+for c in aws azure gcp; do run -p "llm-exporter-$c" --test "$c" body_cap::; done
+run -p llm-exporter-azure --test azure get_batch::
 # Hostile values, the state file (lock, atomic writes), leftovers.
 run -p common --lib accumulator
-run -p llm-exporter-gcp --test ca_bundle
+run -p llm-exporter-gcp --test gcp ca_bundle::
 
 if [[ -z ${DRILLS_SKIP_FUZZ:-} ]]; then
   echo "== fuzzing: PROPTEST_CASES=$cases, every test named *fuzz*"

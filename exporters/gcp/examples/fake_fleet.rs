@@ -1,5 +1,5 @@
 //! A fake Cloud Monitoring serving a fleet of projects, for `scripts/scale.sh` (run by hand,
-//! not in CI). It is the tests' fake (tests/support), seeded once with a point a minute from
+//! not in CI). It is the tests' fake (tests/gcp/support), seeded once with a point a minute from
 //! 20 minutes ago to `FLEET_HOURS` ahead, so the exporter sees new minutes as time passes.
 //!
 //! `fake_fleet <projects> <models per project> <share of projects in use>`: in a project in
@@ -7,7 +7,7 @@
 //! other model is idle and, as on Cloud Monitoring, has no series. Prints the endpoint's URL,
 //! then serves until killed.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/gcp/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
