@@ -17,34 +17,10 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
+use crate::error::{FailureKind, SourceError};
 use crate::metrics::SelfMetrics;
 
-/// How a failed call should be treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The cloud asked us to slow down (429, 529, `Throttling`): retry after backoff.
-    Throttled,
-    /// 5xx, connection reset, timeout: retry after backoff.
-    Transient,
-    /// Anything a retry cannot fix (403, malformed request or response).
-    Permanent,
-}
-
-/// Implemented by the error type of each cloud client.
-pub trait Classify {
-    fn class(&self) -> ErrorClass;
-    /// A server-given wait (HTTP `Retry-After`), honoured instead of the computed backoff.
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-}
-
-/// Sources' own errors (the demo's, parsing failures): nothing a retry fixes.
-impl Classify for crate::source::SourceError {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Permanent
-    }
-}
+pub use crate::error::{Classify, ErrorClass};
 
 #[derive(Clone, Debug)]
 pub struct GuardSettings {
@@ -77,8 +53,13 @@ impl Default for GuardSettings {
 /// Why a guarded call failed. Messages name the API, never a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError<E: Display> {
+    /// `cause`: the class of the failure that opened it (throttling or an outage).
     #[error("{api}: circuit open after repeated failures; retrying in {retry_in:?}")]
-    CircuitOpen { api: String, retry_in: Duration },
+    CircuitOpen {
+        api: String,
+        retry_in: Duration,
+        cause: ErrorClass,
+    },
     #[error("{api}: no answer within {after:?}")]
     Timeout { api: String, after: Duration },
     #[error("{api}: {source}")]
@@ -95,6 +76,8 @@ enum State {
 struct Breaker {
     state: State,
     failures: u32,
+    /// The class of the last failure counted.
+    last_failure: ErrorClass,
 }
 
 pub struct Guard {
@@ -133,6 +116,7 @@ impl Guard {
             breaker: Mutex::new(Breaker {
                 state: State::Closed,
                 failures: 0,
+                last_failure: ErrorClass::Transient,
             }),
             metrics,
         }
@@ -151,11 +135,12 @@ impl Guard {
     {
         let mut attempt = 0;
         loop {
-            if let Err(retry_in) = self.admit() {
+            if let Err((retry_in, cause)) = self.admit() {
                 self.count("circuit_open");
                 return Err(GuardError::CircuitOpen {
                     api: self.api.clone(),
                     retry_in,
+                    cause,
                 });
             }
             self.limiter.until_ready().await;
@@ -168,7 +153,7 @@ impl Guard {
             let (class, wait, err) = match result {
                 Ok(Ok(value)) => {
                     self.count("success");
-                    self.record(true);
+                    self.record(None);
                     return Ok(value);
                 }
                 Ok(Err(e)) => {
@@ -202,7 +187,7 @@ impl Guard {
             // A permanent error (403, a malformed request) means the API answered: it is no
             // sign of an outage, so it never opens the breaker (a misconfigured scope must not
             // stop the healthy ones sharing it).
-            self.record(class == ErrorClass::Permanent);
+            self.record((class != ErrorClass::Permanent).then_some(class));
             if class == ErrorClass::Permanent || attempt >= self.settings.retries {
                 return Err(err);
             }
@@ -233,13 +218,13 @@ impl Guard {
             .inc();
     }
 
-    /// Err(wait) while the circuit is open.
-    fn admit(&self) -> Result<(), Duration> {
+    /// Err(wait, what opened it) while the circuit is open.
+    fn admit(&self) -> Result<(), (Duration, ErrorClass)> {
         let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         if let State::Open { until } = b.state {
             let now = Instant::now();
             if now < until {
-                return Err(until - now);
+                return Err((until - now, b.last_failure));
             }
             b.state = State::HalfOpen;
             self.publish(b.state);
@@ -247,19 +232,21 @@ impl Guard {
         Ok(())
     }
 
-    fn record(&self, success: bool) {
+    /// A call's outcome for the breaker: None for an answer, else the failure's class.
+    fn record(&self, failure: Option<ErrorClass>) {
         let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         let before = b.state;
-        if success {
-            b.failures = 0;
-            b.state = State::Closed;
-        } else {
+        if let Some(class) = failure {
+            b.last_failure = class;
             b.failures += 1;
             if b.state == State::HalfOpen || b.failures >= self.settings.failure_threshold {
                 b.state = State::Open {
                     until: Instant::now() + self.settings.open_for,
                 };
             }
+        } else {
+            b.failures = 0;
+            b.state = State::Closed;
         }
         if std::mem::discriminant(&before) != std::mem::discriminant(&b.state) {
             match b.state {
@@ -285,6 +272,30 @@ impl Guard {
             .circuit_state
             .with_label_values(&[&self.api, &self.target])
             .set(v);
+    }
+}
+
+/// A guarded call's failure as a source reports it: the message as displayed, the kind of the
+/// cloud's error, or for an open breaker the kind of the failures that opened it.
+impl From<&GuardError<SourceError>> for SourceError {
+    fn from(e: &GuardError<SourceError>) -> Self {
+        match e {
+            GuardError::Failed { api, source } => source.clone().context(api),
+            GuardError::CircuitOpen { cause, .. } => {
+                let kind = match cause {
+                    ErrorClass::Throttled => FailureKind::Throttled,
+                    _ => FailureKind::Unreachable,
+                };
+                SourceError::new(kind, e.to_string())
+            }
+            GuardError::Timeout { .. } => SourceError::new(FailureKind::Unreachable, e.to_string()),
+        }
+    }
+}
+
+impl From<GuardError<SourceError>> for SourceError {
+    fn from(e: GuardError<SourceError>) -> Self {
+        SourceError::from(&e)
     }
 }
 
@@ -426,6 +437,34 @@ mod tests {
         assert_eq!(
             m.api_requests.with_label_values(&["Op", "timeout"]).get(),
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_reports_the_kind_of_failure_that_opened_it() {
+        use crate::error::{FailureKind, SourceError};
+        for (class, kind) in [
+            (ErrorClass::Throttled, FailureKind::Throttled),
+            (ErrorClass::Transient, FailureKind::Unreachable),
+        ] {
+            let (g, _) = guard(0);
+            for _ in 0..3 {
+                let _: Result<(), _> = g.call(|| async { Err(E(class)) }).await;
+            }
+            let r: Result<(), GuardError<SourceError>> = g.call(|| async { Ok(()) }).await;
+            let e = SourceError::from(r.unwrap_err());
+            assert_eq!(e.kind, kind, "{e}");
+            assert!(e.message.contains("circuit open"), "{e}");
+        }
+        // A failed call keeps its kind and gets the API's name before its message.
+        let (g, _) = guard(0);
+        let r: Result<(), _> = g
+            .call(|| async { Err(SourceError::http(403, "HTTP 403: AccessDenied")) })
+            .await;
+        let e = SourceError::from(r.unwrap_err());
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (FailureKind::Denied, "Op: HTTP 403: AccessDenied")
         );
     }
 }

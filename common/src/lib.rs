@@ -6,6 +6,7 @@
 //! cloud SDK; each exporter implements [`source::Source`] and calls [`run`].
 
 pub mod accumulator;
+pub mod base;
 pub mod basic_auth;
 pub mod budget;
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod edge;
+pub mod error;
 pub mod exposition;
 pub mod guard;
 pub mod gzip;
@@ -36,7 +38,8 @@ use anyhow::Context;
 
 use accumulator::{Accumulator, AccumulatorSettings, Now, StateLock};
 use config::Config;
-use metrics::{SelfMetrics, UsageRenderer};
+use exposition::UsageRenderer;
+use metrics::SelfMetrics;
 use pricing::Pricing;
 use publish::Publisher;
 use source::Source;
@@ -156,7 +159,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let polled = Arc::new(AtomicBool::new(false));
-    let target_errors = Arc::new(landing::TargetErrors::default());
+    let target_errors = Arc::new(poller::TargetErrors::default());
 
     configure_budget(&config, &metrics, sources.first());
     let poller = poller::Poller {

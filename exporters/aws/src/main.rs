@@ -2,17 +2,19 @@
 //! Flags -> config -> one Source per account and region -> `common::run`.
 
 mod assemble;
-mod bedrock;
 mod capped;
-mod cloudwatch;
 mod config;
 #[cfg(test)]
 mod costs;
 mod demo;
+mod discovery;
 mod error;
 mod listed;
 mod listing;
+mod metrics_api;
 mod models;
+mod pages;
+mod plan;
 mod probe;
 mod provisioned;
 mod regions;
@@ -234,7 +236,7 @@ async fn build_sources(
                 region: region.clone(),
                 account_id,
                 account: OnceCell::new(),
-                cloudwatch: cloudwatch::CloudWatch::new(
+                cloudwatch: metrics_api::CloudWatch::new(
                     aws_sdk_cloudwatch::Client::new(&sdk),
                     list_guard,
                     data_guard,
@@ -247,7 +249,7 @@ async fn build_sources(
                     metrics.clone(),
                     aws.list_metrics_usd_per_request,
                 ),
-                profiles: bedrock::ProfileResolver::new(
+                profiles: discovery::ProfileResolver::new(
                     bedrock.clone(),
                     profile_guard,
                     Listing::new(

@@ -12,10 +12,10 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use testkit::fuzz::{any_json, mutated};
 
-use crate::arm::{Account, Deployment};
+use crate::answer::Metric;
 use crate::config::AzureConfig;
+use crate::discovery::{Account, Deployment};
 use crate::models::{is_openai, meaning, outcome, price_keys};
-use crate::monitor::Metric;
 
 const KEYS: &str = "[a-z]{1,6}|name|value|timeseries|data|total|average|timeStamp|metadatavalues|errorCode|id|location|sku|properties|model|format|version";
 

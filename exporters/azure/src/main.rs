@@ -1,15 +1,19 @@
 //! `llm-exporter-azure`: Azure OpenAI / AI Foundry usage and cost from Azure Monitor, as
 //! Prometheus metrics. Flags -> config -> one Source per subscription -> `common::run`.
 
-mod arm;
+mod answer;
 mod billing;
 mod capped;
 mod config;
 mod demo;
+mod discovery;
+mod error;
+mod guards;
 mod http;
+mod metrics_api;
 mod models;
-mod monitor;
 mod points;
+mod samples;
 mod source;
 mod watch;
 
@@ -35,10 +39,11 @@ use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 use common::RunSettings;
 
-use crate::arm::Arm;
 use crate::config::{AzureConfig, CredentialKind};
+use crate::discovery::Arm;
+use crate::guards::Guards;
 use crate::http::AzClient;
-use crate::monitor::{Guards, Monitor};
+use crate::metrics_api::Monitor;
 use crate::source::AzureSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -127,7 +132,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_string();
     // ARM throttles per subscription and principal: one guard for the listings. The metrics
-    // APIs get a guard per subscription and region (see monitor::Guards).
+    // APIs get a guard per subscription and region (see guards::Guards).
     let arm = Arc::new(Arm::new(
         client.clone(),
         Arc::new(Guard::new(
@@ -150,7 +155,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         refused: Mutex::new(Default::default()),
         retry_batch: azure.getbatch_retry,
         batch_usd_per_call: azure.getbatch_usd_per_1000_calls / 1000.0,
-        api_in_use: monitor::api_in_use_gauge(&metrics),
+        api_in_use: metrics_api::api_in_use_gauge(&metrics),
         metrics: metrics.clone(),
     });
     let sources: Vec<AzureSource> = azure

@@ -3,13 +3,14 @@
 
 mod billing;
 mod config;
-mod dedupe;
 mod demo;
-mod monitoring;
-mod rest;
+mod error;
+mod http;
+mod metrics_api;
+mod models;
+mod points;
 mod source;
 mod token_types;
-mod vertex;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -28,8 +29,8 @@ use common::pricing::Pricing;
 use common::RunSettings;
 
 use crate::config::GcpConfig;
-use crate::monitoring::Monitoring;
-use crate::rest::Rest;
+use crate::http::Rest;
+use crate::metrics_api::Monitoring;
 use crate::source::VertexSource;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -196,14 +197,14 @@ async fn run(p: Prepared) -> anyhow::Result<()> {
         .build()
         .context("cannot set up Google application default credentials")?;
     // Cloud Monitoring's REST endpoint, called directly so that no body is read past
-    // max_response_bytes (rest.rs says why not the generated client).
+    // max_response_bytes (http.rs says why not the generated client).
     let rest = Arc::new(
         Rest::new(&p.gcp.monitoring_endpoint, credentials, max_response_bytes)
             .context("cannot create the Cloud Monitoring client")?,
     );
     let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
     let unread = Arc::new(billing::WarnOnce::default());
-    let duplicates = Arc::new(dedupe::Duplicates::new(metrics.clone()));
+    let duplicates = Arc::new(points::Duplicates::new(metrics.clone()));
     // A breaker and a rate limit per project: Cloud Monitoring's read quota is the project's,
     // and one project's outage or missing permission must not hold back the others.
     let sources: Vec<VertexSource> = p
