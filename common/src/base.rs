@@ -16,3 +16,43 @@ pub fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The crate's layers, lowest first: a module uses only modules before it, so data flows
+    /// source -> poller -> accumulator -> publish -> server/landing without a circle (the
+    /// poller, above the accumulator and the publisher, drives both).
+    const LAYERS: &[&str] = &[
+        "base",
+        "error",
+        "source",
+        "budget",
+        "shard",
+        "edge",
+        "gzip",
+        "idle",
+        "config",
+        "tls",
+        "cli",
+        "metrics",
+        "cache",
+        "basic_auth",
+        "web_config",
+        "guard",
+        "pricing",
+        "accumulator",
+        "exposition",
+        "publish",
+        "poller",
+        "demo",
+        "reload",
+        "landing",
+        "server",
+    ];
+
+    #[test]
+    fn modules_import_each_other_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        testkit::layers::assert_one_way(&src, LAYERS);
+    }
+}

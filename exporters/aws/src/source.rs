@@ -5,6 +5,19 @@
 //! Provisioned Throughput. A counter metric this process has not fetched before is fetched
 //! from `window.backfill_start`: ListMetrics can list a new metric up to 15 minutes late, and
 //! its first minutes must still count.
+//!
+//! Files by role, the same in every exporter (a role a cloud does not need has no file):
+//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
+//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
+//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
+//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
+//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
+//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
+//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
+//! `demo.rs` the `--demo` data set.
+//! Bedrock's own: `tiers.rs` (service tiers, its billing modes) and `provisioned.rs`
+//! (Provisioned Throughput) in place of `billing.rs`; `listed.rs`, `listing.rs`, `pages.rs`,
+//! `plan.rs`, `probe.rs`, `assemble.rs`, `regions.rs`, `costs.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -380,5 +393,36 @@ impl Source for BedrockSource {
         }
         samples.extend(sums.into_samples());
         Ok(samples)
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    /// The crate's layers, lowest first: a module uses only modules before it.
+    const LAYERS: &[&str] = &[
+        "regions",
+        "models",
+        "tiers",
+        "listed",
+        "listing",
+        "capped",
+        "error",
+        "pages",
+        "metrics_api",
+        "discovery",
+        "provisioned",
+        "assemble",
+        "plan",
+        "watch",
+        "probe",
+        "demo",
+        "source",
+        "costs",
+    ];
+
+    #[test]
+    fn modules_import_each_other_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        testkit::layers::assert_one_way(&src, LAYERS);
     }
 }

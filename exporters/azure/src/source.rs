@@ -6,6 +6,17 @@
 //! group>/<account>`): it has its own horizon, succeeds or fails on its own and gets its own
 //! `llm_exporter_target_up`. One getBatch call still serves every account of a region, over
 //! the oldest of their windows; the accumulator drops what each account has already made final.
+//!
+//! Files by role, the same in every exporter (a role a cloud does not need has no file):
+//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
+//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
+//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
+//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
+//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
+//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
+//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
+//! `demo.rs` the `--demo` data set.
+//! Azure's own: `answer.rs` (the metrics answer's shape), `guards.rs`, `samples.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -441,5 +452,32 @@ impl Source for AzureSource {
 
     async fn fetch_scopes(&self, windows: &(dyn Windows + '_)) -> Vec<ScopeFetch> {
         self.fetch_accounts(windows).await
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    /// The crate's layers, lowest first: a module uses only modules before it.
+    const LAYERS: &[&str] = &[
+        "error",
+        "answer",
+        "guards",
+        "capped",
+        "http",
+        "discovery",
+        "models",
+        "billing",
+        "points",
+        "watch",
+        "metrics_api",
+        "samples",
+        "demo",
+        "source",
+    ];
+
+    #[test]
+    fn modules_import_each_other_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        testkit::layers::assert_one_way(&src, LAYERS);
     }
 }
