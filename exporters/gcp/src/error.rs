@@ -9,7 +9,7 @@
 //! (invalid request), `UNAVAILABLE` 503, `DEADLINE_EXCEEDED` 504 and `INTERNAL` 500
 //! (unreachable: retried).
 
-use common::error::{FailureKind, SourceError};
+use common::error::{ErrorClass, FailureKind, SourceError};
 use google_cloud_auth::errors::CredentialsError;
 use serde_json::Value;
 
@@ -49,14 +49,15 @@ pub fn http_error(code: u16, body: &[u8]) -> SourceError {
         });
     let (message, status) =
         parsed.unwrap_or_else(|| (String::from_utf8_lossy(body).into_owned(), String::new()));
-    let kind = if code == 429 || status == "RESOURCE_EXHAUSTED" {
-        FailureKind::Throttled
-    } else if code >= 500
+    let throttled = code == 429 || status == "RESOURCE_EXHAUSTED";
+    let outage = code >= 500
         || matches!(
             status.as_str(),
             "UNAVAILABLE" | "DEADLINE_EXCEEDED" | "INTERNAL"
-        )
-    {
+        );
+    let kind = if throttled {
+        FailureKind::Throttled
+    } else if outage {
         FailureKind::Unreachable
     } else if matches!(status.as_str(), "UNAUTHENTICATED" | "PERMISSION_DENIED") {
         FailureKind::Denied
@@ -65,7 +66,18 @@ pub fn http_error(code: u16, body: &[u8]) -> SourceError {
     } else {
         FailureKind::of_status(code)
     };
-    error(kind, format!("HTTP {code}: {message}")).with_status(code)
+    // Retried: throttling and outages; any other answer (a bare 408 too) would only come
+    // again.
+    let class = if throttled {
+        ErrorClass::Throttled
+    } else if outage {
+        ErrorClass::Transient
+    } else {
+        ErrorClass::Permanent
+    };
+    error(kind, format!("HTTP {code}: {message}"))
+        .with_status(code)
+        .with_class(class)
 }
 
 /// A call that got no usable answer. Timeouts, refused or reset connections and bodies cut
@@ -117,7 +129,6 @@ pub fn parse_error(api: &str, e: &serde_json::Error) -> SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::error::ErrorClass;
 
     #[test]
     fn errors_are_classed_as_google_documents_them() {
@@ -165,6 +176,7 @@ mod tests {
             (Unreachable, ErrorClass::Transient)
         );
         assert_eq!(http_error(502, b"<html>").kind, Unreachable);
+        assert_eq!(http_error(408, b"").class, ErrorClass::Permanent);
         let eof = serde_json::from_slice::<Value>(b"{\"a\":").unwrap_err();
         assert_eq!(parse_error("x", &eof).kind, Unreachable);
         let bad = serde_json::from_slice::<Value>(b"]").unwrap_err();
