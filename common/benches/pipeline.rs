@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::accumulator::{Accumulator, AccumulatorSettings, Now};
+use common::exposition::UsageRenderer;
 use common::gzip;
-use common::metrics::UsageRenderer;
 use common::pricing::Pricing;
 use common::source::{ErrorType, Sample, SampleKind, SeriesLabels, TokenType, Window};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};

@@ -9,12 +9,12 @@ use std::f64::consts::PI;
 
 use std::sync::Arc;
 
+use crate::base::unix_now;
+use crate::error::SourceError;
 use crate::guard::{Guard, GuardSettings};
 use crate::metrics::SelfMetrics;
-use crate::poller::unix_now;
 use crate::source::{
-    ErrorType, LatencyKind, Sample, SampleKind, SeriesLabels, Source, SourceError, TokenType,
-    Window,
+    ErrorType, LatencyKind, Sample, SampleKind, SeriesLabels, Source, TokenType, Window,
 };
 
 /// One synthetic model: its labels and how busy it is.
@@ -240,7 +240,7 @@ impl Source for DemoSource {
             Some(g) => g
                 .call(|| async { Ok::<_, SourceError>(self.synthesize(window)) })
                 .await
-                .map_err(|e| SourceError::new(e.to_string())),
+                .map_err(SourceError::from),
             None => Ok(self.synthesize(window)),
         }
     }

@@ -8,41 +8,17 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
 use crate::breaker::{Breaker, BreakerState, Trials};
+use crate::error::{FailureKind, SourceError};
 use crate::metrics::SelfMetrics;
 
-/// How a failed call should be treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The cloud asked us to slow down (429, 529, `Throttling`): retry after backoff.
-    Throttled,
-    /// 5xx, connection reset, timeout: retry after backoff.
-    Transient,
-    /// Anything a retry cannot fix (403, malformed request or response).
-    Permanent,
-}
-
-/// Implemented by the error type of each cloud client.
-pub trait Classify {
-    fn class(&self) -> ErrorClass;
-    /// A server-given wait (HTTP `Retry-After`), honoured instead of the computed backoff.
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-}
-
-/// Sources' own errors (the demo's, parsing failures): nothing a retry fixes.
-impl Classify for crate::source::SourceError {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Permanent
-    }
-}
+pub use crate::error::{Classify, ErrorClass};
 
 #[derive(Clone, Debug)]
 pub struct GuardSettings {
@@ -75,8 +51,13 @@ impl Default for GuardSettings {
 /// Why a guarded call failed. Messages name the API, never a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError<E: Display> {
+    /// `cause`: the class of the failure that opened it (throttling or an outage).
     #[error("{api}: circuit open after repeated failures; retrying in {retry_in:?}")]
-    CircuitOpen { api: String, retry_in: Duration },
+    CircuitOpen {
+        api: String,
+        retry_in: Duration,
+        cause: ErrorClass,
+    },
     #[error("{api}: no answer within {after:?}")]
     Timeout { api: String, after: Duration },
     #[error("{api}: {source}")]
@@ -87,6 +68,9 @@ pub struct Guard {
     api: String,
     settings: GuardSettings,
     breaker: Breaker,
+    /// The class of the last failure that counts towards opening the breaker: what an open
+    /// breaker reports as its cause.
+    last_failure: Mutex<ErrorClass>,
     limiter: DefaultDirectRateLimiter,
     metrics: Arc<SelfMetrics>,
 }
@@ -134,6 +118,7 @@ impl Guard {
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             settings,
             breaker,
+            last_failure: Mutex::new(ErrorClass::Transient),
             metrics,
         }
     }
@@ -152,10 +137,12 @@ impl Guard {
         let mut attempt = 0;
         loop {
             if let Err(retry_in) = self.breaker.try_acquire() {
+                let cause = *self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
                 self.count("circuit_open");
                 return Err(GuardError::CircuitOpen {
                     api: self.api.clone(),
                     retry_in,
+                    cause,
                 });
             }
             self.limiter.until_ready().await;
@@ -202,6 +189,9 @@ impl Guard {
             // A permanent error (403, a malformed request) means the API answered: it is no
             // sign of an outage, so it never opens the breaker (a misconfigured scope must not
             // stop the healthy ones sharing it).
+            if class != ErrorClass::Permanent {
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = class;
+            }
             self.breaker.record(class == ErrorClass::Permanent);
             if class == ErrorClass::Permanent || attempt >= self.settings.retries {
                 return Err(err);
@@ -231,6 +221,30 @@ impl Guard {
             .api_requests
             .with_label_values(&[&self.api, outcome])
             .inc();
+    }
+}
+
+/// A guarded call's failure as a source reports it: the message as displayed, the kind of the
+/// cloud's error, or for an open breaker the kind of the failures that opened it.
+impl From<&GuardError<SourceError>> for SourceError {
+    fn from(e: &GuardError<SourceError>) -> Self {
+        match e {
+            GuardError::Failed { api, source } => source.clone().context(api),
+            GuardError::CircuitOpen { cause, .. } => {
+                let kind = match cause {
+                    ErrorClass::Throttled => FailureKind::Throttled,
+                    _ => FailureKind::Unreachable,
+                };
+                SourceError::new(kind, e.to_string())
+            }
+            GuardError::Timeout { .. } => SourceError::new(FailureKind::Unreachable, e.to_string()),
+        }
+    }
+}
+
+impl From<GuardError<SourceError>> for SourceError {
+    fn from(e: GuardError<SourceError>) -> Self {
+        SourceError::from(&e)
     }
 }
 
@@ -372,6 +386,34 @@ mod tests {
         assert_eq!(
             m.api_requests.with_label_values(&["Op", "timeout"]).get(),
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_reports_the_kind_of_failure_that_opened_it() {
+        use crate::error::{FailureKind, SourceError};
+        for (class, kind) in [
+            (ErrorClass::Throttled, FailureKind::Throttled),
+            (ErrorClass::Transient, FailureKind::Unreachable),
+        ] {
+            let (g, _) = guard(0);
+            for _ in 0..3 {
+                let _: Result<(), _> = g.call(|| async { Err(E(class)) }).await;
+            }
+            let r: Result<(), GuardError<SourceError>> = g.call(|| async { Ok(()) }).await;
+            let e = SourceError::from(r.unwrap_err());
+            assert_eq!(e.kind, kind, "{e}");
+            assert!(e.message.contains("circuit open"), "{e}");
+        }
+        // A failed call keeps its kind and gets the API's name before its message.
+        let (g, _) = guard(0);
+        let r: Result<(), _> = g
+            .call(|| async { Err(SourceError::http(403, "HTTP 403: AccessDenied")) })
+            .await;
+        let e = SourceError::from(r.unwrap_err());
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (FailureKind::Denied, "Op: HTTP 403: AccessDenied")
         );
     }
 }

@@ -1,5 +1,5 @@
-//! The landing page at `/`: what an operator wants to see first. Each target's last poll and
-//! error, the breakers, the series held, the price catalogs and a summary of the config (no
+//! The landing page at `/`: what an operator wants to see first. Each target's last poll,
+//! why it failed (the kind of failure, and the cloud's message), the breakers, the series held, the price catalogs and a summary of the config (no
 //! secrets: the config holds none; credentials come from the clouds' own chains).
 
 use std::collections::BTreeMap;
@@ -9,30 +9,10 @@ use std::sync::Mutex;
 use prometheus::proto::MetricFamily;
 
 use crate::accumulator::Accumulator;
-use crate::config::{shorten, Config};
+use crate::base::{lock, unix_now};
+use crate::config::Config;
 use crate::metrics::{names, SelfMetrics};
-
-/// The last error of each failing target, kept by the poller for this page.
-#[derive(Default)]
-pub struct TargetErrors(Mutex<BTreeMap<String, String>>);
-
-impl TargetErrors {
-    pub fn set(&self, target: &str, error: Option<String>) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match error {
-            Some(e) => m.insert(target.to_string(), shorten(&e, 500)),
-            None => m.remove(target),
-        };
-    }
-
-    fn get(&self, target: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(target)
-            .cloned()
-    }
-}
+use crate::poller::TargetErrors;
 
 /// One line per config key worth showing, made at start-up.
 pub fn config_summary(config: &Config) -> Vec<(String, String)> {
@@ -102,7 +82,7 @@ pub fn render(
     let last = by_label(&families, names::TARGET_LAST_SUCCESS, "target");
     let breakers = by_label(&families, names::CIRCUIT_STATE, "");
     let (series, catalogs) = {
-        let acc = crate::poller::lock(accumulator);
+        let acc = lock(accumulator);
         let catalogs: Vec<String> = acc
             .pricing()
             .sources()
@@ -111,7 +91,7 @@ pub fn render(
             .collect();
         (acc.series(), catalogs)
     };
-    let now = crate::poller::unix_now() as f64;
+    let now = unix_now() as f64;
     let mut h = String::with_capacity(4096);
     let _ = write!(
         h,
@@ -125,20 +105,24 @@ pub fn render(
         v = esc(version),
         t = esc(telemetry_path)
     );
-    h.push_str("<h2>Targets</h2><table><tr><th>target</th><th>last poll</th><th>last success</th><th>error</th></tr>");
+    h.push_str("<h2>Targets</h2><table><tr><th>target</th><th>last poll</th><th>last success</th><th>reason</th><th>error</th></tr>");
     for (target, ok) in &up {
         let age = last
             .get(target)
             .map(|t| format!("{:.0} s ago", (now - t).max(0.0)))
             .unwrap_or_else(|| "never".into());
-        let error = errors.get(target).unwrap_or_default();
+        let (reason, error) = errors
+            .get(target)
+            .map(|(kind, message)| (kind.as_str(), message))
+            .unwrap_or_default();
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(target),
             if *ok == 1.0 { "" } else { "bad" },
             if *ok == 1.0 { "ok" } else { "failed" },
             age,
+            reason,
             esc(&error)
         );
     }

@@ -8,6 +8,7 @@
 
 pub mod accumulator;
 pub mod atomic_file;
+pub mod base;
 pub mod basic_auth;
 pub mod breaker;
 pub mod budget;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod edge;
+pub mod error;
 pub mod exporter;
 pub mod exposition;
 pub mod guard;
@@ -43,7 +45,8 @@ use anyhow::Context;
 
 use accumulator::{Accumulator, AccumulatorSettings, Now, StateLock};
 use config::Config;
-use metrics::{SelfMetrics, UsageRenderer};
+use exposition::UsageRenderer;
+use metrics::SelfMetrics;
 use pricing::Pricing;
 use publish::Publisher;
 use source::Source;
@@ -163,7 +166,7 @@ pub async fn run<S: Source>(settings: RunSettings, sources: Vec<S>) -> anyhow::R
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let polled = Arc::new(AtomicBool::new(false));
-    let target_errors = Arc::new(landing::TargetErrors::default());
+    let target_errors = Arc::new(poller::TargetErrors::default());
 
     configure_budget(&config, &metrics, sources.first());
     let poller = poller::Poller {

@@ -4,7 +4,7 @@
 //!
 //! Usage series live in the [`Accumulator`](crate::accumulator::Accumulator) (it owns totals
 //! and revision state, and writes the state file), so they are rendered from it by
-//! [`UsageRenderer`] ([`crate::exposition`]) once per publish (after the state file is
+//! `UsageRenderer` ([`crate::exposition`]) once per publish (after the state file is
 //! written, see [`crate::publish`]) instead of being mirrored into a second set of counters.
 //! The exporter's own health metrics are plain `prometheus` crate metrics in [`SelfMetrics`],
 //! rendered per scrape (they are small and some change between polls).
@@ -19,7 +19,8 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-pub use crate::exposition::UsageRenderer;
+use crate::base::unix_now;
+use crate::error::FailureKind;
 
 /// Metric names of the contract.
 pub mod names {
@@ -41,6 +42,7 @@ pub mod names {
     pub const SHARD: &str = "llm_exporter_shard";
     pub const UP: &str = "llm_exporter_up";
     pub const TARGET_UP: &str = "llm_exporter_target_up";
+    pub const TARGET_FAILURE: &str = "llm_exporter_target_failure_reason";
     pub const LAST_SUCCESS: &str = "llm_exporter_last_success_timestamp_seconds";
     pub const POLL_DURATION: &str = "llm_exporter_poll_duration_seconds";
     pub const POLLS: &str = "llm_exporter_polls_total";
@@ -89,6 +91,7 @@ pub mod names {
         SHARD,
         UP,
         TARGET_UP,
+        TARGET_FAILURE,
         LAST_SUCCESS,
         POLL_DURATION,
         POLLS,
@@ -124,6 +127,8 @@ pub struct SelfMetrics {
     pub shard: IntGaugeVec,
     pub up: IntGauge,
     pub target_up: IntGaugeVec,
+    /// 1 for the kind of a failing target's last failure; no series while it succeeds.
+    pub target_failure: IntGaugeVec,
     pub last_success: Gauge,
     pub poll_duration: Histogram,
     pub polls: IntCounterVec,
@@ -195,6 +200,15 @@ impl SelfMetrics {
         reg(Box::new(up.clone()));
         let target_up = IntGaugeVec::new(Opts::new(names::TARGET_UP, "1 if the last poll of this target (account and region, subscription, project) succeeded."), &["target"]).expect("valid metric");
         reg(Box::new(target_up.clone()));
+        let target_failure = IntGaugeVec::new(
+            Opts::new(
+                names::TARGET_FAILURE,
+                "1 with the reason the last poll of this target failed (throttled, denied, not_found, invalid_request, unreachable, incomplete, invalid_answer); absent while its polls succeed.",
+            ),
+            &["target", "reason"],
+        )
+        .expect("valid metric");
+        reg(Box::new(target_failure.clone()));
         let last_success = Gauge::new(
             names::LAST_SUCCESS,
             "Unix time of the last successful poll of any target.",
@@ -297,7 +311,7 @@ impl SelfMetrics {
             "Unix time of the last successful config load (start-up or reload).",
         )
         .expect("valid metric");
-        config_reload_timestamp.set(crate::poller::unix_now() as f64);
+        config_reload_timestamp.set(unix_now() as f64);
         reg(Box::new(config_reload_timestamp.clone()));
 
         let api_budget = GaugeVec::new(
@@ -321,6 +335,7 @@ impl SelfMetrics {
             shard,
             up,
             target_up,
+            target_failure,
             last_success,
             poll_duration,
             polls,
@@ -340,6 +355,27 @@ impl SelfMetrics {
             api_cost_projected,
             api_slowdown,
             source_rejects: Default::default(),
+        }
+    }
+
+    /// Records the outcome of a target's last poll: `llm_exporter_target_up`, and
+    /// `llm_exporter_target_failure_reason` with the failure's kind (only that one series; none
+    /// after a success).
+    pub fn target_polled(&self, target: &str, failure: Option<FailureKind>) {
+        self.target_up
+            .with_label_values(&[target])
+            .set(failure.is_none() as i64);
+        for kind in FailureKind::ALL {
+            if Some(kind) == failure {
+                self.target_failure
+                    .with_label_values(&[target, kind.as_str()])
+                    .set(1);
+            } else {
+                // Absent already, for most: nothing to remove then.
+                let _ = self
+                    .target_failure
+                    .remove_label_values(&[target, kind.as_str()]);
+            }
         }
     }
 

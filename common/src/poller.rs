@@ -9,6 +9,7 @@
 //! account and region, per subscription, per project) are never raced by thousands of tasks
 //! starting in the same instant.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::accumulator::{Accumulator, Now};
+use crate::base::{lock, unix_now};
+use crate::error::{FailureKind, SourceError};
 use crate::metrics::SelfMetrics;
 use crate::publish::Publisher;
 use crate::source::{Source, Window, Windows};
@@ -32,14 +35,32 @@ pub struct Poller<S: Source> {
     /// Set after the first successful poll of any scope (`/-/ready`).
     pub polled: Arc<AtomicBool>,
     /// Each failing target's last error, for the landing page.
-    pub errors: Arc<crate::landing::TargetErrors>,
+    pub errors: Arc<TargetErrors>,
     /// How many sources are polled at once (`max_concurrent_polls`).
     pub concurrency: Arc<Semaphore>,
 }
 
-/// Unix seconds now, from the host's wall clock.
-pub fn unix_now() -> i64 {
-    Now::system().wall
+/// The last error of each failing target, kept by the poller for the landing page.
+#[derive(Default)]
+pub struct TargetErrors(Mutex<BTreeMap<String, (FailureKind, String)>>);
+
+impl TargetErrors {
+    /// Records a target's last poll: its error, or None once it succeeds.
+    pub fn set(&self, target: &str, error: Option<&SourceError>) {
+        let mut m = lock(&self.0);
+        match error {
+            Some(e) => m.insert(
+                target.to_string(),
+                (e.kind, crate::config::shorten(&e.message, 500)),
+            ),
+            None => m.remove(target),
+        };
+    }
+
+    /// The kind and message of a failing target's last error.
+    pub fn get(&self, target: &str) -> Option<(FailureKind, String)> {
+        lock(&self.0).get(target).cloned()
+    }
 }
 
 /// The windows of one poll, read from the accumulator as each scope asks.
@@ -119,12 +140,13 @@ impl<S: Source> Poller<S> {
                                 true
                             }
                             Err(e) => {
-                                tracing::warn!(scope = %f.scope, error = %e, "poll failed; the next poll fetches this window again");
+                                tracing::warn!(scope = %f.scope, reason = %e.kind, error = %e, "poll failed; the next poll fetches this window again");
                                 false
                             }
                         };
-                        errors.set(&f.scope, f.result.as_ref().err().map(|e| e.to_string()));
-                        metrics.target_up.with_label_values(&[&f.scope]).set(ok as i64);
+                        let error = f.result.as_ref().err();
+                        errors.set(&f.scope, error);
+                        metrics.target_polled(&f.scope, error.map(|e| e.kind));
                         metrics.polls.with_label_values(&[if ok { "success" } else { "error" }]).inc();
                         oks.push(ok);
                     }
@@ -155,19 +177,14 @@ impl<S: Source> Poller<S> {
     }
 }
 
-/// The accumulator's lock; a panic elsewhere must not stop exposition, so poisoning is ignored.
-pub fn lock(accumulator: &Mutex<Accumulator>) -> std::sync::MutexGuard<'_, Accumulator> {
-    accumulator.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::accumulator::AccumulatorSettings;
     use crate::config::Config;
-    use crate::metrics::UsageRenderer;
+    use crate::exposition::UsageRenderer;
     use crate::pricing::Pricing;
-    use crate::source::{Sample, SourceError};
+    use crate::source::Sample;
     use std::sync::atomic::AtomicUsize;
 
     /// A scope whose fetch takes a while and records how many fetches run at once.
@@ -228,7 +245,7 @@ mod tests {
                 None,
             )),
             polled: Arc::new(AtomicBool::new(false)),
-            errors: Arc::new(crate::landing::TargetErrors::default()),
+            errors: Arc::new(TargetErrors::default()),
             concurrency: Arc::new(Semaphore::new(3)),
         };
         assert!(poller.poll_once().await);
@@ -238,5 +255,98 @@ mod tests {
             (1..=3).contains(&peak),
             "{peak} sources polled at once, bound 3"
         );
+    }
+
+    /// A scope that fails with the kind it is set to, or succeeds with no samples.
+    struct Failing {
+        kind: Mutex<Option<FailureKind>>,
+    }
+
+    impl Source for Failing {
+        fn scope(&self) -> &str {
+            "acct/region"
+        }
+
+        async fn fetch(&self, _window: Window) -> Result<Vec<Sample>, SourceError> {
+            match *lock(&self.kind) {
+                Some(kind) => Err(SourceError::new(kind, format!("the cloud said {kind}"))),
+                None => Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// `(reason, value)` of every `llm_exporter_target_failure_reason` series of the target.
+    fn failure_series(metrics: &SelfMetrics) -> Vec<(String, i64)> {
+        let families = metrics.registry.gather();
+        let family = families
+            .iter()
+            .find(|f| f.name() == crate::metrics::names::TARGET_FAILURE);
+        family
+            .map(|f| {
+                f.get_metric()
+                    .iter()
+                    .map(|m| {
+                        let label = |n: &str| {
+                            m.get_label()
+                                .iter()
+                                .find(|l| l.name() == n)
+                                .map(|l| l.value().to_string())
+                                .unwrap_or_default()
+                        };
+                        assert_eq!(label("target"), "acct/region");
+                        (label("reason"), m.get_gauge().get_value() as i64)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_failing_target_exports_and_shows_why_and_forgets_it_once_it_recovers() {
+        let config = Config::default();
+        let metrics = Arc::new(SelfMetrics::new("aws", "0"));
+        let accumulator = Arc::new(Mutex::new(Accumulator::new(
+            AccumulatorSettings::from_config("aws", &config),
+            Pricing::load("aws", None).unwrap(),
+        )));
+        let source = Arc::new(Failing {
+            kind: Mutex::new(None),
+        });
+        let errors = Arc::new(TargetErrors::default());
+        let poller = Poller {
+            sources: vec![source.clone()],
+            accumulator: accumulator.clone(),
+            metrics: metrics.clone(),
+            interval: Duration::from_secs(15),
+            publisher: Arc::new(Publisher::new(
+                accumulator.clone(),
+                metrics.clone(),
+                UsageRenderer::new(&config),
+                None,
+            )),
+            polled: Arc::new(AtomicBool::new(false)),
+            errors: errors.clone(),
+            concurrency: Arc::new(Semaphore::new(1)),
+        };
+        let page =
+            || crate::landing::render("aws", "0", "/metrics", &metrics, &errors, &accumulator, &[]);
+        let up = || metrics.target_up.with_label_values(&["acct/region"]).get();
+        for kind in FailureKind::ALL {
+            *lock(&source.kind) = Some(kind);
+            assert!(!poller.poll_once().await);
+            assert_eq!(up(), 0, "target_up keeps its meaning");
+            assert_eq!(
+                failure_series(&metrics),
+                vec![(kind.as_str().to_string(), 1)],
+                "only the current failure's reason"
+            );
+            let row = format!("<td>{kind}</td><td>the cloud said {kind}</td>");
+            assert!(page().contains(&row), "{row} missing:\n{}", page());
+        }
+        *lock(&source.kind) = None;
+        assert!(poller.poll_once().await);
+        assert_eq!(up(), 1);
+        assert_eq!(failure_series(&metrics), vec![], "removed on recovery");
+        assert!(!page().contains("the cloud said"));
     }
 }

@@ -27,9 +27,10 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::accumulator::{write_atomically, Accumulator, Now};
+use crate::base::lock;
+use crate::exposition::UsageRenderer;
 use crate::gzip;
-use crate::metrics::{SelfMetrics, UsageRenderer};
-use crate::poller::lock;
+use crate::metrics::SelfMetrics;
 
 /// The usage exposition as scrapes serve it: compressed ([`gzip::Deflated`], the tail of every
 /// gzip response), and the plain text once a scrape has asked for it.

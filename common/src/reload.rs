@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::accumulator::Accumulator;
+use crate::base::{lock, unix_now};
 use crate::config::Config;
-use crate::metrics::{SelfMetrics, UsageRenderer};
-use crate::poller::{lock, unix_now};
+use crate::exposition::UsageRenderer;
+use crate::metrics::SelfMetrics;
 use crate::pricing::Pricing;
 use crate::publish::Publisher;
 

@@ -41,7 +41,7 @@ pub struct AppState {
     /// Set with `--web.enable-lifecycle`: `POST /-/reload` reloads the config.
     pub reloader: Option<Arc<crate::reload::Reloader>>,
     /// For the landing page: each target's last error, the series held, the config.
-    pub errors: Arc<crate::landing::TargetErrors>,
+    pub errors: Arc<crate::poller::TargetErrors>,
     pub accumulator: Arc<std::sync::Mutex<crate::accumulator::Accumulator>>,
     pub summary: Arc<Vec<(String, String)>>,
 }

@@ -7,6 +7,8 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::SourceError;
+
 /// Kinds of token the metric contract distinguishes (`token_type` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -364,19 +366,6 @@ pub fn align_up(t: i64, period: i64) -> i64 {
         t
     } else {
         down + period
-    }
-}
-
-/// An error a source reports for one poll. The poll is retried on the next tick; nothing is
-/// counted from a failed poll, so no data is lost while the outage is shorter than
-/// `max_backfill`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
-
-impl SourceError {
-    pub fn new(msg: impl Into<String>) -> Self {
-        SourceError(msg.into())
     }
 }
 

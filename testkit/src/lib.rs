@@ -5,6 +5,7 @@ pub mod bare;
 pub mod drill;
 pub mod fault_proxy;
 pub mod fuzz;
+pub mod layers;
 pub mod localstack;
 
 use std::collections::BTreeMap;

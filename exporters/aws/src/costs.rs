@@ -3,7 +3,7 @@
 //! `aws.idle_probe_interval`, at GetMetricData's price per metric requested. The README's
 //! tables ("What polling costs") are these figures; a test checks them.
 
-use crate::cloudwatch::USD_PER_METRIC_REQUESTED;
+use crate::metrics_api::USD_PER_METRIC_REQUESTED;
 
 /// A fleet of one size, polled one way.
 #[derive(Clone, Copy, Debug)]

@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 use crate::config::{account_of_role, cloudwatch_stat, AccountConfig, AwsConfig};
 use crate::listing::Listing;
 use crate::source::{AccountId, BedrockSource};
-use crate::{bedrock, capped, cloudwatch, demo, provisioned};
+use crate::{capped, demo, discovery, metrics_api, provisioned};
 
 /// AWS Bedrock token usage, invocations, errors, latency and estimated cost, polled from
 /// CloudWatch (namespaces AWS/Bedrock and AWS/BedrockMantle).
@@ -191,7 +191,7 @@ async fn build_sources(
                 region: region.clone(),
                 account_id,
                 account: OnceCell::new(),
-                cloudwatch: cloudwatch::CloudWatch::new(
+                cloudwatch: metrics_api::CloudWatch::new(
                     aws_sdk_cloudwatch::Client::new(&sdk),
                     list_guard,
                     data_guard,
@@ -204,7 +204,7 @@ async fn build_sources(
                     metrics.clone(),
                     aws.list_metrics_usd_per_request,
                 ),
-                profiles: bedrock::ProfileResolver::new(
+                profiles: discovery::ProfileResolver::new(
                     bedrock.clone(),
                     profile_guard,
                     Listing::new(

@@ -2,18 +2,20 @@
 //! `common::main` starts it ([`exporter::Aws`]): one Source per account and region.
 
 mod assemble;
-mod bedrock;
 mod capped;
-mod cloudwatch;
 mod config;
 #[cfg(test)]
 mod costs;
 mod demo;
+mod discovery;
 mod error;
 mod exporter;
 mod listed;
 mod listing;
+mod metrics_api;
 mod models;
+mod pages;
+mod plan;
 mod probe;
 mod provisioned;
 mod regions;

@@ -2,32 +2,44 @@
 //! probing the idle ones that are due ([`crate::watch`] decides who is asked what).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
-use common::source::{SampleKind, SourceError, Window};
+use common::base::{lock, unix_now};
+use common::error::SourceError;
+use common::source::{SampleKind, Window};
 
-use crate::cloudwatch::Query;
-use crate::source::{model_key, BedrockSource, Meaning};
-use crate::watch::{newest_traffic, query_start, Ask, Pace};
+use crate::listed::ListedMetric;
+use crate::metrics_api::{CloudWatch, Query};
+use crate::plan::{model_key, Meaning};
+use crate::watch::{newest_traffic, query_start, Ask, Pace, Watch};
 
-impl BedrockSource {
+/// What a probe of one scope reads and updates.
+pub struct Prober<'a> {
+    pub scope: &'a str,
+    pub cloudwatch: &'a CloudWatch,
+    /// Which models are in use, and when each was last fetched or probed.
+    pub watch: &'a Mutex<Watch>,
+    /// Counter metrics fetched successfully at least once by this process.
+    pub fetched: &'a Mutex<HashSet<ListedMetric>>,
+    /// How often models are asked for, this poll.
+    pub pace: Pace,
+}
+
+impl Prober<'_> {
     /// The part of `plan` to fetch in full this poll: models in use and due, and models with
     /// nothing to probe; idle models due for a probe are asked for their request metrics
     /// ([`probe_queries`]) over the open window and kept when the probe finds traffic; the
     /// rest wait ([`crate::watch`] decides).
-    pub(crate) async fn in_full(
+    pub async fn in_full(
         &self,
         plan: Vec<(Query, Meaning)>,
         window: Window,
     ) -> Result<Vec<(Query, Meaning)>, SourceError> {
-        if self.probe_every == 0 {
-            return Ok(plan);
-        }
-        let now = common::poller::unix_now();
-        let factor = self.metrics.budget.factor();
-        let pace = Pace::at(self.poll_interval, self.probe_every, self.slowest, factor);
+        let now = unix_now();
+        let pace = self.pace;
         let mut asks: HashMap<String, Ask> = HashMap::new();
         {
-            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            let mut watch = lock(self.watch);
             let listed: HashSet<String> = plan.iter().map(|(q, _)| model_key(&q.metric)).collect();
             watch.retain(|m| listed.contains(m));
             for (q, _) in &plan {
@@ -46,23 +58,19 @@ impl BedrockSource {
         }
         if !probes.is_empty() {
             let queries: Vec<(Query, i64)> = {
-                let fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+                let fetched = lock(self.fetched);
                 probes
                     .iter()
                     .map(|(_, q)| (q.clone(), query_start(window, fetched.contains(&q.metric))))
                     .collect()
             };
-            let series = self
-                .cloudwatch
-                .get_metric_data(&queries, window)
-                .await
-                .map_err(|e| SourceError::new(e.to_string()))?;
+            let series = self.cloudwatch.get_metric_data(&queries, window).await?;
             let mut traffic: HashMap<&str, Option<i64>> = HashMap::new();
             for ((key, _), points) in probes.iter().zip(&series) {
                 let seen = traffic.entry(key.as_str()).or_default();
                 *seen = (*seen).max(newest_traffic(points, window.period));
             }
-            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            let mut watch = lock(self.watch);
             for (key, newest) in traffic {
                 if watch.probed(key, now, newest) {
                     tracing::debug!(scope = %self.scope, model = key, "traffic on an idle model: fetched in full");

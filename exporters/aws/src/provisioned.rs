@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_bedrock::types::{CommitmentDuration, ProvisionedModelStatus};
+use common::error::SourceError;
 use common::guard::{Guard, GuardError};
 
-use crate::error::AwsError;
+use crate::error::from_sdk;
 use crate::listing::Listing;
 use crate::models::{classify, ModelRef};
 
@@ -113,7 +114,7 @@ impl ThroughputLister {
 
     /// Every Provisioned Throughput of the scope (cached for the TTL); `None` while a failed
     /// listing is not asked again.
-    pub async fn list(&self) -> Option<Result<Arc<Throughputs>, GuardError<AwsError>>> {
+    pub async fn list(&self) -> Option<Result<Arc<Throughputs>, GuardError<SourceError>>> {
         let recently_failed = self
             .failed_at
             .lock()
@@ -128,7 +129,7 @@ impl ThroughputLister {
         Some(listed)
     }
 
-    async fn list_uncached(&self) -> Result<Throughputs, GuardError<AwsError>> {
+    async fn list_uncached(&self) -> Result<Throughputs, GuardError<SourceError>> {
         let mut out = HashMap::new();
         let mut next: Option<String> = None;
         for _page in 0..MAX_PAGES {
@@ -140,7 +141,7 @@ impl ThroughputLister {
                         .client
                         .list_provisioned_model_throughputs()
                         .set_next_token(token.clone());
-                    async move { req.send().await.map_err(AwsError::from) }
+                    async move { req.send().await.map_err(from_sdk) }
                 })
                 .await?;
             for p in page.provisioned_model_summaries() {
@@ -177,7 +178,10 @@ impl ThroughputLister {
         }
         Err(GuardError::Failed {
             api: "ListProvisionedModelThroughputs".into(),
-            source: AwsError::permanent(format!("still a NextToken after {MAX_PAGES} pages")),
+            source: SourceError::new(
+                common::error::FailureKind::InvalidAnswer,
+                format!("still a NextToken after {MAX_PAGES} pages"),
+            ),
         })
     }
 }

@@ -5,25 +5,42 @@
 //! Provisioned Throughput. A counter metric this process has not fetched before is fetched
 //! from `window.backfill_start`: ListMetrics can list a new metric up to 15 minutes late, and
 //! its first minutes must still count.
+//!
+//! Files by role, the same in every exporter (a role a cloud does not need has no file):
+//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
+//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
+//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
+//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
+//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
+//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
+//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
+//! `demo.rs` the `--demo` data set.
+//! Bedrock's own: `tiers.rs` (service tiers, its billing modes) and `provisioned.rs`
+//! (Provisioned Throughput) in place of `billing.rs`; `listed.rs`, `listing.rs`, `pages.rs`,
+//! `plan.rs`, `probe.rs`, `assemble.rs`, `regions.rs`, `costs.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use common::base::{lock, unix_now};
+use common::error::{FailureKind, SourceError};
 use common::guard::Guard;
 use common::pricing::Pricing;
 use common::source::{
-    Billing, BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, SeriesLabels, Source,
-    SourceError, Window,
+    Billing, BillingMode, PeriodSums, Sample, SampleKind, SeriesLabels, Source, Window,
 };
 use tokio::sync::OnceCell;
 
 use crate::assemble::{Counters, ModelLabels};
-use crate::bedrock::ProfileResolver;
-use crate::cloudwatch::{CloudWatch, ListedMetric, Query};
-use crate::error::AwsError;
+use crate::discovery::ProfileResolver;
+use crate::error::from_sdk;
+use crate::listed::ListedMetric;
+use crate::metrics_api::{CloudWatch, Query};
 use crate::models::{self, classify, ModelRef};
+use crate::plan::{self, model_key, Meaning};
+use crate::probe::Prober;
 use crate::provisioned::{self, ThroughputLister, Throughputs};
-use crate::tiers::{best_shape, Level, Levels};
+use crate::tiers::Levels;
 use crate::watch::{newest_traffic, query_start, Pace, Watch};
 
 /// Where the `account` label comes from.
@@ -65,12 +82,6 @@ pub struct BedrockSource {
     pub catalog: Arc<Pricing>,
 }
 
-/// What one query's datapoints become.
-pub(crate) enum Meaning {
-    Counter(SampleKind),
-    Latency(LatencyKind, String),
-}
-
 impl BedrockSource {
     async fn account(&self) -> Result<&str, SourceError> {
         let id = self
@@ -82,14 +93,17 @@ impl BedrockSource {
                         let out = guard
                             .call(|| {
                                 let req = client.get_caller_identity();
-                                async move { req.send().await.map_err(AwsError::from) }
+                                async move { req.send().await.map_err(from_sdk) }
                             })
                             .await
                             .map_err(|e| {
-                                SourceError::new(format!("cannot tell the account id: {e}"))
+                                SourceError::from(e).context("cannot tell the account id")
                             })?;
                         out.account().map(str::to_string).ok_or_else(|| {
-                            SourceError::new("STS GetCallerIdentity returned no account")
+                            SourceError::new(
+                                FailureKind::InvalidAnswer,
+                                "STS GetCallerIdentity returned no account",
+                            )
                         })
                     }
                 }
@@ -190,101 +204,6 @@ impl BedrockSource {
         }
     }
 
-    /// Records the level each runtime model is read at from this listing: per service tier
-    /// where tier metrics are listed (the best tier dimension set), else model-only.
-    fn observe_levels(&self, listed: &[ListedMetric], window: Window) {
-        let mut shapes: HashMap<&str, Vec<crate::tiers::Shape>> = HashMap::new();
-        for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
-            let entry = shapes.entry(m.model_id.as_str()).or_default();
-            if let Some(t) = &m.tier {
-                entry.push(t.shape());
-            }
-        }
-        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
-        for (model, s) in shapes {
-            let level = best_shape(s).map(Level::Tiers).unwrap_or(Level::Model);
-            levels.observe(model, level, window.end);
-        }
-        levels.prune(window.start.min(window.backfill_start));
-    }
-
-    /// The queries to make for the listed metrics, and what each one means. Model-only
-    /// counters always (they are the total a tier level splits); tier counters of the shapes
-    /// some open minute is read at; latency at each model's current level.
-    fn plan(&self, listed: &[ListedMetric], since: i64) -> Vec<(Query, Meaning)> {
-        let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
-        let wanted = |m: &ListedMetric| match &m.tier {
-            None => true,
-            Some(t) => levels.shapes_since(&m.model_id, since).contains(&t.shape()),
-        };
-        let mut plan = Vec::new();
-        // A series that has a cache metric under both spellings is queried under the
-        // preferred one only (models::COUNTERS order), so its tokens are not counted twice.
-        let mut taken: HashMap<(String, SampleKind), usize> = HashMap::new();
-        for (rank, counter) in models::COUNTERS.iter().enumerate() {
-            for m in listed.iter().filter(|m| {
-                m.mantle_project.is_none() && m.metric_name == counter.name && wanted(m)
-            }) {
-                let slot = taken
-                    .entry((m.series_id(), counter.kind.clone()))
-                    .or_insert(rank);
-                if *slot == rank {
-                    plan.push((
-                        Query {
-                            metric: m.clone(),
-                            stat: "Sum".into(),
-                        },
-                        Meaning::Counter(counter.kind.clone()),
-                    ));
-                }
-            }
-        }
-        // bedrock-mantle: one level only (Project+Model, all ListMetrics kept), one metric per
-        // kind, so nothing to choose between.
-        for m in listed.iter().filter(|m| m.mantle_project.is_some()) {
-            if let Some(counter) = models::mantle_counter(&m.metric_name) {
-                plan.push((
-                    Query {
-                        metric: m.clone(),
-                        stat: "Sum".into(),
-                    },
-                    Meaning::Counter(counter.kind.clone()),
-                ));
-            }
-        }
-        // Latency: per tier where the model is read per tier and its tier sets carry the
-        // metric, else model-only.
-        let now_level = |model: &str| levels.at(model, i64::MAX);
-        for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
-            let Some(kind) = models::latency(&m.metric_name) else {
-                continue;
-            };
-            let read = match (now_level(&m.model_id), &m.tier) {
-                (Level::Model, None) => true,
-                (Level::Model, Some(_)) => false,
-                (Level::Tiers(shape), Some(t)) => t.shape() == shape,
-                (Level::Tiers(shape), None) => !listed.iter().any(|o| {
-                    o.model_id == m.model_id
-                        && o.metric_name == m.metric_name
-                        && o.tier.as_ref().is_some_and(|t| t.shape() == shape)
-                }),
-            };
-            if !read {
-                continue;
-            }
-            for (label, cw_stat) in &self.latency_stats {
-                plan.push((
-                    Query {
-                        metric: m.clone(),
-                        stat: cw_stat.clone(),
-                    },
-                    Meaning::Latency(kind, label.clone()),
-                ));
-            }
-        }
-        plan
-    }
-
     /// The model-unit hours of every billed Provisioned Throughput, per minute of the window.
     fn capacity(
         &self,
@@ -340,16 +259,33 @@ impl Source for BedrockSource {
                 None => None,
             }
         });
-        let listed = listed.map_err(|e| SourceError::new(e.to_string()))?;
-        self.observe_levels(&listed, window);
+        let listed = listed?;
+        plan::observe_levels(&self.levels, &listed, window);
         let since = window.start.min(window.backfill_start);
-        let plan = self.plan(&listed, since);
+        let plan = plan::plan(&self.levels, &self.latency_stats, &listed, since);
         let mut sums = PeriodSums::default();
         if let Some(t) = &throughputs {
             self.capacity(&account, t, window, &mut sums);
         }
         // Idle models are probed; those in use, or found in use by the probe, fetched in full.
-        let plan = self.in_full(plan, window).await?;
+        let plan = if self.probe_every == 0 {
+            plan
+        } else {
+            let pace = Pace::at(
+                self.poll_interval,
+                self.probe_every,
+                self.slowest,
+                self.metrics.budget.factor(),
+            );
+            let prober = Prober {
+                scope: &self.scope,
+                cloudwatch: &self.cloudwatch,
+                watch: &self.watch,
+                fetched: &self.fetched,
+                pace,
+            };
+            prober.in_full(plan, window).await?
+        };
         if plan.is_empty() {
             return Ok(sums.into_samples().collect());
         }
@@ -357,7 +293,7 @@ impl Source for BedrockSource {
         // counts those older minutes only for series it has never seen); the rest, and every
         // latency gauge, from the window's start.
         let new: Vec<ListedMetric> = {
-            let fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+            let fetched = lock(&self.fetched);
             plan.iter()
                 .filter(|(q, m)| matches!(m, Meaning::Counter(_)) && !fetched.contains(&q.metric))
                 .map(|(q, _)| q.metric.clone())
@@ -368,13 +304,9 @@ impl Source for BedrockSource {
             .iter()
             .map(|(q, _)| (q.clone(), query_start(window, !new_set.contains(&q.metric))))
             .collect();
-        let series = self
-            .cloudwatch
-            .get_metric_data(&queries, window)
-            .await
-            .map_err(|e| SourceError::new(e.to_string()))?;
+        let series = self.cloudwatch.get_metric_data(&queries, window).await?;
         {
-            let now = common::poller::unix_now();
+            let now = unix_now();
             let mut traffic: HashMap<String, Option<i64>> = HashMap::new();
             for ((q, meaning), points) in plan.iter().zip(&series) {
                 let seen = traffic.entry(model_key(&q.metric)).or_default();
@@ -382,7 +314,7 @@ impl Source for BedrockSource {
                     *seen = (*seen).max(newest_traffic(points, window.period));
                 }
             }
-            let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            let mut watch = lock(&self.watch);
             for (model, newest) in traffic {
                 watch.fetched(&model, now, newest);
             }
@@ -456,7 +388,7 @@ impl Source for BedrockSource {
             }
         }
         {
-            let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+            let levels = lock(&self.levels);
             runtime.into_sums(&levels, &labels_of, &mut sums);
         }
         samples.extend(sums.into_samples());
@@ -464,11 +396,33 @@ impl Source for BedrockSource {
     }
 }
 
-/// The key of a metric's model in the labels map: the ModelId value, or for bedrock-mantle
-/// `mantle|<project>|<model>` (its series id).
-pub(crate) fn model_key(m: &ListedMetric) -> String {
-    match &m.mantle_project {
-        Some(_) => m.series_id(),
-        None => m.model_id.clone(),
+#[cfg(test)]
+mod layer_tests {
+    /// The crate's layers, lowest first: a module uses only modules before it.
+    const LAYERS: &[&str] = &[
+        "regions",
+        "models",
+        "tiers",
+        "listed",
+        "listing",
+        "capped",
+        "error",
+        "pages",
+        "metrics_api",
+        "discovery",
+        "provisioned",
+        "assemble",
+        "plan",
+        "watch",
+        "probe",
+        "demo",
+        "source",
+        "costs",
+    ];
+
+    #[test]
+    fn modules_import_each_other_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        testkit::layers::assert_one_way(&src, LAYERS);
     }
 }

@@ -15,7 +15,7 @@
 
 use common::source::{Billing, BillingMode};
 
-use crate::arm::Deployment;
+use crate::discovery::Deployment;
 
 /// Where a deployment's requests are processed, which sets its price (deployment-types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub fn deployed_units(d: &Deployment) -> Option<(DeploymentType, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arm::{DeploymentProperties, Sku};
+    use crate::discovery::{DeploymentProperties, Sku};
 
     fn deployment(sku: &str, tier: Option<&str>) -> Deployment {
         Deployment {

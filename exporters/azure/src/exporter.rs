@@ -18,12 +18,13 @@ use common::exporter::Exporter;
 use common::guard::{Guard, GuardSettings};
 use common::RunSettings;
 
-use crate::arm::Arm;
 use crate::config::{AzureConfig, CredentialKind};
+use crate::discovery::Arm;
+use crate::guards::Guards;
 use crate::http::AzClient;
-use crate::monitor::{Guards, Monitor};
+use crate::metrics_api::Monitor;
 use crate::source::AzureSource;
-use crate::{capped, demo, monitor};
+use crate::{capped, demo, metrics_api};
 
 /// Azure OpenAI / AI Foundry token usage, requests, errors, latency and estimated cost,
 /// polled from Azure Monitor (Microsoft.CognitiveServices/accounts).
@@ -89,7 +90,7 @@ impl Exporter for Azure {
             .trim_end_matches('/')
             .to_string();
         // ARM throttles per subscription and principal: one guard for the listings. The
-        // metrics APIs get a guard per subscription and region (see monitor::Guards).
+        // metrics APIs get a guard per subscription and region (see guards::Guards).
         let arm = Arc::new(Arm::new(
             client.clone(),
             Arc::new(Guard::new(
@@ -112,7 +113,7 @@ impl Exporter for Azure {
             refused: Mutex::new(Default::default()),
             retry_batch: azure.getbatch_retry,
             batch_usd_per_call: azure.getbatch_usd_per_1000_calls / 1000.0,
-            api_in_use: monitor::api_in_use_gauge(metrics),
+            api_in_use: metrics_api::api_in_use_gauge(metrics),
             metrics: metrics.clone(),
         });
         let sources: Vec<AzureSource> = azure

@@ -12,11 +12,11 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use testkit::fuzz::{any_json, check_config, mutated, readme_config};
 
-use crate::arm::{Account, Deployment};
+use crate::answer::Metric;
 use crate::config::AzureConfig;
+use crate::discovery::{Account, Deployment};
 use crate::exporter::Azure;
 use crate::models::{is_openai, meaning, outcome, price_keys};
-use crate::monitor::Metric;
 
 const KEYS: &str = "[a-z]{1,6}|name|value|timeseries|data|total|average|timeStamp|metadatavalues|errorCode|id|location|sku|properties|model|format|version";
 

@@ -2,16 +2,20 @@
 //! Prometheus metrics. `common::main` starts it ([`exporter::Azure`]): one Source per
 //! subscription.
 
-mod arm;
+mod answer;
 mod billing;
 mod capped;
 mod config;
 mod demo;
+mod discovery;
+mod error;
 mod exporter;
+mod guards;
 mod http;
+mod metrics_api;
 mod models;
-mod monitor;
 mod points;
+mod samples;
 mod source;
 mod watch;
 

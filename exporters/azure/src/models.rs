@@ -10,7 +10,7 @@
 
 use common::source::{ErrorType, LatencyKind, TokenType};
 
-use crate::arm::Deployment;
+use crate::discovery::Deployment;
 
 pub const NAMESPACE: &str = "Microsoft.CognitiveServices/accounts";
 
@@ -220,7 +220,7 @@ pub fn price_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arm::{DeployedModel, DeploymentProperties, Sku};
+    use crate::discovery::{DeployedModel, DeploymentProperties, Sku};
     use common::pricing::Pricing;
 
     fn deployment(sku: &str, format: &str, name: &str, version: &str) -> Deployment {

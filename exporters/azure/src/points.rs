@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use common::source::align_down;
 
-use crate::monitor::Metric;
+use crate::answer::Metric;
 
 /// A slice of a minute: metric (lower-case), dimension (name, value) pairs (lower-case,
 /// sorted), minute.

@@ -6,22 +6,33 @@
 //! group>/<account>`): it has its own horizon, succeeds or fails on its own and gets its own
 //! `llm_exporter_target_up`. One getBatch call still serves every account of a region, over
 //! the oldest of their windows; the accumulator drops what each account has already made final.
+//!
+//! Files by role, the same in every exporter (a role a cloud does not need has no file):
+//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
+//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
+//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
+//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
+//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
+//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
+//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
+//! `demo.rs` the `--demo` data set.
+//! Azure's own: `answer.rs` (the metrics answer's shape), `guards.rs`, `samples.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use common::accumulator::{REJECT_BEFORE_WINDOW, REJECT_DUPLICATE};
+use common::base::lock;
+use common::error::{FailureKind, SourceError};
 use common::idle::{Idle, Plan};
-use common::source::{
-    align_down, Billing, BillingMode, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels,
-    Source, SourceError, Window, Windows,
-};
+use common::source::{PeriodSums, Sample, ScopeFetch, Source, Window, Windows};
 
-use crate::arm::{Account, Arm, Deployment};
-use crate::billing;
-use crate::models::{is_openai, meaning, outcome, price_keys, Meaning, QUERIES};
-use crate::monitor::{Metric, Monitor, MAX_RESOURCES_PER_BATCH};
+use crate::answer::Metric;
+use crate::discovery::{account_scope, Account, Arm, Deployment};
+use crate::metrics_api::{Monitor, MAX_RESOURCES_PER_BATCH};
+use crate::models::QUERIES;
+use crate::samples::{self, Listed};
 use crate::watch::{asks, traffic, LATENCIES, QUERY_ORDER};
 
 pub struct AzureSource {
@@ -61,10 +72,6 @@ struct Target<'a> {
     plan: Plan,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl AzureSource {
     pub fn new(subscription: String, arm: Arc<Arm>, monitor: Arc<Monitor>) -> Self {
         AzureSource {
@@ -87,18 +94,21 @@ impl AzureSource {
     }
 
     /// The deployments of `account`, by lower-case name.
-    async fn deployments(&self, account: &Account) -> Result<HashMap<String, Deployment>, String> {
+    async fn deployments(
+        &self,
+        account: &Account,
+    ) -> Result<HashMap<String, Deployment>, SourceError> {
         let list = self
             .arm
             .deployments(&account.id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SourceError::from(&*e))?;
         Ok(by_name(&list))
     }
 
     /// Lists the deployments of `t`'s account again when `metrics` name a deployment the
     /// cached listing does not know (created or renamed since), so labels and price are right
-    /// from its first minute. At most once a minute per account ([`crate::arm::MIN_REFRESH`]).
+    /// from its first minute. At most once a minute per account ([`crate::discovery::MIN_REFRESH`]).
     async fn learn_new_deployments(&self, t: &mut Target<'_>, metrics: &[Metric]) {
         let unknown = metrics.iter().flat_map(|m| &m.timeseries).any(|ts| {
             let name = ts.dimension("ModelDeploymentName").to_ascii_lowercase();
@@ -119,144 +129,6 @@ impl AzureSource {
         }
     }
 
-    /// Turns one account's metrics into samples, and its provisioned deployments into hours
-    /// of capacity.
-    fn samples(
-        &self,
-        t: &Target<'_>,
-        metrics: &[Metric],
-        sums: &mut PeriodSums,
-        out: &mut Vec<Sample>,
-    ) {
-        let key = t.account.id.to_ascii_lowercase();
-        let period = t.window.period;
-        for metric in metrics {
-            for ts in &metric.timeseries {
-                let name = ts.dimension("ModelDeploymentName");
-                let deployment = t.deployments.get(&name.to_ascii_lowercase());
-                let Some(what) = meaning(&metric.name.value, is_openai(deployment)) else {
-                    continue;
-                };
-                let model = deployment
-                    .and_then(|d| d.properties.as_ref()?.model.as_ref())
-                    .map(|m| m.name.clone())
-                    .unwrap_or_else(|| name.to_string());
-                let keys = price_keys(deployment, &t.account.location, &model);
-                let mut labels = SeriesLabels {
-                    account: self.subscription.clone(),
-                    region: t.account.location.clone(),
-                    model,
-                    deployment: deployment_label(&t.account.id, name),
-                    billing: billing::of_tokens(deployment),
-                };
-                // The cloud's identity: the account's resource id and the deployment name,
-                // never the billing mode (a deployment re-created under the same name as
-                // provisioned keeps what it counted). The model label may change (listing
-                // refreshed, model replaced under the same name); minutes counted stay
-                // counted. Slices Azure reports apart (cache tokens of long requests,
-                // requests served by another tier) are series of their own.
-                let mut series = format!("{key}|{}", name.to_ascii_lowercase());
-                match what {
-                    Meaning::Tokens(_) if billing::long_context(ts.dimension("ContextLength")) => {
-                        labels.billing.long_context = true;
-                        series.push_str("#long");
-                    }
-                    Meaning::Requests => {
-                        let served = ts.dimension("ServiceTierResponse");
-                        labels.billing.mode = billing::of_requests(served, labels.billing.mode);
-                        match billing::of_requests(served, BillingMode::Standard) {
-                            BillingMode::Priority => series.push_str("#priority"),
-                            BillingMode::Flex => series.push_str("#flex"),
-                            _ => {}
-                        }
-                    }
-                    _ => {}
-                }
-                for point in &ts.data {
-                    let Some(p) = point.seconds().map(|s| align_down(s, period)) else {
-                        continue;
-                    };
-                    match what {
-                        // A minute without data may have no `total` at all.
-                        Meaning::Tokens(tt) => {
-                            if let Some(v) = point.total {
-                                let kind = SampleKind::Tokens(tt);
-                                sums.add(&series, &labels, kind, p, v, &keys);
-                            }
-                        }
-                        Meaning::Requests => {
-                            if let Some(v) = point.total {
-                                let error = outcome(ts.dimension("StatusCode"));
-                                sums.add_requests(&series, &labels, p, v, error);
-                            }
-                        }
-                        Meaning::Latency(kind) => {
-                            if let Some(ms) = point.average {
-                                let kind = SampleKind::Latency {
-                                    kind,
-                                    stat: "avg".into(),
-                                };
-                                out.push(Sample::new(
-                                    series.clone(),
-                                    labels.clone(),
-                                    kind,
-                                    p,
-                                    ms / 1000.0,
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        self.capacity(t, out);
-    }
-
-    /// Hours of provisioned capacity: for every minute of the account's window that each
-    /// provisioned deployment of the listing exists (from its ARM `createdAt`, where given),
-    /// deployed PTUs (`sku.capacity`) x 60 s / 3600. Azure bills provisioned deployments per
-    /// PTU and hour, prorated by the minute (how-to/provisioned-throughput-onboarding, "Hourly
-    /// usage"). Priced with `capacity_keys` (common/pricing/capacity-azure.yaml, or the
-    /// pricing file for reservations).
-    fn capacity(&self, t: &Target<'_>, out: &mut Vec<Sample>) {
-        let key = t.account.id.to_ascii_lowercase();
-        let period = t.window.period;
-        for d in t.deployments.values() {
-            let Some((kind, units)) = billing::deployed_units(d) else {
-                continue;
-            };
-            let labels = SeriesLabels {
-                account: self.subscription.clone(),
-                region: t.account.location.clone(),
-                model: d
-                    .properties
-                    .as_ref()
-                    .and_then(|p| p.model.as_ref())
-                    .map_or_else(|| d.name.clone(), |m| m.name.clone()),
-                deployment: deployment_label(&t.account.id, &d.name),
-                billing: Billing::mode(BillingMode::Provisioned),
-            };
-            let series = format!("{key}|{}#capacity", d.name.to_ascii_lowercase());
-            let keys = billing::capacity_keys(kind, &t.account.location);
-            let created = d.created();
-            for p in t.window.periods() {
-                if created.is_some_and(|c| p + period <= c) {
-                    continue;
-                }
-                let hours = units * period as f64 / 3600.0;
-                let mut s = Sample::new(
-                    series.clone(),
-                    labels.clone(),
-                    SampleKind::CapacityUnitHours,
-                    p,
-                    hours,
-                );
-                s.price_keys = keys.clone();
-                out.push(s);
-            }
-        }
-    }
-
     /// Every account's fetch: its own result, over its own window.
     async fn fetch_accounts(&self, windows: &(dyn Windows + '_)) -> Vec<ScopeFetch> {
         let accounts = match self.arm.accounts(&self.subscription).await {
@@ -268,13 +140,13 @@ impl AzureSource {
                 let mut scopes = lock(&self.listed).clone();
                 scopes.push(self.subscription.clone());
                 *lock(&self.subscription_failed) = true;
-                let msg = format!("listing the subscription's accounts: {e}");
+                let error = SourceError::from(&*e).context("listing the subscription's accounts");
                 return scopes
                     .into_iter()
                     .map(|scope| ScopeFetch {
                         window: windows.window(&scope),
                         scope,
-                        result: Err(SourceError::new(msg.clone())),
+                        result: Err(error.clone()),
                     })
                     .collect();
             }
@@ -319,7 +191,7 @@ impl AzureSource {
                 Err(e) => out.push(ScopeFetch {
                     scope,
                     window,
-                    result: Err(SourceError::new(format!("listing deployments: {e}"))),
+                    result: Err(e.context("listing deployments")),
                 }),
             }
         }
@@ -331,7 +203,7 @@ impl AzureSource {
                 .or_default()
                 .push(i);
         }
-        let mut results: Vec<Result<Vec<Metric>, String>> =
+        let mut results: Vec<Result<Vec<Metric>, SourceError>> =
             targets.iter().map(|_| Ok(Vec::new())).collect();
         for (region, members) in &by_region {
             ride_along(&mut targets, members);
@@ -365,12 +237,15 @@ impl AzureSource {
                     .monitor
                     .fetch(&self.subscription, region, &ids, query, window)
                     .await;
-                let mut answers: HashMap<String, Result<Vec<Metric>, String>> =
+                let mut answers: HashMap<String, Result<Vec<Metric>, SourceError>> =
                     answers.into_iter().collect();
                 for &i in &asked {
-                    let answer = answers
-                        .remove(&targets[i].account.id)
-                        .unwrap_or_else(|| Err("no answer for this account".into()));
+                    let answer = answers.remove(&targets[i].account.id).unwrap_or_else(|| {
+                        Err(SourceError::new(
+                            FailureKind::InvalidAnswer,
+                            "no answer for this account",
+                        ))
+                    });
                     match (&mut results[i], answer) {
                         (Ok(all), Ok(metrics)) => all.extend(metrics),
                         (slot, Err(e)) => *slot = Err(e),
@@ -419,7 +294,18 @@ impl AzureSource {
                     self.learn_new_deployments(&mut t, &metrics).await;
                     let mut sums = PeriodSums::default();
                     let mut samples = Vec::new();
-                    self.samples(&t, &metrics, &mut sums, &mut samples);
+                    let listed = Listed {
+                        account: t.account,
+                        window: t.window,
+                        deployments: &t.deployments,
+                    };
+                    samples::samples(
+                        &self.subscription,
+                        &listed,
+                        &metrics,
+                        &mut sums,
+                        &mut samples,
+                    );
                     lock(&self.backfilled)
                         .entry(t.scope.clone())
                         .or_default()
@@ -427,7 +313,7 @@ impl AzureSource {
                     samples.extend(sums.into_samples());
                     Ok(samples)
                 }
-                Err(e) => Err(SourceError::new(e)),
+                Err(e) => Err(e),
             };
             out.push(ScopeFetch {
                 scope: t.scope,
@@ -505,30 +391,6 @@ impl AzureSource {
     }
 }
 
-/// The scope of an account: `<subscription>/<resource group>/<account>`, lower-case (ARM
-/// names are case-insensitive; an account name is unique only within its resource group).
-pub fn account_scope(subscription: &str, account_id: &str) -> String {
-    let parts: Vec<&str> = account_id.split('/').filter(|p| !p.is_empty()).collect();
-    let rg = parts
-        .iter()
-        .position(|p| p.eq_ignore_ascii_case("resourceGroups"))
-        .and_then(|i| parts.get(i + 1));
-    match (rg, parts.last()) {
-        (Some(rg), Some(name)) => format!("{subscription}/{rg}/{name}"),
-        _ => format!("{subscription}/{account_id}"),
-    }
-    .to_ascii_lowercase()
-}
-
-/// The `deployment` label: `<account>/<deployment>`. A deployment name is unique only within
-/// its Cognitive Services account, and `account` is the subscription, so two accounts of one
-/// region with a deployment of the same name would otherwise export one series for two
-/// deployments (perhaps of different SKUs and prices).
-pub fn deployment_label(account_id: &str, deployment: &str) -> String {
-    let account = account_id.rsplit('/').find(|p| !p.is_empty()).unwrap_or("");
-    format!("{account}/{deployment}")
-}
-
 /// `list` by lower-case deployment name.
 fn by_name(list: &[Deployment]) -> HashMap<String, Deployment> {
     list.iter()
@@ -590,5 +452,32 @@ impl Source for AzureSource {
 
     async fn fetch_scopes(&self, windows: &(dyn Windows + '_)) -> Vec<ScopeFetch> {
         self.fetch_accounts(windows).await
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    /// The crate's layers, lowest first: a module uses only modules before it.
+    const LAYERS: &[&str] = &[
+        "error",
+        "answer",
+        "guards",
+        "capped",
+        "http",
+        "discovery",
+        "models",
+        "billing",
+        "points",
+        "watch",
+        "metrics_api",
+        "samples",
+        "demo",
+        "source",
+    ];
+
+    #[test]
+    fn modules_import_each_other_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        testkit::layers::assert_one_way(&src, LAYERS);
     }
 }

@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
+use common::error::SourceError;
 use common::idle::Plan;
 
-use crate::arm::Deployment;
+use crate::answer::Metric;
+use crate::discovery::Deployment;
 use crate::models::{is_openai, meaning, Meaning};
-use crate::monitor::Metric;
 
 /// Indexes in [`crate::models::QUERIES`].
 pub const TOKENS: usize = 0;
@@ -30,7 +31,7 @@ pub fn asks(
     plan: Plan,
     deployments: &HashMap<String, Deployment>,
     q: usize,
-    so_far: &Result<Vec<Metric>, String>,
+    so_far: &Result<Vec<Metric>, SourceError>,
 ) -> bool {
     match plan {
         Plan::Skip => false,

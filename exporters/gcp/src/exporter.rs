@@ -12,10 +12,10 @@ use common::RunSettings;
 
 use crate::ca_bundle::{trust_extra_ca, CaBundle};
 use crate::config::GcpConfig;
-use crate::monitoring::Monitoring;
-use crate::rest::Rest;
+use crate::http::Rest;
+use crate::metrics_api::Monitoring;
 use crate::source::VertexSource;
-use crate::{billing, dedupe, demo, token_types};
+use crate::{billing, demo, points, token_types};
 
 /// Google Vertex AI token usage, invocations, errors, latency and estimated cost, polled from
 /// Cloud Monitoring (aiplatform.googleapis.com/PublisherModel).
@@ -66,7 +66,7 @@ impl Exporter for Gcp {
             .build()
             .context("cannot set up Google application default credentials")?;
         // Cloud Monitoring's REST endpoint, called directly so that no body is read past
-        // max_response_bytes (rest.rs says why not the generated client).
+        // max_response_bytes (http.rs says why not the generated client).
         let rest = Arc::new(
             Rest::new(
                 &gcp.monitoring_endpoint,
@@ -77,7 +77,7 @@ impl Exporter for Gcp {
         );
         let unknown_types = Arc::new(token_types::UnknownTypes::register(&metrics.registry));
         let unread = Arc::new(billing::WarnOnce::default());
-        let duplicates = Arc::new(dedupe::Duplicates::new(metrics.clone()));
+        let duplicates = Arc::new(points::Duplicates::new(metrics.clone()));
         // A breaker and a rate limit per project: Cloud Monitoring's read quota is the
         // project's, and one project's outage or missing permission must not hold back the
         // others.

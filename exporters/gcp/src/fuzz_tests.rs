@@ -17,8 +17,8 @@ use testkit::fuzz::{any_json, check_config, mutated, readme_config};
 use crate::billing;
 use crate::config::GcpConfig;
 use crate::exporter::Gcp;
+use crate::models::{error_type, price_keys};
 use crate::token_types::{known, UnknownTypes};
-use crate::vertex::{error_type, price_keys};
 
 const KEYS: &str = "[a-z]{1,6}|metric|resource|labels|type|points|interval|startTime|endTime|value|int64Value|doubleValue|distributionValue|count|mean|timeSeries|nextPageToken|executionErrors|unreachable";
 

@@ -4,14 +4,15 @@
 mod billing;
 mod ca_bundle;
 mod config;
-mod dedupe;
 mod demo;
+mod error;
 mod exporter;
-mod monitoring;
-mod rest;
+mod http;
+mod metrics_api;
+mod models;
+mod points;
 mod source;
 mod token_types;
-mod vertex;
 
 #[cfg(test)]
 mod fuzz_tests;

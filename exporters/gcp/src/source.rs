@@ -2,23 +2,35 @@
 //! series become samples. Tokens are revised per billing part of a model version
 //! (billing.rs); a part this process has not fetched before is fetched back to the window's
 //! `backfill_start` with one more call, so its minutes count from when counting started.
+//!
+//! Files by role, the same in every exporter (a role a cloud does not need has no file):
+//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
+//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
+//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
+//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
+//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
+//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
+//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
+//! `demo.rs` the `--demo` data set.
+//! Vertex's own: `token_types.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use common::error::SourceError;
 use common::idle::{Idle, Plan};
 use common::source::{
     BillingMode, LatencyKind, PeriodSums, Sample, SampleKind, ScopeFetch, SeriesLabels, Source,
-    SourceError, Window, Windows,
+    Window, Windows,
 };
-use google_cloud_monitoring_v3::model::typed_value::Value;
-use google_cloud_monitoring_v3::model::{Point, TimeSeries};
+use google_cloud_monitoring_v3::model::TimeSeries;
 
 use crate::billing::{self, WarnOnce};
-use crate::monitoring::Monitoring;
+use crate::metrics_api::Monitoring;
+use crate::models::{self, error_type, price_keys};
+use crate::points::{distribution, number, period_of};
 use crate::token_types::UnknownTypes;
-use crate::vertex::{self, error_type, price_keys};
 
 /// Part ids remembered as fetched; past this many the set starts again (each part is then
 /// fetched back once more, and counted once: the accumulator keeps what it counted).
@@ -42,25 +54,6 @@ fn label<'a>(ts: &'a TimeSeries, name: &str) -> &'a str {
     let resource = ts.resource.as_ref().and_then(|r| r.labels.get(name));
     let metric = ts.metric.as_ref().and_then(|m| m.labels.get(name));
     resource.or(metric).map(String::as_str).unwrap_or("")
-}
-
-/// The period a point covers: its start time, or one period before its end.
-pub(crate) fn period_of(p: &Point, period: i64) -> Option<i64> {
-    let interval = p.interval.as_ref()?;
-    let start = match (&interval.start_time, &interval.end_time) {
-        (Some(s), _) => s.seconds(),
-        (None, Some(e)) => e.seconds() - period,
-        (None, None) => return None,
-    };
-    Some(common::source::align_down(start, period))
-}
-
-pub(crate) fn number(p: &Point) -> Option<f64> {
-    match p.value.as_ref()?.value.as_ref()? {
-        Value::Int64Value(v) => Some(*v as f64),
-        Value::DoubleValue(v) => Some(*v),
-        _ => None,
-    }
 }
 
 /// Request-weighted means in milliseconds per exported series and period: the model versions
@@ -91,14 +84,6 @@ impl Weighted {
                     sum / count / 1000.0,
                 )
             })
-    }
-}
-
-/// (mean, count) of a distribution point.
-pub(crate) fn distribution(p: &Point) -> Option<(f64, f64)> {
-    match p.value.as_ref()?.value.as_ref()? {
-        Value::DistributionValue(d) if d.count > 0 => Some((d.mean, d.count as f64)),
-        _ => None,
     }
 }
 
@@ -146,7 +131,7 @@ impl VertexSource {
         for ts in series {
             let t = self
                 .unknown_types
-                .classify(label(ts, "type"), vertex::TOKEN_COUNT);
+                .classify(label(ts, "type"), models::TOKEN_COUNT);
             let (part, unread) = billing::part(&billing::Labels {
                 request_type: label(ts, "request_type"),
                 source: label(ts, "source"),
@@ -230,17 +215,16 @@ impl Source for VertexSource {
     }
 
     async fn fetch(&self, window: Window) -> Result<Vec<Sample>, SourceError> {
-        let queries = vertex::queries();
+        let queries = models::queries();
         let queries = &queries;
         let list = |q: usize| async move {
             self.monitoring
                 .list(&self.project, &queries[q], window)
                 .await
-                .map_err(|e| SourceError::new(e.to_string()))
         };
-        let tokens = list(vertex::TOKENS).await?;
-        let invocations = list(vertex::INVOCATIONS).await?;
-        let gsu = list(vertex::GSU).await?;
+        let tokens = list(models::TOKENS).await?;
+        let invocations = list(models::INVOCATIONS).await?;
+        let gsu = list(models::GSU).await?;
         // Latencies are distributions of requests: a window without a token or an invocation
         // has none, and asking would still bill one series per call. They are gauges, so a
         // latency Vertex publishes before its invocation count is read at the next poll.
@@ -248,9 +232,9 @@ impl Source for VertexSource {
         *self.traffic.lock().unwrap_or_else(|e| e.into_inner()) = traffic;
         let (latencies, first_token, first_token_p99) = if traffic {
             (
-                list(vertex::LATENCIES).await?,
-                list(vertex::FIRST_TOKEN).await?,
-                list(vertex::FIRST_TOKEN_P99).await?,
+                list(models::LATENCIES).await?,
+                list(models::FIRST_TOKEN).await?,
+                list(models::FIRST_TOKEN_P99).await?,
             )
         } else {
             (Vec::new(), Vec::new(), Vec::new())
@@ -273,9 +257,8 @@ impl Source for VertexSource {
             };
             let series = self
                 .monitoring
-                .list(&self.project, &queries[vertex::TOKENS], older)
-                .await
-                .map_err(|e| SourceError::new(e.to_string()))?;
+                .list(&self.project, &queries[models::TOKENS], older)
+                .await?;
             tracing::debug!(project = %self.project, parts = new.len(), from = window.backfill_start, "new token parts fetched from when counting started");
             self.add_tokens(&mut sums, &series, window.period, &|id| new.contains(id));
         }
@@ -352,5 +335,27 @@ impl Source for VertexSource {
         }
         fetched.extend(seen);
         Ok(samples)
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    /// The crate's layers, lowest first: a module uses only modules before it.
+    const LAYERS: &[&str] = &[
+        "error",
+        "models",
+        "billing",
+        "token_types",
+        "points",
+        "http",
+        "metrics_api",
+        "demo",
+        "source",
+    ];
+
+    #[test]
+    fn modules_import_each_other_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        testkit::layers::assert_one_way(&src, LAYERS);
     }
 }

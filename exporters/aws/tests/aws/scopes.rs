@@ -38,6 +38,22 @@ fn target_up(s: &Scrape, region: &str) -> Option<f64> {
     s.value("llm_exporter_target_up", &[("target", &target)])
 }
 
+/// The reasons `llm_exporter_target_failure_reason` gives for a region's target (at most one).
+fn failure_reasons(s: &Scrape, region: &str) -> Vec<String> {
+    let target = format!("{ACCOUNT}/{region}");
+    s.matching(
+        "llm_exporter_target_failure_reason",
+        &[("target", target.as_str())],
+    )
+    .iter()
+    .filter(|(_, _, v)| *v == 1.0)
+    .map(|(_, l, _)| l["reason"].clone())
+    .collect()
+}
+
+/// A region whose every call is throttled (CloudWatch answers HTTP 400 `Throttling`).
+const THROTTLED: &str = "us-west-2";
+
 /// Regions whose GetMetricData answers 503 (after the SDK's own retries): enough of them that
 /// a breaker shared with the healthy region would see five failures in a row every poll.
 const UNAVAILABLE: [&str; 5] = [
@@ -49,15 +65,17 @@ const UNAVAILABLE: [&str; 5] = [
 ];
 
 /// us-east-1 is healthy; eu-west-1 refuses every call (a role without permission
-/// there: 403, permanent); five regions answer GetMetricData with 503 (their breakers open).
-/// us-east-1 keeps counting exactly and stays up at every scrape; the others are down, each
-/// with a log line naming the scope and why.
+/// there: 403, permanent); five regions answer GetMetricData with 503 (their breakers open);
+/// us-west-2 is throttled. us-east-1 keeps counting exactly and stays up at every scrape; the
+/// others are down, each with a log line naming the scope and why, and
+/// `llm_exporter_target_failure_reason` saying denied, unreachable or throttled.
 #[test]
 fn one_failing_region_does_not_hold_back_another() {
     let ls = start_localstack();
     let rt = runtime();
     let rules = Arc::new(proxy::Rules::default());
     rules.fail("eu-west-1", "", 403, "AccessDenied");
+    rules.fail(THROTTLED, "", 400, "Throttling");
     let east = cloudwatch(&ls.url);
     put(&rt, &east, &[("InputTokenCount", SONNET, now() - 30, 10.0)]);
     for region in UNAVAILABLE {
@@ -68,7 +86,7 @@ fn one_failing_region_does_not_hold_back_another() {
     }
     let proxy = proxy::start(ls.url.clone(), rules.clone());
     let dir = tempfile::tempdir().unwrap();
-    let regions = ["us-east-1", "eu-west-1"]
+    let regions = ["us-east-1", "eu-west-1", THROTTLED]
         .iter()
         .chain(UNAVAILABLE.iter())
         .copied()
@@ -118,6 +136,16 @@ fn one_failing_region_does_not_hold_back_another() {
         );
     }
     assert_eq!(input(&s, "eu-west-1"), None, "nothing from a refused scope");
+    assert_eq!(target_up(&s, THROTTLED), Some(0.0));
+    assert_eq!(failure_reasons(&s, "eu-west-1"), ["denied"]);
+    assert_eq!(failure_reasons(&s, THROTTLED), ["throttled"]);
+    for region in UNAVAILABLE {
+        assert_eq!(failure_reasons(&s, region), ["unreachable"], "{region}");
+    }
+    assert!(
+        failure_reasons(&s, "us-east-1").is_empty(),
+        "none while it succeeds"
+    );
     let good = format!("{ACCOUNT}/us-east-1");
     assert_eq!(
         s.value(

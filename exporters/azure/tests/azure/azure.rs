@@ -466,6 +466,45 @@ fn faults_open_the_breaker_and_totals_recover_exactly() {
     );
 }
 
+/// The reason `llm_exporter_target_failure_reason` gives for the subscription's own target
+/// (its account listing), at most one.
+fn failure_reasons(s: &Scrape) -> Vec<String> {
+    s.matching("llm_exporter_target_failure_reason", &[("target", SUB)])
+        .iter()
+        .filter(|(_, _, v)| *v == 1.0)
+        .map(|(_, l, _)| l["reason"].clone())
+        .collect()
+}
+
+/// Without a role on the subscription (ARM 403 `AuthorizationFailed`) its target is down as
+/// denied, and while ARM throttles (429 with Retry-After) as throttled; the landing page says
+/// so, and the reason goes once ARM answers.
+#[test]
+fn a_failing_subscription_says_whether_it_is_denied_or_throttled() {
+    let t = setup(vec![east()]);
+    t.fake.state().sticky.insert(ARM.into(), Fault::Status(403));
+    let cfg = config(t.dir.path(), &t.public, &t.ca, &[SUB], "");
+    let exporter = start_exporter(&["--config.file", &cfg]);
+    let s = exporter.wait_for("denied", Duration::from_secs(60), |s| {
+        failure_reasons(s) == ["denied"]
+    });
+    assert_eq!(
+        s.value("llm_exporter_target_up", &[("target", SUB)]),
+        Some(0.0)
+    );
+    let (_, page) = exporter.get("/");
+    assert!(page.contains("<td>denied</td>"), "{page}");
+    t.fake.state().sticky.insert(ARM.into(), Fault::Status(429));
+    exporter.wait_for("throttled", Duration::from_secs(60), |s| {
+        failure_reasons(s) == ["throttled"]
+    });
+    t.fake.state().sticky.clear();
+    exporter.wait_for("the reason to go", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_target_up", &[("target", SUB)]) == Some(1.0)
+            && failure_reasons(s).is_empty()
+    });
+}
+
 #[test]
 fn falls_back_to_metrics_list_where_get_batch_is_refused() {
     let t = setup(vec![east()]);

@@ -79,6 +79,60 @@ fn one_failing_project_does_not_hold_back_another() {
     }
 }
 
+/// The reason `llm_exporter_target_failure_reason` gives for a project (at most one).
+fn failure_reasons(s: &testkit::Scrape, project: &str) -> Vec<String> {
+    s.matching("llm_exporter_target_failure_reason", &[("target", project)])
+        .iter()
+        .filter(|(_, _, v)| *v == 1.0)
+        .map(|(_, l, _)| l["reason"].clone())
+        .collect()
+}
+
+/// A project without the monitoring.viewer role (403 PERMISSION_DENIED) and one over its
+/// quota (429 RESOURCE_EXHAUSTED) are down with the reason an operator acts on, beside the
+/// healthy one; the landing page says it too, and the reason goes once the project works.
+#[test]
+fn a_failing_project_says_whether_it_is_denied_or_throttled() {
+    let fake = Fake::default();
+    fake.state()
+        .project_faults
+        .insert("proj-b".into(), Fault::Status(403));
+    fake.state()
+        .project_faults
+        .insert("proj-c".into(), Fault::Status(429));
+    let server = fake.start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = service_account_key(dir.path());
+    let cfg = write_config(dir.path(), &server.url(), "proj-a, proj-b, proj-c", "");
+    let exporter = start_exporter(&["--config.file", &cfg], &key);
+    let s = exporter.wait_for("both reasons", Duration::from_secs(60), |s| {
+        failure_reasons(s, "proj-b") == ["denied"] && failure_reasons(s, "proj-c") == ["throttled"]
+    });
+    assert_eq!(
+        s.value("llm_exporter_target_up", &[("target", "proj-b")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.value("llm_exporter_target_up", &[("target", "proj-c")]),
+        Some(0.0)
+    );
+    assert!(
+        failure_reasons(&s, "proj-a").is_empty(),
+        "none while it succeeds"
+    );
+    let (_, page) = exporter.get("/");
+    assert!(
+        page.contains("<td>denied</td>") && page.contains("<td>throttled</td>"),
+        "the landing page says why:\n{page}"
+    );
+    fake.state().project_faults.clear();
+    exporter.wait_for("the reasons to go", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_target_up", &[("target", "proj-b")]) == Some(1.0)
+            && failure_reasons(s, "proj-b").is_empty()
+            && failure_reasons(s, "proj-c").is_empty()
+    });
+}
+
 const FLEET: [&str; 8] = [
     "proj-a", "proj-b", "proj-c", "proj-d", "proj-e", "proj-f", "proj-g", "proj-h",
 ];

@@ -181,7 +181,10 @@ fn google_error(status: u16, message: &str) -> Response {
     let code = match status {
         429 => "RESOURCE_EXHAUSTED",
         401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
         400 => "INVALID_ARGUMENT",
+        503 => "UNAVAILABLE",
         _ => "INTERNAL",
     };
     let body = json!({"error": {"code": status, "message": message, "status": code}});

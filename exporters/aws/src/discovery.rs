@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_bedrock::types::InferenceProfileType;
+use common::error::SourceError;
 use common::guard::{Guard, GuardError};
 
-use crate::error::AwsError;
+use crate::error::from_sdk;
 use crate::listing::Listing;
 use crate::models::{classify, ModelRef};
 
@@ -93,7 +94,10 @@ impl ProfileResolver {
     /// The profile behind an application inference profile id or ARN. `Ok(None)` when Bedrock
     /// does not know it (a deleted profile, or one created since the last listing that a
     /// listing in the last minute did not show either).
-    pub async fn resolve(&self, id_or_arn: &str) -> Result<Option<Profile>, GuardError<AwsError>> {
+    pub async fn resolve(
+        &self,
+        id_or_arn: &str,
+    ) -> Result<Option<Profile>, GuardError<SourceError>> {
         let profiles = self.cache.get(|| self.list()).await?;
         if let Some(p) = profiles.get(id_or_arn) {
             return Ok(Some(p.clone()));
@@ -104,7 +108,7 @@ impl ProfileResolver {
         }
     }
 
-    async fn list(&self) -> Result<HashMap<String, Profile>, GuardError<AwsError>> {
+    async fn list(&self) -> Result<HashMap<String, Profile>, GuardError<SourceError>> {
         let mut out = HashMap::new();
         let mut next: Option<String> = None;
         loop {
@@ -117,7 +121,7 @@ impl ProfileResolver {
                         .list_inference_profiles()
                         .type_equals(InferenceProfileType::Application)
                         .set_next_token(token.clone());
-                    async move { req.send().await.map_err(AwsError::from) }
+                    async move { req.send().await.map_err(from_sdk) }
                 })
                 .await?;
             for p in page.inference_profile_summaries() {

@@ -1,24 +1,24 @@
-//! CloudWatch I/O: discovery with ListMetrics (cached; `AWS/Bedrock` and
+//! The metrics API client, CloudWatch: discovery with ListMetrics (cached; `AWS/Bedrock` and
 //! `AWS/BedrockMantle`), and GetMetricData in chunks of at most
 //! 500 queries (the SDK does not enforce CloudWatch's limit), following NextToken, merging
 //! pages by query Id and failing when a query did not complete. Every call goes through the
 //! guard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{
-    MessageData, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
-};
+use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, ScanBy};
+use common::error::{FailureKind, SourceError};
 use common::guard::{Guard, GuardError};
 use common::metrics::SelfMetrics;
 use common::source::Window;
 
-use crate::error::AwsError;
-pub use crate::listed::ListedMetric;
+use crate::error::from_sdk;
+use crate::listed::ListedMetric;
 use crate::listing::Listing;
 use crate::models::{MANTLE_NAMESPACE, NAMESPACE};
+use crate::pages::{Merged, Series};
 
 /// CloudWatch's limit of queries per GetMetricData call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -32,9 +32,6 @@ pub struct Query {
     pub metric: ListedMetric,
     pub stat: String,
 }
-
-/// Datapoints per query, in the order of the queries given: (Unix seconds, value).
-pub type Series = Vec<Vec<(i64, f64)>>;
 
 pub struct CloudWatch {
     client: aws_sdk_cloudwatch::Client,
@@ -66,11 +63,11 @@ impl CloudWatch {
 
     /// Every `AWS/Bedrock` metric with exactly a `ModelId` dimension and every
     /// `AWS/BedrockMantle` metric at the Project+Model level (cached for `discovery_ttl`).
-    pub async fn list_metrics(&self) -> Result<Arc<Vec<ListedMetric>>, GuardError<AwsError>> {
+    pub async fn list_metrics(&self) -> Result<Arc<Vec<ListedMetric>>, GuardError<SourceError>> {
         self.discovery.get(|| self.list_uncached()).await
     }
 
-    async fn list_uncached(&self) -> Result<Vec<ListedMetric>, GuardError<AwsError>> {
+    async fn list_uncached(&self) -> Result<Vec<ListedMetric>, GuardError<SourceError>> {
         let mut out = Vec::new();
         for namespace in [NAMESPACE, MANTLE_NAMESPACE] {
             self.list_namespace(namespace, &mut out).await?;
@@ -84,7 +81,7 @@ impl CloudWatch {
         &self,
         namespace: &'static str,
         out: &mut Vec<ListedMetric>,
-    ) -> Result<(), GuardError<AwsError>> {
+    ) -> Result<(), GuardError<SourceError>> {
         let mut next: Option<String> = None;
         // Bounded like GetMetricData's pages: 500 metrics a page.
         for _page in 0..MAX_LIST_PAGES {
@@ -97,7 +94,7 @@ impl CloudWatch {
                         .list_metrics()
                         .namespace(namespace)
                         .set_next_token(token.clone());
-                    async move { req.send().await.map_err(AwsError::from) }
+                    async move { req.send().await.map_err(from_sdk) }
                 })
                 .await?;
             // Each ListMetrics call is a billable API request: free within the free tier
@@ -117,9 +114,10 @@ impl CloudWatch {
         }
         Err(GuardError::Failed {
             api: "ListMetrics".into(),
-            source: AwsError::permanent(format!(
-                "{namespace}: still a NextToken after {MAX_LIST_PAGES} pages"
-            )),
+            source: SourceError::new(
+                FailureKind::InvalidAnswer,
+                format!("{namespace}: still a NextToken after {MAX_LIST_PAGES} pages"),
+            ),
         })
     }
 
@@ -130,7 +128,7 @@ impl CloudWatch {
         &self,
         queries: &[(Query, i64)],
         window: Window,
-    ) -> Result<Series, GuardError<AwsError>> {
+    ) -> Result<Series, GuardError<SourceError>> {
         let mut series: Series = vec![Vec::new(); queries.len()];
         let mut by_start: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for (i, (_, start)) in queries.iter().enumerate() {
@@ -155,7 +153,7 @@ impl CloudWatch {
         asked: &[&Query],
         start: i64,
         window: Window,
-    ) -> Result<Series, GuardError<AwsError>> {
+    ) -> Result<Series, GuardError<SourceError>> {
         let queries: Vec<MetricDataQuery> = asked
             .iter()
             .enumerate()
@@ -179,7 +177,7 @@ impl CloudWatch {
                         .end_time(DateTime::from_secs(window.end))
                         .scan_by(ScanBy::TimestampAscending)
                         .set_next_token(token.clone());
-                    async move { req.send().await.map_err(AwsError::from) }
+                    async move { req.send().await.map_err(from_sdk) }
                 })
                 .await?;
             self.metrics.bill(
@@ -196,20 +194,20 @@ impl CloudWatch {
                     let q = asked[i];
                     GuardError::Failed {
                         api: "GetMetricData".into(),
-                        source: AwsError::permanent(format!(
-                            "{} {} did not complete: {why}",
-                            q.metric.describe(),
-                            q.stat
-                        )),
+                        source: SourceError::new(
+                            merged.failure_kind(&format!("q{i}")),
+                            format!("{} {} did not complete: {why}", q.metric.describe(), q.stat),
+                        ),
                     }
                 });
             }
         }
         Err(GuardError::Failed {
             api: "GetMetricData".into(),
-            source: AwsError::permanent(format!(
-                "still a NextToken after {MAX_PAGES} pages; the window is fetched again"
-            )),
+            source: SourceError::new(
+                FailureKind::InvalidAnswer,
+                format!("still a NextToken after {MAX_PAGES} pages; the window is fetched again"),
+            ),
         })
     }
 }
@@ -218,78 +216,6 @@ impl CloudWatch {
 const MAX_PAGES: usize = 100;
 /// ListMetrics pages per namespace (500 metrics each) before the listing is given up.
 const MAX_LIST_PAGES: usize = 1000;
-
-/// The pages of one GetMetricData chunk, merged by query Id.
-#[derive(Default)]
-struct Merged {
-    points: HashMap<String, Vec<(i64, f64)>>,
-    /// Each query's last StatusCode and messages.
-    status: HashMap<String, (Option<StatusCode>, String)>,
-    /// Messages about the whole call ("as much of the operation as possible is still
-    /// executed": some data may be missing).
-    call_messages: Vec<String>,
-}
-
-fn messages(m: &[MessageData]) -> String {
-    m.iter()
-        .map(|m| match (m.code(), m.value()) {
-            (Some(c), Some(v)) => format!("{c}: {v}"),
-            (Some(s), None) | (None, Some(s)) => s.to_string(),
-            (None, None) => String::new(),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl Merged {
-    /// Merges one page (every page repeats every Id, each with its next datapoints; a query's
-    /// status is the last page's).
-    fn page(&mut self, results: &[MetricDataResult], call_messages: &[MessageData]) {
-        for r in results {
-            let Some(id) = r.id() else { continue };
-            self.points.entry(id.to_string()).or_default().extend(
-                r.timestamps()
-                    .iter()
-                    .zip(r.values())
-                    .map(|(t, v)| (t.secs(), *v)),
-            );
-            self.status.insert(
-                id.to_string(),
-                (r.status_code().cloned(), messages(r.messages())),
-            );
-        }
-        if !call_messages.is_empty() {
-            self.call_messages.push(messages(call_messages));
-        }
-    }
-
-    /// After the last page (no NextToken): the datapoints of `ids` in order, or the index of
-    /// the first query that did not complete and why. `Complete` (or no status, which the
-    /// API allows) is complete; `PartialData` with no NextToken left, `InternalError`,
-    /// `Forbidden`, an unknown status, a query missing from the answer or a message about the
-    /// whole call are not: the scope's poll fails and the window is fetched again.
-    fn finish(mut self, ids: impl Iterator<Item = String>) -> Result<Series, (usize, String)> {
-        let mut out = Vec::new();
-        for (i, id) in ids.enumerate() {
-            let why = match self.status.get(&id) {
-                None => Some("no result for this query".to_string()),
-                Some((None | Some(StatusCode::Complete), _)) => None,
-                Some((Some(StatusCode::PartialData), m)) => Some(format!(
-                    "PartialData and no NextToken to fetch the rest {m}"
-                )),
-                Some((Some(code), m)) => Some(format!("{} {m}", code.as_str())),
-            };
-            if let Some(why) = why {
-                return Err((i, why.trim_end().to_string()));
-            }
-            if let Some(m) = self.call_messages.first() {
-                return Err((i, format!("the call returned a message: {m}")));
-            }
-            out.push(self.points.remove(&id).unwrap_or_default());
-        }
-        Ok(out)
-    }
-}
 
 fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
     let metric = Metric::builder()
@@ -315,128 +241,6 @@ fn build_query(index: usize, q: &Query, period: i64) -> MetricDataQuery {
 mod tests {
     use super::*;
     use aws_sdk_cloudwatch::types::Dimension;
-
-    fn result(id: &str, points: &[(i64, f64)], status: StatusCode) -> MetricDataResult {
-        MetricDataResult::builder()
-            .id(id)
-            .set_timestamps(Some(
-                points
-                    .iter()
-                    .map(|(t, _)| DateTime::from_secs(*t))
-                    .collect(),
-            ))
-            .set_values(Some(points.iter().map(|(_, v)| *v).collect()))
-            .status_code(status)
-            .build()
-    }
-
-    fn ids(n: usize) -> impl Iterator<Item = String> {
-        (0..n).map(|i| format!("q{i}"))
-    }
-
-    fn message(code: &str, value: &str) -> MessageData {
-        MessageData::builder().code(code).value(value).build()
-    }
-
-    #[test]
-    fn pages_are_merged_by_query_id() {
-        let mut merged = Merged::default();
-        // Page 1: both queries partial; page 2: the rest, in another order.
-        merged.page(
-            &[
-                result("q0", &[(60, 1.0)], StatusCode::PartialData),
-                result("q1", &[(60, 5.0)], StatusCode::PartialData),
-            ],
-            &[],
-        );
-        merged.page(
-            &[
-                result("q1", &[(120, 6.0)], StatusCode::Complete),
-                result("q0", &[(120, 2.0), (180, 3.0)], StatusCode::Complete),
-            ],
-            &[],
-        );
-        let out = merged.finish(ids(2)).unwrap();
-        assert_eq!(out[0], vec![(60, 1.0), (120, 2.0), (180, 3.0)]);
-        assert_eq!(out[1], vec![(60, 5.0), (120, 6.0)]);
-    }
-
-    #[test]
-    fn a_query_that_ends_in_error_fails_with_the_clouds_message() {
-        let mut merged = Merged::default();
-        let forbidden = MetricDataResult::builder()
-            .id("q1")
-            .status_code(StatusCode::Forbidden)
-            .messages(message("Forbidden", "not authorized"))
-            .build();
-        merged.page(
-            &[result("q0", &[(60, 1.0)], StatusCode::Complete), forbidden],
-            &[],
-        );
-        let (i, why) = merged.finish(ids(2)).unwrap_err();
-        assert_eq!(i, 1);
-        assert!(
-            why.contains("Forbidden") && why.contains("not authorized"),
-            "{why}"
-        );
-
-        let mut merged = Merged::default();
-        merged.page(&[result("q0", &[], StatusCode::InternalError)], &[]);
-        let (_, why) = merged.finish(ids(1)).unwrap_err();
-        assert!(why.contains("InternalError"), "{why}");
-
-        // InternalError followed by a complete page (retried with NextToken) is fine.
-        let mut merged = Merged::default();
-        merged.page(&[result("q0", &[], StatusCode::InternalError)], &[]);
-        merged.page(&[result("q0", &[(60, 1.0)], StatusCode::Complete)], &[]);
-        assert_eq!(merged.finish(ids(1)).unwrap()[0], vec![(60, 1.0)]);
-    }
-
-    #[test]
-    fn partial_data_on_the_last_page_is_not_complete() {
-        // The caller calls finish() only when no NextToken came back: PartialData then means
-        // datapoints are missing that no further page will bring (MetricDataResult.StatusCode:
-        // "NextToken is not returned if you are performing a math expression").
-        let mut merged = Merged::default();
-        merged.page(&[result("q0", &[(60, 1.0)], StatusCode::PartialData)], &[]);
-        let (i, why) = merged.finish(ids(1)).unwrap_err();
-        assert_eq!(i, 0);
-        assert!(why.contains("PartialData"), "{why}");
-    }
-
-    #[test]
-    fn a_missing_query_or_a_message_about_the_call_is_not_complete() {
-        let mut merged = Merged::default();
-        merged.page(&[result("q0", &[(60, 1.0)], StatusCode::Complete)], &[]);
-        assert_eq!(merged.finish(ids(2)).unwrap_err().0, 1, "q1 never answered");
-
-        let mut merged = Merged::default();
-        merged.page(
-            &[result("q0", &[(60, 1.0)], StatusCode::Complete)],
-            &[message(
-                "MaxMetricsExceeded",
-                "Maximum number of allowed metrics exceeded",
-            )],
-        );
-        let (_, why) = merged.finish(ids(1)).unwrap_err();
-        assert!(
-            why.contains("Maximum number of allowed metrics exceeded"),
-            "{why}"
-        );
-    }
-
-    #[test]
-    fn no_status_code_is_complete() {
-        // StatusCode is optional in the API reference.
-        let mut merged = Merged::default();
-        let r = MetricDataResult::builder()
-            .id("q0")
-            .timestamps(DateTime::from_secs(60))
-            .values(2.0)
-            .build();
-        merged.page(&[r], &[]);
-        assert_eq!(merged.finish(ids(1)).unwrap()[0], vec![(60, 2.0)]);
-    }
 
     #[test]
     fn queries_have_unique_lowercase_ids_and_whole_minute_periods() {

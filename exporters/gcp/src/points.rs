@@ -1,4 +1,5 @@
-//! Repeated points in a `timeSeries.list` answer, handled as Cloud Monitoring documents them.
+//! How a point of a `timeSeries.list` answer is read (its period, its number or distribution),
+//! and repeated points, handled as Cloud Monitoring documents them.
 //!
 //! - A time series is its metric (type and labels) and monitored resource (type and labels).
 //!   The same series may come back in several entries: `pageSize` counts points, so a long
@@ -19,9 +20,35 @@ use std::time::{Duration, Instant};
 
 use common::accumulator::REJECT_DUPLICATE;
 use common::metrics::SelfMetrics;
+use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
 
-use crate::source::{distribution, number, period_of};
+/// The period a point covers: its start time, or one period before its end.
+pub fn period_of(p: &Point, period: i64) -> Option<i64> {
+    let interval = p.interval.as_ref()?;
+    let start = match (&interval.start_time, &interval.end_time) {
+        (Some(s), _) => s.seconds(),
+        (None, Some(e)) => e.seconds() - period,
+        (None, None) => return None,
+    };
+    Some(common::source::align_down(start, period))
+}
+
+pub fn number(p: &Point) -> Option<f64> {
+    match p.value.as_ref()?.value.as_ref()? {
+        Value::Int64Value(v) => Some(*v as f64),
+        Value::DoubleValue(v) => Some(*v),
+        _ => None,
+    }
+}
+
+/// (mean, count) of a distribution point.
+pub fn distribution(p: &Point) -> Option<(f64, f64)> {
+    match p.value.as_ref()?.value.as_ref()? {
+        Value::DistributionValue(d) if d.count > 0 => Some((d.mean, d.count as f64)),
+        _ => None,
+    }
+}
 
 /// The series with each period's point kept once, and how many repeated points were dropped.
 pub fn merge(series: Vec<TimeSeries>, period: i64) -> (Vec<TimeSeries>, u64) {

@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cache::TtlCache;
+use common::error::SourceError;
 use common::guard::{Guard, GuardError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::http::{AzClient, AzError};
+use crate::http::AzClient;
 
 /// The first GA version whose deployments carry `properties.serviceTier` (Azure/bicep-types-az
 /// `generated/cognitiveservices/microsoft.cognitiveservices/2025-12-01/types.md`).
@@ -140,7 +141,7 @@ impl Arm {
     pub async fn accounts(
         &self,
         subscription: &str,
-    ) -> Result<Arc<Vec<Account>>, Arc<GuardError<AzError>>> {
+    ) -> Result<Arc<Vec<Account>>, Arc<GuardError<SourceError>>> {
         let url = format!("{}/subscriptions/{subscription}/providers/Microsoft.CognitiveServices/accounts?api-version={ACCOUNTS_API}", self.base);
         self.accounts
             .get_or_try_insert(subscription.to_string(), async {
@@ -154,7 +155,7 @@ impl Arm {
     pub async fn deployments(
         &self,
         account_id: &str,
-    ) -> Result<Arc<Vec<Deployment>>, Arc<GuardError<AzError>>> {
+    ) -> Result<Arc<Vec<Deployment>>, Arc<GuardError<SourceError>>> {
         if let Some(list) = self
             .refreshed()
             .get(account_id)
@@ -176,7 +177,7 @@ impl Arm {
     pub async fn refresh_deployments(
         &self,
         account_id: &str,
-    ) -> Option<Result<Arc<Vec<Deployment>>, GuardError<AzError>>> {
+    ) -> Option<Result<Arc<Vec<Deployment>>, GuardError<SourceError>>> {
         {
             let mut refreshed = self.refreshed();
             if refreshed
@@ -225,7 +226,7 @@ impl Arm {
     async fn list<T: DeserializeOwned>(
         &self,
         first: String,
-    ) -> Result<Vec<T>, GuardError<AzError>> {
+    ) -> Result<Vec<T>, GuardError<SourceError>> {
         let mut out = Vec::new();
         let mut next = Some(first);
         while let Some(url) = next {
@@ -238,4 +239,19 @@ impl Arm {
         }
         Ok(out)
     }
+}
+
+/// The scope of an account: `<subscription>/<resource group>/<account>`, lower-case (ARM
+/// names are case-insensitive; an account name is unique only within its resource group).
+pub fn account_scope(subscription: &str, account_id: &str) -> String {
+    let parts: Vec<&str> = account_id.split('/').filter(|p| !p.is_empty()).collect();
+    let rg = parts
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("resourceGroups"))
+        .and_then(|i| parts.get(i + 1));
+    match (rg, parts.last()) {
+        (Some(rg), Some(name)) => format!("{subscription}/{rg}/{name}"),
+        _ => format!("{subscription}/{account_id}"),
+    }
+    .to_ascii_lowercase()
 }

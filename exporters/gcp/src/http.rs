@@ -6,13 +6,12 @@
 //! and the same model types (the response is parsed into the client's
 //! `ListTimeSeriesResponse`).
 
+use common::error::{FailureKind, SourceError};
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
-use google_cloud_auth::errors::CredentialsError;
 use google_cloud_monitoring_v3::model::ListTimeSeriesResponse;
 use serde_json::Value;
 
-use crate::monitoring::GcpError;
-use common::guard::ErrorClass;
+use crate::error::{credentials_error, error, http_error, parse_error, transport_error};
 
 /// The API name in errors, metrics and the bill.
 pub const API: &str = "timeSeries.list";
@@ -49,12 +48,13 @@ impl Rest {
         &self,
         project: &str,
         params: &[(String, String)],
-    ) -> Result<ListTimeSeriesResponse, GcpError> {
+    ) -> Result<ListTimeSeriesResponse, SourceError> {
         let headers = match self.credentials.headers(Default::default()).await {
             Ok(CacheableResource::New { data, .. }) => data,
             // Only returned when the caller passes an entity tag, which this call never does.
             Ok(CacheableResource::NotModified) => {
-                return Err(GcpError::permanent(
+                return Err(error(
+                    FailureKind::Denied,
                     "the credentials gave no headers".into(),
                 ))
             }
@@ -84,23 +84,14 @@ impl Rest {
         let body = match read_capped(response, self.max_response_bytes).await {
             Ok(body) => body,
             Err(Capped::TooLarge(_)) => {
-                return Err(GcpError::permanent(format!(
+                return Err(error(FailureKind::InvalidAnswer, format!(
                     "response body of {API} exceeds max_response_bytes ({} bytes); the rest was not read",
                     self.max_response_bytes
                 )))
             }
             Err(Capped::Transport(e)) => return Err(transport_error(e)),
         };
-        serde_json::from_slice(&body).map_err(|e| {
-            // A body that ends early was cut short on the way (a reset, a proxy): worth a
-            // retry, and a breaker's concern. Anything else malformed is not.
-            let class = if e.is_eof() {
-                ErrorClass::Transient
-            } else {
-                ErrorClass::Permanent
-            };
-            GcpError::new(class, format!("cannot parse the {API} response: {e}"))
-        })
+        serde_json::from_slice(&body).map_err(|e| parse_error(API, &e))
     }
 }
 
@@ -151,69 +142,6 @@ async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8
     Ok(body)
 }
 
-fn transport_error(e: reqwest::Error) -> GcpError {
-    // Timeouts, refused or reset connections and bodies cut short are worth a retry (a body
-    // read that fails mid-way is reqwest's "decode" kind: "error decoding response body:
-    // error reading a body from connection: Connection reset by peer").
-    let class =
-        if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode() {
-            ErrorClass::Transient
-        } else {
-            ErrorClass::Permanent
-        };
-    // reqwest's message names the URL, never a header; the guard names the API.
-    GcpError::new(class, error_chain(&e))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
-}
-
-fn credentials_error(e: &CredentialsError) -> GcpError {
-    GcpError::permanent(format!(
-        "no usable Google credentials: tried GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials file (gcloud auth application-default login) and the metadata server (GKE workload identity, GCE); set one of them ({})",
-        common::config::shorten(&e.to_string(), 160)
-    ))
-}
-
-/// A non-2xx answer: Google's error body (`{"error": {"code", "message", "status"}}`) when
-/// there is one, else the start of whatever came.
-fn http_error(code: u16, body: &[u8]) -> GcpError {
-    let parsed: Option<(String, String)> =
-        serde_json::from_slice::<Value>(body).ok().and_then(|v| {
-            let e = v.get("error")?;
-            Some((
-                e.get("message")?.as_str()?.to_string(),
-                e.get("status")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-            ))
-        });
-    let (message, status) =
-        parsed.unwrap_or_else(|| (String::from_utf8_lossy(body).into_owned(), String::new()));
-    let class = if code == 429 || status == "RESOURCE_EXHAUSTED" {
-        ErrorClass::Throttled
-    } else if code >= 500
-        || matches!(
-            status.as_str(),
-            "UNAVAILABLE" | "DEADLINE_EXCEEDED" | "INTERNAL"
-        )
-    {
-        ErrorClass::Transient
-    } else {
-        ErrorClass::Permanent
-    };
-    GcpError::new(class, format!("HTTP {code}: {message}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,16 +171,5 @@ mod tests {
                 ("filter", "metric.type = \"x\""),
             ]
         );
-    }
-
-    #[test]
-    fn errors_are_classed_as_google_documents_them() {
-        let body =
-            br#"{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}"#;
-        let e = http_error(429, body);
-        assert_eq!(e.class, ErrorClass::Throttled);
-        assert_eq!(e.message, "HTTP 429: quota");
-        assert_eq!(http_error(503, b"<html>").class, ErrorClass::Transient);
-        assert_eq!(http_error(403, b"{}").class, ErrorClass::Permanent);
     }
 }

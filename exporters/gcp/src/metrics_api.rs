@@ -1,11 +1,11 @@
-//! Cloud Monitoring I/O: `projects.timeSeries.list`, aligned to whole minutes and reduced
-//! server-side as each query says, following page tokens. Every call
-//! goes through the guard (the only retries), and what it returns is billed.
+//! The metrics API client: Cloud Monitoring's `projects.timeSeries.list`, aligned to whole
+//! minutes and reduced server-side as each query says, following page tokens. Every call goes
+//! through the guard (the only retries), and what it returns is billed.
 
-use std::fmt;
 use std::sync::Arc;
 
-use common::guard::{Classify, ErrorClass, Guard, GuardError};
+use common::error::{FailureKind, SourceError};
+use common::guard::Guard;
 use common::metrics::SelfMetrics;
 use common::source::Window;
 use google_cloud_monitoring_v3::model::{
@@ -14,57 +14,10 @@ use google_cloud_monitoring_v3::model::{
 use google_cloud_wkt::{Duration as WktDuration, Timestamp};
 use serde_json::json;
 
-use crate::dedupe::{self, Duplicates};
-use crate::rest::{query_params, Rest, API};
-use crate::vertex::{filter, Query};
-
-#[derive(Debug)]
-pub struct GcpError {
-    pub class: ErrorClass,
-    pub message: String,
-}
-
-impl fmt::Display for GcpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl Classify for GcpError {
-    fn class(&self) -> ErrorClass {
-        self.class
-    }
-}
-
-impl GcpError {
-    pub fn new(class: ErrorClass, message: String) -> Self {
-        // Bodies of malformed responses can be long; a log line needs the start only.
-        GcpError {
-            class,
-            message: truncate(&message, 600),
-        }
-    }
-
-    pub fn permanent(message: String) -> Self {
-        GcpError::new(ErrorClass::Permanent, message)
-    }
-}
-
-/// Why a list failed: the call itself, or an answer the cloud says may be incomplete.
-#[derive(Debug)]
-pub enum ListError {
-    Call(GuardError<GcpError>),
-    Incomplete(String),
-}
-
-impl fmt::Display for ListError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListError::Call(e) => e.fmt(f),
-            ListError::Incomplete(m) => f.write_str(m),
-        }
-    }
-}
+use crate::error::{error, truncate};
+use crate::http::{query_params, Rest, API};
+use crate::models::{filter, Query};
+use crate::points::{self, Duplicates};
 
 /// What makes a page incomplete, in the cloud's words (first error, truncated), if anything.
 fn incomplete(page: &ListTimeSeriesResponse) -> Option<String> {
@@ -88,17 +41,6 @@ fn incomplete(page: &ListTimeSeriesResponse) -> Option<String> {
     (!regions.is_empty()).then(|| format!("unreachable: {}", truncate(&regions.join(", "), 300)))
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &s[..cut])
-}
-
 pub struct Monitoring {
     pub rest: Arc<Rest>,
     pub guard: Arc<Guard>,
@@ -115,7 +57,7 @@ impl Monitoring {
         project: &str,
         query: &Query,
         window: Window,
-    ) -> Result<Vec<TimeSeries>, ListError> {
+    ) -> Result<Vec<TimeSeries>, SourceError> {
         let interval = TimeInterval::new()
             .set_start_time(Timestamp::clamp(window.start, 0))
             .set_end_time(Timestamp::clamp(window.end, 0));
@@ -147,7 +89,7 @@ impl Monitoring {
                 .guard
                 .call(|| self.rest.list_page(project, &params))
                 .await
-                .map_err(ListError::Call)?;
+                .map_err(SourceError::from)?;
             // Billed per time series returned, at least one per read call (Google Cloud
             // Observability pricing, "Monitoring API reads", since 2 October 2025). A failed
             // call returned nothing to bill.
@@ -165,15 +107,15 @@ impl Monitoring {
             // incomplete answer would zero minutes now (or move them into the baseline on the
             // first poll), so the whole answer is refused and the window fetched again.
             if let Some(reason) = incomplete(&page) {
-                return Err(ListError::Incomplete(format!(
-                    "{}: incomplete answer: {reason}",
-                    query.metric_type
-                )));
+                return Err(error(
+                    FailureKind::Incomplete,
+                    format!("{}: incomplete answer: {reason}", query.metric_type),
+                ));
             }
             out.extend(series);
             if page.next_page_token.is_empty() {
-                // Pages are merged first: one series may span several (dedupe.rs).
-                let (out, repeated) = dedupe::merge(out, window.period);
+                // Pages are merged first: one series may span several (points.rs).
+                let (out, repeated) = points::merge(out, window.period);
                 self.duplicates.count(project, query.metric_type, repeated);
                 return Ok(out);
             }

@@ -1,21 +1,24 @@
-//! Azure Monitor's metrics: the data-plane `metrics:getBatch` (up to 50 resources of one
-//! subscription and region per call), and the per-resource ARM `Metrics - List` where getBatch
-//! is refused (e.g. no data-plane permission). Response shapes:
-//! https://learn.microsoft.com/rest/api/monitor/metrics-batch/batch and
+//! The metrics API client, Azure Monitor: the data-plane `metrics:getBatch` (up to 50
+//! resources of one subscription and region per call), and the per-resource ARM
+//! `Metrics - List` where getBatch is refused (e.g. no data-plane permission). Response
+//! shapes (answer.rs): https://learn.microsoft.com/rest/api/monitor/metrics-batch/batch and
 //! https://learn.microsoft.com/rest/api/monitor/metrics/list.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use common::guard::{Guard, GuardError, GuardSettings};
+use common::error::{FailureKind, SourceError};
+use common::guard::{Guard, GuardError};
 use common::metrics::SelfMetrics;
 use common::source::Window;
-use serde::Deserialize;
 
-use crate::http::{AzClient, AzError};
+use crate::answer::{BatchResponse, ListResponse, Metric};
+use crate::discovery::account_scope;
+use crate::error::is_refusal;
+use crate::guards::{Guards, Limiter};
+use crate::http::AzClient;
 use crate::models::{MetricQuery, NAMESPACE};
-use crate::source::account_scope;
 
 /// getBatch's limit of resources per call.
 pub const MAX_RESOURCES_PER_BATCH: usize = 50;
@@ -23,168 +26,14 @@ pub const MAX_RESOURCES_PER_BATCH: usize = 50;
 const TOP_SERIES: usize = 1000;
 const TOP: &str = "1000";
 
-#[derive(Debug, Deserialize)]
-struct BatchResponse {
-    #[serde(default)]
-    values: Vec<ResourceValues>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ResourceValues {
-    #[serde(default)]
-    resourceid: Option<String>,
-    #[serde(default)]
-    value: Vec<Metric>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ListResponse {
-    #[serde(default)]
-    value: Vec<Metric>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Localizable {
-    pub value: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Metric {
-    pub name: Localizable,
-    #[serde(rename = "errorCode", default)]
-    pub error_code: Option<String>,
-    #[serde(rename = "errorMessage", default)]
-    pub error_message: Option<String>,
-    #[serde(default)]
-    pub timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct TimeSeries {
-    #[serde(default)]
-    pub metadatavalues: Vec<MetadataValue>,
-    #[serde(default)]
-    pub data: Vec<MetricValue>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct MetadataValue {
-    pub name: Localizable,
-    #[serde(default)]
-    pub value: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct MetricValue {
-    #[serde(rename = "timeStamp")]
-    pub time_stamp: String,
-    #[serde(default)]
-    pub total: Option<f64>,
-    #[serde(default)]
-    pub average: Option<f64>,
-}
-
-impl TimeSeries {
-    /// A dimension's value; Azure lower-cases dimension names in responses, so the match
-    /// ignores case.
-    pub fn dimension(&self, name: &str) -> &str {
-        self.metadatavalues
-            .iter()
-            .find(|m| m.name.value.eq_ignore_ascii_case(name))
-            .and_then(|m| m.value.as_deref())
-            .unwrap_or("")
-    }
-}
-
-impl MetricValue {
-    /// Unix seconds of the point.
-    pub fn seconds(&self) -> Option<i64> {
-        humantime::parse_rfc3339_weak(&self.time_stamp)
-            .ok()?
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs() as i64)
-    }
-}
-
 fn iso(secs: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
         .to_string()
 }
 
-/// The guards of the metrics APIs: getBatch one per subscription and region (one call serves
-/// a region's accounts; target `<subscription>/<region>`), the per-resource Metrics_List one
-/// per account (target: the account's scope), so a breaker opened by one region's or one
-/// account's failures never stops the others (`llm_exporter_circuit_state{api, target}`).
-/// Permanent errors never open a breaker. The client-side rate limit
-/// (`azure.requests_per_second`) is one per API and subscription, shared by that
-/// subscription's guards of the API: Azure's limits are per subscription (ARM's token
-/// buckets are per subscription, principal and region: "Understand how Azure Resource Manager
-/// throttles requests"), so one process polling many subscriptions is not held to one
-/// subscription's rate.
-pub struct Guards {
-    settings: GuardSettings,
-    metrics: Arc<SelfMetrics>,
-    /// (API, target) -> its guard and its API and subscription's limiter.
-    made: Mutex<HashMap<(String, String), Guarded>>,
-    limiters: Mutex<HashMap<(String, String), Arc<Limiter>>>,
-}
-
-type Limiter = governor::DefaultDirectRateLimiter;
-type Guarded = (Arc<Guard>, Arc<Limiter>);
-
-impl Guards {
-    /// The exporter's self-metrics (for points the source sets aside).
-    pub fn metrics(&self) -> &SelfMetrics {
-        &self.metrics
-    }
-
-    pub fn new(settings: GuardSettings, metrics: Arc<SelfMetrics>) -> Self {
-        Guards {
-            settings,
-            metrics,
-            made: Mutex::new(HashMap::new()),
-            limiters: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The guard of `api` for `target` (`<subscription>/...`), and the rate limiter `api`
-    /// shares within the subscription.
-    fn get(&self, api: &str, target: &str) -> Guarded {
-        let subscription = target.split('/').next().unwrap_or(target);
-        let limiter = self
-            .limiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((api.to_string(), subscription.to_string()))
-            .or_insert_with(|| {
-                let rps = std::num::NonZeroU32::new(self.settings.requests_per_second.max(1))
-                    .unwrap_or(std::num::NonZeroU32::MIN);
-                Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
-                    rps,
-                )))
-            })
-            .clone();
-        self.made
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((api.to_string(), target.to_string()))
-            .or_insert_with(|| {
-                // The guard's own limiter is left wide open: the shared one applies.
-                let settings = GuardSettings {
-                    requests_per_second: u32::MAX,
-                    ..self.settings.clone()
-                };
-                let guard = Guard::for_target(api, target, settings, self.metrics.clone());
-                (Arc::new(guard), limiter)
-            })
-            .clone()
-    }
-}
-
 /// What one query returned for each resource (by the id it was asked with): its metrics, or
 /// why they could not be read. Resources fail apart, so one bad account holds back no other.
-pub type PerResource = Vec<(String, Result<Vec<Metric>, String>)>;
+pub type PerResource = Vec<(String, Result<Vec<Metric>, SourceError>)>;
 
 pub struct Monitor {
     pub client: Arc<AzClient>,
@@ -286,7 +135,7 @@ impl Monitor {
                         );
                     }
                 }
-                Err(GuardError::Failed { source, .. }) if source.is_refusal() => {
+                Err(GuardError::Failed { source, .. }) if is_refusal(&source) => {
                     let retry = humantime::format_duration(self.retry_batch).to_string();
                     tracing::warn!(subscription, region, error = %source, retry_in = %retry, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
                     self.refused
@@ -299,7 +148,7 @@ impl Monitor {
                     return self.list_each(subscription, resources, query, window).await;
                 }
                 Err(e) => {
-                    let e = e.to_string();
+                    let e = SourceError::from(e);
                     out.extend(chunk.iter().map(|id| (id.clone(), Err(e.clone()))));
                 }
             }
@@ -331,8 +180,8 @@ impl Monitor {
                 .get(METRICS_LIST, &account_scope(subscription, id));
             let guard = (&*made.0, &*made.1);
             let result = match self.list(guard, id, query, window).await {
-                Ok(metrics) => checked(id, metrics),
-                Err(e) => Err(e.to_string()),
+                Ok(metrics) => checked(id, metrics).map_err(incomplete),
+                Err(e) => Err(SourceError::from(e)),
             };
             out.push((id.clone(), result));
         }
@@ -347,7 +196,7 @@ impl Monitor {
         resources: &[String],
         query: &MetricQuery,
         window: Window,
-    ) -> Result<PerResource, GuardError<AzError>> {
+    ) -> Result<PerResource, GuardError<SourceError>> {
         let base = format!(
             "{}/subscriptions/{subscription}/metrics:getBatch",
             self.metrics_template
@@ -398,7 +247,7 @@ impl Monitor {
             .iter()
             .map(|id| {
                 let metrics = answers.remove(&id.to_ascii_lowercase()).unwrap_or_default();
-                (id.clone(), checked(id, metrics))
+                (id.clone(), checked(id, metrics).map_err(incomplete))
             })
             .collect())
     }
@@ -409,7 +258,7 @@ impl Monitor {
         resource: &str,
         query: &MetricQuery,
         window: Window,
-    ) -> Result<Vec<Metric>, GuardError<AzError>> {
+    ) -> Result<Vec<Metric>, GuardError<SourceError>> {
         let base = format!(
             "{}{resource}/providers/Microsoft.Insights/metrics",
             self.arm_base
@@ -443,16 +292,19 @@ fn url(
     base: &str,
     params: &[(&str, String)],
     api: &str,
-) -> Result<reqwest::Url, GuardError<AzError>> {
+) -> Result<reqwest::Url, GuardError<SourceError>> {
     reqwest::Url::parse_with_params(base, params).map_err(|e| GuardError::Failed {
         api: api.into(),
-        source: AzError {
-            class: common::guard::ErrorClass::Permanent,
-            status: None,
-            retry_after: None,
-            message: format!("bad endpoint {base}: {e}"),
-        },
+        source: SourceError::new(
+            FailureKind::InvalidRequest,
+            format!("bad endpoint {base}: {e}"),
+        ),
     })
+}
+
+/// A per-metric error: the answer may miss data.
+fn incomplete(message: String) -> SourceError {
+    SourceError::new(FailureKind::Incomplete, message)
 }
 
 /// A resource's metrics, or the first per-metric error in them. Azure reports a metric it
@@ -482,31 +334,11 @@ fn checked(id: &str, metrics: Vec<Metric>) -> Result<Vec<Metric>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer::ResourceValues;
 
     /// A getBatch answer for one resource in the documented shape (metricBatch.json).
     fn metrics(json: &str) -> Vec<Metric> {
         serde_json::from_str::<ResourceValues>(json).unwrap().value
-    }
-
-    #[test]
-    fn breakers_are_per_target_and_the_rate_limit_per_api_and_subscription() {
-        let guards = Guards::new(
-            GuardSettings::default(),
-            Arc::new(SelfMetrics::new("azure", "0")),
-        );
-        let (east, east_limit) = guards.get("metrics:getBatch", "s/eastus");
-        let (west, west_limit) = guards.get("metrics:getBatch", "s/westus");
-        let (again, _) = guards.get("metrics:getBatch", "s/eastus");
-        let (_, list_limit) = guards.get("Metrics_List", "s/rg/a");
-        assert!(!Arc::ptr_eq(&east, &west), "a breaker per region");
-        assert!(Arc::ptr_eq(&east, &again));
-        let (_, other_subscription) = guards.get("metrics:getBatch", "t/eastus");
-        assert!(
-            Arc::ptr_eq(&east_limit, &west_limit),
-            "one limit per API and subscription"
-        );
-        assert!(!Arc::ptr_eq(&east_limit, &list_limit));
-        assert!(!Arc::ptr_eq(&east_limit, &other_subscription));
     }
 
     #[test]
