@@ -17,6 +17,19 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// `text` cut to at most `max` bytes (at a character boundary) with an ellipsis: errors and
+/// logs quote user and cloud values, which can be megabytes long.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..cut], text.len())
+}
+
 #[cfg(test)]
 mod tests {
     /// The crate's layers, lowest first: a module uses only modules before it, so data flows
@@ -25,12 +38,17 @@ mod tests {
     const LAYERS: &[&str] = &[
         "base",
         "error",
+        "atomic_file",
+        "shutdown",
+        "logging",
+        "breaker",
         "source",
         "budget",
         "shard",
         "edge",
         "gzip",
         "idle",
+        "sections",
         "config",
         "tls",
         "cli",
@@ -48,6 +66,8 @@ mod tests {
         "reload",
         "landing",
         "server",
+        "run",
+        "exporter",
     ];
 
     #[test]

@@ -37,24 +37,9 @@ pub enum ConfigError {
     },
 }
 
-/// A value that fails a check serde cannot make (an exporter's section validation): names
-/// the field by its path in the file, e.g. `aws.regions[0]`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("field `{field}`: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
+pub use crate::error::FieldError;
 
 impl FieldError {
-    /// The message is cut short as [`ConfigError::field`] cuts it (it may quote a value).
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: shorten(&field.into(), 200),
-            message: shorten(&message.into(), 300),
-        }
-    }
-
     /// This error as found in the config that `origin` names.
     pub fn in_file(self, origin: &str) -> ConfigError {
         ConfigError::Field {
@@ -77,18 +62,7 @@ impl ConfigError {
     }
 }
 
-/// `text` cut to at most `max` bytes (at a character boundary) with an ellipsis: errors and
-/// logs quote user and cloud values, which can be megabytes long.
-pub fn shorten(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}… ({} bytes)", &text[..cut], text.len())
-}
+pub use crate::base::shorten;
 
 /// `path` as errors and logs show it: cut short like [`shorten`] (a path comes from the
 /// config or the command line and can be megabytes long).
@@ -348,7 +322,7 @@ impl Config {
                 ),
             ));
         }
-        crate::sections::check(o, &self.sections)?;
+        crate::sections::check(&self.sections).map_err(|e| e.in_file(o))?;
         for (field, path) in [
             ("state_file", &self.state_file),
             ("pricing_file", &self.pricing_file),

@@ -216,3 +216,22 @@ mod tests {
         assert_eq!(e.kind, FailureKind::Denied);
     }
 }
+
+/// A value that fails a check serde cannot make (an exporter's section validation): names
+/// the field by its path in the file, e.g. `aws.regions[0]`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    /// The message is cut short as `ConfigError::field` cuts it (it may quote a value).
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: crate::base::shorten(&field.into(), 200),
+            message: crate::base::shorten(&message.into(), 300),
+        }
+    }
+}

@@ -15,8 +15,8 @@ use crate::config::{self, Config, ConfigError, FieldError};
 use crate::demo::{self, DemoSource};
 use crate::metrics::SelfMetrics;
 use crate::pricing::Pricing;
+use crate::run::RunSettings;
 use crate::source::Source;
-use crate::RunSettings;
 
 /// One cloud's exporter, as [`main`] starts it.
 pub trait Exporter: 'static {
@@ -70,7 +70,7 @@ pub trait Exporter: 'static {
 
 /// Runs exporter `E` as its binary's `main`: flags, logging, config and section, validation,
 /// pricing, [`Exporter::prepare`], then (on the async runtime) self-metrics, the demo or real
-/// sources, and [`crate::run`]. Exits 2 on bad flags, 1 on any other error, printed as
+/// sources, and [`crate::run::run`]. Exits 2 on bad flags, 1 on any other error, printed as
 /// `<binary>: <error with its causes>`.
 pub fn main<E: Exporter>() -> ExitCode {
     let flags = parse_flags::<E>();
@@ -121,7 +121,7 @@ struct Started<E: Exporter> {
 
 fn start<E: Exporter>(flags: Flags) -> anyhow::Result<Started<E>> {
     flags.validate().map_err(anyhow::Error::msg)?;
-    let config = crate::load_config(&flags)?;
+    let config = crate::run::load_config(&flags)?;
     let section = section_of::<E>(&config, !flags.demo)?;
     let pricing =
         Pricing::load_with_capacity(E::CLOUD, E::CAPACITY_RATES, config.pricing_file.as_deref())?;
@@ -165,8 +165,8 @@ async fn run<E: Exporter>(started: Started<E>) -> anyhow::Result<()> {
             tracing::info!("demo mode: synthetic data, no {} calls", E::CLOUD_NAME);
         }
         let sources = demo::guarded(E::demo_sources(flags.demo_extra_models), &metrics);
-        return crate::run(settings, sources).await;
+        return crate::run::run(settings, sources).await;
     }
     let sources = E::sources(section, &prepared, &settings).await?;
-    crate::run(settings, sources).await
+    crate::run::run(settings, sources).await
 }

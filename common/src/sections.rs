@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::config::ConfigError;
+use crate::error::FieldError;
 
 const LIST: &str = include_str!("../sections.yaml");
 
@@ -23,8 +23,8 @@ pub fn known() -> &'static BTreeMap<String, Vec<String>> {
 }
 
 /// Checks the keys of every known section present in `sections` (a config's top-level keys
-/// other than the common ones); `origin` names the file in errors.
-pub fn check(origin: &str, sections: &Mapping) -> Result<(), ConfigError> {
+/// other than the common ones).
+pub fn check(sections: &Mapping) -> Result<(), FieldError> {
     for (name, keys) in known() {
         match sections.get(name.as_str()) {
             None | Some(Value::Null) => {}
@@ -33,19 +33,14 @@ pub fn check(origin: &str, sections: &Mapping) -> Result<(), ConfigError> {
                     !k.as_str()
                         .is_some_and(|k| keys.iter().any(|known| known == k))
                 }) {
-                    return Err(ConfigError::field(
-                        origin,
+                    return Err(FieldError::new(
                         format!("{name}.{}", key_text(key)),
                         format!("unknown key; expected one of {keys:?}"),
                     ));
                 }
             }
             Some(_) => {
-                return Err(ConfigError::field(
-                    origin,
-                    name,
-                    "must be a mapping of keys",
-                ));
+                return Err(FieldError::new(name, "must be a mapping of keys"));
             }
         }
     }
