@@ -31,7 +31,9 @@ pub fn body_cap_drill<C: FakeCloud>() {
     let sized = Oversize::Sized(1 << 20);
     cloud.set_oversize(Some(sized));
     let exporter = cloud.start_exporter(&cfg);
-    let s = refused(&cloud, &exporter, sized, 0);
+    // More failures in a row than the breaker's threshold (five): a refused body is a
+    // permanent error, which never opens it.
+    let s = refused(&cloud, &exporter, sized, 0, 0.0, 6.0);
     assert_eq!(requests::<C>(&s, "success"), 0.0);
     assert!(s.matching("llm_tokens_total", &[]).is_empty());
 
@@ -51,7 +53,7 @@ pub fn body_cap_drill<C: FakeCloud>() {
         |s| requests::<C>(s, "error") > errors,
     );
     cloud.feed()(1_000);
-    refused(&cloud, &exporter, Oversize::Endless, start);
+    refused(&cloud, &exporter, Oversize::Endless, start, errors, 3.0);
 
     // Answers fit again: the usage counts, once.
     cloud.set_oversize(None);
@@ -61,19 +63,20 @@ pub fn body_cap_drill<C: FakeCloud>() {
     assert!(!exporter.proc.log().contains("panicked"));
 }
 
-/// Waits until answers made by `oversize` failed more calls than the breaker's threshold
-/// (five), then checks what a refused answer must leave behind; `start` is where the log of
+/// Waits until answers made by `oversize` failed `calls` calls (counted from `errors` failed
+/// ones), then checks what a refused answer must leave behind; `start` is where the log of
 /// this phase begins. Returns the last scrape.
 fn refused<C: FakeCloud>(
     cloud: &C,
     exporter: &Exporter,
     oversize: Oversize,
     start: usize,
+    errors: f64,
+    calls: f64,
 ) -> Scrape {
     let what = format!("{oversize:?} answers refused");
-    let errors = requests::<C>(&exporter.scrape(), "error");
     let s = exporter.wait_for(&what, Duration::from_secs(60), |s| {
-        requests::<C>(s, "error") >= errors + 7.0
+        requests::<C>(s, "error") >= errors + calls
     });
     let log = exporter.proc.log();
     let log = &log[start.min(log.len())..];
