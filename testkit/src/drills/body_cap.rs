@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{circuits, tokens};
 use crate::cloud::{FakeCloud, Oversize};
-use crate::drill::peak_rss_kib;
+use crate::drill::{peak_rss_kib, sigterm};
 use crate::{Exporter, Scrape};
 
 /// The `max_response_bytes` the drill sets.
@@ -61,6 +61,7 @@ pub fn body_cap_drill<C: FakeCloud>() {
         s.value("llm_exporter_up", &[]) == Some(1.0) && tokens(&cloud, s) == Some(1_000.0)
     });
     assert!(!exporter.proc.log().contains("panicked"));
+    sigterm(exporter);
 }
 
 /// Waits until answers made by `oversize` failed `calls` calls (counted from `errors` failed

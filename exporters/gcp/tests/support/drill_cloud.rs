@@ -116,8 +116,15 @@ impl FakeCloud for GcpCloud {
 
     const PEAK_RSS_MIB: u64 = 150;
 
-    fn check_refused(&self, oversize: Oversize, _: &Exporter, log: &str) {
+    fn check_refused(&self, oversize: Oversize, exporter: &Exporter, log: &str) {
         if let Oversize::Sized(_) = oversize {
+            let s = exporter.scrape();
+            assert!(
+                s.value("llm_exporter_polls_total", &[("outcome", "error")])
+                    .is_some_and(|n| n >= 2.0),
+                "each refused body fails its poll: {}",
+                s.text
+            );
             assert!(
                 log.contains(
                     "response body of timeSeries.list exceeds max_response_bytes (65536 bytes)"
