@@ -1,6 +1,7 @@
 //! `max_response_bytes` bounds what is read from an AWS response
 //! (`testkit::drills::body_cap_drill`): the real binary against LocalStack behind a proxy that
-//! makes GetMetricData answers large, once with Content-Length and once streamed without it.
+//! makes GetMetricData answers large, once with Content-Length and once streamed without it;
+//! under the default cap the same large answers are read.
 
 mod support;
 
@@ -10,17 +11,19 @@ use support::drill_cloud::AwsCloud;
 use support::*;
 use testkit::cloud::{FakeCloud, Oversize};
 
+/// Beside it on the same LocalStack, the same 1 MiB answers (the real answer, padded) under
+/// the default cap (64 MiB) are read: the first poll is the baseline, then new usage counts.
 #[test]
 fn an_answer_over_max_response_bytes_fails_the_call_and_the_process_stays_healthy() {
-    testkit::drills::body_cap_drill::<AwsCloud>();
+    let host = AwsCloud::host();
+    testkit::drills::side_by_side(
+        || testkit::drills::body_cap_drill_on::<AwsCloud>(&host, 0),
+        || a_megabyte_is_read_under_the_default_cap(&host),
+    );
 }
 
-/// The same 1 MiB answers (the real answer, padded) under the default cap (64 MiB) are read:
-/// the first poll is the baseline, then new usage is counted.
-#[test]
-fn an_answer_of_a_megabyte_is_read_under_the_default_cap() {
-    let host = AwsCloud::host();
-    let cloud = AwsCloud::start(&host, 0);
+fn a_megabyte_is_read_under_the_default_cap(host: &LocalStack) {
+    let cloud = AwsCloud::start(host, 1);
     cloud.set_oversize(Some(Oversize::Sized(1 << 20)));
     cloud.add_baseline();
     let exporter = cloud.start_exporter(&cloud.config("", None));

@@ -23,8 +23,12 @@ fn requests<C: FakeCloud>(s: &Scrape, outcome: &str) -> f64 {
 }
 
 pub fn body_cap_drill<C: FakeCloud>() {
-    let host = C::host();
-    let cloud = C::start(&host, 0);
+    body_cap_drill_on::<C>(&C::host(), 0);
+}
+
+/// [`body_cap_drill`] on a host shared with another drill (in lane `lane`).
+pub fn body_cap_drill_on<C: FakeCloud>(host: &C::Host, lane: usize) {
+    let cloud = C::start(host, lane);
     cloud.add_baseline();
     let cfg = cloud.config(&format!("max_response_bytes: {BODY_CAP}\n"), None);
     // Answers of 1 MiB from the first call on: nothing is ever read.

@@ -10,7 +10,7 @@ mod body_cap;
 mod faults;
 mod restarts;
 
-pub use body_cap::{body_cap_drill, BODY_CAP};
+pub use body_cap::{body_cap_drill, body_cap_drill_on, BODY_CAP};
 pub use faults::fault_drills;
 pub use restarts::restart_drills;
 
@@ -46,7 +46,7 @@ fn circuits<C: FakeCloud>(s: &Scrape) -> Vec<f64> {
 
 /// Runs `a` and `b` in threads of their own and waits for both; a panic in either is
 /// re-raised after both ended.
-fn side_by_side(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+pub fn side_by_side(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     std::thread::scope(|s| {
         let a = s.spawn(a);
         let b = s.spawn(b);
