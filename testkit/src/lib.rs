@@ -2,7 +2,9 @@
 //! promtool) on 127.0.0.1 with free ports, polled with deadlines, stopped on drop.
 
 pub mod bare;
+pub mod cloud;
 pub mod drill;
+pub mod drills;
 pub mod fault_proxy;
 pub mod fuzz;
 pub mod layers;

@@ -1,112 +1,31 @@
-//! Restarts with a state file, against the real binary and the fake Azure while usage keeps
-//! arriving: kill -9 and SIGTERM at random moments never show a scraper a counter
-//! going backwards, and the totals end exact; an account created while the exporter is down
-//! counts from its first minute.
+//! Restarts with a state file, against the real binary and the fake Azure: kill -9 and SIGTERM
+//! at random moments while usage keeps arriving (`testkit::drills::restart_drills`) never show
+//! a scraper a counter going backwards, and the totals end exact; a deployment refused by
+//! `max_series` counts in full after a restart with room; an account created while the
+//! exporter is down counts from its first minute.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::drill_cloud::{account, AzureCloud, SUB};
 use crate::support::*;
 use testkit::drill;
 
-const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
 const GPT4O_GLOBAL_IN: f64 = 2.50e-6;
 const INPUT: [(&str, &str); 2] = [
     ("deployment", "oai-east/chat-prod"),
     ("token_type", "input"),
 ];
 
-fn account() -> FakeAccount {
-    FakeAccount {
-        subscription: SUB.into(),
-        name: "oai-east".into(),
-        location: "eastus".into(),
-        deployments: vec![deployment(
-            "chat-prod",
-            "gpt-4o",
-            "2024-08-06",
-            "OpenAI",
-            "GlobalStandard",
-        )],
-    }
-}
-
-/// Restarts `times` times by `stop` while 7 tokens arrive every 100 ms and a scraper checks
-/// every 20 ms that no counter goes down; then the totals must equal the truth exactly.
-fn restart_drill(what: &str, times: usize, stop: fn(Exporter)) {
-    let started = Instant::now();
-    let east = account();
-    let t = setup(vec![east.clone()]);
-    let state = t.dir.path().join("azure.state");
-    let cfg = config(
-        t.dir.path(),
-        &t.public,
-        &t.ca,
-        &[SUB],
-        &format!("state_file: {}\n", state.display()),
-    );
-    // Usage before start-up is the baseline.
-    let m = now_minute() - 120;
-    t.fake
-        .add(&east, "ProcessedPromptTokens", "chat-prod", "", m, 1_000.0);
-    let exporter = start_exporter(&["--config.file", &cfg]);
-    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
-        s.value("llm_exporter_up", &[]) == Some(1.0)
-    });
-    let truth = Arc::new(AtomicI64::new(0));
-    let ticker = {
-        let (fake, truth) = (t.fake.clone(), truth.clone());
-        drill::Ticker::start(Duration::from_millis(100), move || {
-            fake.add(
-                &east,
-                "ProcessedPromptTokens",
-                "chat-prod",
-                "",
-                now_minute(),
-                7.0,
-            );
-            truth.fetch_add(7, Ordering::AcqRel);
-        })
-    };
-    let (exporter, scraper) = drill::restart_loop(exporter, times, stop, || {
-        start_exporter(&["--config.file", &cfg])
-    });
-    ticker.stop();
-    // Decreases first: a restart that lost counts shows here before the totals do.
-    scraper.figures().assert_clean();
-    let truth = truth.load(Ordering::Acquire) as f64;
-    let s = exporter.wait_for(
-        "exact totals after the last restart",
-        Duration::from_secs(60),
-        |s| sum(s, "llm_tokens_total", &INPUT) == truth,
-    );
-    let cost = sum(&s, "llm_estimated_cost_usd_total", &INPUT);
-    assert!((cost - truth * GPT4O_GLOBAL_IN).abs() < 1e-9, "cost {cost}");
-    let figures = scraper.stop();
-    eprintln!(
-        "DRILL azure {what} loop: {times} restarts, {}; total {truth} = truth {truth}; {:.1?} wall",
-        figures.line(),
-        started.elapsed()
-    );
-    figures.assert_clean();
-}
-
 #[test]
-fn kill_9_at_random_moments_never_shows_a_decrease_and_totals_end_exact() {
-    restart_drill("kill -9", 8, drill::kill_9);
-}
-
-#[test]
-fn sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
-    restart_drill("SIGTERM", 8, drill::sigterm);
+fn kill_9_and_sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
+    testkit::drills::restart_drills::<AzureCloud>();
 }
 
 /// A deployment refused by `max_series` counts in full once room appears: after a restart
 /// with a larger `max_series`, its minutes before the restored horizon are fetched again (from
 /// when counting started) and counted, while the admitted deployment's are not counted twice.
-/// Fetching every account from its horizon only would lose the refused minutes (1,000 of
-/// 2,000 tokens counted).
+/// Before: Azure fetched every account from its horizon only, so the refused minutes were
+/// lost (1,000 of 2,000 tokens counted).
 #[test]
 fn a_deployment_refused_by_max_series_counts_in_full_after_a_restart_with_room() {
     let mut east = account();
@@ -179,7 +98,7 @@ fn a_deployment_refused_by_max_series_counts_in_full_after_a_restart_with_room()
 }
 
 /// An account created and used while the exporter is stopped is new to the restored state:
-/// its first minutes count; as a baseline, its first poll would count 0 of 5,000.
+/// its first minutes count. Before: its first poll was a baseline (0 of 5,000 counted).
 #[test]
 fn an_account_created_during_a_restart_counts_from_its_first_minute() {
     let east = account();

@@ -1,35 +1,15 @@
-//! Restarts with a state file, against the real binary and the fake Cloud Monitoring while
-//! usage keeps arriving: kill -9 at random moments never shows a scraper a counter going
-//! backwards, and the totals end exact, and so do SIGTERM restarts; two exporters never share one state file; a state
-//! file that cannot be written stops publishing and says so.
+//! Restarts with a state file, against the real binary and the fake Cloud Monitoring: kill -9
+//! and SIGTERM at random moments while usage keeps arriving (`testkit::drills::restart_drills`)
+//! never show a scraper a counter going backwards, and the totals end exact; two exporters
+//! never share one state file; a state file that cannot be written stops publishing and says
+//! so; state files of the previous version keep counting.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::drill_cloud::{add_input, GcpCloud, GEMINI, INPUT};
 use crate::support::*;
-use testkit::{drill, wait_until, Exporter};
-
-const GEMINI: [(&str, &str); 4] = [
-    ("model_user_id", "gemini-2.5-flash"),
-    ("model_version_id", ""),
-    ("publisher", "google"),
-    ("location", "us-central1"),
-];
-const INPUT: [(&str, &str); 2] = [("model", "gemini-2.5-flash"), ("token_type", "input")];
-const FLASH_IN: f64 = 0.30e-6;
-
-fn add_tokens(fake: &Fake, period: i64, n: i64) {
-    fake.add(
-        "proj-a",
-        "token_count",
-        &GEMINI,
-        &[("type", "input"), ("request_type", "shared")],
-        period,
-        PointValue::Int(n),
-    );
-}
+use testkit::wait_until;
 
 fn config(dir: &std::path::Path, endpoint: &str, state: &std::path::Path) -> String {
     let path = dir.join("config.yaml");
@@ -44,61 +24,9 @@ fn config(dir: &std::path::Path, endpoint: &str, state: &std::path::Path) -> Str
     path.display().to_string()
 }
 
-/// Restarts `times` times by `stop` while 7 tokens arrive every 100 ms and a scraper checks
-/// every 20 ms that no counter goes down; then the totals must equal the truth exactly.
-fn restart_drill(what: &str, times: usize, stop: fn(Exporter)) {
-    let started = Instant::now();
-    let fake = Fake::default();
-    let server = fake.start();
-    let dir = tempfile::tempdir().unwrap();
-    let key = service_account_key(dir.path());
-    let state = dir.path().join("gcp.state");
-    let cfg = config(dir.path(), &server.url(), &state);
-    // Usage before start-up is the baseline.
-    add_tokens(&fake, now_minute() - 60, 1_000);
-    let exporter = start_exporter(&["--config.file", &cfg], &key);
-    exporter.wait_for("the baseline poll", Duration::from_secs(60), |s| {
-        s.value("llm_exporter_up", &[]) == Some(1.0)
-    });
-    let truth = Arc::new(AtomicI64::new(0));
-    let ticker = {
-        let (fake, truth) = (fake.clone(), truth.clone());
-        drill::Ticker::start(Duration::from_millis(100), move || {
-            add_tokens(&fake, now_minute(), 7);
-            truth.fetch_add(7, Ordering::AcqRel);
-        })
-    };
-    let (exporter, scraper) = drill::restart_loop(exporter, times, stop, || {
-        start_exporter(&["--config.file", &cfg], &key)
-    });
-    ticker.stop();
-    // Decreases first: a restart that lost counts shows here before the totals do.
-    scraper.figures().assert_clean();
-    let truth = truth.load(Ordering::Acquire) as f64;
-    let s = exporter.wait_for(
-        "exact totals after the last restart",
-        Duration::from_secs(60),
-        |s| s.value("llm_tokens_total", &INPUT) == Some(truth),
-    );
-    let cost = s.value("llm_estimated_cost_usd_total", &INPUT).unwrap();
-    assert!((cost - truth * FLASH_IN).abs() < 1e-9, "cost {cost}");
-    let figures = scraper.stop();
-    eprintln!(
-        "DRILL gcp {what} loop: {times} restarts, {}; total {truth} = truth {truth}; {:.1?} wall",
-        figures.line(),
-        started.elapsed()
-    );
-    figures.assert_clean();
-}
-
 #[test]
-fn kill_9_at_random_moments_never_shows_a_decrease_and_totals_end_exact() {
-    restart_drill("kill -9", 12, drill::kill_9);
-}
-
-#[test]
-fn sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
-    restart_drill("SIGTERM", 8, drill::sigterm);
+fn kill_9_and_sigterm_restarts_never_show_a_decrease_and_totals_end_exact() {
+    testkit::drills::restart_drills::<GcpCloud>();
 }
 
 #[test]
@@ -142,14 +70,14 @@ fn a_state_file_that_cannot_be_written_stops_publishing_and_says_so() {
         s.value("llm_exporter_up", &[]) == Some(1.0)
     });
     let m = now_minute();
-    add_tokens(&fake, m, 100);
+    add_input(&fake, m, 100);
     exporter.wait_for("the first tokens", Duration::from_secs(60), |s| {
         s.value("llm_tokens_total", &INPUT) == Some(100.0)
     });
 
     // The directory disappears (a volume unmounted): writes fail.
     std::fs::remove_dir_all(&states).unwrap();
-    add_tokens(&fake, m, 50);
+    add_input(&fake, m, 50);
     let s = exporter.wait_for("the failed write to show", Duration::from_secs(60), |s| {
         s.value("llm_exporter_state_writes_total", &[("outcome", "error")])
             .is_some_and(|v| v >= 1.0)
@@ -223,10 +151,10 @@ fn old_state_file(
     std::fs::write(path, file.to_string()).unwrap();
 }
 
-/// Provisioned Throughput tokens have their own series id (`<series>#provisioned`); a state
-/// file that holds them as a "provisioned" part of the model's series (the older layout) is
-/// migrated: an open minute counted before the restart is not counted again, and later
-/// minutes count.
+/// Provisioned Throughput tokens were revised as a "provisioned" part of the model's series;
+/// they now have their own series id (`<series>#provisioned`), to which state files of the
+/// previous version are migrated: an open minute counted before the restart is not counted
+/// again, and later minutes count.
 #[test]
 fn a_dedicated_series_from_an_old_state_file_keeps_counting_without_double_counting() {
     let fake = Fake::default();

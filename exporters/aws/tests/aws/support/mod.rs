@@ -4,6 +4,7 @@
 pub use testkit::*;
 
 pub mod cloud;
+pub mod drill_cloud;
 pub mod proxy;
 
 #[allow(unused_imports)]

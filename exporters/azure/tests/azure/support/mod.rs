@@ -9,6 +9,7 @@
 
 mod answers;
 mod arm;
+pub mod drill_cloud;
 mod setup;
 #[allow(unused_imports)] // not every test binary uses it
 pub use setup::*;

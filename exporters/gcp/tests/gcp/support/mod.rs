@@ -15,6 +15,8 @@
 //! [`TokenLabels`].
 #![allow(dead_code)]
 
+pub mod drill_cloud;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
