@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-/// The month a projection is for: 30 days, as the README's cost tables.
+/// The month a projection is for: 30 days, as the cost tables of docs/polling-costs.md.
 pub const SECONDS_PER_MONTH: f64 = 30.0 * 86_400.0;
 /// Spend older than this is not used for the projection.
 pub const PROJECTION_WINDOW_SECS: i64 = 3600;

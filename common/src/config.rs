@@ -146,8 +146,8 @@ mod defaults {
     pub fn max_response_bytes() -> u64 {
         64 * 1024 * 1024
     }
-    /// Enough to keep every per-scope rate limit busy on a few thousand scopes (README,
-    /// "Scale"), few enough that a poll's answers in memory stay small.
+    /// Enough to keep every per-scope rate limit busy on a few thousand scopes
+    /// (docs/performance.md), few enough that a poll's answers in memory stay small.
     pub fn max_concurrent_polls() -> usize {
         64
     }

@@ -1,5 +1,5 @@
 //! Every metric an exporter serves. The contract's names and labels (what dashboards and
-//! alerts query) are written here once; the README's metric table is checked against them by a
+//! alerts query) are written here once; the metric table of docs/metrics.md is checked against them by a
 //! test.
 //!
 //! Usage series live in the [`Accumulator`](crate::accumulator::Accumulator) (it owns totals
@@ -72,7 +72,7 @@ pub mod names {
     /// Registered by the Azure exporter only (which metrics API serves a region).
     pub const AZURE_METRICS_API: &str = "llm_exporter_azure_metrics_api";
 
-    /// Every name above, for the README drift test.
+    /// Every name above, for the test that checks docs/metrics.md.
     pub const ALL: &[&str] = &[
         TOKENS,
         INVOCATIONS,

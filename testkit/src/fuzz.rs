@@ -107,7 +107,7 @@ pub fn readme() -> &'static str {
     })
 }
 
-/// The README's config example: every key, with its default.
+/// The config example of docs/configuration.md: every key, with its default.
 pub fn readme_config() -> &'static str {
     common::config::example_from_readme(readme()).expect("the README's config example")
 }

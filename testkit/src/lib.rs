@@ -267,7 +267,7 @@ pub fn close(a: Option<f64>, b: f64) -> bool {
 }
 
 /// Asserts every family a scrape declares (`# TYPE` lines) is one of `known` (the contract
-/// list the README's metric table is checked against).
+/// list docs/metrics.md's metric table is checked against).
 pub fn assert_families_known(body: &str, known: &[&str]) {
     for family in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
         let name = family.split_whitespace().next().unwrap_or("");

@@ -1,5 +1,5 @@
 //! Turns per-period sums (CloudWatch 60 s `Sum`, Azure `PT1M` `total`, GCP `DELTA` points)
-//! into monotonic Prometheus counters. The rules (README, "How counters behave"):
+//! into monotonic Prometheus counters. The rules (docs/counters.md):
 //!
 //! - a period counts as soon as it is seen; a later, larger value for the same period adds the
 //!   difference (late data); a smaller one is never subtracted, only counted in

@@ -55,7 +55,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..SERIES.len()).prop_map(Op::Remode),
         1 => Just(Op::Restart),
                 // Up to 2.5 hours ahead: a restart with the clock ahead by more than max_backfill (3h)
-        // is taken for a stop that long and the wall clock is believed (README).
+        // is taken for a stop that long and the wall clock is believed (docs/counters.md).
         1 => prop_oneof![Just(0i64), 1..150i64].prop_map(Op::Clock),
         1 => Just(Op::Quiet),
     ]

@@ -15,7 +15,7 @@ pub struct AwsConfig {
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
     /// Latency statistics to request, `avg` and/or percentiles `pNN` (each one is a metric
-    /// requested, so each costs money; see the README).
+    /// requested, so each costs money; see docs/polling-costs.md).
     #[serde(default = "default_latency_stats")]
     pub latency_stats: Vec<String>,
     /// How long the list of metrics and models (ListMetrics) is cached. Short by default so a
@@ -237,7 +237,8 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().field, "aws.accounts[0].role_arn");
     }
 
-    /// The README's config block (every key, with its default) is what this parser takes;
+    /// The config block of docs/configuration.md (every key, with its default) is what this
+    /// parser takes;
     /// common/sections.yaml is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_aws_section() {

@@ -1,7 +1,7 @@
 //! What polling CloudWatch costs a month, by the rules the exporter follows: every metric of a
 //! model in use every `poll_interval`, the request metrics of an idle model every
-//! `aws.idle_probe_interval`, at GetMetricData's price per metric requested. The README's
-//! tables ("What polling costs") are these figures; a test checks them.
+//! `aws.idle_probe_interval`, at GetMetricData's price per metric requested. The tables
+//! of docs/polling-costs.md are these figures; a test checks them.
 
 use crate::metrics_api::USD_PER_METRIC_REQUESTED;
 
@@ -109,7 +109,7 @@ mod tests {
         assert!(simulated_per_poll(1) <= all / 4.0);
     }
 
-    /// The README's AWS table: (scopes, models, share in use) and its three dollar figures.
+    /// The AWS table of docs/polling-costs.md: (scopes, models, share in use) and its three dollar figures.
     #[test]
     fn the_readme_table_is_the_formula() {
         let readme = std::fs::read_to_string(concat!(

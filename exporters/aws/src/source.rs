@@ -6,15 +6,7 @@
 //! from `window.backfill_start`: ListMetrics can list a new metric up to 15 minutes late, and
 //! its first minutes must still count.
 //!
-//! Files by role, the same in every exporter (a role a cloud does not need has no file):
-//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
-//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
-//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
-//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
-//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
-//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
-//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
-//! `demo.rs` the `--demo` data set.
+//! Each exporter has the same files for the same roles (docs/architecture.md, "File map").
 //! Bedrock's own: `tiers.rs` (service tiers, its billing modes) and `provisioned.rs`
 //! (Provisioned Throughput) in place of `billing.rs`; `listed.rs`, `listing.rs`, `pages.rs`,
 //! `plan.rs`, `probe.rs`, `assemble.rs`, `regions.rs`, `costs.rs`.

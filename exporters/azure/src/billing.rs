@@ -133,7 +133,7 @@ fn threshold(v: &str) -> Option<u64> {
 
 /// Catalog keys of the hourly PTU rate of a provisioned deployment in `region`, most specific
 /// first: `provisioned/<type>/<region>`, then `provisioned/<type>` (global, datazone,
-/// regional). The bundled rates are in `common/pricing/capacity-azure.yaml`; a pricing file
+/// regional). The bundled rates are in `exporters/azure/pricing/capacity-azure.yaml`; a pricing file
 /// entry of either key with `provisioned_usd_per_unit_hour` replaces them (reservations).
 pub fn capacity_keys(kind: DeploymentType, region: &str) -> Vec<String> {
     let kind = kind.as_str();

@@ -96,8 +96,8 @@ fn default_idle_poll_interval() -> Duration {
 fn default_getbatch_retry() -> Duration {
     Duration::from_secs(300)
 }
-/// "$0.01 per 1,000 API calls" after a free 1,000,000 a month (see the README's "What polling
-/// costs" for the sources): the free allowance is not subtracted.
+/// "$0.01 per 1,000 API calls" after a free 1,000,000 a month (see docs/polling-costs.md
+/// for the sources): the free allowance is not subtracted.
 fn default_getbatch_price() -> f64 {
     0.01
 }
@@ -194,7 +194,7 @@ impl AzureConfig {
         common::config::section_range("azure.getbatch_retry", self.getbatch_retry, 1, 86400)?;
         if !self.idle_poll_interval.is_zero() {
             // At most an hour: an idle account's first request is seen within it, and its
-            // minutes must still be open then (the README says to keep it under `lookback`).
+            // minutes must still be open then (docs/configuration.md says to keep it under `lookback`).
             common::config::section_range(
                 "azure.idle_poll_interval",
                 self.idle_poll_interval,
@@ -277,7 +277,8 @@ mod tests {
         );
     }
 
-    /// The README's config block (every key, with its default) is what this parser takes;
+    /// The config block of docs/configuration.md (every key, with its default) is what this
+    /// parser takes;
     /// common/sections.yaml is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_azure_section() {

@@ -116,7 +116,7 @@ pub fn samples(
 /// provisioned deployment of the listing exists (from its ARM `createdAt`, where given),
 /// deployed PTUs (`sku.capacity`) x 60 s / 3600. Azure bills provisioned deployments per
 /// PTU and hour, prorated by the minute (how-to/provisioned-throughput-onboarding, "Hourly
-/// usage"). Priced with `capacity_keys` (common/pricing/capacity-azure.yaml, or the
+/// usage"). Priced with `capacity_keys` (exporters/azure/pricing/capacity-azure.yaml, or the
 /// pricing file for reservations).
 fn capacity(subscription: &str, t: &Listed<'_>, out: &mut Vec<Sample>) {
     let key = t.account.id.to_ascii_lowercase();

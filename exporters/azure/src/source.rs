@@ -7,15 +7,7 @@
 //! `llm_exporter_target_up`. One getBatch call still serves every account of a region, over
 //! the oldest of their windows; the accumulator drops what each account has already made final.
 //!
-//! Files by role, the same in every exporter (a role a cloud does not need has no file):
-//! `main.rs` start-up; `config.rs` the cloud's config section; `source.rs` this file;
-//! `error.rs` the cloud's errors as `SourceError`s; `metrics_api.rs` the client of the cloud's
-//! metrics API (CloudWatch, Azure Monitor, Cloud Monitoring); `http.rs` authenticated HTTP
-//! calls read up to `max_response_bytes`; `capped.rs` that cap in a transport an SDK reads;
-//! `discovery.rs` what exists to poll (inference profiles, accounts and deployments);
-//! `models.rs` what the cloud's metrics mean in the contract; `billing.rs` billing modes;
-//! `points.rs` which of the cloud's points count; `watch.rs` what an idle scope is asked;
-//! `demo.rs` the `--demo` data set.
+//! Each exporter has the same files for the same roles (docs/architecture.md, "File map").
 //! Azure's own: `answer.rs` (the metrics answer's shape), `guards.rs`, `samples.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

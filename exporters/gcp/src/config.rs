@@ -165,7 +165,8 @@ mod tests {
         }
     }
 
-    /// The README's config block (every key, with its default) is what this parser takes;
+    /// The config block of docs/configuration.md (every key, with its default) is what this
+    /// parser takes;
     /// common/sections.yaml is checked against the same block.
     #[test]
     fn the_readme_example_is_a_valid_gcp_section() {

@@ -33,7 +33,7 @@ fn claude(location: &str, id: &str, peak: f64, tokens: [f64; 4]) -> DemoModel {
 }
 
 /// The demo sources; `extra_models` synthetic ones are added to the first, for load tests.
-/// What Cloud Monitoring gives (README): invocation latency as a mean, time to first token as
+/// What Cloud Monitoring gives (docs/metrics.md): invocation latency as a mean, time to first token as
 /// a mean and a server-side 99th percentile.
 const INVOCATION: &[(&str, f64)] = &[("avg", 1.0)];
 const FIRST_TOKEN: &[(&str, f64)] = &[("avg", 1.0), ("p99", 2.2)];

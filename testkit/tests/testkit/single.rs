@@ -209,7 +209,7 @@ fn single_prometheus_with_the_readme_jobs_fires_exporter_down_and_names_exporter
         },
     );
 
-    // The README's price join matches usage one to one on every cloud and gives what the
+    // The price join of docs/metrics.md matches usage one to one on every cloud and gives what the
     // cost counters counted (the prices have not changed since; no one-hour cache writes
     // in the demo, whose tokens count as cache_write at a higher rate).
     let readme = std::fs::read_to_string(repo.join("docs/metrics.md")).unwrap();
@@ -426,7 +426,7 @@ fn remote_write_into_victoria_metrics_answers_like_prometheus_and_the_gateway_to
     // Window answers name the same models, but their figures differ: MetricsQL's increase()
     // does not extrapolate to the window's edges as Prometheus' does
     // (https://docs.victoriametrics.com/metricsql/), so VictoriaMetrics gives the counters'
-    // exact growth and Prometheus a little more or less (the README says so).
+    // exact growth and Prometheus a little more or less (docs/counters.md says so).
     let (p, v) = ask(&format!("/api/v1/costs/by-model?window=1h&time={t}"));
     let models = |a: &serde_json::Value| -> std::collections::BTreeSet<String> {
         a["models"]

@@ -190,7 +190,7 @@ fn demo_serves_the_contract_on_every_endpoint() {
         total(s) > first
     });
 
-    // Every family really exposed is in the contract list the README is checked against.
+    // Every family really exposed is in the contract list docs/metrics.md is checked against.
     assert_families_known(&body, common::metrics::names::ALL);
 
     let (code, lint) = promtool_check_metrics(&body);

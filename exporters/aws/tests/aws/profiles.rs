@@ -226,7 +226,7 @@ fn fake_bedrock_with_throughputs(listed: Arc<Mutex<Vec<serde_json::Value>>>) -> 
 }
 
 // Claude 2.1 in us-east-1 on a one-month commitment: $63.00 per model unit and hour
-// (common/pricing/capacity-aws.yaml).
+// (exporters/aws/pricing/capacity-aws.yaml).
 const CLAUDE_V2: &str = "anthropic.claude-v2:1";
 const CLAUDE_V2_MONTH_USD_PER_UNIT_HOUR: f64 = 63.0;
 
