@@ -1,5 +1,5 @@
 //! A metrics answer as both APIs return it (getBatch's `metricBatch.json`, Metrics - List's
-//! `metrics_API.json`; shared/reference/cloud-apis.md §2.3, §2.4): per resource, its metrics,
+//! `metrics_API.json` in Azure/azure-rest-api-specs, specification/monitor): per resource, its metrics,
 //! each with one time series per combination of dimension values.
 
 use std::time::UNIX_EPOCH;

@@ -6,7 +6,7 @@
 //! ARM and Azure Monitor answer errors as `{"error": {"code", "message"}}` ("Common error
 //! response for all Azure Resource Manager APIs"). By status: 429 is ARM's throttling, with
 //! `Retry-After` ("Understand how Azure Resource Manager throttles requests"); 529 is the
-//! metrics back-end's (Azure Monitor metrics API docs; shared/reference/cloud-apis.md §2.7);
+//! metrics back-end's (Azure Monitor metrics API docs);
 //! 401 (`InvalidAuthenticationToken`, `ExpiredAuthenticationToken`) and 403
 //! (`AuthorizationFailed`: the role assignment is missing) are denied; 404
 //! (`ResourceNotFound`, `SubscriptionNotFound`) not found; 408 and 5xx are outages, retried.
