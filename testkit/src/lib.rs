@@ -322,6 +322,13 @@ impl Scrape {
             .collect()
     }
 
+    /// The sum of every series of `name` whose labels include `labels` (whatever their other
+    /// labels); None if there is none.
+    pub fn total(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let m = self.matching(name, labels);
+        (!m.is_empty()).then(|| m.iter().map(|x| x.2).sum())
+    }
+
     /// The value of the one series of `name` with `labels`; None if there is none.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let m = self.matching(name, labels);

@@ -17,21 +17,17 @@ pub use restarts::restart_drills;
 use crate::cloud::FakeCloud;
 use crate::Scrape;
 
-/// The sum of every series of `name` whose labels include `labels`; None if there is none.
-pub fn total(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let m = s.matching(name, labels);
-    (!m.is_empty()).then(|| m.iter().map(|x| x.2).sum())
-}
-
 /// The input tokens of the fake's model the exporter publishes.
 fn tokens<C: FakeCloud>(cloud: &C, s: &Scrape) -> Option<f64> {
-    total(s, "llm_tokens_total", &cloud.input_labels())
+    s.total("llm_tokens_total", &cloud.input_labels())
 }
 
 /// Asserts the published cost of `tokens` input tokens, where the cloud has a price.
 fn assert_cost<C: FakeCloud>(cloud: &C, s: &Scrape, tokens: f64) {
     if let Some(price) = C::INPUT_PRICE {
-        let cost = total(s, "llm_estimated_cost_usd_total", &cloud.input_labels()).unwrap_or(0.0);
+        let cost = s
+            .total("llm_estimated_cost_usd_total", &cloud.input_labels())
+            .unwrap_or(0.0);
         assert!((cost - tokens * price).abs() < 1e-9, "cost {cost}");
     }
 }

@@ -42,5 +42,5 @@ pub fn config_with(t: &Setup, subscriptions: &[&str], top: &str, azure: &str) ->
 
 /// The sum of every series of `name` matching `labels` (whatever their other labels).
 pub fn sum(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    s.matching(name, labels).iter().map(|x| x.2).sum()
+    s.total(name, labels).unwrap_or(0.0)
 }
