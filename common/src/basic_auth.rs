@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::base::lock;
 use crate::metrics::SelfMetrics;
 
 /// Why a request was refused (the `reason` label).
@@ -182,7 +183,7 @@ struct FailureLog {
 
 impl FailureLog {
     fn failed(&self, reason: &str, user: &str, peer: Option<SocketAddr>) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.last);
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             self.unlogged.fetch_add(1, Ordering::Relaxed);
             return;

@@ -6,6 +6,7 @@
 //! exported as a gauge (`llm_exporter_circuit_state`, `llm_gateway_circuit_state`), which the
 //! circuit-breaker crates we looked at (failsafe) do not expose.
 
+use crate::base::lock;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,7 @@ impl Breaker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 
     fn changed(&self, inner: &Inner) {

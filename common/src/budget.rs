@@ -9,6 +9,7 @@
 //! How the factor is spent is each exporter's choice: by default whole polls are skipped
 //! ([`Budget::due`]); the AWS exporter stretches idle models' probes first, then the rest.
 
+use crate::base::lock;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -93,7 +94,7 @@ pub struct Observed {
 
 impl Budget {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// Sets the budget (None: no budget, factor 1), the largest factor allowed, how long a

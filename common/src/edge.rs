@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::base::lock;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -104,7 +105,7 @@ impl LimitLog {
         if refused {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.last);
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
             return;
         }

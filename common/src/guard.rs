@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
+use crate::base::lock;
 use crate::breaker::{Breaker, BreakerState, Trials};
 use crate::error::{FailureKind, SourceError};
 use crate::metrics::SelfMetrics;
@@ -137,7 +138,7 @@ impl Guard {
         let mut attempt = 0;
         loop {
             if let Err(retry_in) = self.breaker.try_acquire() {
-                let cause = *self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+                let cause = *lock(&self.last_failure);
                 self.count("circuit_open");
                 return Err(GuardError::CircuitOpen {
                     api: self.api.clone(),
@@ -190,7 +191,7 @@ impl Guard {
             // sign of an outage, so it never opens the breaker (a misconfigured scope must not
             // stop the healthy ones sharing it).
             if class != ErrorClass::Permanent {
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = class;
+                *lock(&self.last_failure) = class;
             }
             self.breaker.record(class == ErrorClass::Permanent);
             if class == ErrorClass::Permanent || attempt >= self.settings.retries {

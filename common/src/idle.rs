@@ -14,6 +14,7 @@
 //! (the lookback plus two minutes: the minutes of its last traffic are fetched in full until
 //! they are final).
 
+use crate::base::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -62,7 +63,7 @@ impl Idle {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
-        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.accounts)
     }
 
     /// How `scope` is asked in a poll at `now`.

@@ -19,6 +19,7 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::base::lock;
 use crate::base::unix_now;
 use crate::error::FailureKind;
 
@@ -383,21 +384,13 @@ impl SelfMetrics {
     /// `accumulator::REJECT_REASONS`, e.g. `duplicate`): they show in
     /// `llm_exporter_samples_rejected_total` after the poll.
     pub fn reject_at_source(&self, reason: &'static str, n: u64) {
-        let mut pending = self
-            .source_rejects
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut pending = lock(&self.source_rejects);
         *pending.entry(reason).or_default() += n;
     }
 
     /// What sources set aside since the last call (the poller's).
     pub fn take_source_rejects(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        std::mem::take(
-            &mut *self
-                .source_rejects
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        )
+        std::mem::take(&mut *lock(&self.source_rejects))
     }
 
     /// Counts `units` billable units of `api` (e.g. "getBatch", "calls") and adds what they

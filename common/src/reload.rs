@@ -59,7 +59,7 @@ impl Reloader {
             new.pricing_file.as_deref(),
         )
         .map_err(|e| e.to_string())?;
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = lock(&self.running);
         let needs_restart = restart_only_changes(&running, &new);
         if !needs_restart.is_empty() {
             tracing::warn!(keys = ?needs_restart, "config reload: these keys changed but take effect only after a restart");

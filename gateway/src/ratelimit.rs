@@ -12,6 +12,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::Cloud;
 use crate::metrics::Metrics;
+use common::base::lock;
 
 pub struct Limits {
     limiters: Mutex<HashMap<(String, Cloud), Arc<DefaultDirectRateLimiter>>>,
@@ -29,7 +30,7 @@ impl Limits {
     }
 
     fn limiter(&self, who: &str, cloud: Cloud, per_minute: u32) -> Arc<DefaultDirectRateLimiter> {
-        let mut map = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.limiters);
         map.entry((who.to_string(), cloud))
             .or_insert_with(|| {
                 let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Cloud;
+use common::base::lock;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +78,7 @@ impl Store {
     }
 
     pub fn disabled(&self, tenant: &str) -> BTreeSet<Cloud> {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = lock(&self.state);
         s.disabled.get(tenant).cloned().unwrap_or_default()
     }
 
@@ -91,7 +92,7 @@ impl Store {
         enabled: bool,
         admin: bool,
     ) -> Result<(), SetError> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = lock(&self.state);
         let mut next = s.clone();
         let by_admin = next.by_admin.entry(tenant.to_string()).or_default();
         if enabled && !admin && by_admin.contains(&cloud) {

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{BreakerConfig, QueryLimits};
 use crate::upstream::UpstreamError;
+use common::base::lock;
 use common::breaker::Breaker;
 
 pub struct TenantGuards {
@@ -30,14 +31,14 @@ impl TenantGuards {
     }
 
     fn semaphore(&self, who: &str, n: u32) -> Arc<Semaphore> {
-        let mut map = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.permits);
         map.entry(who.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(n.max(1) as usize)))
             .clone()
     }
 
     pub fn breaker(&self, who: &str, upstream: &str) -> Arc<Breaker> {
-        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.breakers);
         map.entry((who.to_string(), upstream.to_string()))
             .or_insert_with(|| Arc::new(Breaker::new(self.breaker.failures, self.breaker.open_for)))
             .clone()

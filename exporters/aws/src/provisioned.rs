@@ -26,6 +26,7 @@ use common::guard::{Guard, GuardError};
 use crate::error::from_sdk;
 use crate::listing::Listing;
 use crate::models::{classify, ModelRef};
+use common::base::lock;
 
 /// One Provisioned Throughput as the exporter uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,17 +116,12 @@ impl ThroughputLister {
     /// Every Provisioned Throughput of the scope (cached for the TTL); `None` while a failed
     /// listing is not asked again.
     pub async fn list(&self) -> Option<Result<Arc<Throughputs>, GuardError<SourceError>>> {
-        let recently_failed = self
-            .failed_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < RETRY_AFTER);
+        let recently_failed = lock(&self.failed_at).is_some_and(|at| at.elapsed() < RETRY_AFTER);
         if recently_failed {
             return None;
         }
         let listed = self.cache.get(|| self.list_uncached()).await;
-        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) =
-            listed.is_err().then(Instant::now);
+        *lock(&self.failed_at) = listed.is_err().then(Instant::now);
         Some(listed)
     }
 

@@ -313,10 +313,7 @@ impl Source for BedrockSource {
         }
         if !new.is_empty() {
             tracing::debug!(scope = %self.scope, metrics = new.len(), from = window.backfill_start, "new metrics fetched from when counting started");
-            self.fetched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(new.iter().cloned());
+            lock(&self.fetched).extend(new.iter().cloned());
         }
 
         // Labels per model (ModelId value, or mantle project and model).

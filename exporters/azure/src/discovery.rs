@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::http::AzClient;
+use common::base::lock;
 
 /// The first GA version whose deployments carry `properties.serviceTier` (Azure/bicep-types-az
 /// `generated/cognitiveservices/microsoft.cognitiveservices/2025-12-01/types.md`).
@@ -212,7 +213,7 @@ impl Arm {
     }
 
     fn refreshed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Refreshed>> {
-        self.refreshed.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.refreshed)
     }
 
     fn deployments_url(&self, account_id: &str) -> String {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use common::base::lock;
 use common::guard::{Guard, GuardSettings};
 use common::metrics::SelfMetrics;
 
@@ -46,10 +47,7 @@ impl Guards {
     /// shares within the subscription.
     pub fn get(&self, api: &str, target: &str) -> Guarded {
         let subscription = target.split('/').next().unwrap_or(target);
-        let limiter = self
-            .limiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let limiter = lock(&self.limiters)
             .entry((api.to_string(), subscription.to_string()))
             .or_insert_with(|| {
                 let rps = std::num::NonZeroU32::new(self.settings.requests_per_second.max(1))
@@ -59,9 +57,7 @@ impl Guards {
                 )))
             })
             .clone();
-        self.made
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.made)
             .entry((api.to_string(), target.to_string()))
             .or_insert_with(|| {
                 // The guard's own limiter is left wide open: the shared one applies.

@@ -19,6 +19,7 @@ use crate::error::is_refusal;
 use crate::guards::{Guards, Limiter};
 use crate::http::AzClient;
 use crate::models::{MetricQuery, NAMESPACE};
+use common::base::lock;
 
 /// getBatch's limit of resources per call.
 pub const MAX_RESOURCES_PER_BATCH: usize = 50;
@@ -91,12 +92,7 @@ impl Monitor {
     ) -> PerResource {
         let key = (subscription.to_string(), region.to_string());
         let target = format!("{subscription}/{region}");
-        let refused_at = self
-            .refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .copied();
+        let refused_at = lock(&self.refused).get(&key).copied();
         match refused_at {
             Some(at) if at.elapsed() < self.retry_batch => {
                 return self.list_each(subscription, resources, query, window).await;
@@ -121,12 +117,7 @@ impl Monitor {
                 Ok(results) => {
                     out.extend(results);
                     self.serving(subscription, region, GET_BATCH);
-                    let back = self
-                        .refused
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&key)
-                        .is_some();
+                    let back = lock(&self.refused).remove(&key).is_some();
                     if back {
                         tracing::info!(
                             subscription,
@@ -138,10 +129,7 @@ impl Monitor {
                 Err(GuardError::Failed { source, .. }) if is_refusal(&source) => {
                     let retry = humantime::format_duration(self.retry_batch).to_string();
                     tracing::warn!(subscription, region, error = %source, retry_in = %retry, "metrics:getBatch refused; using the per-resource Metrics - List API instead");
-                    self.refused
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(key, Instant::now());
+                    lock(&self.refused).insert(key, Instant::now());
                     self.serving(subscription, region, METRICS_LIST);
                     // Every resource of the region from Metrics_List, those of batches
                     // answered earlier in this call too: one answer per resource.

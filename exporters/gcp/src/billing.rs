@@ -23,6 +23,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use common::base::lock;
 use common::source::{Billing, BillingMode, PROVISIONED_PART};
 
 /// Requests above this many tokens are priced at the catalog's `above_200k` rates.
@@ -76,7 +77,7 @@ impl WarnOnce {
             ),
         };
         let shown: String = value.chars().take(64).collect();
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = lock(&self.0);
         if seen.len() < 100 && seen.insert(format!("{label}={shown}")) {
             tracing::warn!(label, value = %shown, "a token_count label value the exporter cannot read: {meaning}");
         }

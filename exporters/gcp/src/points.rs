@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::accumulator::REJECT_DUPLICATE;
+use common::base::lock;
 use common::metrics::SelfMetrics;
 use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Point, TimeSeries};
@@ -133,7 +134,7 @@ impl Duplicates {
         }
         let metric = metric_type.rsplit('/').next().unwrap_or(metric_type);
         self.metrics.reject_at_source(REJECT_DUPLICATE, n);
-        let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&self.last_log);
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
             *last = Some(Instant::now());
             tracing::warn!(project, metric, points = n, "Cloud Monitoring returned points twice for the same series and minute: each counted once at its larger value (logged at most once a minute; see llm_exporter_samples_rejected_total{{reason=\"duplicate\"}})");

@@ -23,6 +23,7 @@ use crate::metrics_api::Monitoring;
 use crate::models::{self, error_type, price_keys};
 use crate::points::{distribution, number, period_of};
 use crate::token_types::UnknownTypes;
+use common::base::lock;
 
 /// Part ids remembered as fetched; past this many the set starts again (each part is then
 /// fetched back once more, and counted once: the accumulator keeps what it counted).
@@ -196,7 +197,7 @@ impl Source for VertexSource {
         let window = windows.window(&self.scope);
         let result = self.fetch(window).await;
         if result.is_ok() {
-            let traffic = *self.traffic.lock().unwrap_or_else(|e| e.into_inner());
+            let traffic = *lock(&self.traffic);
             self.idle.polled(&self.scope, Plan::Full, traffic, now);
         }
         vec![ScopeFetch {
@@ -221,7 +222,7 @@ impl Source for VertexSource {
         // has none, and asking would still bill one series per call. They are gauges, so a
         // latency Vertex publishes before its invocation count is read at the next poll.
         let traffic = !tokens.is_empty() || !invocations.is_empty();
-        *self.traffic.lock().unwrap_or_else(|e| e.into_inner()) = traffic;
+        *lock(&self.traffic) = traffic;
         let (latencies, first_token, first_token_p99) = if traffic {
             (
                 list(models::LATENCIES).await?,
@@ -235,7 +236,7 @@ impl Source for VertexSource {
         let mut sums = PeriodSums::default();
         let seen = self.add_tokens(&mut sums, &tokens, window.period, &|_| true);
         let new: HashSet<String> = {
-            let fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+            let fetched = lock(&self.fetched);
             seen.difference(&fetched).cloned().collect()
         };
         if !new.is_empty() && window.backfill_start < window.start {
@@ -321,7 +322,7 @@ impl Source for VertexSource {
                 }
             }
         }
-        let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fetched = lock(&self.fetched);
         if fetched.len() + seen.len() > MAX_FETCHED {
             fetched.clear();
         }

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use common::base::lock;
 use common::source::TokenType;
 use prometheus::{IntGaugeVec, Opts, Registry};
 
@@ -60,7 +61,7 @@ impl UnknownTypes {
         if let Some(t) = known(label) {
             return t;
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = lock(&self.seen);
         // A bounded set: a cloud sending endless new types must not grow memory or labels.
         if seen.len() < 100 && seen.insert(label.to_string()) {
             let shown: String = label.chars().take(64).collect();
