@@ -231,15 +231,23 @@ fn a_new_part_is_fetched_back_to_when_counting_started_with_one_extra_call() {
     online.add(&fake, "proj-a", &GEMINI, m - 7_200, 10_000);
     let cfg = config(dir.path(), &server.url(), &state);
     let exporter = start_exporter(&["--config.file", &cfg], &key);
-    let s = exporter.wait_for("three polls", Duration::from_secs(60), |s| {
-        s.value("llm_exporter_polls_total", &[("outcome", "success")]) >= Some(3.0)
-    });
-    let total: f64 = s
-        .matching("llm_tokens_total", &INPUT)
-        .iter()
-        .map(|m| m.2)
-        .sum();
-    assert_eq!(total, 400.0, "the minute half an hour ago and this one");
+    let input = |s: &Scrape| -> f64 {
+        s.matching("llm_tokens_total", &INPUT)
+            .iter()
+            .map(|m| m.2)
+            .sum()
+    };
+    // A new counter is published at 0 for a poll interval before its first increase, so the
+    // count is awaited rather than read after a fixed number of polls.
+    let s = exporter.wait_for(
+        "three polls and the new part",
+        Duration::from_secs(60),
+        |s| {
+            s.value("llm_exporter_polls_total", &[("outcome", "success")]) >= Some(3.0)
+                && input(s) >= 400.0
+        },
+    );
+    assert_eq!(input(&s), 400.0, "the minute half an hour ago and this one");
     drop(exporter);
     let calls = fake.state().calls.clone();
     let n = |suffix: &str| {
