@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::source::{BillingMode, PeriodSums, SampleKind, SeriesLabels};
 
-use crate::tiers::{split, Level, Levels, TierDims};
+use crate::tiers::{split, Level, Levels, Share, SplitDelay, TierDims};
 
 /// How one `ModelId` value's series are labelled and priced.
 #[derive(Debug, Clone)]
@@ -16,23 +16,23 @@ pub struct ModelLabels {
 
 /// (ModelId, kind).
 type Key = (String, SampleKind);
-/// The tier shares of one minute.
-type Shares = Vec<(TierDims, f64)>;
 
 /// The counter datapoints of the runtime namespace, by model and kind.
 #[derive(Default)]
 pub struct Counters {
     /// Model-only totals: (ModelId, kind) -> period -> value.
     totals: HashMap<Key, BTreeMap<i64, f64>>,
-    /// Tier shares: (ModelId, kind) -> period -> [(tier, value)].
-    parts: HashMap<Key, BTreeMap<i64, Shares>>,
+    /// Tier shares: (ModelId, kind) -> period -> shares.
+    parts: HashMap<Key, BTreeMap<i64, Vec<Share>>>,
 }
 
 impl Counters {
+    /// Adds one datapoint: of the model-only set (`tier` None), or of a tier set with when
+    /// its metric was first listed.
     pub fn add(
         &mut self,
         model_id: &str,
-        tier: Option<&TierDims>,
+        tier: Option<(&TierDims, i64)>,
         kind: &SampleKind,
         period: i64,
         value: f64,
@@ -47,24 +47,31 @@ impl Counters {
                     .entry(period)
                     .or_default() += value
             }
-            Some(t) => self
+            Some((tier, listed_since)) => self
                 .parts
                 .entry(key)
                 .or_default()
                 .entry(period)
                 .or_default()
-                .push((t.clone(), value)),
+                .push(Share {
+                    tier: tier.clone(),
+                    value,
+                    listed_since,
+                }),
         }
     }
 
     /// Adds every minute to `sums`: at the model level under the model's own series (labels
     /// as given); at a tier level each tier's share under `<model>|tier|<tiers>` with the
-    /// served tier's billing mode, and the Standard remainder under the model's series.
-    /// A model billed as a whole (Provisioned) keeps its mode for every share.
+    /// served tier's billing mode, and the Standard remainder under the model's series once
+    /// the split is final at Unix time `now` (`tiers::split`). A model billed as a whole
+    /// (Provisioned) keeps its mode for every share.
     pub fn into_sums(
         self,
         levels: &Levels,
         labels: &HashMap<String, ModelLabels>,
+        delay: SplitDelay,
+        now: i64,
         sums: &mut PeriodSums,
     ) {
         let keys: BTreeSet<(String, SampleKind)> = self
@@ -97,14 +104,21 @@ impl Counters {
                     continue;
                 };
                 let at = parts.get(&period).map(Vec::as_slice).unwrap_or(&[]);
-                let (shares, standard) = split(total, at, shape);
-                for (tier, value) in shares {
+                let (shares, standard) = split(total, at, shape, period, delay, now);
+                for share in shares {
                     let mut l = base.labels.clone();
                     if l.billing.mode != BillingMode::Provisioned {
-                        l.billing.mode = tier.mode();
+                        l.billing.mode = share.tier.mode();
                     }
-                    let series = format!("{model_id}|tier|{}", tier.key());
-                    sums.add(&series, &l, kind.clone(), period, *value, &base.price_keys);
+                    let series = format!("{model_id}|tier|{}", share.tier.key());
+                    sums.add(
+                        &series,
+                        &l,
+                        kind.clone(),
+                        period,
+                        share.value,
+                        &base.price_keys,
+                    );
                 }
                 if standard > 0.0 {
                     let l = &base.labels;
@@ -152,7 +166,12 @@ mod tests {
 
     fn run(levels: &Levels, c: Counters) -> Vec<Sample> {
         let mut sums = PeriodSums::default();
-        c.into_sums(levels, &labels("m"), &mut sums);
+        let delay = SplitDelay {
+            period: 60,
+            delay: 120,
+        };
+        // Every minute's split is final.
+        c.into_sums(levels, &labels("m"), delay, 1_000, &mut sums);
         let mut out: Vec<Sample> = sums.into_samples().collect();
         out.sort_by(|a, b| (a.period_start, &a.series).cmp(&(b.period_start, &b.series)));
         out
@@ -169,14 +188,14 @@ mod tests {
             c.add("m", None, &input, period, 1000.0);
             c.add(
                 "m",
-                Some(&tier("priority", "priority")),
+                Some((&tier("priority", "priority"), i64::MIN)),
                 &input,
                 period,
                 300.0,
             );
             c.add(
                 "m",
-                Some(&tier("default", "default")),
+                Some((&tier("default", "default"), i64::MIN)),
                 &input,
                 period,
                 700.0,

@@ -41,6 +41,11 @@ pub struct AwsConfig {
     /// only) instead of fetched in full every poll; 0 fetches every model in full every poll.
     #[serde(default = "default_idle_probe_interval", with = "humantime_serde")]
     pub idle_probe_interval: Duration,
+    /// How long after a minute ends its split by service tier stays open: its Standard
+    /// remainder waits this long for tier metrics published or listed late (tiers.rs says
+    /// why). At most half the lookback is used.
+    #[serde(default = "default_tier_split_delay", with = "humantime_serde")]
+    pub tier_split_delay: Duration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -71,6 +76,11 @@ fn default_idle_probe_interval() -> Duration {
     // CloudWatch's resolution: a probe more often finds no minute a probe a minute misses.
     Duration::from_secs(60)
 }
+fn default_tier_split_delay() -> Duration {
+    // Two polls of CloudWatch's listing at the default discovery_ttl, and the minutes
+    // CloudWatch takes to publish a minute's datapoints.
+    Duration::from_secs(120)
+}
 fn default_rps() -> u32 {
     20
 }
@@ -90,6 +100,7 @@ impl Default for AwsConfig {
             timeout: default_timeout(),
             list_metrics_usd_per_request: 0.0,
             idle_probe_interval: default_idle_probe_interval(),
+            tier_split_delay: default_tier_split_delay(),
         }
     }
 }
@@ -100,6 +111,12 @@ impl AwsConfig {
         for (i, r) in self.regions.iter().enumerate() {
             crate::regions::check(r)
                 .map_err(|m| FieldError::new(format!("aws.regions[{i}]"), m))?;
+        }
+        if self.tier_split_delay > Duration::from_secs(3600) {
+            return Err(FieldError::new(
+                "aws.tier_split_delay",
+                "must be at most 1h (and at most half the lookback is used)",
+            ));
         }
         if self.idle_probe_interval > Duration::from_secs(3600) {
             return Err(FieldError::new(

@@ -63,9 +63,22 @@ impl Exporter for Aws {
             https_client(run.config.extra_ca_file.as_deref())?,
             run.config.max_response_bytes,
         );
+        let half_lookback = (run.config.lookback.as_secs() as i64 / 2).max(1);
+        let mut tier_split_delay = aws.tier_split_delay.as_secs() as i64;
+        if tier_split_delay > half_lookback {
+            // A split still open when its minute leaves the lookback would never count its
+            // Standard remainder.
+            tracing::warn!(
+                tier_split_delay = ?aws.tier_split_delay,
+                lookback = ?run.config.lookback,
+                "aws.tier_split_delay is longer than half the lookback: half the lookback is used"
+            );
+            tier_split_delay = half_lookback;
+        }
         let pace = Pacing {
             poll_interval: run.config.poll_interval.as_secs().max(1) as i64,
-            slowest: (run.config.lookback.as_secs() as i64 / 2).max(1),
+            slowest: half_lookback,
+            tier_split_delay,
         };
         let catalog = Arc::new(run.pricing.clone());
         build_sources(&aws, &run.metrics, http_client, catalog, pace).await
@@ -90,10 +103,12 @@ fn https_client(extra_ca_file: Option<&std::path::Path>) -> anyhow::Result<Share
     Ok(builder.tls_context(tls).build_https())
 }
 
-/// `poll_interval` and the longest interval a budget slowdown may reach, in seconds.
+/// `poll_interval`, the longest interval a budget slowdown may reach and how long a tier
+/// split stays open, in seconds.
 struct Pacing {
     poll_interval: i64,
     slowest: i64,
+    tier_split_delay: i64,
 }
 
 /// A profile unknown to the cached listing lists again at once, at most this often per scope.
@@ -232,6 +247,7 @@ async fn build_sources(
                 poll_interval: pace.poll_interval,
                 slowest: pace.slowest.max(pace.poll_interval),
                 probe_every: aws.idle_probe_interval.as_secs() as i64,
+                tier_split_delay: pace.tier_split_delay,
                 metrics: metrics.clone(),
                 catalog: catalog.clone(),
             });

@@ -11,7 +11,7 @@ use common::source::{LatencyKind, SampleKind, Window};
 use crate::listed::ListedMetric;
 use crate::metrics_api::Query;
 use crate::models;
-use crate::tiers::{best_shape, Level, Levels, Shape};
+use crate::tiers::{best_shape, Level, Levels, Shape, TierMetric};
 
 /// What one query's datapoints become.
 pub enum Meaning {
@@ -29,8 +29,9 @@ pub fn model_key(m: &ListedMetric) -> String {
 }
 
 /// Records the level each runtime model is read at from this listing: per service tier
-/// where tier metrics are listed (the best tier dimension set), else model-only.
-pub fn observe_levels(levels: &Mutex<Levels>, listed: &[ListedMetric], window: Window) {
+/// where tier metrics are listed (the best tier dimension set), else model-only; and when
+/// each tier metric was first listed (`now`, Unix seconds).
+pub fn observe_levels(levels: &Mutex<Levels>, listed: &[ListedMetric], window: Window, now: i64) {
     let mut shapes: HashMap<&str, Vec<Shape>> = HashMap::new();
     for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
         let entry = shapes.entry(m.model_id.as_str()).or_default();
@@ -39,11 +40,23 @@ pub fn observe_levels(levels: &Mutex<Levels>, listed: &[ListedMetric], window: W
         }
     }
     let mut levels = lock(levels);
+    for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
+        if m.tier.is_some() {
+            let known = levels.knows(&m.model_id);
+            levels.observe_tier_metric(tier_metric(m), known, now);
+        }
+    }
     for (model, s) in shapes {
         let level = best_shape(s).map(Level::Tiers).unwrap_or(Level::Model);
         levels.observe(model, level, window.end);
     }
     levels.prune(window.start.min(window.backfill_start));
+}
+
+/// The key `Levels` knows a tier metric by.
+pub fn tier_metric(m: &ListedMetric) -> TierMetric {
+    let tier = m.tier.as_ref().map(|t| t.key()).unwrap_or_default();
+    (m.model_id.clone(), m.metric_name.clone(), tier)
 }
 
 /// The queries to make for the listed metrics, and what each one means. Model-only

@@ -32,7 +32,7 @@ use crate::models::{self, classify, ModelRef};
 use crate::plan::{self, model_key, Meaning};
 use crate::probe::Prober;
 use crate::provisioned::{self, ThroughputLister, Throughputs};
-use crate::tiers::Levels;
+use crate::tiers::{Levels, SplitDelay};
 use crate::watch::{newest_traffic, query_start, Pace, Watch};
 
 /// Where the `account` label comes from.
@@ -67,6 +67,8 @@ pub struct BedrockSource {
     pub slowest: i64,
     /// `aws.idle_probe_interval` in seconds; 0: every model fetched in full every poll.
     pub probe_every: i64,
+    /// `aws.tier_split_delay` in seconds (tiers.rs says why).
+    pub tier_split_delay: i64,
     /// The API budget's slowdown factor.
     pub metrics: Arc<common::metrics::SelfMetrics>,
     /// The catalog loaded at start-up, only to label a bedrock-mantle model with the name the
@@ -252,7 +254,7 @@ impl Source for BedrockSource {
             }
         });
         let listed = listed?;
-        plan::observe_levels(&self.levels, &listed, window);
+        plan::observe_levels(&self.levels, &listed, window, unix_now());
         let since = window.start.min(window.backfill_start);
         let plan = plan::plan(&self.levels, &self.latency_stats, &listed, since);
         let mut sums = PeriodSums::default();
@@ -335,6 +337,7 @@ impl Source for BedrockSource {
         // into the model's counters.
         let mut runtime = Counters::default();
         let mut samples = Vec::new();
+        let levels = lock(&self.levels);
         for ((q, meaning), points) in plan.iter().zip(series) {
             let m = &q.metric;
             let base = &labels_of[&model_key(m)];
@@ -350,7 +353,11 @@ impl Source for BedrockSource {
                         &base.price_keys,
                     ),
                     Meaning::Counter(kind) => {
-                        runtime.add(&m.model_id, m.tier.as_ref(), kind, period, v)
+                        let tier = m
+                            .tier
+                            .as_ref()
+                            .map(|t| (t, levels.listed_since(&plan::tier_metric(m))));
+                        runtime.add(&m.model_id, tier, kind, period, v)
                     }
                     Meaning::Latency(kind, stat) => {
                         let mut labels = base.labels.clone();
@@ -376,10 +383,12 @@ impl Source for BedrockSource {
                 }
             }
         }
-        {
-            let levels = lock(&self.levels);
-            runtime.into_sums(&levels, &labels_of, &mut sums);
-        }
+        let delay = SplitDelay {
+            period: window.period,
+            delay: self.tier_split_delay,
+        };
+        runtime.into_sums(&levels, &labels_of, delay, unix_now(), &mut sums);
+        drop(levels);
         samples.extend(sums.into_samples());
         Ok(samples)
     }

@@ -14,6 +14,14 @@
 //! ListMetrics can list a model's tier metrics up to 15 minutes after its model-only metrics.
 //! Minutes already read at one level stay at that level: a change of level for a model takes
 //! effect from the first minute no poll has read yet, so no minute is counted twice or lost.
+//!
+//! A minute's model-only total and its tier shares are separate series: one poll can see the
+//! total with some shares missing (a share not yet published, or a tier series not yet
+//! listed). Its Standard remainder would then include them, and a counter cannot go down when
+//! they arrive. So a tier-level minute's split stays open for `aws.tier_split_delay` after the
+//! minute ends ([`SplitDelay`]): its Standard remainder is held back until then, and a tier
+//! series listed for the first time after that no longer counts the minute (its traffic is
+//! already in the remainder, at Standard). Either way each minute counts once.
 
 use std::collections::HashMap;
 
@@ -93,9 +101,13 @@ pub enum Level {
     Tiers(Shape),
 }
 
-/// The level of each model over time: `(from period, level)`, oldest first.
+/// The level of each model over time: `(from period, level)`, oldest first; and when each
+/// tier metric was first listed.
 #[derive(Debug, Default)]
-pub struct Levels(HashMap<String, Vec<(i64, Level)>>);
+pub struct Levels(HashMap<String, Vec<(i64, Level)>>, HashMap<TierMetric, i64>);
+
+/// One tier metric as listed: (ModelId, metric name, [`TierDims::key`]).
+pub type TierMetric = (String, String, String);
 
 /// Level changes remembered per model (older ones are pruned once no open minute needs them).
 const MAX_CHANGES: usize = 16;
@@ -144,6 +156,27 @@ impl Levels {
         out
     }
 
+    /// True when `model` has been observed before.
+    pub fn knows(&self, model: &str) -> bool {
+        self.0.contains_key(model)
+    }
+
+    /// Records that `metric` is listed at Unix time `now`. The first listing of a model
+    /// lists it since forever: nothing was counted for the model before (or, after a
+    /// restart, minutes were split with what the listing holds now). A metric first listed
+    /// later, beside a model already known, is listed since `now`. Entries are kept: one per
+    /// tier metric ListMetrics has ever listed in this scope.
+    pub fn observe_tier_metric(&mut self, metric: TierMetric, model_known: bool, now: i64) {
+        self.1
+            .entry(metric)
+            .or_insert(if model_known { now } else { i64::MIN });
+    }
+
+    /// When `metric` was first listed (`i64::MIN`: since forever).
+    pub fn listed_since(&self, metric: &TierMetric) -> i64 {
+        self.1.get(metric).copied().unwrap_or(i64::MIN)
+    }
+
     /// Forgets changes no minute at or after `before` is read at.
     pub fn prune(&mut self, before: i64) {
         for changes in self.0.values_mut() {
@@ -159,12 +192,55 @@ pub fn best_shape(shapes: impl IntoIterator<Item = Shape>) -> Option<Shape> {
     shapes.into_iter().min()
 }
 
-/// One minute of one model and counter at a tier level: the tier parts that count (those of
-/// `shape`) and the Standard remainder of the model-only total they do not cover (never
-/// negative: parts that arrive before the total are not taken from it twice).
-pub fn split(total: f64, parts: &[(TierDims, f64)], shape: Shape) -> (Vec<&(TierDims, f64)>, f64) {
-    let counted: Vec<&(TierDims, f64)> = parts.iter().filter(|(d, _)| d.shape() == shape).collect();
-    let covered: f64 = counted.iter().map(|(_, v)| v).sum();
+/// How long a tier-level minute's split stays open after the minute ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitDelay {
+    /// The minute's length (CloudWatch's period), in seconds.
+    pub period: i64,
+    /// `aws.tier_split_delay`, in seconds.
+    pub delay: i64,
+}
+
+impl SplitDelay {
+    /// True when the split of the minute starting at `minute` is final at Unix time `at`.
+    pub fn is_final(&self, minute: i64, at: i64) -> bool {
+        minute.saturating_add(self.period + self.delay) <= at
+    }
+}
+
+/// One tier share of one minute, and when its tier metric was first listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    pub tier: TierDims,
+    pub value: f64,
+    pub listed_since: i64,
+}
+
+/// One minute (starting at `minute`) of one model and counter at a tier level, split at Unix
+/// time `now`: the shares that count, and the Standard remainder of the model-only total
+/// they do not cover.
+///
+/// - A share counts when it is of `shape` and its metric was listed while the split was
+///   open (a metric listed after that is already in the remainder).
+/// - The remainder is 0 until the split is final: a share still missing would otherwise be
+///   counted in it, and again when it arrives. It is never negative: shares that arrive
+///   before the total are not taken from it twice.
+pub fn split(
+    total: f64,
+    shares: &[Share],
+    shape: Shape,
+    minute: i64,
+    delay: SplitDelay,
+    now: i64,
+) -> (Vec<&Share>, f64) {
+    let counted: Vec<&Share> = shares
+        .iter()
+        .filter(|s| s.tier.shape() == shape && !delay.is_final(minute, s.listed_since))
+        .collect();
+    if !delay.is_final(minute, now) {
+        return (counted, 0.0);
+    }
+    let covered: f64 = counted.iter().map(|s| s.value).sum();
     (counted, (total - covered).max(0.0))
 }
 
@@ -229,17 +305,104 @@ mod tests {
         assert_eq!(l.at("unknown", 0), Level::Model);
     }
 
+    fn share(requested: Option<&str>, served: Option<&str>, value: f64) -> Share {
+        Share {
+            tier: dims(requested, served),
+            value,
+            listed_since: i64::MIN,
+        }
+    }
+
+    const DELAY: SplitDelay = SplitDelay {
+        period: 60,
+        delay: 120,
+    };
+
     #[test]
     fn a_minute_is_split_never_added() {
-        let parts = vec![
-            (dims(Some("priority"), Some("priority")), 300.0),
-            (dims(Some("flex"), Some("flex")), 200.0),
-            (dims(None, Some("priority")), 300.0),
+        let shares = vec![
+            share(Some("priority"), Some("priority"), 300.0),
+            share(Some("flex"), Some("flex"), 200.0),
+            share(None, Some("priority"), 300.0),
         ];
-        let (counted, standard) = split(1000.0, &parts, Shape::Both);
+        // Final: the minute 0..60 ended 120 s ago.
+        let (counted, standard) = split(1000.0, &shares, Shape::Both, 0, DELAY, 180);
         assert_eq!(counted.len(), 2, "one shape only");
         assert_eq!(standard, 500.0, "what the tier sets do not cover");
-        let (_, standard) = split(400.0, &parts, Shape::Both);
+        let (_, standard) = split(400.0, &shares, Shape::Both, 0, DELAY, 180);
         assert_eq!(standard, 0.0, "never negative");
+    }
+
+    #[test]
+    fn the_remainder_waits_for_the_split_to_be_final() {
+        let shares = vec![share(Some("flex"), Some("flex"), 200.0)];
+        let (counted, standard) = split(1000.0, &shares, Shape::Both, 0, DELAY, 179);
+        assert_eq!((counted.len(), standard), (1, 0.0), "shares count at once");
+        let (_, standard) = split(1000.0, &shares, Shape::Both, 0, DELAY, 180);
+        assert_eq!(standard, 800.0);
+    }
+
+    #[test]
+    fn a_tier_metric_listed_after_the_split_is_final_does_not_count_that_minute() {
+        let mut late = share(Some("priority"), Some("priority"), 300.0);
+        late.listed_since = 180;
+        let shares = vec![share(Some("flex"), Some("flex"), 200.0), late.clone()];
+        let (counted, standard) = split(1000.0, &shares, Shape::Both, 0, DELAY, 240);
+        assert_eq!(counted.len(), 1, "listed once the minute was final");
+        assert_eq!(standard, 800.0, "its traffic stays in the remainder");
+        late.listed_since = 179;
+        let shares = vec![share(Some("flex"), Some("flex"), 200.0), late];
+        let (counted, standard) = split(1000.0, &shares, Shape::Both, 0, DELAY, 240);
+        assert_eq!((counted.len(), standard), (2, 500.0), "listed while open");
+    }
+
+    /// Every order in which a minute's total and its shares can arrive, and their metrics be
+    /// listed, over polls a minute apart: what is counted (each series' largest value, as
+    /// the accumulator keeps it) adds up to the total once every share has arrived.
+    #[test]
+    fn every_arrival_order_counts_the_minute_once() {
+        let values = [
+            ("priority", 1_000.0),
+            ("flex", 2_000.0),
+            ("reserved", 3_000.0),
+        ];
+        let total = 10_000.0;
+        // Poll times 30 s apart from the minute's end (the split is final from the fifth);
+        // each share arrives (listed and published) at one of them, the total at another.
+        let polls: Vec<i64> = (0..8).map(|i| 60 + i * 30).collect();
+        let mut cases = 0;
+        for total_at in 0..polls.len() {
+            for arrivals in 0..polls.len().pow(values.len() as u32) {
+                let at: Vec<usize> = (0..values.len())
+                    .map(|i| arrivals / polls.len().pow(i as u32) % polls.len())
+                    .collect();
+                let mut models = Levels::default();
+                let mut kept: HashMap<String, f64> = HashMap::new();
+                for (p, &now) in polls.iter().enumerate() {
+                    let mut shares = Vec::new();
+                    for (i, (tier, v)) in values.iter().enumerate() {
+                        if at[i] <= p {
+                            let metric = ("m".into(), "InputTokenCount".into(), tier.to_string());
+                            models.observe_tier_metric(metric.clone(), p > 0, now);
+                            let mut s = share(Some(tier), Some(tier), *v);
+                            s.listed_since = models.listed_since(&metric);
+                            shares.push(s);
+                        }
+                    }
+                    let seen = if total_at <= p { total } else { 0.0 };
+                    let (counted, standard) = split(seen, &shares, Shape::Both, 0, DELAY, now);
+                    for s in counted {
+                        let k = kept.entry(s.tier.key()).or_default();
+                        *k = k.max(s.value);
+                    }
+                    let k = kept.entry("standard".into()).or_default();
+                    *k = k.max(standard);
+                }
+                let counted: f64 = kept.values().sum();
+                assert_eq!(counted, total, "total at poll {total_at}, shares at {at:?}");
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 8 * 8 * 8 * 8);
     }
 }

@@ -373,17 +373,13 @@ fn tier_traffic_is_counted_once_and_priced_at_the_tier_that_served_it() {
     });
     let m = now() / 60 * 60 - 120;
     let (model, tiers) = nova_minute(m);
-    put(&rt, &cw, &model);
+    // Tiers first: a listing between the two puts then already reads the minute per tier.
     put_tiers(&rt, &cw, &tiers);
+    put(&rt, &cw, &model);
     // gpt-oss-120b as the earlier documentation revision described tier metrics: only the
     // tier asked for ("model-id+priority", "model-id+flex"), and no Standard set. Of 5,000
     // input tokens, 1,000 priority and 1,500 flex: the other 2,500 are Standard (put as the
     // model-only set's own 2,500; see nova_minute).
-    put(
-        &rt,
-        &cw,
-        &[("InputTokenCount", GPT_RUNTIME, m + 1, 2_500.0)],
-    );
     put_tiers(
         &rt,
         &cw,
@@ -406,13 +402,22 @@ fn tier_traffic_is_counted_once_and_priced_at_the_tier_that_served_it() {
             ),
         ],
     );
+    put(
+        &rt,
+        &cw,
+        &[("InputTokenCount", GPT_RUNTIME, m + 1, 2_500.0)],
+    );
 
-    let s = exporter.wait_for("the tier minute", Duration::from_secs(60), |s| {
+    // The Standard remainder (GPT's 2,500) counts once the split is final, up to
+    // aws.tier_split_delay (2 minutes) after the minute ends.
+    let s = exporter.wait_for("the tier minute", Duration::from_secs(150), |s| {
         mode_value(&by_mode(s, "llm_tokens_total", NOVA, "input"), "priority") == 1_000.0
             && mode_value(
                 &by_mode(s, "llm_tokens_total", GPT_RUNTIME, "input"),
                 "flex",
             ) == 1_500.0
+            && total(s, GPT_RUNTIME, "input") >= 5_000.0
+            && total(s, NOVA, "input") >= 10_000.0
     });
     // Once: the model's total, not the model-only set plus the tier sets.
     assert_eq!(total(&s, NOVA, "input"), 10_000.0, "{}", s.text);
@@ -496,6 +501,105 @@ fn tier_traffic_is_counted_once_and_priced_at_the_tier_that_served_it() {
     assert_eq!(total(&s, NOVA, "input"), 10_000.0);
     let (code, lint) = promtool_check_metrics(&exporter.get("/metrics").1);
     assert_eq!((code, lint.as_str()), (0, ""), "promtool check metrics");
+}
+
+/// A minute's model-only total and its tier shares are separate series, and ListMetrics can
+/// list a tier's metric after the total already holds its traffic. While the minute's split
+/// is open (aws.tier_split_delay after it ends) a tier listed late is still priced at its
+/// tier and the Standard remainder waits; a tier listed after that stays in the remainder.
+/// Either way the minute counts once.
+#[test]
+fn a_tier_listed_late_is_priced_at_its_tier_while_the_split_is_open_and_counted_once() {
+    let ls = start_localstack();
+    let rt = runtime();
+    let cw = cloudwatch(&ls.url);
+    let rules = std::sync::Arc::new(proxy::Rules::default());
+    let proxy = proxy::start(ls.url.clone(), rules.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        "poll_interval: 1s\nlookback: 10m\naws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n  tier_split_delay: 45s\n",
+    )
+    .unwrap();
+    let exporter = start_exporter(
+        &["--config.file", &path.display().to_string()],
+        &[("AWS_ENDPOINT_URL", &proxy.url())],
+    );
+    exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
+        s.value("llm_exporter_up", &[]) == Some(1.0)
+    });
+    // The minute is the current one: its split stays open until 105 s after it starts. Its
+    // total holds every tier's traffic, but the reserved tier sets (3,000 reserved, 500
+    // overflowed to Standard) and 700 tokens asked as priority and served at Standard are
+    // not listed yet.
+    rules.hide("reserved");
+    rules.hide("priority|default");
+    let m = now() / 60 * 60;
+    let (model, mut tiers) = nova_minute(m);
+    tiers.push((
+        "InputTokenCount",
+        NOVA,
+        Some("priority"),
+        Some("default"),
+        m + 1,
+        700.0,
+    ));
+    // Tiers first: a listing between the two puts then already reads the minute per tier.
+    put_tiers(&rt, &cw, &tiers);
+    put(&rt, &cw, &model);
+    let s = exporter.wait_for("the listed tiers", Duration::from_secs(60), |s| {
+        mode_value(&by_mode(s, "llm_tokens_total", NOVA, "input"), "flex") == 2_000.0
+    });
+    assert!(now() < m + 105, "the split is still open");
+    assert_eq!(
+        by_mode(&s, "llm_tokens_total", NOVA, "input"),
+        vec![
+            ("flex".to_string(), 2_000.0),
+            ("priority".to_string(), 1_000.0),
+            ("standard".to_string(), 3_500.0),
+        ],
+        "the 4,200 no listed tier covers waits: it may be a tier's share"
+    );
+
+    // Listed while the split is open: priced at its tier.
+    rules.unhide("reserved");
+    let s = exporter.wait_for("the late tier", Duration::from_secs(60), |s| {
+        mode_value(&by_mode(s, "llm_tokens_total", NOVA, "input"), "reserved") == 3_000.0
+    });
+    assert!(now() < m + 105, "the split is still open");
+    assert_eq!(total(&s, NOVA, "input"), 10_000.0, "{}", s.text);
+
+    // Final: the 700 no listed tier covers count at Standard.
+    let s = exporter.wait_for("the final split", Duration::from_secs(120), |s| {
+        total(s, NOVA, "input") >= 10_700.0
+    });
+    let split = vec![
+        ("flex".to_string(), 2_000.0),
+        ("priority".to_string(), 1_000.0),
+        ("reserved".to_string(), 3_000.0),
+        ("standard".to_string(), 4_700.0),
+    ];
+    assert_eq!(by_mode(&s, "llm_tokens_total", NOVA, "input"), split);
+
+    // Listed after the split is final: the minute is not counted again.
+    let (lists, fetches) = (
+        rules.calls("us-east-1", "ListMetrics"),
+        rules.calls("us-east-1", "GetMetricData"),
+    );
+    rules.unhide("priority|default");
+    wait_until("two more polls", Duration::from_secs(20), || {
+        (rules.calls("us-east-1", "ListMetrics") >= lists + 4
+            && rules.calls("us-east-1", "GetMetricData") >= fetches + 2)
+            .then_some(())
+    });
+    let s = exporter.scrape();
+    assert_eq!(
+        by_mode(&s, "llm_tokens_total", NOVA, "input"),
+        split,
+        "{}",
+        s.text
+    );
 }
 
 /// ListMetrics lists a model's tier metrics late (up to 15 minutes after its model-only

@@ -84,11 +84,13 @@ fn pad(body: &[u8], size: usize) -> Vec<u8> {
 }
 
 impl Rules {
-    pub fn hide(&self, model_id: &str) {
-        self.hidden.lock().unwrap().insert(model_id.to_string());
+    /// Hides from ListMetrics the metrics with this dimension value, or with every one of
+    /// these `|`-separated values.
+    pub fn hide(&self, values: &str) {
+        self.hidden.lock().unwrap().insert(values.to_string());
     }
-    pub fn unhide(&self, model_id: &str) {
-        self.hidden.lock().unwrap().remove(model_id);
+    pub fn unhide(&self, values: &str) {
+        self.hidden.lock().unwrap().remove(values);
     }
     /// Refuses `operation` (every operation if "") in `region`.
     pub fn fail(&self, region: &str, operation: &str, status: u16, code: &str) {
@@ -144,22 +146,35 @@ fn error(status: u16, code: &str) -> Response<Body> {
         .unwrap()
 }
 
-/// Drops the metrics whose dimensions carry a hidden value from a ListMetrics answer.
+/// Drops from a ListMetrics answer the metrics whose dimension values include every
+/// `|`-separated value of a hidden entry (`reserved`: any set with a reserved tier;
+/// `priority|default`: asked as priority, served at Standard).
 fn filter_list(body: &[u8], hidden: &HashSet<String>) -> Vec<u8> {
     let mut value: Value = ciborium::from_reader(body).expect("ListMetrics answer is CBOR");
     let hides = |metric: &Value| -> bool {
         let Value::Map(fields) = metric else {
             return false;
         };
-        fields.iter().any(|(k, v)| match (k, v) {
-            (Value::Text(k), Value::Array(dims)) if k == "Dimensions" => dims.iter().any(|d| {
-                let Value::Map(d) = d else { return false };
-                d.iter().any(|(k, v)| {
-                    matches!((k, v), (Value::Text(k), Value::Text(v)) if k == "Value" && hidden.contains(v))
-                })
-            }),
-            _ => false,
-        })
+        let mut values: Vec<&str> = Vec::new();
+        for (k, v) in fields {
+            if let (Value::Text(k), Value::Array(dims)) = (k, v) {
+                if k == "Dimensions" {
+                    for d in dims {
+                        let Value::Map(d) = d else { continue };
+                        for (k, v) in d {
+                            if let (Value::Text(k), Value::Text(v)) = (k, v) {
+                                if k == "Value" {
+                                    values.push(v);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        hidden
+            .iter()
+            .any(|h| h.split('|').all(|part| values.contains(&part)))
     };
     if let Value::Map(fields) = &mut value {
         for (k, v) in fields.iter_mut() {
