@@ -77,8 +77,9 @@ fn default_idle_probe_interval() -> Duration {
     Duration::from_secs(60)
 }
 fn default_tier_split_delay() -> Duration {
-    // Two polls of CloudWatch's listing at the default discovery_ttl, and the minutes
-    // CloudWatch takes to publish a minute's datapoints.
+    // Two refreshes of the ListMetrics cache at the default discovery_ttl (45 s) and a poll
+    // more: a tier set CloudWatch lists within half a minute of the minute's end is read
+    // while the split is open. Short enough that the remainder shows within 3 minutes.
     Duration::from_secs(120)
 }
 fn default_rps() -> u32 {

@@ -104,7 +104,12 @@ pub enum Level {
 /// The level of each model over time: `(from period, level)`, oldest first; and when each
 /// tier metric was first listed.
 #[derive(Debug, Default)]
-pub struct Levels(HashMap<String, Vec<(i64, Level)>>, HashMap<TierMetric, i64>);
+pub struct Levels {
+    /// Per model: `(from period, level)`, oldest first.
+    changes: HashMap<String, Vec<(i64, Level)>>,
+    /// Per tier metric: the Unix time it was first listed (`i64::MIN`: since forever).
+    listed_since: HashMap<TierMetric, i64>,
+}
 
 /// One tier metric as listed: (ModelId, metric name, [`TierDims::key`]).
 pub type TierMetric = (String, String, String);
@@ -117,7 +122,7 @@ impl Levels {
     /// A model seen for the first time is at that level for every minute; a change takes
     /// effect from `end`, the first minute no poll has read.
     pub fn observe(&mut self, model: &str, level: Level, end: i64) {
-        let changes = self.0.entry(model.to_string()).or_default();
+        let changes = self.changes.entry(model.to_string()).or_default();
         match changes.last() {
             None => changes.push((i64::MIN, level)),
             Some((_, current)) if *current == level => {}
@@ -132,7 +137,7 @@ impl Levels {
 
     /// The level minute `period` of `model` is read at.
     pub fn at(&self, model: &str, period: i64) -> Level {
-        self.0
+        self.changes
             .get(model)
             .and_then(|c| c.iter().rev().find(|(from, _)| *from <= period))
             .map(|(_, l)| *l)
@@ -141,7 +146,7 @@ impl Levels {
 
     /// The tier shapes some minute at or after `since` of `model` is read at.
     pub fn shapes_since(&self, model: &str, since: i64) -> Vec<Shape> {
-        let Some(changes) = self.0.get(model) else {
+        let Some(changes) = self.changes.get(model) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -158,28 +163,31 @@ impl Levels {
 
     /// True when `model` has been observed before.
     pub fn knows(&self, model: &str) -> bool {
-        self.0.contains_key(model)
+        self.changes.contains_key(model)
     }
 
-    /// Records that `metric` is listed at Unix time `now`. The first listing of a model
-    /// lists it since forever: nothing was counted for the model before (or, after a
-    /// restart, minutes were split with what the listing holds now). A metric first listed
-    /// later, beside a model already known, is listed since `now`. Entries are kept: one per
-    /// tier metric ListMetrics has ever listed in this scope.
+    /// Records that `metric` is listed at Unix time `now`. A metric in the first listing of
+    /// its model is listed since forever: this process has counted nothing of the model
+    /// before. After a restart that is nearly so: the open minutes were split with the tier
+    /// metrics listed then, which the listing still holds; only a metric that was listed
+    /// after some open minute's split was final (its traffic in that minute's remainder)
+    /// counts that minute again. A metric first listed later, beside a model already known,
+    /// is listed since `now`. Entries are kept: one per tier metric ListMetrics has listed
+    /// in this scope.
     pub fn observe_tier_metric(&mut self, metric: TierMetric, model_known: bool, now: i64) {
-        self.1
+        self.listed_since
             .entry(metric)
             .or_insert(if model_known { now } else { i64::MIN });
     }
 
     /// When `metric` was first listed (`i64::MIN`: since forever).
     pub fn listed_since(&self, metric: &TierMetric) -> i64 {
-        self.1.get(metric).copied().unwrap_or(i64::MIN)
+        self.listed_since.get(metric).copied().unwrap_or(i64::MIN)
     }
 
     /// Forgets changes no minute at or after `before` is read at.
     pub fn prune(&mut self, before: i64) {
-        for changes in self.0.values_mut() {
+        for changes in self.changes.values_mut() {
             while changes.len() > 1 && changes[1].0 <= before {
                 changes.remove(0);
             }
@@ -297,7 +305,7 @@ mod tests {
         assert_eq!(l.shapes_since("m", 900), Vec::<Shape>::new());
         assert_eq!(l.shapes_since("m", 899), vec![Shape::Both]);
         l.prune(900);
-        assert_eq!(l.0["m"].len(), 1);
+        assert_eq!(l.changes["m"].len(), 1);
         assert_eq!(l.at("m", 960), Level::Model);
         // A model first seen with tier metrics is at the tier level for every minute.
         l.observe("n", Level::Tiers(Shape::ServedOnly), 900);

@@ -20,10 +20,15 @@ const GPT_IN: f64 = 0.15e-6;
 const GPT_OUT: f64 = 0.60e-6;
 
 fn config_file(dir: &tempfile::TempDir) -> String {
+    config_with(dir, "", "  list_metrics_usd_per_request: 0.00001\n")
+}
+
+/// A 1 s poll and listing, with `top` and `aws` lines added to the shared and `aws:` keys.
+fn config_with(dir: &tempfile::TempDir, top: &str, aws: &str) -> String {
     let path = dir.path().join("config.yaml");
     std::fs::write(
         &path,
-        "poll_interval: 1s\nlookback: 10m\naws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n  list_metrics_usd_per_request: 0.00001\n",
+        format!("poll_interval: 1s\nlookback: 10m\n{top}aws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n{aws}"),
     )
     .unwrap();
     path.display().to_string()
@@ -516,14 +521,9 @@ fn a_tier_listed_late_is_priced_at_its_tier_while_the_split_is_open_and_counted_
     let rules = std::sync::Arc::new(proxy::Rules::default());
     let proxy = proxy::start(ls.url.clone(), rules.clone());
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(
-        &path,
-        "poll_interval: 1s\nlookback: 10m\naws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n  tier_split_delay: 45s\n",
-    )
-    .unwrap();
+    let config = config_with(&dir, "", "  tier_split_delay: 45s\n");
     let exporter = start_exporter(
-        &["--config.file", &path.display().to_string()],
+        &["--config.file", &config],
         &[("AWS_ENDPOINT_URL", &proxy.url())],
     );
     exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
@@ -720,14 +720,13 @@ fn idle_models_are_probed_and_counted_in_full_from_their_first_minute() {
         .collect();
     put(&rt, &cw, &points);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(
-        &path,
-        "poll_interval: 1s\nlookback: 10m\napi_budget_usd_per_month: 1000\naws:\n  latency_stats: [avg]\n  discovery_ttl: 1s\n  idle_probe_interval: 5s\n",
-    )
-    .unwrap();
+    let config = config_with(
+        &dir,
+        "api_budget_usd_per_month: 1000\n",
+        "  idle_probe_interval: 5s\n",
+    );
     let exporter = start_exporter(
-        &["--config.file", &path.display().to_string()],
+        &["--config.file", &config],
         &[("AWS_ENDPOINT_URL", ls.url.as_str())],
     );
     exporter.wait_for("the first poll", Duration::from_secs(60), |s| {
