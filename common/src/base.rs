@@ -1,12 +1,22 @@
 //! The bottom layer: small helpers any module may use. It uses no other module of the crate,
 //! so no import through it can close a circle.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A mutex's guard, poisoned or not: a panic in one task must not stop polling, publishing or
 /// exposition, and every value kept behind these locks stays consistent between statements.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A read guard of an `RwLock`, poisoned or not (as [`lock`]).
+pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A write guard of an `RwLock`, poisoned or not (as [`lock`]).
+pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Unix seconds now, from the host's wall clock (0 for a clock set before 1970).

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::accumulator::{write_atomically, Accumulator, Now};
-use crate::base::lock;
+use crate::base::{lock, read, write};
 use crate::exposition::UsageRenderer;
 use crate::gzip;
 use crate::metrics::SelfMetrics;
@@ -126,7 +126,7 @@ impl Publisher {
 
     /// Renders with `renderer` from the next publish on (a reloaded config's budgets).
     pub fn set_renderer(&self, renderer: UsageRenderer) {
-        *self.renderer.write().unwrap_or_else(|p| p.into_inner()) = renderer;
+        *write(&self.renderer) = renderer;
     }
 
     /// Asks for a publish; requests made while one runs are served by one more.
@@ -154,10 +154,7 @@ impl Publisher {
             let mut acc = lock(&self.accumulator);
             acc.publish(now);
             let state = self.state_file.as_ref().map(|_| acc.state_bytes(now));
-            self.renderer
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .render_into(&acc, &mut text);
+            read(&self.renderer).render_into(&acc, &mut text);
             state
         };
         if let (Some(path), Some(bytes)) = (self.state_file.clone(), state) {
@@ -211,7 +208,7 @@ impl Publisher {
                 return false;
             }
         };
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
+        *write(&self.published) = Arc::new(exposition);
         // Only now can a scrape see what this exposition shows for the first time (a new
         // counter's zero): its hold starts here, however long the poll or the write took.
         lock(&self.accumulator).shown(Now::system());
@@ -222,10 +219,7 @@ impl Publisher {
 
     /// The usage exposition last published.
     pub fn exposition(&self) -> Arc<Exposition> {
-        self.published
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        read(&self.published).clone()
     }
 
     /// The usage exposition last published, as text (tests and tools).
