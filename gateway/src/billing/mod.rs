@@ -69,7 +69,8 @@ struct State {
     /// (period, account) not counted: another export of an overlapping scope bills them.
     dropped: BTreeSet<(String, String)>,
     last_read: Option<f64>,
-    /// Why the last read failed as a whole (listing, no manifest).
+    /// Why the last read failed as a whole (listing, no manifest), manifests not used and
+    /// exports of overlapping scopes.
     error: Option<String>,
 }
 
