@@ -245,6 +245,7 @@ def bench(out, rows, files):
 # SPEC: {"cloud": "azure", "dir": "/tmp/x", "container": "exports", "root": "costs",
 #        "export": "llm-focus", "layout": "focus" | "focus-1.2" | "actual" | "amortized-mca",
 #        "file_format": "parquet" | "csv.gz" | "csv",
+#        "scope": "/providers/Microsoft.Billing/billingAccounts/1" (default /subscriptions/x),
 #        "runs": [{"period": "2026-11", "run_id": "guid", "submitted": "2026-11-05T06:00:00Z",
 #                  "files": [[AZ_ROW, ...], ...], "corrupt": [i], "drop_columns": ["..."],
 #                  "missing_files": ["part_9_0001.csv.gz"], "legacy": false,
@@ -441,8 +442,8 @@ def write_azure(spec):
                 "blobCount": len(names),
                 "exportConfig": {
                     "exportName": spec["export"],
-                    "resourceId": "/subscriptions/x/providers/Microsoft.CostManagement/exports/"
-                    + spec["export"],
+                    "resourceId": spec.get("scope", "/subscriptions/x")
+                    + "/providers/Microsoft.CostManagement/exports/" + spec["export"],
                     "dataVersion": AZ_VERSIONS[layout],
                     "apiVersion": "2023-07-01-preview",
                     "type": run.get("type", AZ_TYPES[layout]),

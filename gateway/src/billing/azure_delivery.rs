@@ -24,6 +24,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use serde::Deserialize;
 
 use super::aws_delivery::Version;
+use super::azure_overlap::Claim;
 use super::read::short;
 
 /// Manifests larger than this are not Cost Management manifests.
@@ -97,6 +98,8 @@ fn period_of_date(s: &str) -> Option<String> {
 struct Run {
     /// The month, and the export when the manifest names it.
     period: String,
+    /// `2026-11`.
+    month: String,
     /// One export of one scope: the runs of each month of it replace each other.
     export: String,
     /// Orders the runs of one month: submitted time, then the manifest's write time.
@@ -105,12 +108,13 @@ struct Run {
     files: Vec<Path>,
 }
 
-/// The newest run of each month under `root`, and the manifests that could not be used.
+/// The newest run of each month and export under `root`, what the overlap rule needs to know
+/// of each, and the manifests that could not be used.
 pub async fn newest_runs(
     store: &dyn ObjectStore,
     root: &Path,
     dataset: &str,
-) -> Result<(Vec<Version>, Vec<String>), String> {
+) -> Result<(Vec<Version>, Vec<Claim>, Vec<String>), String> {
     let listed: Vec<ObjectMeta> = store
         .list(Some(root))
         .try_filter(|m| futures::future::ready(is_manifest(&m.location)))
@@ -136,6 +140,15 @@ pub async fn newest_runs(
             Err(e) => errors.push(e),
         }
     }
+    let claims = newest
+        .values()
+        .map(|r| Claim {
+            period: r.period.clone(),
+            month: r.month.clone(),
+            export: r.export.clone(),
+            order: r.order.clone(),
+        })
+        .collect();
     let versions = newest
         .into_values()
         .map(|r| Version {
@@ -144,7 +157,7 @@ pub async fn newest_runs(
             files: r.files,
         })
         .collect();
-    Ok((versions, errors))
+    Ok((versions, claims, errors))
 }
 
 async fn read_run(
@@ -199,12 +212,14 @@ async fn read_run(
     let written = meta.last_modified.timestamp_millis();
     let name = config.export_name.unwrap_or_default();
     Ok(Run {
-        // Exports of several scopes may share a folder (one per subscription): each is read.
+        // Exports of several scopes may share a folder: each is read, and `azure_overlap`
+        // counts a subscription's month from one of them.
         period: if name.is_empty() {
-            period
+            period.clone()
         } else {
             format!("{period} {name}")
         },
+        month: period,
         export: config.resource_id.unwrap_or(name),
         order: (
             run.submitted_time.unwrap_or_default(),
@@ -347,9 +362,10 @@ mod tests {
         )
         .await;
         put("exports/costs/focus/x/manifest.json", "not json".into()).await;
-        let (runs, errors) = newest_runs(&store, &Path::from("exports/costs/focus"), "FocusCost")
-            .await
-            .unwrap();
+        let (runs, claims, errors) =
+            newest_runs(&store, &Path::from("exports/costs/focus"), "FocusCost")
+                .await
+                .unwrap();
         let got: Vec<(String, Vec<String>)> = runs
             .iter()
             .map(|v| {
@@ -376,6 +392,20 @@ mod tests {
                 ),
             ]
         );
+        // What the overlap rule sees of each run: its month, export and submitted time.
+        let seen: Vec<(&str, &str, &str)> = claims
+            .iter()
+            .map(|c| (c.period.as_str(), c.month.as_str(), c.order.0.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("2026-10", "2026-10", ""),
+                ("2026-11 focus", "2026-11", "2026-11-09T06:00:00Z"),
+                ("2026-11 focus-sub2", "2026-11", "2026-11-02T06:00:00Z"),
+            ]
+        );
+        assert!(claims[1].export.ends_with("/exports/focus"), "{claims:?}");
         let errors = errors.join("\n");
         assert!(
             errors.contains("/e/manifest.json") && errors.contains("AmortizedCost"),

@@ -8,6 +8,7 @@ mod aws_credentials;
 mod aws_delivery;
 mod azure;
 mod azure_delivery;
+mod azure_overlap;
 mod azure_read;
 mod columns;
 pub mod config;
@@ -23,7 +24,7 @@ mod parquet_source;
 pub mod ratio;
 mod read;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::NaiveDate;
@@ -65,8 +66,11 @@ struct Export {
 #[derive(Default)]
 struct State {
     periods: BTreeMap<String, Period>,
+    /// (period, account) not counted: another export of an overlapping scope bills them.
+    dropped: BTreeSet<(String, String)>,
     last_read: Option<f64>,
-    /// Why the last read failed as a whole (listing, no manifest).
+    /// Why the last read failed as a whole (listing, no manifest), manifests not used and
+    /// exports of overlapping scopes.
     error: Option<String>,
 }
 
@@ -158,10 +162,14 @@ impl Billing {
                 let dataset = azure::layout(e.config.format).dataset;
                 azure_delivery::newest_runs(store.as_ref(), root, dataset).await
             }
-            Cloud::Gcp => gcp_delivery::newest_versions(store.as_ref(), root).await,
-            _ => aws_delivery::newest_versions(store.as_ref(), root).await,
+            Cloud::Gcp => gcp_delivery::newest_versions(store.as_ref(), root)
+                .await
+                .map(|(v, e)| (v, Vec::new(), e)),
+            _ => aws_delivery::newest_versions(store.as_ref(), root)
+                .await
+                .map(|(v, e)| (v, Vec::new(), e)),
         };
-        let (versions, manifest_errors) = match listed {
+        let (versions, claims, mut manifest_errors) = match listed {
             Ok(v) => v,
             Err(err) => {
                 tracing::warn!(export = %e.name, error = %err, "billing export not read");
@@ -187,8 +195,11 @@ impl Billing {
             };
             fresh.insert(v.period.clone(), period);
         }
+        let overlap = azure_overlap::overlaps(&claims, &fresh);
+        manifest_errors.extend(overlap.notes);
         let mut st = e.state.write().unwrap_or_else(|p| p.into_inner());
         st.periods = fresh;
+        st.dropped = overlap.dropped;
         st.last_read = Some(crate::gateway::now());
         st.error = if manifest_errors.is_empty() {
             None
@@ -334,9 +345,15 @@ impl Billing {
                 continue;
             }
             let st = e.state.read().unwrap_or_else(|p| p.into_inner());
-            for p in st.periods.values() {
+            for (key, p) in st.periods.iter() {
+                let dropped: BTreeSet<&str> = st
+                    .dropped
+                    .iter()
+                    .filter(|(period, _)| period == key)
+                    .map(|(_, account)| account.as_str())
+                    .collect();
                 for (k, c) in p.sums.cells.iter() {
-                    if k.day < from || k.day > to {
+                    if k.day < from || k.day > to || dropped.contains(k.account.as_str()) {
                         continue;
                     }
                     if tenant.is_some() && k.tenant.as_deref() != tenant {

@@ -15,6 +15,7 @@ use crate::support::{gateway_bin, root, Gw};
 use testkit::*;
 
 mod bad;
+mod overlap;
 
 /// Subscriptions as the Azure exporter's `account` label writes them (lowercase GUIDs).
 const S1: &str = "aaaaaaaa-0000-4000-8000-000000000001";
