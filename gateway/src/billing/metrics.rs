@@ -61,7 +61,7 @@ impl BillingMetrics {
             ),
             errors: gauge(
                 ERRORS,
-                "Files, manifests or listings of the export that could not be read at its last read.",
+                "Files, manifests or listings of the export that could not be read at its last read, and overlapping exports whose rows were left out.",
                 &["export", "cloud"],
             ),
         }

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::NaiveDate;
+use common::base;
 use futures::StreamExt;
 
 use crate::config::Cloud;
@@ -138,10 +139,7 @@ impl Billing {
     }
 
     fn was_read(&self, i: usize) -> bool {
-        let st = self.exports[i]
-            .state
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let st = base::read(&self.exports[i].state);
         st.last_read.is_some() || st.error.is_some()
     }
 
@@ -173,7 +171,7 @@ impl Billing {
             Ok(v) => v,
             Err(err) => {
                 tracing::warn!(export = %e.name, error = %err, "billing export not read");
-                let mut st = e.state.write().unwrap_or_else(|p| p.into_inner());
+                let mut st = base::write(&e.state);
                 st.error = Some(err);
                 drop(st);
                 self.publish(i);
@@ -183,7 +181,7 @@ impl Billing {
         let mut fresh = BTreeMap::new();
         for v in versions {
             let known = {
-                let mut st = e.state.write().unwrap_or_else(|p| p.into_inner());
+                let mut st = base::write(&e.state);
                 match st.periods.remove(&v.period) {
                     Some(p) if p.version == v.id => Some(p),
                     _ => None,
@@ -197,7 +195,7 @@ impl Billing {
         }
         let overlap = azure_overlap::overlaps(&claims, &fresh);
         manifest_errors.extend(overlap.notes);
-        let mut st = e.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut st = base::write(&e.state);
         st.periods = fresh;
         st.dropped = overlap.dropped;
         st.last_read = Some(crate::gateway::now());
@@ -278,7 +276,7 @@ impl Billing {
     }
 
     fn status_of(&self, e: &Export) -> ExportStatus {
-        let st = e.state.read().unwrap_or_else(|p| p.into_inner());
+        let st = base::read(&e.state);
         let last_day = st.periods.values().filter_map(|p| p.sums.last_day).max();
         let mut errors: Vec<String> = st.error.iter().cloned().collect();
         for p in st.periods.values() {
@@ -306,7 +304,7 @@ impl Billing {
             .iter()
             .filter(|e| e.config.cloud == cloud)
             .map(|e| {
-                let st = e.state.read().unwrap_or_else(|p| p.into_inner());
+                let st = base::read(&e.state);
                 st.periods
                     .values()
                     .filter_map(|p| p.sums.last_day)
@@ -344,7 +342,7 @@ impl Billing {
             if tenant.is_some() && e.config.tenant_tag.is_none() {
                 continue;
             }
-            let st = e.state.read().unwrap_or_else(|p| p.into_inner());
+            let st = base::read(&e.state);
             for (key, p) in st.periods.iter() {
                 let dropped: BTreeSet<&str> = st
                     .dropped
