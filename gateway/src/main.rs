@@ -15,6 +15,7 @@ mod mcp_sessions;
 mod mcp_text;
 mod metrics;
 mod promql;
+mod query_limits;
 mod ratelimit;
 mod rest;
 mod state;
