@@ -234,3 +234,73 @@ pub fn query_answer(q: &answers::QueryAnswer) -> String {
         coverage_text(&q.coverage)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cloud;
+    use crate::gateway::CloudFailure;
+
+    fn coverage(tenant: Option<&str>) -> Coverage {
+        Coverage {
+            tenant: tenant.map(str::to_string),
+            clouds_queried: vec![Cloud::Aws],
+            clouds_failed: Vec::new(),
+            clouds_disabled: Vec::new(),
+            time: 0.0,
+        }
+    }
+
+    #[test]
+    fn coverage_names_the_tenant_and_what_the_answer_lacks() {
+        assert_eq!(coverage_text(&coverage(None)), "all tenants");
+        let mut c = coverage(Some("alpha"));
+        c.clouds_failed.push(CloudFailure {
+            cloud: Cloud::Azure,
+            upstream: "azure".into(),
+            error: "upstream unreachable".into(),
+            detail: Some("connection refused".into()),
+        });
+        c.clouds_disabled.push(Cloud::Gcp);
+        assert_eq!(
+            coverage_text(&c),
+            "tenant alpha; PARTIAL, failed: azure (upstream unreachable); disabled: gcp"
+        );
+    }
+
+    #[test]
+    fn a_projection_says_how_much_data_it_rests_on() {
+        assert_eq!(basis_text(None), "");
+        assert_eq!(basis_text(Some(86400.0)), " at the last day's pace");
+        assert_eq!(
+            basis_text(Some(7200.0)),
+            " at the last hour's pace (less than a day of data)"
+        );
+        assert_eq!(
+            basis_text(Some(600.0)),
+            " at the last 10 minutes' pace (less than an hour of data)"
+        );
+    }
+
+    #[test]
+    fn token_rate_is_never_shown_negative() {
+        let row = |rate: f64| answers::TokenRow {
+            cloud: Cloud::Aws,
+            model: "m".into(),
+            token_type: "input".into(),
+            tokens: 0.0,
+            tokens_per_second: rate,
+        };
+        let t = answers::TokenUsage {
+            coverage: coverage(Some("alpha")),
+            window: "1h".into(),
+            model: None,
+            totals: Default::default(),
+            rows: vec![row(-0.0), row(-0.0)],
+        };
+        assert_eq!(
+            token_usage(&t),
+            "Tokens over 1h (tenant alpha): none; now 0.0 tokens/s across 2 series."
+        );
+    }
+}
