@@ -59,6 +59,7 @@ mod tests {
         "gzip",
         "idle",
         "sections",
+        "config_error",
         "config",
         "tls",
         "cli",

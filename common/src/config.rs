@@ -3,7 +3,8 @@
 //! Every exporter reads the same file: the common keys here, plus one section per exporter
 //! (named in `common/sections.yaml`, checked by [`crate::sections`]), kept as raw YAML and
 //! parsed by its exporter with [`section`]. Errors name the field by its path, e.g.
-//! `tenants[0].match.model`.
+//! `tenants[0].match.model` (the errors and the YAML parsing that makes them live in
+//! `config_error.rs` and are re-exported here).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,62 +14,10 @@ use regex::Regex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// A config error that names the file and the field.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The config file itself (the OS error follows once, as the cause).
-    #[error("cannot read config file {}", shown(.path))]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A file a config key names (`pricing_file`, `state_file`...).
-    #[error("{key} {}: cannot read it: {message}", shown(.path))]
-    ReadFile {
-        key: &'static str,
-        path: PathBuf,
-        message: String,
-    },
-    #[error("{path}: field `{field}`: {message}")]
-    Field {
-        path: String,
-        field: String,
-        message: String,
-    },
-}
-
-pub use crate::error::FieldError;
-
-impl FieldError {
-    /// This error as found in the config that `origin` names.
-    pub fn in_file(self, origin: &str) -> ConfigError {
-        ConfigError::Field {
-            path: origin.to_string(),
-            field: self.field,
-            message: self.message,
-        }
-    }
-}
-
-impl ConfigError {
-    /// A field error; the message is cut short (it may quote a value of any size).
-    pub fn field(path: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Field {
-            path: path.to_string(),
-            // A field path holds the file's keys, which can be megabytes long too.
-            field: shorten(&field.into(), 200),
-            message: shorten(&message.into(), 300),
-        }
-    }
-}
-
 pub use crate::base::shorten;
-
-/// `path` as errors and logs show it: cut short like [`shorten`] (a path comes from the
-/// config or the command line and can be megabytes long).
-pub fn shown(path: &Path) -> String {
-    shorten(&path.to_string_lossy(), 300)
-}
+use crate::config_error::path_error;
+pub use crate::config_error::{in_range, parse_yaml, section_range, shown, ConfigError};
+pub use crate::error::FieldError;
 
 /// The longest path a file key may hold (Linux's PATH_MAX).
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -451,44 +400,6 @@ impl Config {
     }
 }
 
-/// Checks `value` is between `min` and `max` seconds; the error names the field.
-pub fn in_range(
-    origin: &str,
-    field: &str,
-    value: Duration,
-    min_secs: u64,
-    max_secs: u64,
-) -> Result<(), ConfigError> {
-    let secs = value.as_secs_f64();
-    if secs < min_secs as f64 || secs > max_secs as f64 {
-        return Err(ConfigError::field(
-            origin,
-            field,
-            format!(
-                "must be between {} and {}, got {}",
-                humantime::format_duration(Duration::from_secs(min_secs)),
-                humantime::format_duration(Duration::from_secs(max_secs)),
-                humantime::format_duration(value)
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// [`in_range`] for an exporter section's validation.
-pub fn section_range(
-    field: &str,
-    value: Duration,
-    min_secs: u64,
-    max_secs: u64,
-) -> Result<(), FieldError> {
-    in_range("", field, value, min_secs, max_secs).map_err(|e| match e {
-        ConfigError::Field { field, message, .. } => FieldError { field, message },
-        other => FieldError::new(field, other.to_string()),
-    })
-}
-
-/// The common keys, in the order they are declared.
 fn common_keys() -> &'static [String] {
     static KEYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| match serde_yaml_ng::to_value(Config::default()) {
@@ -519,16 +430,6 @@ fn anchored_regex(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{pattern})$"))
 }
 
-/// Parses YAML into `T`, naming the failing field by its full path (prefixed by `prefix`).
-pub fn parse_yaml<T: DeserializeOwned>(
-    text: &str,
-    origin: &str,
-    prefix: &str,
-) -> Result<T, ConfigError> {
-    let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| path_error(origin, prefix, e))
-}
-
 /// Parses the section `name` (an exporter's cloud id) of an already loaded config. A missing
 /// section is the section's defaults.
 pub fn section<T: DeserializeOwned + Default>(
@@ -540,21 +441,6 @@ pub fn section<T: DeserializeOwned + Default>(
         Some(v) => serde_path_to_error::deserialize(v.clone())
             .map_err(|e| path_error(&config.origin, name, e)),
     }
-}
-
-fn path_error<E: std::fmt::Display>(
-    origin: &str,
-    prefix: &str,
-    e: serde_path_to_error::Error<E>,
-) -> ConfigError {
-    let inner = e.path().to_string();
-    let field = match (prefix.is_empty(), inner.as_str()) {
-        (true, ".") => "<top level>".to_string(),
-        (true, _) => inner,
-        (false, ".") => prefix.to_string(),
-        (false, _) => format!("{prefix}.{inner}"),
-    };
-    ConfigError::field(origin, field, e.inner().to_string())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;
+mod config_error;
 pub mod demo;
 pub mod edge;
 pub mod error;

@@ -17,136 +17,18 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::answers;
 use crate::auth::{key_from_headers, Principal};
 use crate::config::Cloud;
-use crate::gateway::{retry_after_seconds, Coverage, Ctx, Gateway, GatewayError};
+use crate::gateway::{retry_after_seconds, Ctx, Gateway, GatewayError};
+use crate::mcp_args::{
+    BudgetStatusArgs, DailyCostsArgs, ExporterHealthArgs, GroupBy, PromqlQueryArgs,
+    ReconcileCostsArgs, SpendSummaryArgs, TokenUsageArgs, TopModelsArgs,
+};
+use crate::mcp_text;
 use crate::rest::outcome_of;
-
-/// What a spend summary may be grouped by.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupBy {
-    Cloud,
-    Model,
-    Region,
-    Tenant,
-    Account,
-    Deployment,
-}
-
-impl GroupBy {
-    fn label(self) -> &'static str {
-        match self {
-            GroupBy::Cloud => "cloud",
-            GroupBy::Model => "model",
-            GroupBy::Region => "region",
-            GroupBy::Tenant => "tenant",
-            GroupBy::Account => "account",
-            GroupBy::Deployment => "deployment",
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct SpendSummaryArgs {
-    /// Look-back window as a Prometheus duration (15m, 1h, 24h, 7d). Default 1d.
-    pub window: Option<String>,
-    /// Labels to group by. Default [cloud].
-    pub group_by: Option<Vec<GroupBy>>,
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct TopModelsArgs {
-    /// Look-back window (Prometheus duration). Default 1d.
-    pub window: Option<String>,
-    /// How many models. Default 5.
-    pub limit: Option<u32>,
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct TokenUsageArgs {
-    /// Look-back window (Prometheus duration). Default 1h.
-    pub window: Option<String>,
-    /// Model name or regular expression (RE2, anchored), e.g. "gemini.*".
-    pub model: Option<String>,
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct DailyCostsArgs {
-    /// First day, YYYY-MM-DD (UTC).
-    pub start_date: String,
-    /// Last day, YYYY-MM-DD (UTC). Default: start_date.
-    pub end_date: Option<String>,
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct ReconcileCostsArgs {
-    /// First day, YYYY-MM-DD (UTC).
-    pub from: String,
-    /// Last day, YYYY-MM-DD (UTC). Default: from.
-    pub to: Option<String>,
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct BudgetStatusArgs {
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct ExporterHealthArgs {
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct PromqlQueryArgs {
-    /// A PromQL instant query. It only ever sees your tenant's series.
-    pub query: String,
-    /// Only this cloud.
-    pub cloud: Option<Cloud>,
-    /// Admin key only: the tenant to report on (default: every tenant).
-    pub tenant_id: Option<String>,
-    /// Evaluate as of this time (Unix seconds or RFC 3339). Default now.
-    pub time: Option<String>,
-}
 
 /// What a tool call asks about, besides its own arguments.
 struct Ask<'a> {
@@ -183,43 +65,6 @@ fn to_error(e: &GatewayError) -> ErrorData {
 /// The JSON schema of a tool's `structuredContent` (the REST answer of the same question).
 fn output_schema<T: JsonSchema + std::any::Any>() -> Arc<rmcp::model::JsonObject> {
     rmcp::handler::server::common::schema_for_output::<T>()
-}
-
-/// What a projection rests on, for the one-line answer.
-fn basis_text(seconds: Option<f64>) -> String {
-    match seconds {
-        Some(s) if s >= 86400.0 => " at the last day's pace".into(),
-        Some(s) if s >= 3600.0 => " at the last hour's pace (less than a day of data)".into(),
-        Some(s) => format!(
-            " at the last {:.0} minutes' pace (less than an hour of data)",
-            s / 60.0
-        ),
-        None => String::new(),
-    }
-}
-
-fn usd(v: f64) -> String {
-    format!("${v:.2}")
-}
-
-fn coverage_text(c: &Coverage) -> String {
-    let mut s = match &c.tenant {
-        Some(t) => format!("tenant {t}"),
-        None => "all tenants".to_string(),
-    };
-    if !c.clouds_failed.is_empty() {
-        let f: Vec<String> = c
-            .clouds_failed
-            .iter()
-            .map(|f| format!("{} ({})", f.cloud, f.error))
-            .collect();
-        s.push_str(&format!("; PARTIAL, failed: {}", f.join(", ")));
-    }
-    if !c.clouds_disabled.is_empty() {
-        let d: Vec<&str> = c.clouds_disabled.iter().map(|c| c.as_str()).collect();
-        s.push_str(&format!("; disabled: {}", d.join(", ")));
-    }
-    s
 }
 
 fn ok<T: Serialize>(text: String, v: &T) -> Result<CallToolResult, ErrorData> {
@@ -328,28 +173,7 @@ impl GatewayMcp {
                 time: a.time.as_deref(),
             },
             |gw, ctx| async move { answers::spend_summary(&gw, &ctx, &window, &groups).await },
-            |s: &answers::SpendSummary| {
-                let top: Vec<String> = s
-                    .rows
-                    .iter()
-                    .take(5)
-                    .map(|r| {
-                        let l: Vec<&str> = r.labels.values().map(String::as_str).collect();
-                        format!("{} {}", l.join("/"), usd(r.cost_usd))
-                    })
-                    .collect();
-                format!(
-                    "Spend over {} ({}): {} in total. Largest: {}.",
-                    s.window,
-                    coverage_text(&s.coverage),
-                    usd(s.total_usd),
-                    if top.is_empty() {
-                        "none".into()
-                    } else {
-                        top.join(", ")
-                    }
-                )
-            },
+            mcp_text::spend_summary,
         )
         .await
     }
@@ -376,26 +200,7 @@ impl GatewayMcp {
             |gw, ctx| async move {
                 answers::costs_by_model(&gw, &ctx, &window, None, Some(limit)).await
             },
-            |m: &answers::ModelCosts| {
-                let list: Vec<String> = m
-                    .models
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| {
-                        format!("{}. {} ({}) {}", i + 1, x.model, x.cloud, usd(x.cost_usd))
-                    })
-                    .collect();
-                format!(
-                    "Top models by spend over {} ({}): {}.",
-                    m.window,
-                    coverage_text(&m.coverage),
-                    if list.is_empty() {
-                        "none".into()
-                    } else {
-                        list.join("; ")
-                    }
-                )
-            },
+            mcp_text::model_costs,
         )
         .await
     }
@@ -418,24 +223,7 @@ impl GatewayMcp {
             |gw, ctx| async move {
                 answers::token_usage(&gw, &ctx, &window, model.as_deref()).await
             },
-            |t: &answers::TokenUsage| {
-                let totals: Vec<String> = t
-                    .totals
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.0}"))
-                    .collect();
-                let rate: f64 = t.rows.iter().map(|r| r.tokens_per_second).sum();
-                // Never "-0.0 tokens/s": a sum of rates is not negative.
-                let rate = if rate > 0.0 { rate } else { 0.0 };
-                format!(
-                    "Tokens over {} ({}): {}; now {:.1} tokens/s across {} series.",
-                    t.window,
-                    coverage_text(&t.coverage),
-                    if totals.is_empty() { "none".into() } else { totals.join(", ") },
-                    rate,
-                    t.rows.len()
-                )
-            },
+            mcp_text::token_usage,
         )
         .await
     }
@@ -460,28 +248,7 @@ impl GatewayMcp {
                 time: a.time.as_deref(),
             },
             |gw, ctx| async move { answers::daily_costs(&gw, &ctx, &start, &end).await },
-            |d: &answers::DailyCosts| {
-                let days: Vec<String> = d
-                    .days
-                    .iter()
-                    .map(|x| {
-                        format!(
-                            "{} {}{}",
-                            x.date,
-                            usd(x.total_usd),
-                            if x.complete { "" } else { " (so far)" }
-                        )
-                    })
-                    .collect();
-                format!(
-                    "Daily spend {}..{} ({}): {} in total. {}.",
-                    d.start_date,
-                    d.end_date,
-                    coverage_text(&d.coverage),
-                    usd(d.total_usd),
-                    days.join(", ")
-                )
-            },
+            mcp_text::daily_costs,
         )
         .await
     }
@@ -506,27 +273,7 @@ impl GatewayMcp {
                 time: a.time.as_deref(),
             },
             |gw, ctx| async move { answers::reconciliation(&gw, &ctx, &from, &to).await },
-            |r: &answers::Reconciliation| {
-                let sum = |f: fn(&answers::ReconRow) -> Option<f64>| -> f64 {
-                    r.days.iter().filter_map(f).sum()
-                };
-                let reach: Vec<String> = r
-                    .billed_through
-                    .iter()
-                    .map(|(c, d)| format!("{c} {}", d.as_deref().unwrap_or("no data")))
-                    .collect();
-                format!(
-                    "Estimate vs bill {}..{} ({}): estimated {}, billed {} over {} rows; bill complete through: {}.{}",
-                    r.from,
-                    r.to,
-                    coverage_text(&r.coverage),
-                    usd(sum(|x| x.estimated_usd)),
-                    usd(sum(|x| x.billed_usd)),
-                    r.days.len(),
-                    if reach.is_empty() { "no billing export".into() } else { reach.join(", ") },
-                    if r.notes.is_empty() { String::new() } else { format!(" Notes: {}", r.notes.join("; ")) }
-                )
-            },
+            mcp_text::reconciliation,
         )
         .await
     }
@@ -549,38 +296,7 @@ impl GatewayMcp {
                 time: a.time.as_deref(),
             },
             |gw, ctx| async move { answers::budget_status(&gw, &ctx).await },
-            |b: &answers::BudgetStatus| {
-                let t: Vec<String> = b
-                    .tenants
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "{}: {} so far, projected {}{}, budget {} -> {}{}",
-                            t.tenant,
-                            usd(t.month_to_date_usd),
-                            usd(t.projected_month_end_usd),
-                            basis_text(t.projection_basis_seconds),
-                            t.budget_usd.map(usd).unwrap_or_else(|| "none".into()),
-                            t.status,
-                            if t.projected_over_budget {
-                                " (projected over budget)"
-                            } else {
-                                ""
-                            }
-                        )
-                    })
-                    .collect();
-                format!(
-                    "Budgets {} ({}): {}.",
-                    b.month,
-                    coverage_text(&b.coverage),
-                    if t.is_empty() {
-                        "no tenant data".into()
-                    } else {
-                        t.join("; ")
-                    }
-                )
-            },
+            mcp_text::budget_status,
         )
         .await
     }
@@ -603,36 +319,7 @@ impl GatewayMcp {
                 time: a.time.as_deref(),
             },
             |gw, ctx| async move { answers::exporter_health(&gw, &ctx).await },
-            |h: &answers::ExportersHealth| {
-                let e: Vec<String> = h
-                    .exporters
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{} {}: {}{}",
-                            e.cloud,
-                            e.instance,
-                            if e.healthy { "healthy" } else { "UNHEALTHY" },
-                            e.data_age_seconds
-                                .map(|a| format!(", data {a:.0}s old"))
-                                .unwrap_or_default()
-                        )
-                    })
-                    .collect();
-                format!(
-                    "Exporters {}: {}.",
-                    if h.healthy {
-                        "healthy"
-                    } else {
-                        "NOT all healthy"
-                    },
-                    if e.is_empty() {
-                        "none found".into()
-                    } else {
-                        e.join("; ")
-                    }
-                )
-            },
+            mcp_text::exporters_health,
         )
         .await
     }
@@ -656,18 +343,7 @@ impl GatewayMcp {
                 time: a.time.as_deref(),
             },
             |gw, ctx| async move { answers::promql(&gw, &ctx, &query).await },
-            |q: &answers::QueryAnswer| {
-                let n: usize = q
-                    .results
-                    .iter()
-                    .map(|r| r.result.as_array().map_or(1, |a| a.len()))
-                    .sum();
-                format!(
-                    "{n} series from {} cloud(s) ({}).",
-                    q.results.len(),
-                    coverage_text(&q.coverage)
-                )
-            },
+            mcp_text::query_answer,
         )
         .await
     }
