@@ -32,16 +32,13 @@ pub fn model_key(m: &ListedMetric) -> String {
 /// where tier metrics are listed (the best tier dimension set), else model-only; and when
 /// each tier metric was first listed (`now`, Unix seconds).
 pub fn observe_levels(levels: &Mutex<Levels>, listed: &[ListedMetric], window: Window, now: i64) {
+    let mut levels = lock(levels);
     let mut shapes: HashMap<&str, Vec<Shape>> = HashMap::new();
     for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
         let entry = shapes.entry(m.model_id.as_str()).or_default();
         if let Some(t) = &m.tier {
             entry.push(t.shape());
-        }
-    }
-    let mut levels = lock(levels);
-    for m in listed.iter().filter(|m| m.mantle_project.is_none()) {
-        if m.tier.is_some() {
+            // Known from an earlier listing: the levels of this one are observed below.
             let known = levels.knows(&m.model_id);
             levels.observe_tier_metric(tier_metric(m), known, now);
         }

@@ -341,6 +341,10 @@ impl Source for BedrockSource {
         for ((q, meaning), points) in plan.iter().zip(series) {
             let m = &q.metric;
             let base = &labels_of[&model_key(m)];
+            let tier = m
+                .tier
+                .as_ref()
+                .map(|t| (t, levels.listed_since(&plan::tier_metric(m))));
             for (t, v) in points {
                 let period = common::source::align_down(t, window.period);
                 match meaning {
@@ -352,13 +356,7 @@ impl Source for BedrockSource {
                         v,
                         &base.price_keys,
                     ),
-                    Meaning::Counter(kind) => {
-                        let tier = m
-                            .tier
-                            .as_ref()
-                            .map(|t| (t, levels.listed_since(&plan::tier_metric(m))));
-                        runtime.add(&m.model_id, tier, kind, period, v)
-                    }
+                    Meaning::Counter(kind) => runtime.add(&m.model_id, tier, kind, period, v),
                     Meaning::Latency(kind, stat) => {
                         let mut labels = base.labels.clone();
                         if let (Some(t), false) =
