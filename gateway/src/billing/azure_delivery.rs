@@ -96,14 +96,9 @@ fn period_of_date(s: &str) -> Option<String> {
 }
 
 struct Run {
-    /// The month, and the export when the manifest names it.
-    period: String,
-    /// `2026-11`.
-    month: String,
-    /// One export of one scope: the runs of each month of it replace each other.
-    export: String,
-    /// Orders the runs of one month: submitted time, then the manifest's write time.
-    order: (String, i64, String),
+    /// Which month of which export the run is, and how it orders against the others: the
+    /// runs of each month of one export replace each other.
+    claim: Claim,
     id: String,
     files: Vec<Path>,
 }
@@ -131,8 +126,10 @@ pub async fn newest_runs(
     for meta in listed {
         match read_run(store, &meta, dataset).await {
             Ok(run) => {
-                let key = (run.export.clone(), run.period.clone());
-                let newer = newest.get(&key).is_none_or(|o| run.order > o.order);
+                let key = (run.claim.export.clone(), run.claim.period.clone());
+                let newer = newest
+                    .get(&key)
+                    .is_none_or(|o| run.claim.order > o.claim.order);
                 if newer {
                     newest.insert(key, run);
                 }
@@ -140,19 +137,11 @@ pub async fn newest_runs(
             Err(e) => errors.push(e),
         }
     }
-    let claims = newest
-        .values()
-        .map(|r| Claim {
-            period: r.period.clone(),
-            month: r.month.clone(),
-            export: r.export.clone(),
-            order: r.order.clone(),
-        })
-        .collect();
+    let claims = newest.values().map(|r| r.claim.clone()).collect();
     let versions = newest
         .into_values()
         .map(|r| Version {
-            period: r.period,
+            period: r.claim.period,
             id: r.id,
             files: r.files,
         })
@@ -214,18 +203,20 @@ async fn read_run(
     Ok(Run {
         // Exports of several scopes may share a folder: each is read, and `azure_overlap`
         // counts a subscription's month from one of them.
-        period: if name.is_empty() {
-            period.clone()
-        } else {
-            format!("{period} {name}")
+        claim: Claim {
+            period: if name.is_empty() {
+                period.clone()
+            } else {
+                format!("{period} {name}")
+            },
+            month: period,
+            export: config.resource_id.unwrap_or(name),
+            order: (
+                run.submitted_time.unwrap_or_default(),
+                written,
+                path.to_string(),
+            ),
         },
-        month: period,
-        export: config.resource_id.unwrap_or(name),
-        order: (
-            run.submitted_time.unwrap_or_default(),
-            written,
-            path.to_string(),
-        ),
         id: format!("{path}@{written}"),
         files,
     })

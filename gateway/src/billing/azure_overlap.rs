@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ledger::Period;
 
-/// One export's newest run of one month.
+/// One export's run of one month: the overlap rule is given the newest run of each.
 #[derive(Debug, Clone)]
 pub struct Claim {
     /// The key of the run's period in the export's ledger.
