@@ -7,6 +7,7 @@ pub mod drill;
 pub mod drills;
 pub mod fault_proxy;
 pub mod fuzz;
+pub mod hostile;
 pub mod layers;
 pub mod localstack;
 

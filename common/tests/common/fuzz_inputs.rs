@@ -10,35 +10,18 @@
 //! Bounded for CI (proptest's default of 256 cases per test); a longer run by hand:
 //! `PROPTEST_CASES=20000 cargo test -p common --test common fuzz_inputs` (scripts/drills.sh).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use common::config::{example_from_readme, Config, ConfigError};
+use crate::fuzz_support::*;
+use common::config::{Config, ConfigError};
 use common::metrics::SelfMetrics;
 use common::pricing::Pricing;
 use common::source::TokenType;
 use common::web_config::WebConfig;
 use proptest::prelude::*;
 use serde_yaml_ng::Value;
-
-/// An error may quote a value cut short (300 bytes), the file's path and the field's path:
-/// never the whole of a megabyte value.
-const MAX_ERROR: usize = 2048;
-/// The size of the huge values in generated cases (256 KB keeps 256 cases within seconds,
-/// and is far beyond the 2 KB an error may take); the `*_10_mb` tests use 10 MB once each.
-const HUGE: usize = 256 * 1024;
-const TEN_MB: usize = 10 * 1024 * 1024;
-
-fn readme_config() -> &'static str {
-    static README: OnceLock<String> = OnceLock::new();
-    let text = README.get_or_init(|| {
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
-        )
-        .unwrap()
-    });
-    example_from_readme(text).expect("the config example of docs/configuration.md")
-}
+use testkit::fuzz::readme_config;
 
 /// Values no config, pricing or web config file should hold, and some it may.
 fn hostile_scalar() -> impl Strategy<Value = Value> {
@@ -66,14 +49,6 @@ fn hostile_scalar() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(Value::from),
         Just(Value::from(HUGE_MARK)),
     ]
-}
-
-/// Stands for a 256 KB string in generated cases (so a failing case prints short); replaced by
-/// the real thing just before the text is parsed.
-const HUGE_MARK: &str = "<256 KB>";
-
-fn inflate(text: &str) -> String {
-    text.replace(HUGE_MARK, &"x".repeat(HUGE))
 }
 
 #[derive(Clone, Debug)]
@@ -166,25 +141,6 @@ fn mutated_yaml(example: &str, mutations: &[Mutation]) -> String {
         mutate(&mut doc, m);
     }
     inflate(&serde_yaml_ng::to_string(&doc).unwrap_or_default())
-}
-
-/// An error the user can act on: short, and naming `what` (the key's file or field).
-fn assert_clear(e: &dyn std::fmt::Display, what: &str) -> Result<(), TestCaseError> {
-    let text = e.to_string();
-    prop_assert!(
-        text.len() < MAX_ERROR,
-        "error of {} bytes: {}…",
-        text.len(),
-        &text[..text.floor_char_boundary(300)]
-    );
-    prop_assert!(text.contains(what), "error does not name {what}: {text}");
-    Ok(())
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
 }
 
 // ---- the config (`--config.file`, and what `--config.check` runs) ----
@@ -315,7 +271,6 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         check_web(&write(dir.path(), "web.yaml", &bytes))?;
     }
-
 
     #[test]
     fn fuzz_web_config_tls_paths(cert in prop_oneof![Just("/nonexistent/c.pem".to_string()), Just("/dev/null".to_string()), "[a-z/]{0,30}"],

@@ -8,47 +8,17 @@
 //! Bounded for CI (proptest's default of 256 cases per test); a longer run by hand:
 //! `PROPTEST_CASES=20000 cargo test -p common --test common fuzz_state_file` (scripts/drills.sh).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::fuzz_support::*;
 use common::accumulator::{Accumulator, AccumulatorSettings, Now};
 use common::config::Config;
 use common::pricing::Pricing;
 use common::source::{Sample, SampleKind, SeriesLabels, TokenType, Window};
 use proptest::prelude::*;
 
-/// An error may quote a value cut short and the file's path: never a megabyte value whole.
-const MAX_ERROR: usize = 2048;
-const HUGE: usize = 256 * 1024;
-const TEN_MB: usize = 10 * 1024 * 1024;
 const T0: i64 = 1_790_000_040;
-
-/// Stands for a 256 KB string in generated cases (so a failing case prints short); replaced by
-/// the real thing just before the file is written.
-const HUGE_MARK: &str = "<256 KB>";
-
-fn inflate(text: &str) -> String {
-    text.replace(HUGE_MARK, &"x".repeat(HUGE))
-}
-
-/// An error the user can act on: short, and naming `what`.
-fn assert_clear(e: &dyn std::fmt::Display, what: &str) -> Result<(), TestCaseError> {
-    let text = e.to_string();
-    prop_assert!(
-        text.len() < MAX_ERROR,
-        "error of {} bytes: {}…",
-        text.len(),
-        &text[..text.floor_char_boundary(300)]
-    );
-    prop_assert!(text.contains(what), "error does not name {what}: {text}");
-    Ok(())
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
 
 fn accumulator() -> Accumulator {
     let config = Config::default();

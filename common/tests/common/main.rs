@@ -4,4 +4,5 @@
 
 mod fuzz_inputs;
 mod fuzz_state_file;
+mod fuzz_support;
 mod readme_contract;

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
+use testkit::hostile::{assert_state_finite, check_counters, rejected};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SUB: &str = "aaaaaaaa-1111-2222-3333-444444444444";
@@ -136,44 +137,6 @@ fn tokens(s: &Scrape, deployment: &str) -> f64 {
             ("token_type", "input"),
         ],
     )
-}
-
-fn rejected(s: &Scrape, reason: &str) -> f64 {
-    s.value("llm_exporter_samples_rejected_total", &[("reason", reason)])
-        .unwrap_or(0.0)
-}
-
-/// Every series is finite and no counter is below its value in `before` (across a restart,
-/// only the usage counters: the process's own start from zero).
-fn check_counters(before: &Scrape, s: &Scrape, restarted: bool) {
-    for (name, labels, v) in &s.series {
-        assert!(v.is_finite(), "{name}{labels:?} = {v}");
-        if name.ends_with("_total") && !(restarted && name.starts_with("llm_exporter_")) {
-            let old = before
-                .series
-                .iter()
-                .find(|(n, l, _)| n == name && l == labels)
-                .map(|x| x.2);
-            assert!(
-                old.is_none_or(|o| *v >= o),
-                "{name}{labels:?}: {old:?} -> {v}"
-            );
-        }
-    }
-}
-
-fn assert_state_finite(path: &std::path::Path) {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    for c in doc["counters"].as_array().unwrap() {
-        assert!(
-            c["total"].as_f64().is_some_and(f64::is_finite),
-            "state file counter {c}"
-        );
-        assert!(
-            c["pending"].is_null() || c["pending"].as_f64().is_some_and(f64::is_finite),
-            "state file counter {c}"
-        );
-    }
 }
 
 /// Scrapes through `polls` more successful polls, checking every scrape.

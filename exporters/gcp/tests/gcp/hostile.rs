@@ -18,6 +18,7 @@ use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
+use testkit::hostile::{assert_state_finite, check_counters, rejected};
 use testkit::{wait_until, Scrape, Server};
 
 const TOKEN_COUNT: &str = "aiplatform.googleapis.com/publisher/online_serving/token_count";
@@ -98,45 +99,6 @@ fn tokens(s: &Scrape, model: &str) -> f64 {
     .iter()
     .map(|x| x.2)
     .sum()
-}
-
-fn rejected(s: &Scrape, reason: &str) -> f64 {
-    s.value("llm_exporter_samples_rejected_total", &[("reason", reason)])
-        .unwrap_or(0.0)
-}
-
-/// Every series of `s` is finite and no counter is below its value in `before` (across a
-/// restart, only the usage counters: the process's own start from zero).
-fn check_counters(before: &Scrape, s: &Scrape, restarted: bool) {
-    for (name, labels, v) in &s.series {
-        assert!(v.is_finite(), "{name}{labels:?} = {v}");
-        if name.ends_with("_total") && !(restarted && name.starts_with("llm_exporter_")) {
-            let old = before
-                .series
-                .iter()
-                .find(|(n, l, _)| n == name && l == labels)
-                .map(|x| x.2);
-            assert!(
-                old.is_none_or(|o| *v >= o),
-                "{name}{labels:?}: {old:?} -> {v}"
-            );
-        }
-    }
-}
-
-/// Every number in the state file is finite (JSON writes a non-finite one as `null`).
-fn assert_state_finite(path: &std::path::Path) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    for c in doc["counters"].as_array().unwrap() {
-        for field in ["total", "pending"] {
-            let v = &c[field];
-            assert!(
-                v.is_null() && field == "pending" || v.as_f64().is_some_and(f64::is_finite),
-                "state file counter {field} = {v} in {c}"
-            );
-        }
-    }
 }
 
 #[test]
